@@ -1,0 +1,261 @@
+"""The edit-sample record and its JSONL manifests.
+
+A manifest is a JSON-lines file; each line is one :class:`EditSample` with file paths written
+**relative to the manifest's folder** (the dataset root)::
+
+    {"id": "cat_0001", "source": "images/cat_0001.png", "instruction": "make the cat black",
+     "mask": "masks/cat_0001.png", "mask_polarity": "white_is_edit",
+     "edit_type": "recolor", "target": null, "metadata": {"split": "train"}}
+
+``mask_polarity`` says what white means in *that mask file* (default ``"white_is_edit"``); in
+memory every mask is converted to the internal convention (1 = edit) when it is loaded. This lets a
+manifest point at the CoCoEdit-40K mask files (white = keep) without rewriting them.
+
+Paths that resolve outside the dataset root (``../x.png``, absolute paths elsewhere) are refused
+unless ``allow_outside_root=True``: a manifest should not read arbitrary files by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cocoedit.data.masks import MaskPolarity
+
+
+class ManifestError(ValueError):
+    """A manifest line cannot be turned into a sample; the message names file and line."""
+
+
+class EditSample(BaseModel):
+    """One editing example: a source image, an instruction and the edit mask.
+
+    In memory, ``source``, ``mask`` and ``target`` are absolute paths.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    source: Path
+    instruction: str
+    mask: Path
+    mask_polarity: MaskPolarity = "white_is_edit"
+    edit_type: str | None = None
+    target: Path | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("instruction is empty")
+        return v
+
+
+PATH_FIELDS = ("source", "mask", "target")
+
+#: ``"manifest"``: our JSONL format (above). ``"cocoedit40k"``: the CoCoEdit-40K release's
+#: ``metadata.jsonl`` with fields ``prompt``, ``image``, ``mask`` (white = keep).
+ManifestLayout = Literal["manifest", "cocoedit40k"]
+LAYOUTS: tuple[str, ...] = ("manifest", "cocoedit40k")
+
+
+def cocoedit40k_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Map one CoCoEdit-40K ``metadata.jsonl`` object onto our record fields.
+
+    The id is the image path without its suffix (unique within the release); every other field of
+    the line is kept in ``metadata``. Masks in the release are white = keep (non-edit region).
+    """
+    missing = [k for k in ("prompt", "image", "mask") if k not in record]
+    if missing:
+        raise ValueError(f"CoCoEdit-40K record lacks field(s) {', '.join(map(repr, missing))}")
+    image = record["image"]
+    if not isinstance(image, str) or not image:
+        raise ValueError(f"field 'image' must be a non-empty path string, got {image!r}")
+    return {
+        "id": str(record.get("id") or Path(image).with_suffix("").as_posix()),
+        "source": image,
+        "instruction": record["prompt"],
+        "mask": record["mask"],
+        "mask_polarity": "white_is_keep",
+        "metadata": {k: v for k, v in record.items() if k not in ("prompt", "image", "mask", "id")},
+    }
+
+
+def resolve_inside(root: Path, relative: str | Path, allow_outside_root: bool) -> Path:
+    """``root / relative``, normalised; refuses results outside ``root`` unless allowed."""
+    root = Path(os.path.abspath(root))
+    resolved = Path(os.path.abspath(root / relative))
+    if not allow_outside_root and not resolved.is_relative_to(root):
+        raise ValueError(
+            f"path {str(relative)!r} resolves to {resolved}, outside the dataset root {root} "
+            "(pass allow_outside_root=True / --allow-outside-root to permit this)"
+        )
+    return resolved
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One line of a manifest: the sample, or why the line could not become one."""
+
+    line: int
+    sample: EditSample | None
+    error: str | None
+    raw: dict[str, Any] | None
+
+
+def _parse_record(
+    record: Any, root: Path, allow_outside_root: bool, layout: ManifestLayout
+) -> EditSample:
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    data = cocoedit40k_record(record) if layout == "cocoedit40k" else dict(record)
+    for field in PATH_FIELDS:
+        value = data.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"field {field!r} must be a non-empty path string, got {value!r}")
+        try:
+            data[field] = resolve_inside(root, value, allow_outside_root)
+        except ValueError as e:
+            raise ValueError(f"field {field!r}: {e}") from None
+    return EditSample.model_validate(data)
+
+
+def _format_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "record"
+        parts.append(f"field {loc!r}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def iter_manifest(
+    path: str | Path, allow_outside_root: bool = False, layout: ManifestLayout = "manifest"
+) -> Iterator[ManifestRow]:
+    """Yield every non-blank line of a manifest as a :class:`ManifestRow`, errors included.
+
+    Line numbers are 1-based. Use :func:`read_manifest` to get samples or a first error.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    path = Path(path)
+    root = path.parent
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: manifest not found") from None
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not UTF-8 text ({e})") from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield ManifestRow(line_no, None, f"bad JSON: {e.msg} at column {e.colno}", None)
+            continue
+        try:
+            sample = _parse_record(record, root, allow_outside_root, layout)
+        except ValidationError as e:
+            yield ManifestRow(line_no, None, _format_validation_error(e), record if isinstance(record, dict) else None)
+            continue
+        except ValueError as e:
+            yield ManifestRow(line_no, None, str(e), record if isinstance(record, dict) else None)
+            continue
+        yield ManifestRow(line_no, sample, None, record)
+
+
+def read_manifest(
+    path: str | Path, allow_outside_root: bool = False, layout: ManifestLayout = "manifest"
+) -> list[EditSample]:
+    """All samples of a manifest; raises :class:`ManifestError` naming file and line on the first
+    bad line or duplicated id. Files are not opened: use ``cocoedit data validate`` for that."""
+    samples: list[EditSample] = []
+    seen: dict[str, int] = {}
+    for row in iter_manifest(path, allow_outside_root, layout):
+        if row.error is not None:
+            raise ManifestError(f"{path}:{row.line}: {row.error}")
+        assert row.sample is not None
+        if row.sample.id in seen:
+            raise ManifestError(
+                f"{path}:{row.line}: duplicate id {row.sample.id!r} (first on line {seen[row.sample.id]})"
+            )
+        seen[row.sample.id] = row.line
+        samples.append(row.sample)
+    return samples
+
+
+def read_cocoedit40k(path: str | Path) -> list[EditSample]:
+    """Samples of a CoCoEdit-40K release: its folder or its ``metadata.jsonl``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metadata.jsonl"
+    return read_manifest(path, layout="cocoedit40k")
+
+
+def detect_layout(path: str | Path) -> ManifestLayout:
+    """``"cocoedit40k"`` if the first parsable line has ``prompt`` and ``image`` but no ``source``."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                is_40k = "prompt" in record and "image" in record and "source" not in record
+                return "cocoedit40k" if is_40k else "manifest"
+    return "manifest"
+
+
+def sample_to_record(
+    sample: EditSample, root: str | Path, allow_outside_root: bool = False
+) -> dict[str, Any]:
+    """The JSON object of one sample, with paths made relative to ``root``."""
+    root = Path(os.path.abspath(root))
+    record = sample.model_dump(mode="json")
+    for field in PATH_FIELDS:
+        value = getattr(sample, field)
+        if value is None:
+            continue
+        absolute = Path(os.path.abspath(value))
+        if not absolute.is_relative_to(root) and not allow_outside_root:
+            raise ManifestError(
+                f"sample {sample.id!r}: {field} {absolute} is outside the manifest folder {root} "
+                "(pass allow_outside_root=True to write a '..' path)"
+            )
+        record[field] = Path(os.path.relpath(absolute, root)).as_posix()
+    return record
+
+
+def write_manifest(
+    samples: Iterable[EditSample], path: str | Path, allow_outside_root: bool = False
+) -> Path:
+    """Write samples as a JSONL manifest (atomically: a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    lines = []
+    for sample in samples:
+        if sample.id in seen:
+            raise ManifestError(f"duplicate id {sample.id!r} while writing {path}")
+        seen.add(sample.id)
+        record = sample_to_record(sample, path.parent, allow_outside_root)
+        lines.append(json.dumps(record, ensure_ascii=False))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + ("\n" if lines else ""))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
