@@ -1,0 +1,108 @@
+"""DiffusionNFT policy loss and the KL-like term to the reference model (method.md §b.4–§b.8).
+
+Conventions (rectified flow, as both backbones): ``x_t = (1 - t) x0 + t eps`` and the model
+predicts ``v = eps - x0``, so ``x0_hat = x_t - t v``. Latents are any ``[B, ...]`` tensor (packed
+tokens ``[B, N, C]`` or unpacked ``[B, C, h, w]``); ``t`` is ``[B]`` in (0, 1]; ``r`` and
+``valid`` are ``[B]``.
+
+Reductions follow the reference: per-sample means over all latent elements, then a sum over valid
+samples divided by the number of valid samples (0 when none is valid: the caller should then skip
+the optimizer step, see ``docs/training.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def _per_sample(shape_like: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, *([1] * (shape_like.ndim - 1)))
+
+
+def nft_velocities(
+    v_theta: torch.Tensor, v_old: torch.Tensor, beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive and implicit-negative velocities.
+
+    ``v+ = beta v_theta + (1 - beta) sg(v_old)``, ``v- = (1 + beta) sg(v_old) - beta v_theta``;
+    the old policy's prediction never carries gradient.
+    """
+    v_old = v_old.detach()
+    return beta * v_theta + (1 - beta) * v_old, (1 + beta) * v_old - beta * v_theta
+
+
+def x0_from_velocity(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``x0_hat = x_t - t v`` with ``t`` of shape ``[B]``."""
+    return x_t - _per_sample(x_t, t).to(x_t.dtype) * v
+
+
+def adaptive_x0_loss(x0_pred: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``mean((x0_pred - x0)^2) / max(mean|x0_pred - x0|, 1e-5)``, shape ``[B]``.
+
+    The weight is computed in float64 without gradient (DiffusionNFT's adaptive weighting); the
+    loss is float32.
+    """
+    diff = (x0_pred - x0.detach()).float()
+    dims = tuple(range(1, diff.ndim))
+    with torch.no_grad():
+        weight = diff.double().abs().mean(dim=dims).clamp_min(1e-5)
+    return diff.square().mean(dim=dims) / weight.float()
+
+
+def _valid_mean(per_sample: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    v = valid.to(per_sample.dtype)
+    return (per_sample * v).sum() / v.sum().clamp_min(1)
+
+
+@dataclass(frozen=True)
+class PolicyLoss:
+    """``loss`` is the scalar to back-propagate; the rest are ``[B]`` diagnostics (detached)."""
+
+    loss: torch.Tensor
+    positive: torch.Tensor
+    negative: torch.Tensor
+    x0_positive: torch.Tensor
+    x0_negative: torch.Tensor
+
+
+def nft_policy_loss(
+    r: torch.Tensor,
+    v_theta: torch.Tensor,
+    v_old: torch.Tensor,
+    x_t: torch.Tensor,
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    valid: torch.Tensor,
+    beta: float = 1.0,
+    adv_clip_max: float = 5.0,
+) -> PolicyLoss:
+    """DiffusionNFT loss: ``adv_clip_max * sum_j valid_j (r_j l+_j + (1 - r_j) l-_j) / beta / sum valid``.
+
+    ``l+`` / ``l-`` are :func:`adaptive_x0_loss` of the positive / negative x0-predictions. The
+    factor ``adv_clip_max / beta`` is the reference's scaling (method.md §b.7); the x0-predictions
+    are returned (with gradient) for the region regularizers. Samples with ``valid=False`` add
+    nothing, whatever their ``r`` (which may be NaN).
+    """
+    v_pos, v_neg = nft_velocities(v_theta, v_old, beta)
+    x0_pos = x0_from_velocity(x_t, t, v_pos)
+    x0_neg = x0_from_velocity(x_t, t, v_neg)
+    l_pos = adaptive_x0_loss(x0_pos, x0)
+    l_neg = adaptive_x0_loss(x0_neg, x0)
+    r = torch.where(valid, r, torch.zeros_like(r)).to(l_pos.dtype)  # NaN r of invalid samples
+    per_sample = (r * l_pos + (1 - r) * l_neg) / beta
+    loss = adv_clip_max * _valid_mean(per_sample, valid)
+    return PolicyLoss(loss, l_pos.detach(), l_neg.detach(), x0_pos, x0_neg)
+
+
+def kl_to_reference(
+    v_theta: torch.Tensor, v_ref: torch.Tensor, valid: torch.Tensor, weight: float = 1e-4
+) -> torch.Tensor:
+    """``weight * sum_j valid_j mean((v_theta - v_ref)^2)_j / sum valid`` (method.md §b.8).
+
+    ``v_ref`` is the prediction with all adapters disabled; it carries no gradient.
+    """
+    dims = tuple(range(1, v_theta.ndim))
+    per_sample = (v_theta - v_ref.detach()).float().square().mean(dim=dims)
+    return weight * _valid_mean(per_sample, valid)
