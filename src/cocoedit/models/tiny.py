@@ -23,6 +23,9 @@ installed beside the CPU torch build.
 from __future__ import annotations
 
 import json
+import math
+import re
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -72,53 +75,57 @@ _CORPUS = [
 ] * 4
 
 
-def _clip_tokenizer(vocab_size: int = 1000):
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+def _corpus_words() -> list[str]:
+    """The corpus's lowercase words (letters only), sorted."""
+    return sorted({w for line in _CORPUS for w in re.findall(r"[a-z]+", line.lower())})
+
+
+def _clip_tokenizer():
+    """A CLIP (byte-level BPE, ``</w>`` word ends) tokenizer whose merges spell the corpus words.
+
+    Vocabulary and merges are written out rather than trained (the BPE trainer breaks ties
+    differently from run to run), so two builds tokenise identically. Unknown words fall back to
+    single bytes.
+    """
+    from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>"))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-    )
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(
-                Regex(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
-                behavior="removed",
-                invert=True,
-            ),
-            pre_tokenizers.ByteLevel(add_prefix_space=False),
-        ]
-    )
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|startoftext|>", "<|endoftext|>"],
-        end_of_word_suffix="</w>",
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_CORPUS, trainer)
-    model = json.loads(tok.to_str())["model"]
-    return CLIPTokenizer(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]], model_max_length=77)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for token in alphabet + [c + "</w>" for c in alphabet]:
+        vocab[token] = len(vocab)
+    merges: list[tuple[str, str]] = []
+    for word in _corpus_words():
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        left = pieces[0]
+        for right in pieces[1:]:
+            merged = left + right
+            if merged not in vocab:
+                vocab[merged] = len(vocab)
+                merges.append((left, right))
+            left = merged
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
 
-def _t5_tokenizer(vocab_size: int = 1000):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+def _t5_tokenizer():
+    """A T5 (Unigram) tokenizer over the corpus's words and characters.
+
+    The vocabulary is written out rather than trained: tokenizers' Unigram trainer is
+    multi-threaded and not reproducible, and two builds must tokenise identically.
+    """
+    from collections import Counter
+
     from transformers import T5Tokenizer
 
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.WhitespaceSplit(),
-            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-        ]
-    )
-    # pad = 0, eos = 1, unk = 2, as in T5.
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
-    )
-    tok.train_from_iterator(_CORPUS, trainer)
-    vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
+    words = Counter(w for line in _CORPUS for w in line.split())
+    chars = sorted({c for w in words for c in w} | set(string.ascii_letters + string.digits + string.punctuation) | {"▁"})
+    total = sum(words.values())
+    # pad = 0, eos = 1, unk = 2, as in T5; whole words score higher than spelling them out.
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [("▁" + w, math.log(n / total)) for w, n in sorted(words.items())]
+    vocab += [(c, -20.0) for c in chars]
     return T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
 
 
@@ -195,7 +202,7 @@ def build_tiny_kontext(seed: int = 0):
             layer_norm_eps=1e-5,
             num_attention_heads=4,
             num_hidden_layers=2,
-            vocab_size=1000,
+            vocab_size=len(tokenizer),
             hidden_act="gelu",
             projection_dim=32,
         )
@@ -203,7 +210,7 @@ def build_tiny_kontext(seed: int = 0):
     tokenizer_2 = _t5_tokenizer()
     text_encoder_2 = T5EncoderModel(
         T5Config(
-            vocab_size=1103,
+            vocab_size=len(tokenizer_2),
             d_model=32,
             d_kv=8,
             d_ff=37,
