@@ -1,0 +1,435 @@
+"""The backbone interface: what the RL loop, the samplers and `cocoedit edit` need from an editor.
+
+An :class:`EditBackbone` wraps a stock diffusers pipeline (loaded with its own ``from_pretrained``)
+and exposes a handful of operations that are the same for every editor:
+
+* :meth:`~EditBackbone.encode_condition` — instruction + source image -> :class:`EditCondition`
+  (text embeddings, optional negative embeddings for CFG, packed source latents). Computed once
+  per prompt and reused for every sample, timestep and policy (current / old / reference).
+* :meth:`~EditBackbone.predict_velocity` — velocity of noisy packed target latents at a sigma: the
+  source tokens are concatenated after the target tokens along the sequence axis, the output is
+  sliced back to the target tokens, and guidance (Kontext's distilled embedding, Qwen's true CFG)
+  is applied inside.
+* :meth:`~EditBackbone.initial_noise`, :meth:`~EditBackbone.sigma_schedule`,
+  :meth:`~EditBackbone.decode`, :meth:`~EditBackbone.pack` / :meth:`~EditBackbone.unpack` (packed
+  ``[B, N, 4C]`` <-> latent grid ``[B, C, h, w]`` for mask operations on the latent grid), and the
+  LoRA target modules.
+
+Conventions: images are float ``[B, 3, H, W]`` in [0, 1] (or PIL images); ``H, W`` is the
+*working resolution*, chosen by the caller and never by a pipeline's hard-coded 1024² area; it
+must be a multiple of :attr:`EditBackbone.resolution_multiple`. Flow matching: ``x_σ = (1 − σ) x0
++ σ ε`` and the model predicts ``v ≈ ε − x0``; the transformer receives ``timestep = σ``.
+
+Nothing outside this package may branch on which backbone it holds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cocoedit.data.io import tensor_to_pil
+
+#: LoRA targets of both reference training scripts (method.md §e.5): the joint-attention
+#: projections of the image and text streams.
+DEFAULT_LORA_TARGETS: tuple[str, ...] = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+)
+
+
+class BackboneError(ValueError):
+    """A backbone was asked for something its model cannot do (bad resolution, bad inputs)."""
+
+
+def pack_latents(latents: torch.Tensor) -> torch.Tensor:
+    """Latent grid ``[B, C, h, w]`` -> packed tokens ``[B, (h/2)(w/2), 4C]`` (2×2 patches).
+
+    Token order is row-major over the ``(h/2, w/2)`` patch grid; within a token the features are
+    ordered ``(C, 2, 2)``, as in the diffusers Flux and Qwen-Image pipelines.
+    """
+    if latents.ndim != 4:
+        raise BackboneError(f"expected latents [B, C, h, w], got shape {tuple(latents.shape)}")
+    b, c, h, w = latents.shape
+    if h % 2 or w % 2:
+        raise BackboneError(f"latent grid {h}x{w} is not divisible by the 2x2 packing")
+    x = latents.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(b, (h // 2) * (w // 2), c * 4)
+
+
+def unpack_latents(packed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Packed tokens ``[B, N, 4C]`` -> latent grid ``[B, C, h, w]`` with ``grid = (h, w)``."""
+    if packed.ndim != 3:
+        raise BackboneError(f"expected packed latents [B, N, D], got shape {tuple(packed.shape)}")
+    b, n, d = packed.shape
+    h, w = grid
+    if n != (h // 2) * (w // 2) or d % 4:
+        raise BackboneError(f"packed latents {tuple(packed.shape)} do not fit a {h}x{w} latent grid")
+    x = packed.view(b, h // 2, w // 2, d // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(b, d // 4, h, w)
+
+
+def _cat_padded(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along dim 0, zero-padding dim 1 (sequence) to the longest when lengths differ."""
+    if tensors[0].ndim < 2 or len({t.shape[1] for t in tensors}) == 1:
+        return torch.cat(list(tensors), dim=0)
+    longest = max(t.shape[1] for t in tensors)
+    padded = []
+    for t in tensors:
+        pad = t.new_zeros((t.shape[0], longest - t.shape[1], *t.shape[2:]))
+        padded.append(torch.cat([t, pad], dim=1))
+    return torch.cat(padded, dim=0)
+
+
+@dataclass(frozen=True)
+class EditCondition:
+    """Everything besides the noisy latents that a velocity prediction needs, for a batch.
+
+    ``text`` / ``negative_text`` hold backbone-specific tensors, all with the batch on dim 0;
+    sequence tensors (dim 1) are zero-padded when conditions with different text lengths are
+    concatenated, and their masks (if any) pad with 0 = ignored. ``negative_text`` is present only
+    when the backbone applies true classifier-free guidance. ``source_latents`` are the packed
+    source-image latents ``[B, N_src, D]``. ``height, width`` is the working resolution of the
+    target; ``guidance`` the guidance scale this condition was built for.
+    """
+
+    text: dict[str, torch.Tensor]
+    source_latents: torch.Tensor
+    height: int
+    width: int
+    guidance: float
+    negative_text: dict[str, torch.Tensor] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        return self.source_latents.shape[0]
+
+    def _map(self, fn) -> EditCondition:
+        neg = None if self.negative_text is None else {k: fn(v) for k, v in self.negative_text.items()}
+        return replace(
+            self,
+            text={k: fn(v) for k, v in self.text.items()},
+            negative_text=neg,
+            source_latents=fn(self.source_latents),
+        )
+
+    def repeat_interleave(self, repeats: int) -> EditCondition:
+        """Each sample repeated ``repeats`` times in a row (a GRPO group per prompt)."""
+        return self._map(lambda t: t.repeat_interleave(repeats, dim=0))
+
+    def select(self, index: torch.Tensor | Sequence[int] | slice) -> EditCondition:
+        """The samples at ``index`` (a slice, a list of ints or a 1-D index tensor)."""
+        if not isinstance(index, slice):
+            index = torch.as_tensor(index, dtype=torch.long)
+        return self._map(lambda t: t[index.to(t.device)] if isinstance(index, torch.Tensor) else t[index])
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> EditCondition:
+        """Move tensors; ``dtype`` applies to floating-point tensors only (masks keep theirs)."""
+        return self._map(lambda t: t.to(device=device, dtype=dtype if t.is_floating_point() else None))
+
+    @staticmethod
+    def cat(conditions: Sequence[EditCondition]) -> EditCondition:
+        """Concatenate along the batch; all parts must share resolution, guidance and keys."""
+        if not conditions:
+            raise BackboneError("cannot concatenate an empty list of conditions")
+        first = conditions[0]
+        for c in conditions[1:]:
+            if (c.height, c.width, c.guidance) != (first.height, first.width, first.guidance):
+                raise BackboneError(
+                    "conditions differ in resolution or guidance: "
+                    f"{(first.height, first.width, first.guidance)} vs {(c.height, c.width, c.guidance)}"
+                )
+            if c.text.keys() != first.text.keys() or (c.negative_text is None) != (first.negative_text is None):
+                raise BackboneError("conditions come from different backbones or guidance settings")
+        text = {k: _cat_padded([c.text[k] for c in conditions]) for k in first.text}
+        neg = None
+        if first.negative_text is not None:
+            neg = {k: _cat_padded([c.negative_text[k] for c in conditions]) for k in first.negative_text}
+        return replace(
+            first,
+            text=text,
+            negative_text=neg,
+            source_latents=torch.cat([c.source_latents for c in conditions], dim=0),
+        )
+
+
+ImageInput = torch.Tensor | Image.Image | Sequence[Image.Image] | Sequence[torch.Tensor]
+
+
+def as_pil_list(images: ImageInput) -> list[Image.Image]:
+    """PIL image(s) or float tensor(s) in [0, 1] (``[3, H, W]`` or ``[B, 3, H, W]``) -> PIL list.
+
+    Tensors are quantised to 8 bits, which is exact for images read from 8-bit files; the stock
+    pipelines resize PIL images with Lanczos, and going through PIL keeps our resizing identical.
+    """
+    if isinstance(images, Image.Image):
+        return [images.convert("RGB")]
+    if isinstance(images, torch.Tensor):
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise BackboneError(f"expected images [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
+        return [tensor_to_pil(im) for im in images]
+    out = []
+    for im in images:
+        out.extend(as_pil_list(im))
+    return out
+
+
+class EditBackbone(ABC):
+    """One instruction-based editor behind the operations the RL loop needs (see module doc).
+
+    Subclasses set :attr:`kind` and :attr:`pipeline_class` and implement the abstract methods.
+    Build one with :meth:`from_pretrained` (a local folder or hub id, dtype and device chosen by
+    the caller) or :meth:`from_pipeline` (an already built pipeline).
+    """
+
+    kind: str = ""
+    pipeline_class_name: str = ""
+    #: Guidance scale used when the caller gives none.
+    default_guidance: float = 1.0
+
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+        self.lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def pipeline_class(cls):
+        import diffusers
+
+        return getattr(diffusers, cls.pipeline_class_name)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any, **options: Any) -> EditBackbone:
+        expected = cls.pipeline_class()
+        if not isinstance(pipeline, expected):
+            raise BackboneError(f"{cls.kind} needs a {expected.__name__}, got {type(pipeline).__name__}")
+        return cls(pipeline, **options)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+        **options: Any,
+    ) -> EditBackbone:
+        """Load with the stock pipeline class's ``from_pretrained``; ``device=None`` leaves it on CPU."""
+        pipe = cls.pipeline_class().from_pretrained(str(model), torch_dtype=dtype)
+        for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+            module = getattr(pipe, name, None)
+            if module is not None:
+                module.eval()
+        if device is not None:
+            pipe.to(device)
+        return cls(pipe, **options)
+
+    # -- common helpers -----------------------------------------------------------------------
+    @property
+    def transformer(self) -> torch.nn.Module:
+        return self.pipeline.transformer
+
+    @property
+    def device(self) -> torch.device:
+        """Where inputs must live (the execution device, also under CPU offload)."""
+        return self.pipeline._execution_device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Dtype of latents and text embeddings: the transformer's."""
+        return self.transformer.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return self.pipeline.vae_scale_factor
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels ``C`` of the unpacked latent grid."""
+        return self.pipeline.latent_channels
+
+    @property
+    def resolution_multiple(self) -> int:
+        """Working heights and widths must be multiples of this (VAE factor × 2×2 packing)."""
+        return self.vae_scale_factor * 2
+
+    def check_resolution(self, height: int, width: int) -> None:
+        m = self.resolution_multiple
+        if height <= 0 or width <= 0 or height % m or width % m:
+            raise BackboneError(f"{self.kind}: working size {height}x{width} must be positive multiples of {m}")
+
+    def latent_grid(self, height: int, width: int) -> tuple[int, int]:
+        """``(h, w)`` of the unpacked latent grid for a working resolution."""
+        self.check_resolution(height, width)
+        return height // self.vae_scale_factor, width // self.vae_scale_factor
+
+    def num_tokens(self, height: int, width: int) -> int:
+        """Number of packed target tokens at a working resolution."""
+        h, w = self.latent_grid(height, width)
+        return (h // 2) * (w // 2)
+
+    def pack(self, latents: torch.Tensor) -> torch.Tensor:
+        """``[B, C, h, w]`` -> packed ``[B, N, 4C]``."""
+        return pack_latents(latents)
+
+    def unpack(self, packed: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Packed ``[B, N, 4C]`` at working size ``height x width`` -> ``[B, C, h, w]``."""
+        return unpack_latents(packed, self.latent_grid(height, width))
+
+    def initial_noise(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> torch.Tensor:
+        """Packed standard-normal latents, drawn exactly as the stock pipeline draws them."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        h, w = self.latent_grid(height, width)
+        noise = randn_tensor(
+            (batch_size, self.latent_channels, h, w), generator=generator, device=self.device, dtype=self.dtype
+        )
+        return self.pack(noise)
+
+    def sigma_schedule(self, num_steps: int, height: int, width: int) -> torch.Tensor:
+        """The ``num_steps + 1`` sigmas (float64, last = 0) the stock pipeline uses at this size.
+
+        ``linspace(1, 1/N, N)`` passed through the model scheduler's own shift (dynamic
+        exponential shift with ``mu`` interpolated from the target token count, then the terminal
+        stretch if the scheduler config has one); computed by a copy of the pipeline's scheduler
+        so the checkpoint's config is what decides (method.md §i.20).
+        """
+        if num_steps < 1:
+            raise BackboneError(f"num_steps must be >= 1, got {num_steps}")
+        from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+        scheduler = copy.deepcopy(self.pipeline.scheduler)
+        cfg = scheduler.config
+        mu = calculate_shift(
+            self.num_tokens(height, width),
+            cfg.get("base_image_seq_len", 256),
+            cfg.get("max_image_seq_len", 4096),
+            cfg.get("base_shift", 0.5),
+            cfg.get("max_shift", 1.15),
+        )
+        scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / num_steps, num_steps), mu=mu, device="cpu")
+        return scheduler.sigmas.to(torch.float64)
+
+    def resolve_guidance(self, guidance: float | None) -> float:
+        return self.default_guidance if guidance is None else float(guidance)
+
+    def _sigma_vector(self, sigma: float | torch.Tensor, batch_size: int) -> torch.Tensor:
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        if sigma.ndim == 0:
+            sigma = sigma.expand(batch_size)
+        if sigma.shape != (batch_size,):
+            raise BackboneError(f"sigma must be a scalar or shape [{batch_size}], got {tuple(sigma.shape)}")
+        return sigma.to(device=self.device, dtype=self.dtype)
+
+    # -- backbone specifics -------------------------------------------------------------------
+    @abstractmethod
+    def encode_source(self, images: ImageInput, height: int, width: int) -> torch.Tensor:
+        """Source images -> packed VAE latents ``[B, N_src, 4C]`` at the working resolution."""
+
+    @abstractmethod
+    def encode_condition(
+        self,
+        instructions: str | Sequence[str],
+        images: ImageInput,
+        height: int,
+        width: int,
+        guidance: float | None = None,
+        negative_instruction: str = " ",
+    ) -> EditCondition:
+        """Conditioning for (instruction, source image) pairs at a working resolution.
+
+        ``guidance`` is the backbone's guidance scale (``None``: :attr:`default_guidance`);
+        ``negative_instruction`` is used only by backbones with true CFG, when ``guidance > 1``.
+        """
+
+    @abstractmethod
+    def predict_velocity(
+        self, latents: torch.Tensor, sigma: float | torch.Tensor, condition: EditCondition
+    ) -> torch.Tensor:
+        """Velocity ``[B, N, 4C]`` of packed noisy target latents at ``sigma`` (scalar or ``[B]``)."""
+
+    @abstractmethod
+    def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Packed target latents -> images ``[B, 3, H, W]`` in [0, 1] (float32)."""
+
+
+BACKBONES: dict[str, type[EditBackbone]] = {}
+
+
+def register_backbone(cls: type[EditBackbone]) -> type[EditBackbone]:
+    """Class decorator: make a backbone available by its ``kind`` (see docs/backbones.md)."""
+    BACKBONES[cls.kind] = cls
+    return cls
+
+
+def _registry() -> dict[str, type[EditBackbone]]:
+    # Importing the implementations registers them.
+    import cocoedit.models.kontext  # noqa: F401
+    import cocoedit.models.qwen  # noqa: F401
+
+    return BACKBONES
+
+
+def backbone_class(kind: str) -> type[EditBackbone]:
+    registry = _registry()
+    if kind not in registry:
+        raise BackboneError(f"unknown backbone {kind!r}; choose one of {', '.join(sorted(registry))}")
+    return registry[kind]
+
+
+def detect_kind(model: str | Path) -> str:
+    """Backbone kind of a local pipeline folder, from ``model_index.json``'s ``_class_name``."""
+    index = Path(model) / "model_index.json"
+    if not index.is_file():
+        raise BackboneError(f"{model}: no model_index.json; pass the backbone kind explicitly")
+    try:
+        class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    except json.JSONDecodeError as e:
+        raise BackboneError(f"{index}: bad JSON ({e.msg})") from None
+    for kind, cls in _registry().items():
+        if cls.pipeline_class_name == class_name:
+            return kind
+    raise BackboneError(f"{index}: pipeline class {class_name!r} is not a supported editor")
+
+
+def load_backbone(
+    model: str | Path,
+    kind: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> EditBackbone:
+    """Load an editor from a local folder or hub id (``kind`` is detected for local folders)."""
+    kind = kind or detect_kind(model)
+    return backbone_class(kind).from_pretrained(model, dtype=dtype, device=device, **options)
+
+
+def wrap_pipeline(pipeline: Any, **options: Any) -> EditBackbone:
+    """The backbone for an already built stock pipeline."""
+    for cls in _registry().values():
+        if type(pipeline).__name__ == cls.pipeline_class_name:
+            return cls.from_pipeline(pipeline, **options)
+    raise BackboneError(f"{type(pipeline).__name__} is not a supported editing pipeline")

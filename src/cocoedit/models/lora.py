@@ -1,0 +1,167 @@
+"""LoRA adapters on a backbone's transformer: named adapters (peft), switching, copying, saving.
+
+The trainer keeps three policies on one transformer (method.md §b.1): the trained adapter, the
+old (sampling) adapter, and the reference model = adapters disabled. This module gives exactly
+that: :func:`add_lora`, :func:`use_adapter`, :func:`adapters_disabled`, :func:`copy_adapter`.
+
+Saved adapters are in diffusers format (``pytorch_lora_weights.safetensors`` with keys
+``transformer.<module>.lora_A/B.weight`` and the LoRA config as metadata, so alpha survives), so a
+stock pipeline's ``load_lora_weights(dir)`` loads them without conversion. Reference departure:
+the reference saves peft checkpoints and renames ``base_model.model`` to ``transformer`` in a
+separate conversion script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from cocoedit.models.backbone import EditBackbone
+
+LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"
+
+
+class LoraError(ValueError):
+    """An adapter is missing, already present, or a checkpoint cannot be used."""
+
+
+def adapter_names(backbone: EditBackbone) -> list[str]:
+    """Names of the adapters on the transformer (empty if none)."""
+    config = getattr(backbone.transformer, "peft_config", None)
+    return list(config) if config else []
+
+
+def _require(backbone: EditBackbone, name: str) -> None:
+    if name not in adapter_names(backbone):
+        raise LoraError(f"no adapter named {name!r}; present: {adapter_names(backbone) or 'none'}")
+
+
+def add_lora(
+    backbone: EditBackbone,
+    name: str,
+    rank: int = 32,
+    alpha: float = 64.0,
+    targets: Sequence[str] | None = None,
+    init: str | bool = "gaussian",
+) -> list[torch.nn.Parameter]:
+    """Add adapter ``name`` (rank, alpha, targets default to the backbone's) and return its parameters.
+
+    The base weights are frozen; the new adapter's parameters require grad. ``init="gaussian"``
+    is the reference's choice (A Gaussian, B zero, so a new adapter starts as the identity).
+    """
+    from peft import LoraConfig
+
+    if name in adapter_names(backbone):
+        raise LoraError(f"adapter {name!r} already exists")
+    if rank < 1:
+        raise LoraError(f"rank must be >= 1, got {rank}")
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        init_lora_weights=init,
+        target_modules=list(targets or backbone.lora_target_modules),
+    )
+    transformer = backbone.transformer
+    if not adapter_names(backbone):
+        transformer.requires_grad_(False)
+    transformer.add_adapter(config, adapter_name=name)
+    params = adapter_parameters(backbone, name)
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def adapter_parameters(backbone: EditBackbone, name: str) -> list[torch.nn.Parameter]:
+    """The LoRA parameters of adapter ``name``, in a fixed (module) order."""
+    _require(backbone, name)
+    tag = f".{name}."
+    return [p for n, p in backbone.transformer.named_parameters() if ("lora_" in n and tag in n)]
+
+
+def set_adapter(backbone: EditBackbone, name: str) -> None:
+    """Make ``name`` the only active adapter (and enable adapters).
+
+    peft also makes only the active adapter trainable; :func:`use_adapter` undoes that on exit.
+    """
+    _require(backbone, name)
+    backbone.transformer.enable_adapters()
+    backbone.transformer.set_adapter(name)
+
+
+@contextmanager
+def use_adapter(backbone: EditBackbone, name: str) -> Iterator[None]:
+    """Run the block with only ``name`` active; restore the previously active adapters after."""
+    _require(backbone, name)
+    previous = list(backbone.transformer.active_adapters())
+    grads = {id(p): p.requires_grad for p in backbone.transformer.parameters()}
+    set_adapter(backbone, name)
+    try:
+        yield
+    finally:
+        backbone.transformer.set_adapter(previous if len(previous) > 1 else previous[0])
+        for p in backbone.transformer.parameters():
+            p.requires_grad_(grads[id(p)])
+
+
+@contextmanager
+def adapters_disabled(backbone: EditBackbone) -> Iterator[None]:
+    """Run the block with every adapter off: the reference (base) model."""
+    backbone.transformer.disable_adapters()
+    try:
+        yield
+    finally:
+        backbone.transformer.enable_adapters()
+
+
+def copy_adapter(backbone: EditBackbone, source: str, target: str) -> None:
+    """Copy adapter ``source``'s weights into ``target`` (same targets and rank), in place."""
+    src, dst = adapter_parameters(backbone, source), adapter_parameters(backbone, target)
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst)):
+        raise LoraError(f"adapters {source!r} and {target!r} differ in targets or rank")
+    with torch.no_grad():
+        for a, b in zip(src, dst):
+            b.copy_(a)
+
+
+def lora_state_dict(backbone: EditBackbone, name: str) -> dict[str, torch.Tensor]:
+    """Adapter ``name`` as a peft state dict (``<module>.lora_A.weight`` keys, no adapter name)."""
+    from peft.utils import get_peft_model_state_dict
+
+    _require(backbone, name)
+    return get_peft_model_state_dict(backbone.transformer, adapter_name=name)
+
+
+def save_lora(backbone: EditBackbone, name: str, out_dir: str | Path) -> Path:
+    """Write adapter ``name`` in diffusers format to ``out_dir``; returns the weights file."""
+    _require(backbone, name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = backbone.transformer.peft_config[name].to_dict()
+    config["target_modules"] = sorted(config["target_modules"])  # a set in peft; JSON needs a list
+    state = {k: v.detach().to("cpu").contiguous() for k, v in lora_state_dict(backbone, name).items()}
+    backbone.pipeline_class().save_lora_weights(
+        out_dir, transformer_lora_layers=state, transformer_lora_adapter_metadata=config
+    )
+    return out_dir / LORA_WEIGHTS_FILE
+
+
+def load_lora(backbone: EditBackbone, path: str | Path, name: str, scale: float = 1.0) -> None:
+    """Load a diffusers-format LoRA (folder or ``.safetensors`` file) as adapter ``name`` and activate it.
+
+    Uses the stock pipeline's ``load_lora_weights``; ``scale`` multiplies the adapter's output.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LoraError(f"{path}: LoRA file or folder not found")
+    if name in adapter_names(backbone):
+        raise LoraError(f"adapter {name!r} already exists")
+    if path.is_dir():
+        if not (path / LORA_WEIGHTS_FILE).is_file():
+            raise LoraError(f"{path}: no {LORA_WEIGHTS_FILE} in this folder")
+        backbone.pipeline.load_lora_weights(str(path), adapter_name=name)
+    else:
+        backbone.pipeline.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+    backbone.pipeline.set_adapters([name], adapter_weights=[scale])

@@ -1,0 +1,184 @@
+"""Flow-matching samplers: pure functions over a velocity callable.
+
+Convention (method.md §e.1): ``x_σ = (1 − σ) x0 + σ ε``, the model predicts ``v ≈ ε − x0``, so
+``x̂0 = x − σ v`` and ``ε̂ = x + (1 − σ) v``; ``α(σ) = 1 − σ``, ``λ(σ) = log(α/σ)``.
+
+A *velocity* is any callable ``velocity(x, sigma) -> v`` with ``v`` shaped like ``x`` and
+``sigma`` a Python float (the same for the whole batch). ``sigmas`` is a decreasing 1-D sequence
+``σ_0 > σ_1 > … > σ_N`` (usually ``σ_0 = 1``, ``σ_N = 0``; see
+:meth:`cocoedit.models.backbone.EditBackbone.sigma_schedule`); sampling makes ``N`` steps and
+calls the velocity ``N`` times. Sigma arithmetic is float64 (Python floats); samples keep the
+dtype of ``x``.
+
+Every sampler returns a :class:`SamplerOutput`; with ``return_trajectory=True`` it also holds the
+``N + 1`` states ``x_{σ_0} … x_{σ_N}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+Velocity = Callable[[torch.Tensor, float], torch.Tensor]
+SAMPLER_NAMES: tuple[str, ...] = ("euler", "dpm2", "sde")
+
+
+@dataclass
+class SamplerOutput:
+    """The final sample and, if requested, every intermediate state (``trajectory[0]`` = input)."""
+
+    sample: torch.Tensor
+    trajectory: list[torch.Tensor] | None = None
+
+
+def _as_floats(sigmas: Sequence[float] | torch.Tensor) -> list[float]:
+    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    if len(values) < 2:
+        raise ValueError(f"need at least two sigmas (one step), got {len(values)}")
+    if any(b >= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"sigmas must be strictly decreasing, got {values}")
+    if values[0] > 1.0 or values[-1] < 0.0:
+        raise ValueError(f"sigmas must lie in [0, 1], got {values[0]} .. {values[-1]}")
+    return values
+
+
+def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
+    """One Euler ODE step ``x + (σ_next − σ) v`` (identical to DDIM with η = 0 on a flow)."""
+    return x + (sigma_next - sigma) * v
+
+
+def euler_sample(
+    velocity: Velocity, x: torch.Tensor, sigmas: Sequence[float] | torch.Tensor, return_trajectory: bool = False
+) -> SamplerOutput:
+    """Euler ODE sampling, as diffusers' ``FlowMatchEulerDiscreteScheduler.step``."""
+    s = _as_floats(sigmas)
+    traj = [x] if return_trajectory else None
+    for sigma, sigma_next in zip(s, s[1:]):
+        x = euler_step(x, velocity(x, sigma), sigma, sigma_next)
+        if traj is not None:
+            traj.append(x)
+    return SamplerOutput(x, traj)
+
+
+def _log_snr(sigma: float) -> float:
+    """``λ(σ) = log((1 − σ)/σ)``; −inf at σ = 1."""
+    return -math.inf if sigma >= 1.0 else math.log((1.0 - sigma) / sigma)
+
+
+def dpm_solver_2m_step(
+    x: torch.Tensor,
+    x0_pred: torch.Tensor,
+    x0_prev: torch.Tensor,
+    sigma_prev: float,
+    sigma: float,
+    sigma_next: float,
+) -> torch.Tensor:
+    """One second-order multistep DPM-Solver++ (data prediction) step, 0 < σ_next < σ < 1.
+
+    ``h = λ_next − λ``, ``r0 = (λ − λ_prev)/h``, ``D0 = x̂0``, ``D1 = (x̂0 − x̂0_prev)/r0``;
+    ``x_next = (σ_next/σ) x − α_next (e^{−h} − 1) (D0 + D1/2)``. When ``σ_prev = 1``,
+    ``λ_prev = −∞`` so ``r0 = ∞`` and ``D1 = 0``: the step falls back to first order.
+    """
+    lam, lam_next, lam_prev = _log_snr(sigma), _log_snr(sigma_next), _log_snr(sigma_prev)
+    h = lam_next - lam
+    r0 = (lam - lam_prev) / h
+    phi = math.expm1(-h)  # e^{-h} - 1
+    alpha_next = 1.0 - sigma_next
+    d1 = (x0_pred - x0_prev) * (0.0 if math.isinf(r0) else 1.0 / r0)
+    return (sigma_next / sigma) * x - (alpha_next * phi) * (x0_pred + 0.5 * d1)
+
+
+def dpm_solver_2m_sample(
+    velocity: Velocity, x: torch.Tensor, sigmas: Sequence[float] | torch.Tensor, return_trajectory: bool = False
+) -> SamplerOutput:
+    """Deterministic multistep DPM-Solver++(2M), the reference's ``dpm2`` rollout solver.
+
+    The first step and any step to σ = 0 are DDIM (η = 0) steps, which on a flow equal Euler
+    steps; every other step is :func:`dpm_solver_2m_step` using the previous step's ``x̂0``.
+    """
+    s = _as_floats(sigmas)
+    traj = [x] if return_trajectory else None
+    x0_prev = None
+    for i, (sigma, sigma_next) in enumerate(zip(s, s[1:])):
+        v = velocity(x, sigma)
+        x0_pred = x - sigma * v
+        if i == 0 or sigma_next <= 0.0:
+            x = euler_step(x, v, sigma, sigma_next)
+        else:
+            x = dpm_solver_2m_step(x, x0_pred, x0_prev, s[i - 1], sigma, sigma_next)
+        x0_prev = x0_pred
+        if traj is not None:
+            traj.append(x)
+    return SamplerOutput(x, traj)
+
+
+def flow_grpo_sde_step(
+    x: torch.Tensor,
+    v: torch.Tensor,
+    sigma: float,
+    sigma_next: float,
+    noise_level: float,
+    noise: torch.Tensor,
+    sigma_for_one: float,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One Flow-GRPO SDE step; returns ``(x_next, mean, std)`` with ``x_next = mean + std·noise``.
+
+    ``g = η·sqrt(σ/(1 − σ))`` (σ = 1 in the denominator replaced by ``sigma_for_one``, the
+    schedule's second sigma, as in Flow-GRPO); ``dt = σ_next − σ < 0``;
+    ``mean = x + [v + g²/(2σ)·(x + (1 − σ) v)]·dt`` (the probability-flow drift plus the
+    score correction ``−g²/2 · ∇log p`` with ``∇log p = −ε̂/σ``); ``std = g·sqrt(−dt)``.
+    """
+    dt = sigma_next - sigma
+    denom = 1.0 - (sigma_for_one if sigma >= 1.0 else sigma)
+    g = noise_level * math.sqrt(sigma / denom)
+    mean = x + (v + (g * g / (2.0 * sigma)) * (x + (1.0 - sigma) * v)) * dt
+    std = g * math.sqrt(-dt)
+    return mean + std * noise, mean, std
+
+
+def flow_grpo_sde_sample(
+    velocity: Velocity,
+    x: torch.Tensor,
+    sigmas: Sequence[float] | torch.Tensor,
+    noise_level: float = 0.7,
+    generator: torch.Generator | None = None,
+    return_trajectory: bool = False,
+) -> SamplerOutput:
+    """Stochastic sampling with :func:`flow_grpo_sde_step` at every step.
+
+    ``noise_level = 0`` reduces it to :func:`euler_sample`. Noise is drawn with ``generator`` on
+    ``x``'s device, in ``x``'s dtype.
+    """
+    if noise_level < 0:
+        raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+    s = _as_floats(sigmas)
+    traj = [x] if return_trajectory else None
+    for sigma, sigma_next in zip(s, s[1:]):
+        v = velocity(x, sigma)
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x, _, _ = flow_grpo_sde_step(x, v, sigma, sigma_next, noise_level, noise, sigma_for_one=s[1])
+        if traj is not None:
+            traj.append(x)
+    return SamplerOutput(x, traj)
+
+
+def sample(
+    name: str,
+    velocity: Velocity,
+    x: torch.Tensor,
+    sigmas: Sequence[float] | torch.Tensor,
+    return_trajectory: bool = False,
+    noise_level: float = 0.7,
+    generator: torch.Generator | None = None,
+) -> SamplerOutput:
+    """Dispatch by name: ``"euler"``, ``"dpm2"`` or ``"sde"`` (the last uses ``noise_level``)."""
+    if name == "euler":
+        return euler_sample(velocity, x, sigmas, return_trajectory)
+    if name == "dpm2":
+        return dpm_solver_2m_sample(velocity, x, sigmas, return_trajectory)
+    if name == "sde":
+        return flow_grpo_sde_sample(velocity, x, sigmas, noise_level, generator, return_trajectory)
+    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLER_NAMES)}")
