@@ -108,12 +108,20 @@ def use_adapter(backbone: EditBackbone, name: str) -> Iterator[None]:
 
 @contextmanager
 def adapters_disabled(backbone: EditBackbone) -> Iterator[None]:
-    """Run the block with every adapter off: the reference (base) model."""
+    """Run the block with every adapter off: the reference (base) model.
+
+    peft's disable/enable also rewrites which adapter parameters require grad (enabling marks only
+    the active adapter trainable); the flags are restored on exit, as in :func:`use_adapter`, so a
+    backward pass after the block still reaches the trained adapter.
+    """
+    grads = {id(p): p.requires_grad for p in backbone.transformer.parameters()}
     backbone.transformer.disable_adapters()
     try:
         yield
     finally:
         backbone.transformer.enable_adapters()
+        for p in backbone.transformer.parameters():
+            p.requires_grad_(grads[id(p)])
 
 
 def copy_adapter(backbone: EditBackbone, source: str, target: str) -> None:

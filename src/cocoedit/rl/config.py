@@ -1,0 +1,209 @@
+"""Training configuration: pydantic models loaded from YAML presets, with ``--set`` overrides.
+
+Unknown keys are rejected and the nearest valid key is suggested. Every key is documented in
+``docs/training.md``; defaults are the reference's (method.md §b–§e) unless the field says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    path: str = Field(description="Local pipeline folder or hub id of the base editor.")
+    backbone: str | None = Field(None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json.")
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    height: int = Field(512, gt=0, description="Working resolution (ours, not the pipelines' 1024^2).")
+    width: int = Field(512, gt=0)
+    guidance: float | None = Field(None, description="Backbone guidance (Kontext embedding 2.5 in the reference); None = backbone default.")
+    lora_rank: int = Field(32, ge=1)
+    lora_alpha: float = Field(64.0, gt=0)
+    lora_targets: list[str] | None = Field(None, description="None = the backbone's default targets.")
+    gradient_checkpointing: bool = True
+
+
+class DataConfig(_Section):
+    manifest: str = Field(description="Training manifest (JSONL or CoCoEdit-40K metadata.jsonl).")
+    validation_manifest: str | None = Field(None, description="Held-out manifest evaluated every validate_every steps.")
+    validation_samples: int = Field(8, ge=1, description="Validation rows used (the first N).")
+
+
+class SamplingConfig(_Section):
+    prompts_per_epoch: int = Field(24, ge=1)
+    group_size: int = Field(12, ge=2, description="Samples per (image, instruction) group.")
+    batch_size: int = Field(3, ge=1, description="Samples per sampling forward pass, per process.")
+    steps: int = Field(10, ge=1)
+    sampler: Literal["dpm2", "euler", "sde"] = "dpm2"
+    sde_noise_level: float = Field(0.7, ge=0, description="Only for sampler=sde.")
+
+
+class PixelRewardConfig(_Section):
+    psnr_max_db: float = Field(40.0, gt=0)
+    psnr_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.65.")
+    ssim_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.35.")
+
+
+class RewardConfig(_Section):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"judge": 0.8, "pixel": 0.2},
+        description="Named reward components and their weights (judge, pixel, or programmatic names).",
+    )
+    pixel: PixelRewardConfig = PixelRewardConfig()
+    workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
+
+
+class AdvantageConfig(_Section):
+    normaliser: Literal["global", "group"] = "global"
+    adv_clip_max: float = Field(5.0, gt=0)
+    std_eps: float = Field(1e-4, gt=0)
+    std_threshold: float = Field(0.02, ge=0, description="Groups with std at or below are excluded from the loss.")
+    mean_threshold: float = Field(0.9, description="Groups with mean at or above are excluded from the loss.")
+    ban_saturated: bool = Field(True, description="Never sample again a group with std below and mean above the thresholds.")
+
+
+class NFTConfig(_Section):
+    beta: float = Field(1.0, gt=0, description="Mixing coefficient of the positive/negative velocities.")
+    kl_weight: float = Field(1e-4, ge=0, description="Weight of ||v_theta - v_ref||^2 (reference train.beta).")
+    timestep_fraction: float = Field(0.99, gt=0, le=1, description="Share of rollout timesteps trained on per sample.")
+
+
+class RegularizerConfig(_Section):
+    enabled: bool = True
+    lambda_ner: float = Field(0.8, ge=0)
+    lambda_er: float = Field(0.5, ge=0)
+    tau_pos: float = Field(1e-3, ge=0)
+    tau_neg: float = Field(3e-2, ge=0)
+    erode_radius: int = Field(2, ge=0)
+    ring_weight: float = Field(0.2, ge=0, le=1)
+    positive_target: Literal["source", "sample"] = Field("source", description="Paper: source; reference code: sample.")
+
+
+class OptimConfig(_Section):
+    lr: float = Field(3e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(1e-4, ge=0)
+    eps: float = Field(1e-8, gt=0)
+    grad_clip: float = Field(1.0, gt=0)
+    train_batch_size: int = Field(3, ge=1, description="Samples per training forward pass, per process.")
+    old_policy_decay: Literal["none", "linear", "delayed"] = "linear"
+    skip_step_without_valid: bool = Field(True, description="Skip the optimizer step when no sample is valid (the reference steps anyway).")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(1000, ge=1, description="Epochs = optimizer steps.")
+    seed: int = 42
+    checkpoint_every: int = Field(30, ge=1)
+    keep_last: int = Field(3, ge=1)
+    validate_every: int = Field(30, ge=1)
+    sample_grid_every: int = Field(30, ge=1)
+    condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
+    logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    device: str | None = Field(None, description="None: CUDA when available, else CPU.")
+
+
+class CocoEditConfig(_Section):
+    model: ModelConfig
+    data: DataConfig
+    sampling: SamplingConfig = SamplingConfig()
+    reward: RewardConfig = RewardConfig()
+    advantage: AdvantageConfig = AdvantageConfig()
+    nft: NFTConfig = NFTConfig()
+    regularizer: RegularizerConfig = RegularizerConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    judge: dict[str, Any] | None = Field(None, description="MLLM judge settings (see docs/judge.md); required when reward.weights has 'judge'.")
+
+    @model_validator(mode="after")
+    def _check(self) -> CocoEditConfig:
+        if self.reward.weights.get("judge", 0) and self.judge is None:
+            raise ValueError("reward.weights uses 'judge' but no judge section is given")
+        return self
+
+
+#: Keys that may change when a run is resumed: they do not change the optimisation.
+RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
+                     "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size",
+                     "reward.workers", "judge.")
+
+
+def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += _valid_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def _explain(e: ValidationError, source: str) -> ConfigError:
+    valid = _valid_keys(CocoEditConfig)
+    lines = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            lines.append(f"unknown key {key!r}{hint}")
+        else:
+            lines.append(f"{key or 'config'}: {err['msg']}")
+    return ConfigError(f"{source}: " + "; ".join(lines))
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text) if text != "" else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict[str, Any] | None = None) -> CocoEditConfig:
+    """Read a YAML preset (or start from ``base``), apply overrides, validate."""
+    data: dict[str, Any] = dict(base or {})
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: bad YAML ({e})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data.update(loaded)
+    apply_overrides(data, overrides or [])
+    try:
+        return CocoEditConfig.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, source) from None

@@ -1,0 +1,85 @@
+"""Run logging: ``metrics.jsonl`` always, TensorBoard or wandb when configured.
+
+``metrics.jsonl`` holds one JSON object per logged step (``{"step": N, "train/...": value}``); it
+is what ``cocoedit report`` and the tests read, so it is written whatever the logger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class RunLogger:
+    def __init__(self, run_dir: str | Path, backend: str = "tensorboard", config: dict[str, Any] | None = None,
+                 enabled: bool = True):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self._tb = None
+        self._wandb = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        if backend == "tensorboard":
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:  # pragma: no cover - depends on the install
+                raise RuntimeError("train.logger=tensorboard needs the tensorboard package "
+                                   "(pip install tensorboard) or set train.logger=none") from e
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        elif backend == "wandb":
+            try:
+                import wandb
+            except ImportError as e:  # pragma: no cover
+                raise RuntimeError("train.logger=wandb needs the wandb package (pip install wandb)") from e
+            self._wandb = wandb.init(dir=str(self.run_dir), config=config or {}, resume="allow")
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+        self._jsonl.write(json.dumps({"step": step, **clean}) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, step)
+        if self._wandb is not None:
+            self._wandb.log(values, step=step)
+
+    def log_image(self, step: int, name: str, image: torch.Tensor) -> None:
+        """``image [3, H, W]`` in [0, 1]."""
+        if not self.enabled:
+            return
+        if self._tb is not None:
+            self._tb.add_image(name, image.clamp(0, 1), step)
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({name: wandb.Image(image.permute(1, 2, 0).numpy())}, step=step)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of ``metrics.jsonl``; a step logged again after a resume replaces the earlier row."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows: dict[int, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                rows.setdefault(rec["step"], {}).update(rec)
+    return [rows[k] for k in sorted(rows)]
