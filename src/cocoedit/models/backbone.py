@@ -232,7 +232,7 @@ class EditBackbone(ABC):
         **options: Any,
     ) -> EditBackbone:
         """Load with the stock pipeline class's ``from_pretrained``; ``device=None`` leaves it on CPU."""
-        pipe = cls.pipeline_class().from_pretrained(str(model), torch_dtype=dtype)
+        pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype)
         for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
             module = getattr(pipe, name, None)
             if module is not None:

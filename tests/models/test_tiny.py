@@ -1,0 +1,63 @@
+"""Tiny offline pipelines: reproducible builds, save/reload by the stock class, `cocoedit dev make-tiny`."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cocoedit.cli import app
+from cocoedit.models.tiny import BACKBONE_KINDS, build_tiny_pipeline
+
+SIZE = 64
+
+
+def run_stock(pipe, kind, image):
+    extra = dict(max_area=SIZE * SIZE, _auto_resize=False, max_sequence_length=48) if kind == "kontext" else {}
+    pipe.set_progress_bar_config(disable=True)
+    return pipe(image=image, prompt="make the sky blue", num_inference_steps=2, height=SIZE, width=SIZE,
+                output_type="pt", generator=torch.Generator().manual_seed(0), **extra).images
+
+
+@pytest.mark.parametrize("kind", BACKBONE_KINDS)
+def test_make_tiny_folder_loads_in_the_stock_class(kind, tmp_path, astronaut_small, small_qwen_constants):
+    small_qwen_constants(SIZE * SIZE, 56 * 56)
+    out = tmp_path / kind
+    result = CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", kind, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output
+    index = json.loads((out / "model_index.json").read_text())
+    in_memory = build_tiny_pipeline(kind)
+    cls = type(in_memory)
+    assert index["_class_name"] == cls.__name__
+    reloaded = cls.from_pretrained(out, local_files_only=True)
+    assert (run_stock(reloaded, kind, astronaut_small) - run_stock(in_memory, kind, astronaut_small)).abs().max() <= 1e-5
+
+
+def test_builds_are_reproducible():
+    for kind in BACKBONE_KINDS:
+        a, b = build_tiny_pipeline(kind), build_tiny_pipeline(kind)
+        for name in ("tokenizer", "tokenizer_2"):
+            if getattr(a, name, None) is not None:
+                assert getattr(a, name).get_vocab() == getattr(b, name).get_vocab(), (kind, name)
+        sa, sb = a.transformer.state_dict(), b.transformer.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    other_seed = build_tiny_pipeline("kontext", seed=1).transformer.state_dict()["proj_out.weight"]
+    assert not torch.equal(other_seed, build_tiny_pipeline("kontext").transformer.state_dict()["proj_out.weight"])
+
+
+def test_qwen_template_prefix_is_exactly_the_dropped_64_tokens():
+    pipe = build_tiny_pipeline("qwen-image-edit-plus")
+    # Everything before the instruction (system prompt + user header) is what the pipeline drops.
+    prefix = pipe.prompt_template_encode.split("{}")[0]
+    assert len(pipe.tokenizer(prefix).input_ids) == pipe.prompt_template_encode_start_idx == 64
+
+
+def test_make_tiny_refuses_a_non_empty_folder_and_unknown_kind(tmp_path):
+    (tmp_path / "x.txt").write_text("keep me")
+    result = CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", "kontext", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "not empty" in result.output
+    result = CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", "sdxl", "--out", str(tmp_path / "new")])
+    assert result.exit_code != 0
+    assert "sdxl" in result.output
