@@ -19,7 +19,8 @@ class ImageFileError(ValueError):
     """An image or mask file is missing, unreadable or truncated."""
 
 
-def _open_fully(path: Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file (truncated files fail here, with the path named)."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: file not found")
@@ -35,7 +36,7 @@ def _open_fully(path: Path) -> Image.Image:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(height, width)`` of an image file, decoding it fully so truncation is caught."""
-    im = _open_fully(Path(path))
+    im = open_image(Path(path))
     return im.height, im.width
 
 
@@ -56,7 +57,7 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 
 def load_image(path: str | Path) -> torch.Tensor:
     """Read an image file as float RGB ``[3, H, W]`` in [0, 1]."""
-    return pil_to_tensor(_open_fully(Path(path)))
+    return pil_to_tensor(open_image(Path(path)))
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> None:
@@ -71,7 +72,7 @@ def load_mask_values(path: str | Path) -> torch.Tensor:
 
     The maximum (not channel 0) so that a mask drawn in any colour counts.
     """
-    im = _open_fully(Path(path))
+    im = open_image(Path(path))
     if im.mode.startswith("I"):  # 16/32-bit greyscale
         arr = np.asarray(im, dtype=np.float32) / 65535.0
     elif im.mode == "F":

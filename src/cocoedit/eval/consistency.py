@@ -1,0 +1,256 @@
+"""Keep-region consistency of edited results on a mask-annotated benchmark.
+
+For every benchmark sample and every results folder: load the source, the edit mask (benchmark
+files are white = keep) and the edited result; resize the result to the source resolution when
+they differ (PIL bicubic on the 8-bit image, :data:`RESIZE_FILTER`); then compute
+
+* ``keep_psnr``, ``keep_ssim``, ``keep_mae``, ``keep_mse``: result vs source on the keep region
+  (:func:`cocoedit.eval.metrics.keep_region_metrics`);
+* ``edit_change``: mean absolute difference on the edit region (how much the edit changed);
+* ``keep_fraction``: share of the image that is keep region.
+
+Outputs in ``out_dir``: ``per_sample.csv`` (one row per sample and results folder, failures
+included with their reason), ``summary.json`` (per category; overall as the macro average over
+categories, as GEdit reports, and the sample-weighted mean) and ``report.html``.
+A missing or unreadable result is listed and counted, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from cocoedit.data.io import ImageFileError, load_image, open_image, pil_to_tensor
+from cocoedit.data.masks import resize_mask
+from cocoedit.eval.benchmarks import (
+    BenchmarkError,
+    BenchName,
+    BenchSample,
+    load_bench_edit_mask,
+    load_benchmark,
+    result_path,
+)
+from cocoedit.eval.metrics import SSIMMode, keep_region_metrics, region_mae
+
+RESIZE_FILTER = "bicubic"
+METRICS = ("keep_psnr", "keep_ssim", "keep_mae", "keep_mse", "edit_change")
+SUMMARY_METRICS = ("keep_psnr", "keep_ssim", "keep_mae", "edit_change")
+STATUSES = ("ok", "missing", "unreadable", "no_keep_region", "bench_error")
+
+
+@dataclass
+class SampleResult:
+    results: str
+    key: str
+    category: str
+    status: str
+    keep_psnr: float = math.nan
+    keep_ssim: float = math.nan
+    keep_mae: float = math.nan
+    keep_mse: float = math.nan
+    edit_change: float = math.nan
+    keep_fraction: float = math.nan
+    resized: bool = False
+    result_path: str = ""
+    source_path: str = ""
+    mask_path: str = ""
+    error: str = ""
+
+
+def results_labels(results_dirs: Sequence[Path]) -> list[str]:
+    """A unique label per results folder: its name, or ``parent/name`` when names collide."""
+    labels = [Path(d).name for d in results_dirs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{Path(d).parent.name}/{Path(d).name}" for d in results_dirs]
+    if len(set(labels)) < len(labels):
+        labels = [str(d) for d in results_dirs]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"the same results folder is given twice: {[str(d) for d in results_dirs]}")
+    return labels
+
+
+def _load_result(path: Path, size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+    im = open_image(path).convert("RGB")
+    h, w = size
+    if (im.height, im.width) == (h, w):
+        return pil_to_tensor(im), False
+    return pil_to_tensor(im.resize((w, h), Image.BICUBIC)), True
+
+
+def score_sample(
+    sample: BenchSample,
+    source: torch.Tensor,
+    edit_mask: torch.Tensor,
+    results_dir: Path,
+    label: str,
+    ssim_mode: SSIMMode,
+) -> SampleResult:
+    """Consistency metrics of one result against its source (``[3,H,W]``, mask ``[1,H,W]``)."""
+    path = result_path(results_dir, sample)
+    row = SampleResult(results=label, key=sample.key, category=sample.category, status="ok",
+                       result_path=str(path), source_path=str(sample.source), mask_path=str(sample.mask))
+    if not path.is_file():
+        row.status, row.error = "missing", f"no file at {path}"
+        return row
+    try:
+        result, row.resized = _load_result(path, tuple(source.shape[-2:]))
+    except ImageFileError as e:
+        row.status, row.error = "unreadable", str(e)
+        return row
+    x, y, m = result[None], source[None], edit_mask[None]
+    keep = keep_region_metrics(x, y, m, ssim_mode=ssim_mode)
+    row.keep_fraction = float(1.0 - m.mean())
+    row.edit_change = float(region_mae(x, y, m)[0])
+    if bool(keep.empty[0]):
+        row.status, row.error = "no_keep_region", "the mask marks the whole image as edit region"
+        return row
+    row.keep_psnr, row.keep_ssim = float(keep.psnr[0]), float(keep.ssim[0])
+    row.keep_mae, row.keep_mse = float(keep.mae[0]), float(keep.mse[0])
+    return row
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def summarize(rows: list[SampleResult], label: str, results_dir: Path) -> dict[str, Any]:
+    """The summary.json entry of one results folder."""
+    mine = [r for r in rows if r.results == label]
+    scored = [r for r in mine if r.status == "ok"]
+    per_category: dict[str, dict[str, Any]] = {}
+    for category in sorted({r.category for r in mine}):
+        in_cat = [r for r in scored if r.category == category]
+        entry: dict[str, Any] = {"n": len(in_cat), "samples": sum(r.category == category for r in mine)}
+        for metric in SUMMARY_METRICS:
+            entry[metric] = _nanmean([getattr(r, metric) for r in in_cat])
+        per_category[category] = entry
+    macro = {
+        metric: _nanmean([c[metric] for c in per_category.values() if c["n"] > 0])
+        for metric in SUMMARY_METRICS
+    }
+    weighted = {metric: _nanmean([getattr(r, metric) for r in scored]) for metric in SUMMARY_METRICS}
+    counts = {"samples": len(mine), "scored": len(scored)}
+    counts.update({s: sum(r.status == s for r in mine) for s in STATUSES if s != "ok"})
+    return {
+        "dir": str(results_dir),
+        "counts": counts,
+        "overall_macro": macro,
+        "overall_weighted": weighted,
+        "per_category": per_category,
+        "missing": [r.key for r in mine if r.status == "missing"],
+        "unreadable": [{"key": r.key, "error": r.error} for r in mine if r.status == "unreadable"],
+        "bench_errors": [{"key": r.key, "error": r.error} for r in mine if r.status == "bench_error"],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN -> None so that summary.json is strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_per_sample_csv(rows: list[SampleResult], path: Path) -> None:
+    columns = [f.name for f in fields(SampleResult)]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()})
+    os.replace(tmp, path)
+
+
+def read_per_sample_csv(path: Path) -> list[SampleResult]:
+    """Rows of a ``per_sample.csv`` written by :func:`write_per_sample_csv`."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for rec in csv.DictReader(f):
+            kwargs: dict[str, Any] = {}
+            for fld in fields(SampleResult):
+                raw = rec.get(fld.name, "")
+                if fld.type == "float":
+                    kwargs[fld.name] = float(raw) if raw != "" else math.nan
+                elif fld.type == "bool":
+                    kwargs[fld.name] = raw == "True"
+                else:
+                    kwargs[fld.name] = raw
+            rows.append(SampleResult(**kwargs))
+    return rows
+
+
+def evaluate_consistency(
+    bench: BenchName,
+    bench_dir: str | Path,
+    results_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    ssim_mode: SSIMMode = "normalized",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Score every results folder on the benchmark; write CSV, JSON summary and HTML report.
+
+    ``progress`` is called with 1 after each (sample, results folder) pair. Returns the summary.
+    """
+    if not results_dirs:
+        raise ValueError("give at least one results folder")
+    results_dirs = [Path(d) for d in results_dirs]
+    for d in results_dirs:
+        if not d.is_dir():
+            raise BenchmarkError(f"{d}: results folder not found")
+    labels = results_labels(results_dirs)
+    samples = load_benchmark(bench, bench_dir)
+    rows: list[SampleResult] = []
+    with torch.inference_mode():
+        for sample in samples:
+            try:
+                source = load_image(sample.source)
+                edit_mask = load_bench_edit_mask(sample)
+                if tuple(edit_mask.shape[-2:]) != tuple(source.shape[-2:]):
+                    edit_mask = resize_mask(edit_mask[None], tuple(source.shape[-2:]))[0]
+            except (ImageFileError, BenchmarkError) as e:
+                for label in labels:
+                    rows.append(SampleResult(results=label, key=sample.key, category=sample.category,
+                                             status="bench_error", source_path=str(sample.source),
+                                             error=str(e)))
+                    if progress:
+                        progress(1)
+                continue
+            for label, results_dir in zip(labels, results_dirs):
+                rows.append(score_sample(sample, source, edit_mask, results_dir, label, ssim_mode))
+                if progress:
+                    progress(1)
+    summary = {
+        "bench": bench,
+        "bench_dir": str(bench_dir),
+        "ssim_mode": ssim_mode,
+        "resize_filter": RESIZE_FILTER,
+        "results": {label: summarize(rows, label, d) for label, d in zip(labels, results_dirs)},
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_per_sample_csv(rows, out_dir / "per_sample.csv")
+    _write_atomic(out_dir / "summary.json", json.dumps(_json_safe(summary), indent=2))
+    from cocoedit.eval.report import write_consistency_report
+
+    write_consistency_report(out_dir)
+    return summary

@@ -1,0 +1,163 @@
+"""Small mask-annotated benchmarks built from real photos, with synthetic editors of known quality.
+
+Used by the tests, the docs and the built-in demo: no download, deterministic from a seed.
+The photos are the colour images that ship inside scikit-image. Each sample gets an elliptical or
+rectangular edit region; its mask is written white = keep, as in the real mask-annotated
+benchmarks. Three synthetic "editors" write results folders in the benchmark's result layout:
+
+* ``careful``: performs the edit inside the edit region and leaves every keep-region pixel
+  exactly unchanged (keep-region PSNR = :data:`~cocoedit.eval.metrics.PSNR_IDENTICAL_DB`).
+* ``drifting``: the same edit, plus every keep-region pixel moved by exactly
+  ``DRIFT_LEVELS`` grey levels (up where that stays in range, else down), so the keep-region
+  MAE is ``DRIFT_LEVELS / 255`` and the PSNR ``20 log10(255 / DRIFT_LEVELS)`` (30.07 dB).
+* ``global``: the same edit, then the whole image blurred and written at a different resolution,
+  like an editor that re-renders everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from cocoedit.eval.benchmarks import BenchName
+
+DRIFT_LEVELS = 8
+EDITORS = ("careful", "drifting", "global")
+
+# (category, instruction template, edit) per benchmark; edits are functions on uint8 HxWx3 arrays.
+GEDIT_TASKS = ("color_alter", "subject-remove", "tone_transfer")
+IMGEDIT_TYPES = (("animal", "adjust"), ("daily object", "remove"), ("human", "style"))
+INSTRUCTIONS = {
+    "color_alter": "Change the colour of the marked object to a cool blue.",
+    "subject-remove": "Remove the marked object and fill in the background.",
+    "tone_transfer": "Give the marked area a warm sunset tone.",
+    "adjust": "Make the marked part look blue instead.",
+    "remove": "Remove the marked object.",
+    "style": "Turn the marked area into a posterised cartoon style.",
+}
+
+
+def _photos() -> list[np.ndarray]:
+    from skimage import data
+
+    names = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+    return [np.asarray(getattr(data, n)())[..., :3] for n in names]
+
+
+def _edit(kind: str, region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Edited version of ``region`` (uint8 HxWx3); every kind changes every pixel noticeably."""
+    r = region.astype(np.int16)
+    if kind in ("color_alter", "adjust"):
+        out = r[..., [2, 0, 1]] // 2 + np.array([20, 60, 127])
+    elif kind in ("subject-remove", "remove"):
+        out = np.broadcast_to(r.reshape(-1, 3).mean(0), r.shape) + rng.integers(-6, 7, r.shape)
+        out = np.where(np.abs(out - r) < 24, 255 - r, out)  # guarantee a visible change
+    elif kind == "tone_transfer":
+        out = r * np.array([1.0, 0.7, 0.4]) + np.array([70, 30, 0])
+    else:  # posterise
+        out = (r // 64) * 64 + 32
+        out = np.where(np.abs(out - r) < 12, 255 - r, out)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _edit_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Bool HxW edit region covering roughly 10-35 % of the image, away from the border."""
+    cy, cx = rng.uniform(0.35, 0.65) * h, rng.uniform(0.35, 0.65) * w
+    ry, rx = rng.uniform(0.18, 0.32) * h, rng.uniform(0.18, 0.32) * w
+    yy, xx = np.mgrid[0:h, 0:w]
+    if rng.random() < 0.5:
+        return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+    return (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
+
+
+def _drift(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    up = image.astype(np.int16) + DRIFT_LEVELS
+    down = image.astype(np.int16) - DRIFT_LEVELS
+    moved = np.where(up <= 255, up, down)
+    return np.where(keep[..., None], moved, image).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class SampleBenchmark:
+    bench: BenchName
+    bench_dir: Path
+    results: dict[str, Path]  # editor name -> results folder
+    samples: int
+
+
+def make_sample_benchmark(
+    out_dir: str | Path,
+    bench: BenchName,
+    per_category: int = 2,
+    size: tuple[int, int] = (96, 128),
+    seed: int = 0,
+) -> SampleBenchmark:
+    """Write a benchmark (``out_dir/bench``) and one results folder per editor (``out_dir/<editor>``).
+
+    ``size`` is (height, width) of the source images. Deterministic for a given seed.
+    """
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    bench_dir = out_dir / "bench"
+    results = {name: out_dir / name for name in EDITORS}
+    h, w = size
+    metafile: dict[str, dict] = {}
+    categories = GEDIT_TASKS if bench == "gedit" else IMGEDIT_TYPES
+    index = 0
+    for category in categories:
+        for _ in range(per_category):
+            photo = photos[index % len(photos)]
+            # A random crop with the target aspect ratio, then resized: every sample differs.
+            scale = rng.uniform(0.6, 0.95)
+            ch = int(min(photo.shape[0], photo.shape[1] * h / w) * scale)
+            cw = int(ch * w / h)
+            y0 = rng.integers(0, photo.shape[0] - ch + 1)
+            x0 = rng.integers(0, photo.shape[1] - cw + 1)
+            crop = Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize((w, h), Image.LANCZOS)
+            source = np.asarray(crop)
+            edit = _edit_mask(h, w, rng)
+            kind = category if bench == "gedit" else category[1]
+            edited = source.copy()
+            edited[edit] = _edit(kind, source[edit][None], rng)[0]
+            index += 1
+            if bench == "gedit":
+                key = f"{index:04d}"
+                folder = bench_dir / "fullset" / category / "en"
+                result_rel = Path("fullset") / category / "en" / f"{key}.png"
+                metafile[key] = {
+                    "key": key,
+                    "task_type": category,
+                    "instruction": INSTRUCTIONS[kind],
+                    "instruction_language": "en",
+                    "Intersection_exist": index % 2 == 0,
+                }
+            else:
+                key = str(index)
+                folder_name, _edit_type = category
+                folder = bench_dir / "singleturn" / folder_name
+                file_id = f"{index:06d}"
+                result_rel = Path(f"{key}.png")
+                metafile[key] = {"id": f"{folder_name}/{file_id}.jpg", "prompt": INSTRUCTIONS[kind], "edit_type": kind}
+                key = file_id
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(source).save(folder / f"{key}.png")
+            Image.fromarray(np.where(edit, 0, 255).astype(np.uint8)).save(folder / f"{key}_mask.png")
+            outputs = {
+                "careful": Image.fromarray(edited),
+                "drifting": Image.fromarray(_drift(edited, ~edit)),
+                "global": Image.fromarray(edited)
+                .filter(ImageFilter.GaussianBlur(1.5))
+                .resize((w * 3 // 2, h * 3 // 2), Image.BICUBIC),
+            }
+            for name, image in outputs.items():
+                target = results[name] / result_rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                image.save(target)
+    meta_name = "metafile_geditbench.json" if bench == "gedit" else "metafile_imgeditbench.json"
+    (bench_dir / meta_name).write_text(json.dumps(metafile, indent=1), encoding="utf-8")
+    return SampleBenchmark(bench=bench, bench_dir=bench_dir, results=results, samples=index)
