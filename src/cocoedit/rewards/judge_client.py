@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import aiohttp
 import numpy as np
 import openai
 import torch
@@ -165,6 +166,22 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
         return None
 
 
+def _timeout_or_connection(error: BaseException) -> str:
+    """``timeout`` or ``connection`` for an SDK timeout error.
+
+    The aiohttp transport reports a dropped connection as a connect *timeout*; the original
+    exception in the cause chain tells which it really was.
+    """
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        if isinstance(cause, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            return "timeout"
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return "connection"
+        cause = cause.__cause__ or cause.__context__
+    return "timeout"
+
+
 class OpenAIJudgeBackend:
     """A judge behind any OpenAI-compatible chat-completions endpoint."""
 
@@ -265,8 +282,9 @@ class OpenAIJudgeBackend:
                 wait = None
                 try:
                     return await self._once(messages, sampling)
-                except openai.APITimeoutError:
-                    reason, message = "timeout", f"no reply within {c.timeout_s} s"
+                except openai.APITimeoutError as e:
+                    reason = _timeout_or_connection(e)
+                    message = f"no reply within {c.timeout_s} s" if reason == "timeout" else f"connection lost: {e}"
                 except openai.APIConnectionError as e:
                     reason, message = "connection", f"connection failed: {e}"
                 except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as e:

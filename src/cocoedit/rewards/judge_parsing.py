@@ -96,8 +96,10 @@ def _json_object(text: str) -> dict:
     candidate = fence.group(1) if fence else None
     if candidate is None:
         start, end = text.find("{"), text.rfind("}")
-        if start < 0 or end < start:
+        if start < 0:
             raise ReplyParseError("no JSON object in the reply")
+        if end < start:
+            raise ReplyParseError("invalid JSON: the object is never closed (truncated reply?)")
         candidate = text[start : end + 1]
     try:
         obj = json.loads(candidate)

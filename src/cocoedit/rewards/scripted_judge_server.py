@@ -63,6 +63,26 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512  # many clients connect at once; the default backlog of 5 stalls them
 
 
+def _validate_request(raw: bytes) -> dict:
+    """The request body, checked against the openai request type.
+
+    The type declares ``messages`` and content parts as iterables, which pydantic validates
+    lazily; walking every validated iterable forces the check of each element.
+    """
+    body = json.loads(raw)
+
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)) or type(value).__name__ == "ValidatorIterator":
+            for v in value:
+                walk(v)
+
+    walk(_REQUEST_TYPE.validate_python(body))
+    return body
+
+
 def _auto_tokens(text: str) -> list[tuple[str, dict[str, float]]]:
     return [(t, {t: 0.0}) for t in _TOKEN.findall(text)]
 
@@ -70,14 +90,16 @@ def _auto_tokens(text: str) -> list[tuple[str, dict[str, float]]]:
 class ScriptedJudgeServer:
     """``with ScriptedJudgeServer(script) as server: ... server.base_url ...``
 
-    ``requests`` holds every validated request body in arrival order; ``invalid_requests``
-    counts bodies the ``openai`` request type rejected (answered with HTTP 400).
+    ``requests`` holds every validated request body in arrival order and ``headers`` their
+    HTTP headers (lower-case names); ``invalid_requests`` counts bodies the ``openai`` request
+    type rejected (answered with HTTP 400).
     """
 
     def __init__(self, script: Script, model: str = "scripted-judge", port: int = 0):
         self.script = script
         self.model = model
         self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
         self.invalid_requests = 0
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", port), self._handler_class())
@@ -87,10 +109,11 @@ class ScriptedJudgeServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def _next(self, body: dict) -> ScriptedReply:
+    def _next(self, body: dict, headers: dict[str, str]) -> ScriptedReply:
         with self._lock:
             index = len(self.requests)
             self.requests.append(body)
+            self.headers.append(headers)
         if isinstance(self.script, ScriptedReply):
             return self.script
         if callable(self.script):
@@ -146,7 +169,10 @@ class ScriptedJudgeServer:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a scripted timeout)
 
             def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
                 body = {"error": {"message": message, "type": "scripted_error", "code": status}}
@@ -165,7 +191,7 @@ class ScriptedJudgeServer:
                     self._error(404, f"no route {self.path}")
                     return
                 try:
-                    body = _REQUEST_TYPE.validate_python(json.loads(raw))
+                    body = _validate_request(raw)
                 except (json.JSONDecodeError, pydantic.ValidationError) as e:
                     with server._lock:
                         server.invalid_requests += 1
@@ -174,7 +200,7 @@ class ScriptedJudgeServer:
                 if body["model"] != server.model:
                     self._error(404, f"model {body['model']!r} not found")
                     return
-                reply = server._next(body)
+                reply = server._next(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.drop_connection:
