@@ -215,7 +215,7 @@ class ScriptedJudgeServer:
         return Handler
 
     def start(self) -> ScriptedJudgeServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
