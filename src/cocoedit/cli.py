@@ -297,3 +297,117 @@ def edit(
         typer.echo(f"failed {key}: {why}", err=True)
     if report.failed:
         raise typer.Exit(1)
+
+
+# ---- MLLM judge: `cocoedit eval judge` ----
+
+class JudgeBackendOption(str, Enum):
+    openai = "openai"
+    transformers = "transformers"
+
+
+class ImageFormatOption(str, Enum):
+    png = "png"
+    jpeg = "jpeg"
+
+
+@eval_app.command("judge")
+def eval_judge(
+    bench: Annotated[Bench, typer.Option(help="Benchmark layout.")],
+    bench_dir: Annotated[Path, typer.Option(help="Benchmark folder (with its metafile: instructions, types).")],
+    results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
+    out: Annotated[Path, typer.Option(help="Folder for judge_summary.json, judge_per_sample.csv, judge_replies.jsonl, report.html.")],
+    model: Annotated[str, typer.Option(help="Judge model id as the server knows it (or a label with --backend transformers).")],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vllm serve.")] = "http://127.0.0.1:8000/v1",
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key (not needed for a local server).")] = "OPENAI_API_KEY",
+    consistency: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval consistency` output folder to merge into the report (default: --out, if it holds one).")] = None,
+    official_prompts: Annotated[Optional[Path], typer.Option(help="The benchmark's own prompt file (GEdit viescore/vie_prompts.py, ImgEdit prompts.json) instead of ours.")] = None,
+    backend: Annotated[JudgeBackendOption, typer.Option(help="openai: any chat-completions server; transformers: load --model-path in this process.")] = JudgeBackendOption.openai,
+    model_path: Annotated[Optional[Path], typer.Option(help="Local Qwen2.5-VL checkpoint folder for --backend transformers.")] = None,
+    cache: Annotated[Optional[Path], typer.Option(help="SQLite reply cache (default: OUT/judge_cache.sqlite).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries on timeouts, connection errors, 429 and 5xx.")] = 4,
+    parse_retries: Annotated[int, typer.Option(min=0, help="Extra replies requested after an unparsable one.")] = 2,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Judge temperature (0 = reproducible).")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Longest reply.")] = 512,
+    seed: Annotated[int, typer.Option(help="Sampling seed sent to the judge.")] = 0,
+    image_format: Annotated[ImageFormatOption, typer.Option(help="How images travel to the server.")] = ImageFormatOption.png,
+    max_image_side: Annotated[int, typer.Option(min=16, help="Longest image side sent to the judge.")] = 1024,
+) -> None:
+    """MLLM-judge scores (GEdit VIEScore SC/PQ/O, ImgEdit rubric) of results folders, with an HTML report."""
+    import asyncio
+
+    from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
+    from cocoedit.eval.judge_bench import REPLIES_FILE, judge_results, templates_for, write_judge_outputs
+    from cocoedit.eval.judge_report import write_judge_report
+    from cocoedit.rewards.judge import Judge
+    from cocoedit.rewards.judge_cache import JudgeCache
+    from cocoedit.rewards.judge_client import (
+        EndpointConfig, JudgeUnavailableError, OpenAIJudgeBackend, SamplingConfig,
+    )
+    from cocoedit.rewards.judge_prompts import PromptFileError
+
+    if consistency is None and (out / "summary.json").is_file():
+        consistency = out
+    if consistency is not None and not (consistency / "summary.json").is_file():
+        raise fail(f"{consistency}: no summary.json from `cocoedit eval consistency`")
+    if backend == JudgeBackendOption.transformers and model_path is None:
+        raise fail("--backend transformers needs --model-path")
+    for d in results:
+        if not d.is_dir():
+            raise fail(f"{d}: results folder not found")
+    try:
+        samples = load_benchmark(bench.value, bench_dir)
+        templates = templates_for(bench.value, official_prompts)
+    except (BenchmarkError, PromptFileError) as e:
+        raise fail(str(e))
+    sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    endpoint = EndpointConfig(base_url=base_url, model=model, api_key_env=api_key_env, concurrency=concurrency,
+                              timeout_s=timeout, max_retries=max_retries, image_format=image_format.value,
+                              max_image_side=max_image_side)
+    out.mkdir(parents=True, exist_ok=True)
+    judge_cache = JudgeCache(cache or out / "judge_cache.sqlite")
+
+    async def run(advance):
+        if backend == JudgeBackendOption.openai:
+            judge_backend = OpenAIJudgeBackend(endpoint)
+        else:
+            from cocoedit.rewards.judge_local import TransformersJudgeBackend
+
+            judge_backend = TransformersJudgeBackend.from_pretrained(model_path, max_image_side=max_image_side)
+        try:
+            await judge_backend.health_check()
+            judge = Judge(judge_backend, sampling, parse_retries, judge_cache)
+            return await judge_results(bench.value, samples, results, judge, templates, advance)
+        finally:
+            await judge_backend.aclose()
+
+    try:
+        with progress_bar("judging", len(samples) * len(results)) as advance:
+            rows = asyncio.run(run(advance))
+    except (JudgeUnavailableError, BenchmarkError, ValueError, KeyError) as e:
+        raise fail(str(e).strip("'\""))
+    finally:
+        judge_cache.export_jsonl(out / REPLIES_FILE)
+        judge_cache.close()
+    judge_info = {
+        "backend": backend.value,
+        "model": model,
+        "base_url": base_url if backend == JudgeBackendOption.openai else None,
+        "model_path": str(model_path) if model_path else None,
+        "prompt_source": f"official, from {official_prompts}" if official_prompts else "cocoedit's own wording",
+        "templates": sorted({t.ident for t in templates.values()}),
+        "sampling": sampling.model_dump(),
+        "image_encoding": f"{image_format.value}, longest side <= {max_image_side}",
+    }
+    summary = write_judge_outputs(out, bench.value, bench_dir, results, rows, judge_info)
+    report = write_judge_report(out, summary, consistency)
+    for label, res in summary["results"].items():
+        c, head = res["counts"], res["headline"]
+        value = "–" if head["value"] is None else f"{head['value']:.3f}"
+        typer.echo(f"{label}: {head['metric']} = {value} ({c['scored']}/{c['samples']} judged, "
+                   f"{c['failed']} failed, {c['missing']} missing, {c['unreadable']} unreadable)")
+    typer.echo(f"report: {report}")
+
+# ---- end of MLLM judge block ----------------------------------------------------------------

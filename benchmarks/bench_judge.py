@@ -1,0 +1,86 @@
+"""Judge client throughput against a local scripted server with a fixed latency.
+
+Target (issue 4): 512 requests at concurrency 64 against a server that takes 200 ms per answer
+finish within 1.1x of the ideal time, ceil(512 / 64) rounds x 0.2 s = 1.6 s. The baseline is
+that ideal, computed from the same run's settings; the script prints the measured ratio and
+exits with status 1 when the ratio is above the target.
+
+The server runs in its own process (as a real judge would), so client and server do not share
+one interpreter lock. Each request goes through the whole judging path: template rendering,
+image data URLs, the openai client, strict parsing.
+
+    .venv/bin/python benchmarks/bench_judge.py [--requests 512 --concurrency 64 --latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import subprocess
+import sys
+import time
+
+import torch
+
+from cocoedit.rewards.judge import Judge
+from cocoedit.rewards.judge_client import EndpointConfig, JudgeImage, OpenAIJudgeBackend
+from cocoedit.rewards.judge_prompts import reward_template
+
+
+async def run(base_url: str, requests: int, concurrency: int) -> tuple[float, float, int]:
+    backend = OpenAIJudgeBackend(EndpointConfig(base_url=base_url, model="scripted-judge", concurrency=concurrency))
+    judge = Judge(backend, parse_retries=0)
+    template = reward_template("text")
+    gen = torch.Generator().manual_seed(0)
+    pairs = [
+        {"source": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen)),
+         "edited": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen))}
+        for _ in range(requests)
+    ]
+    try:
+        await backend.health_check()
+        await asyncio.gather(*[judge.evaluate(template, pairs[i], "warm up") for i in range(concurrency)])
+        start, cpu_start = time.perf_counter(), time.process_time()
+        outcomes = await asyncio.gather(*[judge.evaluate(template, p, f"edit number {i}") for i, p in enumerate(pairs)])
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    finally:
+        await backend.aclose()
+    return elapsed, cpu, sum(o.ok for o in outcomes)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=512)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--target", type=float, default=1.1, help="largest acceptable elapsed / ideal")
+    args = parser.parse_args()
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cocoedit.rewards.scripted_judge_server", "--latency", str(args.latency),
+         "--text", "Editing effect: 4\nVisual quality: 5"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        base_url = server.stdout.readline().strip()
+        if not base_url.startswith("http://"):
+            print(f"scripted server did not start (said {base_url!r})", file=sys.stderr)
+            return 2
+        elapsed, cpu, ok = asyncio.run(run(base_url, args.requests, args.concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    ideal = math.ceil(args.requests / args.concurrency) * args.latency
+    ratio = elapsed / ideal
+    print(f"requests={args.requests} concurrency={args.concurrency} latency={args.latency}s ok={ok}")
+    print(f"client CPU in the timed part: {cpu:.3f}s")
+    print(f"elapsed={elapsed:.3f}s ideal={ideal:.3f}s ratio={ratio:.3f} target<={args.target}")
+    passed = ratio <= args.target and ok == args.requests
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

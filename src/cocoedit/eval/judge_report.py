@@ -1,0 +1,130 @@
+"""The HTML page of ``cocoedit eval judge``, merged with ``cocoedit eval consistency`` output.
+
+One page per comparison: judge settings and prompts, judge tables, the failures, the paper's
+Figure-1 view (judge overall score against keep-region PSNR, one point per results folder), then
+the consistency sections when a consistency folder is given.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from cocoedit.eval.judge_bench import PER_SAMPLE_FILE
+from cocoedit.eval.report import consistency_sections, figure_img, html_page, html_table, section
+
+
+def _settings(summary: dict[str, Any]) -> str:
+    j = summary["judge"]
+    prompts = ", ".join(j["templates"])
+    source = j["prompt_source"]
+    return (
+        f'<p class="muted">Benchmark <b>{html.escape(summary["bench"])}</b> at {html.escape(summary["bench_dir"])}. '
+        f'Judge: {html.escape(j["backend"])} model <b>{html.escape(j["model"])}</b>'
+        + (f' at {html.escape(j["base_url"])}' if j.get("base_url") else "")
+        + f'. Prompts: <b>{html.escape(source)}</b> ({html.escape(prompts)}). '
+        f'Sampling: {html.escape(json.dumps(j["sampling"]))}. Images are shown source first, then edited. '
+        "Failed samples are left out of every mean and counted here; no score is imputed.</p>"
+    )
+
+
+def _summary_table(summary: dict[str, Any]) -> str:
+    rows = []
+    gedit = summary["bench"] == "gedit"
+    for label, res in summary["results"].items():
+        c = res["counts"]
+        row: list[Any] = [label, c["samples"], c["scored"], c["missing"], c["unreadable"], c["failed"]]
+        if gedit:
+            lang = "en" if "en" in res["per_language"] else next(iter(res["per_language"]))
+            full, inter = res["per_language"][lang]["full"]["overall"], res["per_language"][lang]["intersection"]["overall"]
+            row += [lang, full["sc"], full["pq"], full["o"], inter["o"]]
+        else:
+            row += [res["overall"]["score"], res["categories_scored"]]
+        rows.append(row)
+    columns = ["results", "samples", "scored", "missing", "unreadable", "failed"]
+    columns += ["language", "SC", "PQ", "O", "O intersection"] if gedit else ["overall", "types scored"]
+    return html_table(columns, rows)
+
+
+def _category_table(summary: dict[str, Any]) -> str:
+    gedit = summary["bench"] == "gedit"
+    tables = {}
+    for label, res in summary["results"].items():
+        if gedit:
+            lang = "en" if "en" in res["per_language"] else next(iter(res["per_language"]))
+            tables[label] = res["per_language"][lang]["full"]["per_category"]
+        else:
+            tables[label] = res["per_category"]
+    metric = "o" if gedit else "score"
+    categories = sorted({c for t in tables.values() for c in t})
+    columns = ["category"] + [f"{label} {h}" for label in tables for h in ("n", "O" if gedit else "score")]
+    rows = [[cat] + [v for t in tables.values() for v in (t.get(cat, {}).get("n"), t.get(cat, {}).get(metric))]
+            for cat in categories]
+    return html_table(columns, rows)
+
+
+def _failures(out_dir: Path) -> str:
+    with open(out_dir / PER_SAMPLE_FILE, newline="", encoding="utf-8") as f:
+        bad = [[r["results"], r["key"], r["category"], r["status"], r["reason"], r["error"][:300]]
+               for r in csv.DictReader(f) if r["status"] != "scored"]
+    if not bad:
+        return '<p class="muted">Every sample was judged in every results folder.</p>'
+    return html_table(["results", "key", "category", "status", "reason", "error / reply"], bad)
+
+
+def figure1_points(summary: dict[str, Any], consistency: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """``(label, keep PSNR macro, judge headline)`` for results folders present in both summaries."""
+    points = []
+    for label, res in summary["results"].items():
+        other = consistency["results"].get(label)
+        judge_value = res["headline"]["value"]
+        if other is None or judge_value is None:
+            continue
+        psnr = other["overall_macro"]["keep_psnr"]
+        if psnr is not None:
+            points.append((label, float(psnr), float(judge_value)))
+    return points
+
+
+def _figure1(summary: dict[str, Any], consistency: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    points = figure1_points(summary, consistency)
+    if not points:
+        return '<p class="muted">No results folder has both a judge score and a keep-region PSNR.</p>'
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, psnr, value in points:
+        ax.scatter([psnr], [value], s=40)
+        ax.annotate(label, (psnr, value), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("keep-region PSNR, macro (dB)")
+    ax.set_ylabel(next(iter(summary["results"].values()))["headline"]["metric"])
+    ax.grid(alpha=0.3)
+    note = ('<p class="muted">Up = better edits by the judge, right = better preserved keep region '
+            "(CoCoEdit's Figure 1). One point per results folder.</p>")
+    return note + figure_img(fig, "judge score against keep-region PSNR")
+
+
+def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency_dir: str | Path | None) -> Path:
+    """Write ``out_dir/report.html``: judge sections, Figure 1 and the consistency sections."""
+    out_dir = Path(out_dir)
+    sections = [
+        section("Summary: MLLM judge", _settings(summary) + _summary_table(summary)),
+        section("Judge score per category" + (" (full set)" if summary["bench"] == "gedit" else ""),
+                _category_table(summary)),
+        section("Samples not judged", _failures(out_dir)),
+    ]
+    if consistency_dir is not None:
+        consistency = json.loads((Path(consistency_dir) / "summary.json").read_text(encoding="utf-8"))
+        sections.append(section("Judge score against keep-region PSNR", _figure1(summary, consistency)))
+        sections += consistency_sections(consistency_dir)
+    page = html_page(f"Judge report: {summary['bench']}", sections,
+                     subtitle="Results compared: " + ", ".join(summary["results"]))
+    path = out_dir / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

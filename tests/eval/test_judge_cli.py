@@ -1,0 +1,78 @@
+"""`cocoedit eval judge` end to end: generated benchmark, scripted judge server, merged report."""
+
+import csv
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from cocoedit.cli import app
+from cocoedit.eval.sample_bench import make_sample_benchmark
+from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+
+
+def _vie_script(body, index):
+    parts = body["messages"][0]["content"]
+    n_images = sum(p["type"] == "image_url" for p in parts)
+    if n_images == 1:  # PQ
+        return ScriptedReply(text='{"reasoning": "clean", "score": [9, 8]}')
+    if "Remove" in parts[-1]["text"]:
+        return ScriptedReply(text="I refuse to answer in JSON")
+    return ScriptedReply(text='{"reasoning": "ok", "score": [6, 4]}')
+
+
+@pytest.mark.slow
+def test_gedit_judge_report_merges_with_consistency(tmp_path):
+    made = make_sample_benchmark(tmp_path / "data", "gedit", per_category=2)
+    careful, drifting = made.results["careful"], made.results["drifting"]
+    next(drifting.rglob("*.png")).unlink()  # one missing result
+    runner = CliRunner()
+    cons = tmp_path / "cons"
+    res = runner.invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
+                              "--results", str(careful), "--results", str(drifting), "--out", str(cons)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "judge"
+    with ScriptedJudgeServer(_vie_script) as server:
+        args = ["eval", "judge", "--bench", "gedit", "--bench-dir", str(made.bench_dir), "--results", str(careful),
+                "--results", str(drifting), "--out", str(out), "--base-url", server.base_url, "--model", server.model,
+                "--consistency", str(cons), "--parse-retries", "0"]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        requests = len(server.requests)
+        res = runner.invoke(app, args)  # a re-run is served from the cache
+        assert res.exit_code == 0
+        rerun_requests = len(server.requests) - requests
+
+    summary = json.loads((out / "judge_summary.json").read_text())
+    run = summary["results"]["careful"]
+    assert run["counts"] == {"samples": 6, "scored": 4, "missing": 0, "unreadable": 0, "failed": 2}
+    assert run["failure_reasons"] == {"sc:unparsable": 2}
+    assert run["headline"]["value"] == pytest.approx((4 * 8) ** 0.5)  # SC = min(6, 4), PQ = min(9, 8)
+    assert summary["results"]["drifting"]["counts"]["missing"] == 1
+    assert summary["judge"]["prompt_source"] == "cocoedit's own wording"
+    with open(out / "judge_per_sample.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all("I refuse" in r["error"] for r in failed)
+    assert rerun_requests == len(failed)  # only the unparsable SC calls were asked again
+    replies = (out / "judge_replies.jsonl").read_text().splitlines()
+    assert any("I refuse" in line for line in replies)
+    html = (out / "report.html").read_text()
+    assert "Judge score against keep-region PSNR" in html and "keep-region consistency" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
+
+
+def test_judge_cli_clear_errors(tmp_path):
+    made = make_sample_benchmark(tmp_path / "data", "imgedit", per_category=1)
+    runner = CliRunner()
+    with ScriptedJudgeServer(ScriptedReply(text="x")) as server:
+        url = server.base_url
+    res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
+                              "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
+                              "--base-url", url, "--model", "m", "--timeout", "2"])
+    assert res.exit_code == 2 and "not reachable" in res.output
+    res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
+                              "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
+                              "--model", "m", "--official-prompts", str(tmp_path / "nope.json")])
+    assert res.exit_code == 2 and "nope.json" in res.output
