@@ -165,6 +165,74 @@ def demo(
     typer.echo(f"report: {out / 'consistency' / 'report.html'}")
 
 
+@dev_app.command("make-dataset")
+def dev_make_dataset(
+    out: Annotated[Path, typer.Option(help="Folder for images/, masks/, targets/ and manifest.jsonl.")],
+    samples: Annotated[int, typer.Option(min=1, help="Number of samples.")] = 16,
+    size: Annotated[int, typer.Option(min=16, help="Square image side.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a small training manifest from real photos (edit regions, instructions, targets)."""
+    from cocoedit.eval.sample_bench import make_sample_manifest
+
+    typer.echo(f"manifest: {make_sample_manifest(out, samples, (size, size), seed)}")
+
+
+@app.command("train")
+def train(
+    run_dir: Annotated[Path, typer.Option(help="Run folder: config, logs, checkpoints, samples.")],
+    config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")] = False,
+) -> None:
+    """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
+    from cocoedit.rl.config import ConfigError, load_config
+    from cocoedit.rl.trainer import CocoEditTrainer, init_distributed
+
+    init_distributed()
+    if config is None and not resume:
+        raise fail("give --config FILE (or --resume to continue a run)")
+    source = config if config is not None else run_dir / "config.yaml"
+    try:
+        cfg = load_config(source, set_ or [])
+    except ConfigError as e:
+        raise fail(str(e))
+    with _train_progress(cfg.train.epochs) as on_epoch:
+        try:
+            trainer = CocoEditTrainer.from_config(cfg, run_dir, progress=on_epoch)
+            trainer.train(resume=resume)
+        except (FileExistsError, FileNotFoundError, ValueError) as e:
+            raise fail(str(e))
+    typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
+
+
+@contextmanager
+def _train_progress(total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[figures]}"), console=console) as bar:
+        task = bar.add_task("train", total=total, figures="")
+
+        def on_epoch(stats: dict) -> None:
+            figures = "  ".join(f"{k.split('/')[-1]} {stats[k]:.3f}" for k in
+                                ("reward/combined", "train/valid_fraction", "loss/policy", "loss/keep_region")
+                                if isinstance(stats.get(k), float))
+            bar.update(task, completed=stats["step"], figures=figures)
+
+        yield on_epoch
+
+
+@app.command("report")
+def report(run_dir: Annotated[Path, typer.Argument(help="A `cocoedit train` run folder.")]) -> None:
+    """Write RUN_DIR/report.html: training curves and sample grids."""
+    from cocoedit.rl.report import write_training_report
+
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise fail(f"{run_dir}: no metrics.jsonl (is this a `cocoedit train` run folder?)")
+    typer.echo(f"report: {write_training_report(run_dir)}")
+
+
 # ---- editing with a backbone: `cocoedit dev make-tiny`, `cocoedit edit` ----
 @dev_app.command("make-tiny")
 def dev_make_tiny(
@@ -410,4 +478,3 @@ def eval_judge(
                    f"{c['failed']} failed, {c['missing']} missing, {c['unreadable']} unreadable)")
     typer.echo(f"report: {report}")
 
-# ---- end of MLLM judge block ----------------------------------------------------------------

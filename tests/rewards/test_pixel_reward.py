@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from cocoedit.rewards.pixel import RewardBatch, mix_rewards, pixel_consistency_reward
+from cocoedit.rewards.batch import RewardBatch, mix_rewards
+from cocoedit.rewards.pixel import pixel_consistency_reward
 
 
 def images():

@@ -112,7 +112,7 @@ def mask_overlay(source: Image.Image, mask_file: Image.Image, polarity: MaskPola
     return Image.fromarray(np.where(edit[..., None], tint, src).astype(np.uint8))
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -122,7 +122,7 @@ def _pyplot():
 
 
 def _psnr_histogram(by_label: dict[str, list[float]]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     finite = [v for vals in by_label.values() for v in vals if math.isfinite(v)]
     if not finite:
@@ -138,7 +138,7 @@ def _psnr_histogram(by_label: dict[str, list[float]]) -> str:
 
 
 def _category_bars(summary: dict[str, Any], metric: str, axis_label: str) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     results = summary["results"]
     categories = sorted({c for r in results.values() for c in r["per_category"]})
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(categories) + 2), 3.6))

@@ -1,4 +1,4 @@
-"""Small mask-annotated benchmarks built from real photos, with synthetic editors of known quality.
+"""Small mask-annotated benchmarks and training sets built from real photos, no download.
 
 Used by the tests, the docs and the built-in demo: no download, deterministic from a seed.
 The photos are the colour images that ship inside scikit-image. Each sample gets an elliptical or
@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageFilter
 
+from cocoedit.data.io import save_edit_mask
+from cocoedit.data.manifest import EditSample, write_manifest
 from cocoedit.eval.benchmarks import BenchName
 
 DRIFT_LEVELS = 8
@@ -161,3 +164,38 @@ def make_sample_benchmark(
     meta_name = "metafile_geditbench.json" if bench == "gedit" else "metafile_imgeditbench.json"
     (bench_dir / meta_name).write_text(json.dumps(metafile, indent=1), encoding="utf-8")
     return SampleBenchmark(bench=bench, bench_dir=bench_dir, results=results, samples=index)
+
+
+def make_sample_manifest(
+    out_dir: str | Path, samples: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0
+) -> Path:
+    """A small training set in our manifest format: real-photo crops, an edit region each, an
+    instruction and the exact target (the ``careful`` edit). Masks are written white = edit.
+
+    Returns the manifest path (``out_dir/manifest.jsonl``).
+    """
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    kinds = list(INSTRUCTIONS)
+    h, w = size
+    rows = []
+    for i in range(samples):
+        photo = photos[i % len(photos)]
+        side = int(min(photo.shape[:2]) * rng.uniform(0.5, 0.9))
+        y0 = rng.integers(0, photo.shape[0] - side + 1)
+        x0 = rng.integers(0, photo.shape[1] - side + 1)
+        source = np.asarray(Image.fromarray(photo[y0:y0 + side, x0:x0 + side]).resize((w, h), Image.LANCZOS))
+        edit = _edit_mask(h, w, rng)
+        kind = kinds[i % len(kinds)]
+        target = source.copy()
+        target[edit] = _edit(kind, source[edit][None], rng)[0]
+        name = f"{i:04d}"
+        for folder, array in (("images", source), ("targets", target)):
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(out_dir / folder / f"{name}.png")
+        save_edit_mask(torch.from_numpy(edit[None].astype(np.float32)), out_dir / "masks" / f"{name}.png", "white_is_edit")
+        rows.append(EditSample(id=name, source=out_dir / "images" / f"{name}.png", instruction=INSTRUCTIONS[kind],
+                               mask=out_dir / "masks" / f"{name}.png", edit_type=kind,
+                               target=out_dir / "targets" / f"{name}.png"))
+    return write_manifest(rows, out_dir / "manifest.jsonl")

@@ -13,6 +13,7 @@ separate conversion script.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,7 +68,10 @@ def add_lora(
     transformer = backbone.transformer
     if not adapter_names(backbone):
         transformer.requires_grad_(False)
-    transformer.add_adapter(config, adapter_name=name)
+    with warnings.catch_warnings():
+        # peft warns whenever a second adapter is added; several adapters are the point here.
+        warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+        transformer.add_adapter(config, adapter_name=name)
     params = adapter_parameters(backbone, name)
     for p in params:
         p.requires_grad_(True)

@@ -1,6 +1,6 @@
 """The MLLM-judge reward the trainer calls: (sources, edits, instructions) -> scores + validity.
 
-``MLLMReward(sources, edited, instructions)`` returns a :class:`RewardBatch` whose ``scores``
+``MLLMReward(sources, edited, instructions)`` returns a :class:`JudgeRewardBatch` whose ``scores``
 are in [0, 1] where ``valid`` is true and NaN where the judge gave no usable answer; the trainer
 must drop invalid samples (their NaN makes any accidental use loud). When the failed fraction of
 a batch is above ``max_failure_fraction`` the call raises :class:`JudgeFailureError` with the
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cocoedit.rewards.judge import Judge, JudgeOutcome
 from cocoedit.rewards.judge_cache import JudgeCache
 from cocoedit.rewards.judge_client import EndpointConfig, JudgeBackend, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.rewards.batch import RewardBatch
 from cocoedit.rewards.judge_prompts import RewardMode, reward_template
 
 T = TypeVar("T")
@@ -63,12 +64,10 @@ class MLLMRewardConfig(BaseModel):
 
 
 @dataclass(frozen=True)
-class RewardBatch:
-    """Per-sample reward: ``scores [B]`` float32 (NaN where invalid), ``valid [B]`` bool."""
+class JudgeRewardBatch(RewardBatch):
+    """A :class:`RewardBatch` that also keeps every judge outcome (raw reply, failure reason)."""
 
-    scores: torch.Tensor
-    valid: torch.Tensor
-    outcomes: tuple[JudgeOutcome, ...]
+    outcomes: tuple[JudgeOutcome, ...] = ()
 
     @property
     def reasons(self) -> Counter:
@@ -151,7 +150,7 @@ class MLLMReward:
         sources: torch.Tensor | Sequence[torch.Tensor],
         edited: torch.Tensor | Sequence[torch.Tensor],
         instructions: Sequence[str],
-    ) -> RewardBatch:
+    ) -> JudgeRewardBatch:
         src, out = _as_images(sources, "sources"), _as_images(edited, "edited")
         if not len(src) == len(out) == len(instructions):
             raise ValueError(
@@ -165,7 +164,7 @@ class MLLMReward:
         )
         valid = torch.tensor([o.ok for o in outcomes], dtype=torch.bool)
         scores = torch.tensor([o.primary if o.ok else float("nan") for o in outcomes], dtype=torch.float32)
-        batch = RewardBatch(scores, valid, tuple(outcomes))
+        batch = JudgeRewardBatch(scores, valid, tuple(outcomes))
         failed = len(outcomes) - int(valid.sum())
         if outcomes and failed / len(outcomes) > self.max_failure_fraction:
             raise JudgeFailureError(failed, len(outcomes), self.max_failure_fraction, batch.reasons)
@@ -176,7 +175,7 @@ class MLLMReward:
         sources: torch.Tensor | Sequence[torch.Tensor],
         edited: torch.Tensor | Sequence[torch.Tensor],
         instructions: Sequence[str],
-    ) -> RewardBatch:
+    ) -> JudgeRewardBatch:
         """Score a batch synchronously (safe to call from any thread but the reward's own)."""
         return self._loop.run(self.ascore(sources, edited, instructions))
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cocoedit.rewards.mllm_reward import MLLMRewardConfig
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
@@ -34,6 +36,7 @@ class ModelConfig(_Section):
     lora_alpha: float = Field(64.0, gt=0)
     lora_targets: list[str] | None = Field(None, description="None = the backbone's default targets.")
     gradient_checkpointing: bool = True
+    backbone_options: dict[str, Any] = Field(default_factory=dict, description="Passed to the backbone, e.g. max_sequence_length (Kontext), condition_area (Qwen).")
 
 
 class DataConfig(_Section):
@@ -42,7 +45,7 @@ class DataConfig(_Section):
     validation_samples: int = Field(8, ge=1, description="Validation rows used (the first N).")
 
 
-class SamplingConfig(_Section):
+class RolloutConfig(_Section):
     prompts_per_epoch: int = Field(24, ge=1)
     group_size: int = Field(12, ge=2, description="Samples per (image, instruction) group.")
     batch_size: int = Field(3, ge=1, description="Samples per sampling forward pass, per process.")
@@ -118,14 +121,14 @@ class TrainConfig(_Section):
 class CocoEditConfig(_Section):
     model: ModelConfig
     data: DataConfig
-    sampling: SamplingConfig = SamplingConfig()
+    sampling: RolloutConfig = RolloutConfig()
     reward: RewardConfig = RewardConfig()
     advantage: AdvantageConfig = AdvantageConfig()
     nft: NFTConfig = NFTConfig()
     regularizer: RegularizerConfig = RegularizerConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
-    judge: dict[str, Any] | None = Field(None, description="MLLM judge settings (see docs/judge.md); required when reward.weights has 'judge'.")
+    judge: MLLMRewardConfig | None = Field(None, description="MLLM judge settings (docs/judge.md); required when reward.weights has 'judge'.")
 
     @model_validator(mode="after")
     def _check(self) -> CocoEditConfig:
@@ -137,7 +140,7 @@ class CocoEditConfig(_Section):
 #: Keys that may change when a run is resumed: they do not change the optimisation.
 RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
                      "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size",
-                     "reward.workers", "judge.")
+                     "reward.workers", "judge.endpoint.", "judge.cache_path", "judge.check_health")
 
 
 def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import time
 from collections import OrderedDict
@@ -52,7 +53,8 @@ from cocoedit.models.lora import (
     use_adapter,
 )
 from cocoedit.models.samplers import sample as run_sampler
-from cocoedit.rewards.pixel import RewardBatch, mix_rewards, pixel_consistency_reward
+from cocoedit.rewards.batch import RewardBatch, mix_rewards
+from cocoedit.rewards.pixel import pixel_consistency_reward
 from cocoedit.rl import checkpoint as ckpt
 from cocoedit.rl.advantages import optimality_probability
 from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
@@ -83,6 +85,19 @@ class RewardFunction(Protocol):
     """A reward component: scores ``[B]`` in [0, 1] plus a validity flag per sample."""
 
     def __call__(self, inputs: RewardInputs) -> RewardBatch: ...
+
+
+class JudgeReward:
+    """The MLLM-judge reward (:class:`cocoedit.rewards.mllm_reward.MLLMReward`) as a :class:`RewardFunction`."""
+
+    def __init__(self, reward: Any):
+        self.reward = reward
+
+    def __call__(self, inputs: RewardInputs) -> RewardBatch:
+        return self.reward(inputs.sources, inputs.edited, inputs.instructions)
+
+    def close(self) -> None:
+        self.reward.close()
 
 
 class PixelReward:
@@ -200,6 +215,39 @@ class CocoEditTrainer:
         self._rows: OrderedDict[int, TrainingRow] = OrderedDict()
         self._conditions: OrderedDict[tuple[str, int], EditCondition] = OrderedDict()
         self.logger: RunLogger | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CocoEditConfig,
+        run_dir: str | Path,
+        extra_rewards: Mapping[str, RewardFunction] | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> CocoEditTrainer:
+        """Load the backbone, the manifests and the configured rewards. ``extra_rewards`` supplies
+        programmatic reward components by the names used in ``reward.weights``."""
+        from cocoedit.data.manifest import detect_layout, read_manifest
+        from cocoedit.models.backbone import load_backbone
+
+        m = config.model
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[m.dtype]
+        device = config.train.device or _default_device()
+        backbone = load_backbone(m.path, m.backbone, dtype=dtype, device=device, **m.backbone_options)
+        backbone.pipeline.set_progress_bar_config(disable=True)
+
+        def read(path: str) -> list[EditSample]:
+            return read_manifest(path, layout=detect_layout(path))
+
+        rewards: dict[str, RewardFunction] = dict(extra_rewards or {})
+        if "pixel" in config.reward.weights:
+            p = config.reward.pixel
+            rewards["pixel"] = PixelReward(p.psnr_max_db, p.psnr_weight, p.ssim_weight)
+        if "judge" in config.reward.weights:
+            from cocoedit.rewards.mllm_reward import MLLMReward
+
+            rewards["judge"] = JudgeReward(MLLMReward.from_config(config.judge))
+        validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
+        return cls(config, run_dir, backbone, read(config.data.manifest), rewards, validation, progress)
 
     # -- data -----------------------------------------------------------------------------------
     def _row(self, index: int, pool: str = "train") -> TrainingRow:
@@ -483,6 +531,9 @@ class CocoEditTrainer:
                     self._one_epoch(pool)
         finally:
             self.logger.close()
+            for fn in self.rewards.values():
+                if hasattr(fn, "close"):
+                    fn.close()
 
     def _one_epoch(self, pool: ThreadPoolExecutor) -> None:
         c = self.config
@@ -514,6 +565,22 @@ class CocoEditTrainer:
             self._checkpoint(score)
         if self.progress is not None and self.dist.main:
             self.progress({"step": self.step, **stats})
+
+
+def init_distributed() -> None:
+    """Join the process group when launched by ``accelerate launch`` or torchrun (WORLD_SIZE > 1):
+    accelerate picks the backend (NCCL on GPUs, gloo on CPUs)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized()):
+        from accelerate import PartialState
+
+        PartialState()
+
+
+def _default_device() -> str:
+    """``cuda:<local rank>`` when CUDA is available, else ``cpu``."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
 
 
 def _nanmean(t: torch.Tensor) -> float:

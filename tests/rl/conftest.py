@@ -1,0 +1,32 @@
+"""Fixtures for trainer tests: a small real-photo training set and tiny random backbones."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from cocoedit.data.manifest import read_manifest
+from cocoedit.eval.sample_bench import make_sample_manifest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import trainer_helpers  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def train_samples(tmp_path_factory):
+    return read_manifest(make_sample_manifest(tmp_path_factory.mktemp("ds"), samples=6, size=(64, 64)))
+
+
+@pytest.fixture
+def make_backbone():
+    return trainer_helpers.tiny_backbone
+
+
+@pytest.fixture
+def make_config():
+    return trainer_helpers.tiny_config
+
+
+@pytest.fixture
+def brightness_reward():
+    return trainer_helpers.brightness

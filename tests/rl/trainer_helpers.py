@@ -1,0 +1,40 @@
+"""Helpers shared by the trainer tests and the distributed worker script (importable by both)."""
+
+import torch
+
+from cocoedit.rewards.batch import RewardBatch
+from cocoedit.rl.config import load_config
+
+
+def tiny_backbone(kind: str):
+    from cocoedit.models.backbone import wrap_pipeline
+    from cocoedit.models.tiny import build_tiny_pipeline
+
+    pipe = build_tiny_pipeline(kind)
+    pipe.set_progress_bar_config(disable=True)
+    options = {"kontext": {"max_sequence_length": 48}, "qwen-image-edit-plus": {"condition_area": 56 * 56}}
+    return wrap_pipeline(pipe, **options.get(kind, {}))
+
+
+def tiny_config(**sections):
+    base = {
+        "model": {"path": "in-process", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
+                  "gradient_checkpointing": False},
+        "data": {"manifest": "in-process"},
+        "sampling": {"prompts_per_epoch": 2, "group_size": 3, "batch_size": 3, "steps": 3},
+        "reward": {"weights": {"pixel": 0.5, "brightness": 0.5}, "workers": 2},
+        "advantage": {"std_threshold": 0.0},
+        "optim": {"lr": 1e-3, "train_batch_size": 2},
+        "train": {"epochs": 3, "checkpoint_every": 1, "keep_last": 10, "validate_every": 3,
+                  "sample_grid_every": 2, "logger": "none"},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return load_config(None, [], base=base)
+
+
+def brightness(inputs) -> RewardBatch:
+    """A programmatic reward: mean brightness of the edit region (deterministic)."""
+    m = inputs.edit_masks
+    score = (inputs.edited * m).sum(dim=(1, 2, 3)) / (3 * m.sum(dim=(1, 2, 3))).clamp_min(1)
+    return RewardBatch(score.float(), torch.ones_like(score, dtype=torch.bool))
