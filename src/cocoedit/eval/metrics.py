@@ -74,20 +74,21 @@ def _check(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tens
 def _region_mean(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean of ``values [B, C, H, W]`` over region pixels and channels; NaN for empty regions."""
     count = region.sum(dim=(1, 2, 3)) * values.shape[1]
-    total = (values * region).sum(dim=(1, 2, 3))
+    # Channels first: the mask product then touches one plane instead of C.
+    total = (values.sum(dim=1, keepdim=True) * region).sum(dim=(1, 2, 3))
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan))
 
 
 def region_mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the region, shape ``[B]``."""
     m = _check(x, y, region)
-    return _region_mean((x - y).square(), m)
+    return _region_mean((x - y).square_(), m)
 
 
 def region_mae(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean absolute error over the region, shape ``[B]``."""
     m = _check(x, y, region)
-    return _region_mean((x - y).abs(), m)
+    return _region_mean((x - y).abs_(), m)
 
 
 def psnr_from_mse(mse: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -211,10 +212,11 @@ def region_metrics(
 ) -> RegionMetrics:
     """MSE, MAE, PSNR and SSIM of ``x`` against ``y`` on ``region`` (1 = scored)."""
     m = _check(x, y, region)
-    mse = _region_mean((x - y).square(), m)
+    diff = x - y
+    mse = _region_mean(diff.square(), m)
     return RegionMetrics(
         mse=mse,
-        mae=_region_mean((x - y).abs(), m),
+        mae=_region_mean(diff.abs_(), m),
         psnr=psnr_from_mse(mse),
         ssim=region_ssim(x, y, m, mode=ssim_mode),
         region_fraction=m.mean(dim=(1, 2, 3)),

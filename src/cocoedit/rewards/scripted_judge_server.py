@@ -95,8 +95,12 @@ class ScriptedJudgeServer:
     type rejected (answered with HTTP 400).
     """
 
-    def __init__(self, script: Script, model: str = "scripted-judge", port: int = 0):
+    def __init__(self, script: Script, model: str = "scripted-judge", port: int = 0,
+                 validate_requests: bool = True):
+        """``validate_requests=False`` skips the openai request-type check (a few ms of CPU per
+        request), for load benchmarks that measure the client, not the wire format."""
         self.script = script
+        self.validate_requests = validate_requests
         self.model = model
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
@@ -191,7 +195,7 @@ class ScriptedJudgeServer:
                     self._error(404, f"no route {self.path}")
                     return
                 try:
-                    body = _validate_request(raw)
+                    body = _validate_request(raw) if server.validate_requests else json.loads(raw)
                 except (json.JSONDecodeError, pydantic.ValidationError) as e:
                     with server._lock:
                         server.invalid_requests += 1
@@ -238,8 +242,10 @@ def main() -> None:
     parser.add_argument("--model", default="scripted-judge")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--text", default="Editing effect: 4\nVisual quality: 5")
+    parser.add_argument("--no-validate", action="store_true", help="skip the openai request-type check (benchmarks)")
     args = parser.parse_args()
-    server = ScriptedJudgeServer(ScriptedReply(text=args.text, delay_s=args.latency), args.model, args.port)
+    server = ScriptedJudgeServer(ScriptedReply(text=args.text, delay_s=args.latency), args.model, args.port,
+                                 validate_requests=not args.no_validate)
     print(server.base_url, flush=True)  # the parent process reads the address from this line
     server._httpd.serve_forever()
 
