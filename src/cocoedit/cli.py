@@ -329,6 +329,7 @@ def edit(
         bb = load_backbone(model, kind=backbone, dtype=torch_dtype, device=None if cpu_offload else device)
         if cpu_offload:
             bb.pipeline.enable_model_cpu_offload(device=device)
+            bb.refresh_placement()
         if vae_tiling:
             bb.pipeline.vae.enable_tiling()
         if lora is not None:

@@ -208,6 +208,7 @@ class EditBackbone(ABC):
     def __init__(self, pipeline: Any):
         self.pipeline = pipeline
         self.lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+        self._placement: tuple[torch.device, torch.dtype] | None = None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -246,15 +247,27 @@ class EditBackbone(ABC):
     def transformer(self) -> torch.nn.Module:
         return self.pipeline.transformer
 
+    def _placement_now(self) -> tuple[torch.device, torch.dtype]:
+        # diffusers finds these by walking every module (milliseconds per call, more than a tiny
+        # model's forward), so they are looked up once; see refresh_placement.
+        if self._placement is None:
+            self._placement = (self.pipeline._execution_device, self.transformer.dtype)
+        return self._placement
+
+    def refresh_placement(self) -> None:
+        """Forget the cached device and dtype: call after moving the pipeline, changing its
+        dtype or enabling CPU offload."""
+        self._placement = None
+
     @property
     def device(self) -> torch.device:
         """Where inputs must live (the execution device, also under CPU offload)."""
-        return self.pipeline._execution_device
+        return self._placement_now()[0]
 
     @property
     def dtype(self) -> torch.dtype:
         """Dtype of latents and text embeddings: the transformer's."""
-        return self.transformer.dtype
+        return self._placement_now()[1]
 
     @property
     def vae_scale_factor(self) -> int:
