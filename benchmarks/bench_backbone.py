@@ -123,7 +123,7 @@ def _flops_forward(params: int, tokens: int, layers: int, dim: int, batch: int) 
     return batch * (2.0 * params * tokens + 4.0 * layers * tokens * tokens * dim)
 
 
-def bench_full_size(size: int, repeats: int, batch: int) -> None:
+def bench_full_size(size: int, repeats: int, batch: int, checkpointing: bool = True) -> None:
     from diffusers import FluxTransformer2DModel, QwenImageTransformer2DModel
 
     assert torch.cuda.is_available(), "--full-size-random needs a CUDA GPU"
@@ -177,7 +177,8 @@ def bench_full_size(size: int, repeats: int, batch: int) -> None:
         lora = [p for n, p in model.named_parameters() if "lora_" in n]
         for p in lora:
             p.requires_grad_(True)
-        model.enable_gradient_checkpointing()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
         optimizer = torch.optim.AdamW(lora, lr=1e-4)
 
         def step():
@@ -188,13 +189,13 @@ def bench_full_size(size: int, repeats: int, batch: int) -> None:
 
         t_step = timed(step, repeats)
         flops = _flops_forward(params, tokens, layers, dim, batch)
-        # Training with checkpointing: forward + recomputed forward + backward (≈ 2 forwards).
-        tf_fwd, tf_step = flops / t_fwd / 1e12, 4 * flops / t_step / 1e12
+        # Training: forward (+ the forward recomputed by checkpointing) + backward (≈ 2 forwards).
+        tf_fwd, tf_step = flops / t_fwd / 1e12, (4 if checkpointing else 3) * flops / t_step / 1e12
         gib = torch.cuda.max_memory_allocated() / 2**30
         frac = f"{100 * tf_fwd / peak:8.1f}%" if peak else "     n/a"
         print(f"{label:22s} {params / 1e9:6.2f}B {t_fwd:7.3f} {batch * tokens / t_fwd:10.0f} {tf_fwd:8.1f} "
               f"{t_step:12.3f} {tf_step:8.1f} {gib:9.1f} {frac:>9s}")
-        del model, optimizer, lora
+        del model, optimizer, lora, forward, step, kwargs, hidden, text  # free before the next model
     print(f"bf16 dense peak used: {peak} TFLOP/s" if peak else "unknown GPU: no peak figure")
 
 
@@ -205,9 +206,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=None, help="LoRA step batch (default 4 tiny, 1 full)")
+    parser.add_argument("--cudnn-attention", action="store_true",
+                        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see docs/performance.md)")
+    parser.add_argument("--no-grad-checkpointing", action="store_true", help="full size: keep activations instead")
     args = parser.parse_args()
+    if not args.cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     if args.full_size_random:
-        bench_full_size(args.size or 512, args.repeats, args.batch or 1)
+        bench_full_size(args.size or 512, args.repeats, args.batch or 1, not args.no_grad_checkpointing)
     else:
         bench_tiny(args.size or 64, args.steps, args.repeats, args.batch or 4)
 

@@ -83,7 +83,7 @@ def bench_cpu(epochs: int) -> None:
 
 
 def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats: int,
-                    config: dict | None = None, device: str = "cuda") -> None:
+                    config: dict | None = None, device: str = "cuda", checkpointing: bool = True) -> None:
     """``config``/``device`` exist so the same code can be smoke-tested small on a CPU."""
     from diffusers import FluxTransformer2DModel
     from peft import LoraConfig
@@ -114,7 +114,8 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
     model.add_adapter(lora, adapter_name="default")
     model.add_adapter(lora, adapter_name="old")
     current = [p for n, p in model.named_parameters() if "lora_" in n and ".default." in n]
-    model.enable_gradient_checkpointing()
+    if checkpointing:
+        model.enable_gradient_checkpointing()
     optimizer = torch.optim.AdamW(current, lr=3e-4, weight_decay=1e-4)
     text = torch.randn(batch, text_len, arch["joint_attention_dim"], device=dev, dtype=dt)
     pooled = torch.randn(batch, arch["pooled_projection_dim"], device=dev, dtype=dt)
@@ -180,12 +181,12 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
     fwd = _flops_forward(params, tokens, arch["num_layers"] + arch["num_single_layers"],
                          arch["num_attention_heads"] * arch["attention_head_dim"], batch)
     # Rollout: `steps` forwards. Training per timestep: old + ref + current forward, the forward
-    # recomputed by checkpointing and a backward of twice a forward: 6 forward-equivalents.
-    total_flops = fwd * (steps + 6 * train_steps)
+    # recomputed by checkpointing (if on) and a backward of twice a forward.
+    total_flops = fwd * (steps + (6 if checkpointing else 5) * train_steps)
     tflops = total_flops / seconds / 1e12
     gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     result = {"gpu": name, "size": size, "micro_batch": batch, "rollout_steps": steps, "trained_timesteps": train_steps,
-              "seconds_per_micro_batch": round(seconds, 3), "samples_per_s": round(batch / seconds, 3),
+              "gradient_checkpointing": checkpointing, "seconds_per_micro_batch": round(seconds, 3), "samples_per_s": round(batch / seconds, 3),
               "peak_memory_gib": round(gib, 1), "achieved_tflops": round(tflops, 1),
               "percent_of_bf16_peak": round(100 * tflops / peak, 1) if peak else None}
     print(json.dumps(result, indent=1))
@@ -200,11 +201,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="GPU: rollout steps")
     parser.add_argument("--train-steps", type=int, default=9, help="GPU: trained timesteps per sample")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cudnn-attention", action="store_true",
+                        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see docs/performance.md)")
+    parser.add_argument("--no-grad-checkpointing", action="store_true", help="GPU: keep activations instead")
     args = parser.parse_args()
+    if not args.cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     if args.full_size_random:
         if not torch.cuda.is_available():
             parser.error("--full-size-random needs a CUDA GPU")
-        bench_full_size(args.size, args.batch, args.steps, args.train_steps, args.repeats)
+        bench_full_size(args.size, args.batch, args.steps, args.train_steps, args.repeats,
+                        checkpointing=not args.no_grad_checkpointing)
     else:
         bench_cpu(args.epochs)
 

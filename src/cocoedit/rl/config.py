@@ -8,6 +8,7 @@ otherwise.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,7 @@ class TrainConfig(_Section):
     condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
     logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
     device: str | None = Field(None, description="None: CUDA when available, else CPU.")
+    cudnn_attention: bool = Field(False, description="Allow PyTorch's cuDNN attention backend; its backward crashed (illegal memory access) with torch 2.11 + CUDA 13 on H100.")
 
 
 class CocoEditConfig(_Section):
@@ -139,7 +141,7 @@ class CocoEditConfig(_Section):
 
 #: Keys that may change when a run is resumed: they do not change the optimisation.
 RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
-                     "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size",
+                     "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size", "train.cudnn_attention",
                      "reward.workers", "judge.endpoint.", "judge.cache_path", "judge.check_health")
 
 
@@ -167,8 +169,17 @@ def _explain(e: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: " + "; ".join(lines))
 
 
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text) if text != "" else ""
+    """A YAML scalar or collection; ``1e-4`` is a float (YAML 1.1 would read it as a string)."""
+    if text == "":
+        return ""
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)
+    return value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

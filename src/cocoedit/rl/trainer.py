@@ -206,6 +206,10 @@ class CocoEditTrainer:
             p.requires_grad_(False)
         for p in self.current:
             p.requires_grad_(True)
+        if backbone.device.type == "cuda" and not config.train.cudnn_attention:
+            # Process-wide: PyTorch's cuDNN attention backward hit illegal memory accesses on
+            # torch 2.11 + CUDA 13 (H100) in our benchmarks; flash / memory-efficient kernels are used.
+            torch.backends.cuda.enable_cudnn_sdp(False)
         if m.gradient_checkpointing and hasattr(backbone.transformer, "enable_gradient_checkpointing"):
             backbone.transformer.enable_gradient_checkpointing()
         o = config.optim

@@ -1,0 +1,50 @@
+"""Training configs: presets load, unknown keys get a suggestion, overrides are typed."""
+
+from pathlib import Path
+
+import pytest
+
+from cocoedit.rl.config import ConfigError, apply_overrides, load_config
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+@pytest.mark.parametrize("name", ["kontext.yaml", "qwen_image_edit_2509.yaml", "tiny.yaml"])
+def test_presets_load(name):
+    cfg = load_config(CONFIGS / name)
+    assert cfg.sampling.group_size >= 2
+
+
+def test_reference_hyperparameters_in_presets():
+    kontext = load_config(CONFIGS / "kontext.yaml")
+    qwen = load_config(CONFIGS / "qwen_image_edit_2509.yaml")
+    assert kontext.reward.weights == {"judge": 0.9, "pixel": 0.1}
+    assert qwen.reward.weights == {"judge": 0.8, "pixel": 0.2}
+    assert (kontext.regularizer.lambda_ner, qwen.regularizer.lambda_ner) == (0.02, 0.8)
+    assert kontext.model.guidance == 2.5 and kontext.optim.lr == 3e-4
+
+
+def test_unknown_key_suggests_the_nearest():
+    with pytest.raises(ConfigError, match=r"unknown key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
+        load_config(CONFIGS / "tiny.yaml", ["optim.lrr=1e-3"])
+    with pytest.raises(ConfigError, match=r"unknown key 'regularizer.lamda_ner' \(did you mean 'regularizer.lambda_ner'\?\)"):
+        load_config(CONFIGS / "tiny.yaml", ["regularizer.lamda_ner=1"])
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    data = apply_overrides({}, ["a.b=3", "a.c=1e-4", "d=[1, 2]", "e=true", "f=text"])
+    assert data == {"a": {"b": 3, "c": 1e-4}, "d": [1, 2], "e": True, "f": "text"}
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        apply_overrides({}, ["novalue"])
+
+
+def test_invalid_values_and_missing_judge_are_explained(tmp_path):
+    with pytest.raises(ConfigError, match="sampling.group_size: Input should be greater than or equal to 2"):
+        load_config(CONFIGS / "tiny.yaml", ["sampling.group_size=1"])
+    with pytest.raises(ConfigError, match="no judge section"):
+        load_config(CONFIGS / "tiny.yaml", ["reward.weights={judge: 1.0}"])
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad YAML"):
+        load_config(tmp_path / "bad.yaml")
