@@ -48,3 +48,11 @@ def test_invalid_values_and_missing_judge_are_explained(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="bad YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_every_key_is_documented():
+    from cocoedit.rl.config import CocoEditConfig, _valid_keys
+
+    doc = (CONFIGS.parent / "docs" / "training.md").read_text()
+    missing = [k for k in _valid_keys(CocoEditConfig) if f"`{k}`" not in doc]
+    assert not missing, f"keys missing from docs/training.md: {missing}"
