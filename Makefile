@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_metrics.py
+	status=0; for b in bench_metrics bench_judge bench_backbone bench_train; do $(BIN)/python benchmarks/$$b.py || status=1; done; exit $$status
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
