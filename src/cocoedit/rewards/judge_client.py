@@ -111,6 +111,10 @@ class JudgeImage:
         scale = max_side / max(w, h)
         return self.pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
 
+    def has_data_url(self, fmt: Literal["png", "jpeg"], quality: int, max_side: int | None) -> bool:
+        """Whether :meth:`data_url` with these settings is already encoded."""
+        return (fmt, quality, max_side) in self._urls
+
     def data_url(self, fmt: Literal["png", "jpeg"], quality: int, max_side: int | None) -> str:
         """``data:image/...;base64,...`` for the given encoding (memoised per setting)."""
         key = (fmt, quality, max_side)
@@ -235,9 +239,11 @@ class OpenAIJudgeBackend:
         c = self.config
         # Encoding runs in worker threads (PIL releases the GIL), off the event loop that
         # drives every other request.
-        urls = await asyncio.gather(
-            *[asyncio.to_thread(im.data_url, c.image_format, c.jpeg_quality, c.max_image_side) for im in images]
-        )
+        key = (c.image_format, c.jpeg_quality, c.max_image_side)
+        if all(im.has_data_url(*key) for im in images):  # memoised: a thread hop would cost more
+            urls = [im.data_url(*key) for im in images]
+        else:
+            urls = await asyncio.gather(*[asyncio.to_thread(im.data_url, *key) for im in images])
         content: list[dict] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
         content.append({"type": "text", "text": prompt})
         return [{"role": "user", "content": content}]
