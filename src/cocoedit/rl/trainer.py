@@ -17,7 +17,8 @@ logging and checkpoints, and never branches on which backbone it trains.
 
 Data parallelism: every process runs the same plan on its shard; after the epoch's backward
 passes the LoRA gradients are averaged with ``all_reduce`` (what DDP does, without bucketing:
-adapters are small), so a run on P processes equals a 1-process run with the same global batch.
+adapters are small), so a run on P processes equals a 1-process run with the same global batch
+(with the deterministic samplers; ``sampler: sde`` draws its step noise per sampling batch).
 Sharding the base model (FSDP2) is not implemented yet.
 """
 
@@ -68,6 +69,9 @@ from cocoedit.rl.rows import TrainingRow, prepare_row
 CURRENT, OLD = "default", "old"
 # Separate random streams per sample: rollout noise and training noise/timesteps.
 _TRAIN_STREAM = 0x5EED
+# Validation row i always starts from the noise of "sample" _VALIDATION_INDEX + i of epoch 0, so
+# validations at different steps compare the same inputs.
+_VALIDATION_INDEX = 10**9
 
 
 @dataclass(frozen=True)
@@ -332,7 +336,8 @@ class CocoEditTrainer:
         return EpochSamples(rows, torch.cat(clean), torch.cat(images), futures, time.perf_counter() - start)
 
     # -- phase 3: rewards -> r ---------------------------------------------------------------
-    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[dict[str, torch.Tensor], Any, dict]:
+    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[dict[str, torch.Tensor], dict]:
+        """This process's ``r`` and ``valid`` from the globally gathered rewards, and the statistics."""
         start = time.perf_counter()
         parts = [f.result() for f in samples.futures]
         names = list(self.config.reward.weights)
@@ -357,8 +362,7 @@ class CocoEditTrainer:
             "train/banned": float(len(self.banned)),
             "time/waiting_for_rewards": waited,
         })
-        return {"r": adv.r[plan.start:plan.stop], "valid": adv.valid[plan.start:plan.stop],
-                "combined": mixed.scores}, adv, stats
+        return {"r": adv.r[plan.start:plan.stop], "valid": adv.valid[plan.start:plan.stop]}, stats
 
     # -- phase 4-5: training ------------------------------------------------------------------
     def _train_epoch(self, plan: EpochPlan, samples: EpochSamples, r: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
@@ -437,7 +441,7 @@ class CocoEditTrainer:
         parts, masks, sources, edited = [], [], [], []
         for i in range(0, n, b):
             rows = list(range(i, min(i + b, n)))
-            _, images = self._rollout(rows, [10**9 + r for r in rows], 0, CURRENT, pool="validation")
+            _, images = self._rollout(rows, [_VALIDATION_INDEX + r for r in rows], 0, CURRENT, pool="validation")
             prepared = [self._row(r, "validation") for r in rows]
             inputs = RewardInputs(torch.stack([p.source for p in prepared]), images,
                                   torch.stack([p.edit_mask for p in prepared]), [p.sample.instruction for p in prepared])
@@ -545,7 +549,7 @@ class CocoEditTrainer:
         plan = plan_epoch(len(self.samples), c.sampling.prompts_per_epoch, c.sampling.group_size, self.step,
                           c.train.seed, self.banned, self.dist.world, self.dist.rank)
         samples = self._sample_epoch(plan, pool)
-        local, _, stats = self._collect_rewards(samples, plan)
+        local, stats = self._collect_rewards(samples, plan)
         stats.update(self._train_epoch(plan, samples, local["r"], local["valid"]))
         self.step += 1
         stats["time/sampling"] = samples.seconds
