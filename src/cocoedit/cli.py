@@ -178,6 +178,23 @@ def dev_make_dataset(
     typer.echo(f"manifest: {make_sample_manifest(out, samples, (size, size), seed)}")
 
 
+@dev_app.command("make-synthetic")
+def dev_make_synthetic(
+    out: Annotated[Path, typer.Option(help="Folder for train/, validation/, test/ (each a manifest with images).")],
+    train: Annotated[int, typer.Option(min=0, help="Training samples.")] = 200,
+    validation: Annotated[int, typer.Option(min=0, help="Validation samples.")] = 40,
+    test: Annotated[int, typer.Option(min=0, help="Test samples.")] = 40,
+    size: Annotated[int, typer.Option(min=16, help="Square image side.")] = 32,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write the synthetic local-editing task: shapes on textures, five edit types, exact masks and targets."""
+    from cocoedit.data.synthetic import write_synthetic_task
+
+    counts = {k: v for k, v in {"train": train, "validation": validation, "test": test}.items() if v}
+    for split, path in write_synthetic_task(out, counts, size, seed).items():
+        typer.echo(f"{split}: {path}")
+
+
 @app.command("train")
 def train(
     run_dir: Annotated[Path, typer.Option(help="Run folder: config, logs, checkpoints, samples.")],

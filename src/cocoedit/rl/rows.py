@@ -21,11 +21,13 @@ from cocoedit.data.masks import resize_mask
 @dataclass(frozen=True)
 class TrainingRow:
     """One dataset row prepared for training: ``source [3, H, W]`` in [0, 1], ``edit_mask
-    [1, H, W]`` (1 = edit), at the working resolution."""
+    [1, H, W]`` (1 = edit) and, when the row has one, ``target [3, H, W]``, at the working
+    resolution."""
 
     sample: EditSample
     source: torch.Tensor
     edit_mask: torch.Tensor
+    target: torch.Tensor | None = None
 
 
 def _center_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
@@ -48,7 +50,18 @@ def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
             f"sample {sample.id!r}: mask {sample.mask} is {mask.shape[-1]}x{mask.shape[-2]} but the "
             f"source is {image.width}x{image.height} (run `cocoedit data validate`)"
         )
-    x0, y0, x1, y1 = _center_crop_box(image.width, image.height, width / height)
-    source = pil_to_tensor(image.crop((x0, y0, x1, y1)).resize((width, height), Image.LANCZOS))
+    box = _center_crop_box(image.width, image.height, width / height)
+
+    def fit(im: Image.Image) -> torch.Tensor:
+        return pil_to_tensor(im.crop(box).resize((width, height), Image.LANCZOS))
+
+    x0, y0, x1, y1 = box
     edit = resize_mask(mask[None, :, y0:y1, x0:x1], (height, width))[0]
-    return TrainingRow(sample=sample, source=source, edit_mask=edit)
+    target = None
+    if sample.target is not None:
+        target_image = open_image(sample.target).convert("RGB")
+        if target_image.size != image.size:
+            raise ValueError(f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
+                             f"{target_image.height} but the source is {image.width}x{image.height}")
+        target = fit(target_image)
+    return TrainingRow(sample=sample, source=fit(image), edit_mask=edit, target=target)

@@ -77,12 +77,25 @@ _VALIDATION_INDEX = 10**9
 @dataclass(frozen=True)
 class RewardInputs:
     """What every reward sees: ``sources``/``edited`` ``[B, 3, H, W]`` in [0, 1], ``edit_masks``
-    ``[B, 1, H, W]`` (1 = edit) and the instructions."""
+    ``[B, 1, H, W]`` (1 = edit), the instructions, and ``targets`` ``[B, 3, H, W]`` when every row
+    of the batch has a target image (else None)."""
 
     sources: torch.Tensor
     edited: torch.Tensor
     edit_masks: torch.Tensor
     instructions: list[str]
+    targets: torch.Tensor | None = None
+
+    @staticmethod
+    def from_rows(rows: Sequence[TrainingRow], edited: torch.Tensor) -> RewardInputs:
+        targets = [r.target for r in rows]
+        return RewardInputs(
+            sources=torch.stack([r.source for r in rows]),
+            edited=edited,
+            edit_masks=torch.stack([r.edit_mask for r in rows]),
+            instructions=[r.sample.instruction for r in rows],
+            targets=torch.stack(targets) if all(t is not None for t in targets) else None,
+        )
 
 
 class RewardFunction(Protocol):
@@ -325,13 +338,7 @@ class CocoEditTrainer:
             x0, decoded = self._rollout(rows[i:i + b], indices[i:i + b], plan.epoch, OLD)
             clean.append(x0)
             images.append(decoded)
-            prepared = [self._row(r) for r in rows[i:i + b]]
-            inputs = RewardInputs(
-                sources=torch.stack([p.source for p in prepared]),
-                edited=decoded,
-                edit_masks=torch.stack([p.edit_mask for p in prepared]),
-                instructions=[p.sample.instruction for p in prepared],
-            )
+            inputs = RewardInputs.from_rows([self._row(r) for r in rows[i:i + b]], decoded)
             futures.append(pool.submit(self._score, inputs))
         return EpochSamples(rows, torch.cat(clean), torch.cat(images), futures, time.perf_counter() - start)
 
@@ -442,9 +449,7 @@ class CocoEditTrainer:
         for i in range(0, n, b):
             rows = list(range(i, min(i + b, n)))
             _, images = self._rollout(rows, [_VALIDATION_INDEX + r for r in rows], 0, CURRENT, pool="validation")
-            prepared = [self._row(r, "validation") for r in rows]
-            inputs = RewardInputs(torch.stack([p.source for p in prepared]), images,
-                                  torch.stack([p.edit_mask for p in prepared]), [p.sample.instruction for p in prepared])
+            inputs = RewardInputs.from_rows([self._row(r, "validation") for r in rows], images)
             parts.append(self._score(inputs))
             sources.append(inputs.sources)
             edited.append(images)
