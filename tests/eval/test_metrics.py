@@ -122,3 +122,31 @@ def test_bad_shapes_are_rejected():
         M.region_ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), torch.ones(1, 1, 8, 8))
     with pytest.raises(ValueError, match="mode"):
         M.region_ssim(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16), torch.ones(1, 1, 16, 16), mode="box")
+
+
+def reference_normalized_ssim(x, y, region):
+    """Plain normalised-convolution SSIM with one 2-D Gaussian convolution (slow, obvious)."""
+    g = M.gaussian_taps().float()
+    window = (g[:, None] * g[None, :])[None, None]
+    m = (region >= 0.5).float()
+
+    def conv(t):
+        return torch.nn.functional.conv2d(t.reshape(-1, 1, *t.shape[-2:]), window, padding=5).reshape(t.shape)
+
+    w = conv(m).clamp_min(1e-12)
+    mx, my = conv(x * m) / w, conv(y * m) / w
+    vx, vy, cxy = conv(x * x * m) / w - mx**2, conv(y * y * m) / w - my**2, conv(x * y * m) / w - mx * my
+    s = ((2 * mx * my + 1e-4) * (2 * cxy + 9e-4)) / ((mx**2 + my**2 + 1e-4) * (vx + vy + 9e-4))
+    scored = torch.zeros_like(m)
+    scored[..., 5:-5, 5:-5] = m[..., 5:-5, 5:-5]
+    return (s * scored).sum(dim=(1, 2, 3)) / (scored.sum(dim=(1, 2, 3)) * x.shape[1])
+
+
+def test_chunks_inside_and_across_the_region_agree_with_a_plain_implementation(astronaut, monkeypatch):
+    x = astronaut[..., 100:196, 200:280]
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))).clamp(0, 1)
+    region = torch.ones(1, 1, 96, 80)
+    region[..., 70:85, 20:50] = 0  # only the last chunks see the hole; the first are all region
+    monkeypatch.setattr(M, "_CPU_CHUNK_ELEMENTS", 13 * 80 * 25)  # 15-row chunks
+    ours = M.region_ssim(x, y, region)
+    assert ours.item() == pytest.approx(reference_normalized_ssim(x, y, region).item(), abs=1e-5)

@@ -145,10 +145,13 @@ def region_ssim(
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     normalized = mode == "normalized"
-    # Per channel only four filtered maps are needed: sigma_x^2 + sigma_y^2 enters SSIM as a sum.
+    # Per channel only four filtered maps are needed: sigma_x^2 + sigma_y^2 enters SSIM as a sum;
+    # the normalised mode adds the region weight G*m.
+    kernels = {
+        k: (taps.view(1, 1, 1, -1).expand(k, 1, 1, -1).contiguous(), taps.view(1, 1, -1, 1).expand(k, 1, -1, 1).contiguous())
+        for k in (4 * c, 4 * c + 1)
+    }
     k = 4 * c + (1 if normalized else 0)
-    horizontal = taps.view(1, 1, 1, -1).expand(k, 1, 1, -1).contiguous()
-    vertical = taps.view(1, 1, -1, 1).expand(k, 1, -1, 1).contiguous()
     # Only pixels whose whole window lies inside the image are scored (as scikit-image crops its
     # map), so no padding is needed: output row s needs input rows s - r .. s + r.
     if x.device.type == "cpu":
@@ -164,14 +167,17 @@ def region_ssim(
         for s0 in range(r, h - r, rows_per_chunk):
             s1 = min(s0 + rows_per_chunk, h - r)
             xs, ys = x[i0:i1, :, s0 - r : s1 + r], y[i0:i1, :, s0 - r : s1 + r]
-            if normalized:
-                ms = m[i0:i1, :, s0 - r : s1 + r]
+            ms = m[i0:i1, :, s0 - r : s1 + r]
+            # Where every window of the chunk lies inside the region the two modes agree, and the
+            # cheaper whole-image arithmetic serves.
+            masked = normalized and not bool(ms.min() >= 1)
+            if masked:
                 xm, ym = xs * ms, ys * ms
                 stack = torch.cat([xm, ym, torch.addcmul(xm * xs, ym, ys), xm * ys, ms], dim=1)
             else:
                 stack = torch.cat([xs, ys, torch.addcmul(xs * xs, ys, ys), xs * ys], dim=1)
-            f = _separable_filter(stack, horizontal, vertical)
-            if normalized:
+            f = _separable_filter(stack, *kernels[stack.shape[1]])
+            if masked:
                 f = f[:, : 4 * c] * f[:, 4 * c :].clamp_min(1e-12).reciprocal()
             mu_x, mu_y, sq_sum, cross = f.split(c, dim=1)
             # ssim = (2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2)),
