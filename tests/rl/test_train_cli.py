@@ -32,6 +32,13 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
     assert result.exit_code == 2 and "optim.lr" in result.output
     result = runner.invoke(app, ["report", str(run)])
     assert result.exit_code == 0 and (run / "report.html").stat().st_size > 10_000
+    # The trained adapter edits through `cocoedit edit`.
+    source = sorted((tmp_path / "data" / "images").iterdir())[0]
+    result = runner.invoke(app, ["edit", "--model", str(tmp_path / "model"), "--image", str(source), "--prompt", "make it blue",
+                                 "-o", str(tmp_path / "edited.png"), "--lora", str(run / "checkpoints" / "step-000003" / "lora"),
+                                 "--steps", "2", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "edited.png").is_file()
 
 
 def test_train_needs_a_config(tmp_path):
