@@ -401,6 +401,7 @@ def register_backbone(cls: type[EditBackbone]) -> type[EditBackbone]:
 def _registry() -> dict[str, type[EditBackbone]]:
     # Importing the implementations registers them.
     import cocoedit.models.kontext  # noqa: F401
+    import cocoedit.models.pixel  # noqa: F401
     import cocoedit.models.qwen  # noqa: F401
 
     return BACKBONES

@@ -64,7 +64,7 @@ from cocoedit.rl.logging import RunLogger
 from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
 from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.regularizers import region_regularizers
-from cocoedit.rl.rows import TrainingRow, prepare_row
+from cocoedit.data.rows import TrainingRow, prepare_row
 
 CURRENT, OLD = "default", "old"
 # Separate random streams per sample: rollout noise and training noise/timesteps.
