@@ -1,8 +1,10 @@
 """A tiny pixel-space editor: the real ``FluxTransformer2DModel`` with Kontext-style source
 conditioning, working directly on pixels (lossless: ``decode(encode(x)) == x``), for CPU demos.
 
-* **Latents** are the image itself in [-1, 1], ``C = 3`` channels on the pixel grid (VAE scale
-  factor 1), packed 2x2 into tokens of 12 features like every Flux latent.
+* **Latents** are the image itself in [-1, 1], rearranged losslessly: a 2x2 pixel unshuffle
+  gives a ``C = 12`` channel grid at half resolution ("VAE" scale factor 2), which is packed 2x2
+  into tokens of 48 features like every Flux latent. A 32x32 image is 64 tokens; attention over
+  pixel-level tokens would cost ~16x more on a CPU.
 * **Text** comes from :class:`WordEmbedder`: each lower-cased word is hashed (CRC-32) into a
   trainable embedding table; the sequence feeds the transformer's context stream and its mean the
   pooled projection. No tokenizer, no download, deterministic.
@@ -76,8 +78,8 @@ class PixelEditPipeline(DiffusionPipeline, FluxLoraLoaderMixin):
                  text_encoder: WordEmbedder):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler, text_encoder=text_encoder)
-        self.vae_scale_factor = 1
-        self.latent_channels = 3
+        self.vae_scale_factor = 2  # the lossless 2x2 pixel unshuffle
+        self.latent_channels = 12
 
 
 def build_pixel_editor(
@@ -91,7 +93,7 @@ def build_pixel_editor(
     axis1 = (head_dim - axis0) // 4 * 2
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=12, num_layers=layers, num_single_layers=single_layers,
+        patch_size=1, in_channels=48, num_layers=layers, num_single_layers=single_layers,
         attention_head_dim=head_dim, num_attention_heads=hidden_heads, joint_attention_dim=text_dim,
         pooled_projection_dim=text_dim, guidance_embeds=False,
         axes_dims_rope=[axis0, axis1, head_dim - axis0 - axis1],
@@ -113,7 +115,7 @@ class PixelKontextBackbone(EditBackbone):
         return PixelEditPipeline
 
     def _position_ids(self, height: int, width: int, first: float) -> torch.Tensor:
-        h, w = height // 2, width // 2
+        h, w = height // 4, width // 4  # token grid: pixel unshuffle 2x2, then packing 2x2
         ids = torch.zeros(h, w, 3, device=self.device, dtype=self.dtype)
         ids[..., 0] = first
         ids[..., 1] = torch.arange(h, device=self.device, dtype=self.dtype)[:, None]
@@ -128,7 +130,7 @@ class PixelKontextBackbone(EditBackbone):
                 im = im.resize((width, height))
             pixels.append(pil_to_tensor(im))
         grid = torch.stack(pixels).to(device=self.device, dtype=self.dtype) * 2 - 1
-        return self.pack(grid)
+        return self.pack(torch.nn.functional.pixel_unshuffle(grid, 2))
 
     def encode_condition(self, instructions, images, height, width, guidance=None, negative_instruction=" "):
         prompts = [instructions] if isinstance(instructions, str) else list(instructions)
@@ -159,4 +161,5 @@ class PixelKontextBackbone(EditBackbone):
         return out[:, :n]
 
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        return ((self.unpack(latents, height, width).float() + 1) / 2).clamp(0, 1)
+        pixels = torch.nn.functional.pixel_shuffle(self.unpack(latents, height, width).float(), 2)
+        return ((pixels + 1) / 2).clamp(0, 1)

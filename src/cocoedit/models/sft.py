@@ -85,7 +85,7 @@ def train_pixel_editor(
             target = torch.where(drift[:, None, None, None],
                                  drift_keep_region(target, masks[idx], config.drift_strength, gen), target)
         cond = backbone.encode_condition([instructions[i] for i in idx], sources[idx], config.size, config.size)
-        x0 = backbone.pack(target * 2 - 1)
+        x0 = backbone.encode_source(target, config.size, config.size)  # lossless (8-bit) pixels
         eps = torch.randn(x0.shape, generator=gen)
         t = torch.rand(len(idx), generator=gen)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
