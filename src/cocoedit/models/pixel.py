@@ -29,14 +29,8 @@ from diffusers.loaders import FluxLoraLoaderMixin
 from diffusers.models.modeling_utils import ModelMixin
 
 from cocoedit.data.io import pil_to_tensor
-from cocoedit.models.backbone import (
-    BackboneError,
-    EditBackbone,
-    EditCondition,
-    ImageInput,
-    as_pil_list,
-    register_backbone,
-)
+from cocoedit.models.backbone import BackboneError, EditCondition, ImageInput, as_pil_list, register_backbone
+from cocoedit.models.kontext import KontextBackbone
 
 _WORD = re.compile(r"[a-z]+|\d")
 
@@ -106,9 +100,12 @@ def build_pixel_editor(
 
 
 @register_backbone
-class PixelKontextBackbone(EditBackbone):
+class PixelKontextBackbone(KontextBackbone):
+    """Kontext's velocity prediction (inherited) over pixel latents and word embeddings."""
+
     kind = "pixel-kontext"
     pipeline_class_name = "PixelEditPipeline"
+    default_guidance = 1.0  # no guidance embedding
 
     @classmethod
     def pipeline_class(cls):
@@ -141,24 +138,6 @@ class PixelKontextBackbone(EditBackbone):
         text = {"prompt_embeds": embeds.to(self.dtype), "pooled_prompt_embeds": pooled.to(self.dtype)}
         return EditCondition(text=text, source_latents=source, height=height, width=width,
                              guidance=self.resolve_guidance(guidance))
-
-    def predict_velocity(self, latents: torch.Tensor, sigma, condition: EditCondition) -> torch.Tensor:
-        b, n, _ = latents.shape
-        if condition.batch_size != b:
-            raise BackboneError(f"latents batch {b} != condition batch {condition.batch_size}")
-        h, w = condition.height, condition.width
-        ids = torch.cat([self._position_ids(h, w, 0.0), self._position_ids(h, w, 1.0)], dim=0)
-        text = condition.text["prompt_embeds"]
-        out = self.transformer(
-            hidden_states=torch.cat([latents, condition.source_latents], dim=1),
-            timestep=self._sigma_vector(sigma, b),
-            pooled_projections=condition.text["pooled_prompt_embeds"],
-            encoder_hidden_states=text,
-            txt_ids=torch.zeros(text.shape[1], 3, device=self.device, dtype=self.dtype),
-            img_ids=ids,
-            return_dict=False,
-        )[0]
-        return out[:, :n]
 
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         pixels = torch.nn.functional.pixel_shuffle(self.unpack(latents, height, width).float(), 2)
