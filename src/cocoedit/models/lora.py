@@ -95,19 +95,28 @@ def set_adapter(backbone: EditBackbone, name: str) -> None:
     backbone.transformer.set_adapter(name)
 
 
+def _trainable_flags(backbone: EditBackbone) -> dict[str, bool]:
+    # Keyed by name, not by object: wrappers such as FSDP2 swap parameter objects.
+    return {n: p.requires_grad for n, p in backbone.transformer.named_parameters()}
+
+
+def _restore_trainable_flags(backbone: EditBackbone, flags: dict[str, bool]) -> None:
+    for n, p in backbone.transformer.named_parameters():
+        p.requires_grad_(flags[n])
+
+
 @contextmanager
 def use_adapter(backbone: EditBackbone, name: str) -> Iterator[None]:
     """Run the block with only ``name`` active; restore the previously active adapters after."""
     _require(backbone, name)
     previous = list(backbone.transformer.active_adapters())
-    grads = {id(p): p.requires_grad for p in backbone.transformer.parameters()}
+    grads = _trainable_flags(backbone)
     set_adapter(backbone, name)
     try:
         yield
     finally:
         backbone.transformer.set_adapter(previous if len(previous) > 1 else previous[0])
-        for p in backbone.transformer.parameters():
-            p.requires_grad_(grads[id(p)])
+        _restore_trainable_flags(backbone, grads)
 
 
 @contextmanager
@@ -118,14 +127,13 @@ def adapters_disabled(backbone: EditBackbone) -> Iterator[None]:
     the active adapter trainable); the flags are restored on exit, as in :func:`use_adapter`, so a
     backward pass after the block still reaches the trained adapter.
     """
-    grads = {id(p): p.requires_grad for p in backbone.transformer.parameters()}
+    grads = _trainable_flags(backbone)
     backbone.transformer.disable_adapters()
     try:
         yield
     finally:
         backbone.transformer.enable_adapters()
-        for p in backbone.transformer.parameters():
-            p.requires_grad_(grads[id(p)])
+        _restore_trainable_flags(backbone, grads)
 
 
 def copy_adapter(backbone: EditBackbone, source: str, target: str) -> None:

@@ -562,8 +562,8 @@ class CocoEditTrainer:
         if torch.cuda.is_available():
             stats["memory/peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
         score = None
-        if self.step % c.train.validate_every == 0 or self.step == c.train.epochs:
-            val = self.validate()
+        if self.dist.main and (self.step % c.train.validate_every == 0 or self.step == c.train.epochs):
+            val = self.validate()  # only the main process logs and scores checkpoints
             stats.update(val)
             score = val.get("val/combined")
         if self.dist.main:
