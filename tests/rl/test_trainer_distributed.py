@@ -1,5 +1,5 @@
-"""Two CPU processes (gloo): identical adapters on both ranks, equal to one process with the
-same global batch."""
+"""Two CPU processes (gloo), replicated (ddp) or sharded (fsdp2, also across a resume): identical
+adapters on both ranks, equal to one process with the same global batch."""
 
 import os
 import socket
@@ -28,10 +28,11 @@ def run(args, out):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one(tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume"])
+def test_two_processes_equal_one(tmp_path, mode):
     manifest = make_sample_manifest(tmp_path / "ds", samples=6, size=(64, 64))
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(free_port()), str(WORKER), str(manifest), str(tmp_path / "two")], tmp_path)
+         "--master_port", str(free_port()), str(WORKER), str(manifest), str(tmp_path / "two"), mode], tmp_path)
     run([sys.executable, str(WORKER), str(manifest), str(tmp_path / "one")], tmp_path)
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in (0, 1))
     single = torch.load(tmp_path / "one" / "rank0.pt")

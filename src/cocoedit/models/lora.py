@@ -154,14 +154,30 @@ def lora_state_dict(backbone: EditBackbone, name: str) -> dict[str, torch.Tensor
     return get_peft_model_state_dict(backbone.transformer, adapter_name=name)
 
 
-def save_lora(backbone: EditBackbone, name: str, out_dir: str | Path) -> Path:
-    """Write adapter ``name`` in diffusers format to ``out_dir``; returns the weights file."""
+def full_lora_state_dict(backbone: EditBackbone, name: str) -> dict[str, torch.Tensor]:
+    """:func:`lora_state_dict` with every tensor whole and on the CPU. With a sharded (FSDP2)
+    transformer this gathers the shards, so every process must call it."""
+    state = {}
+    for k, v in lora_state_dict(backbone, name).items():
+        v = v.detach()
+        if hasattr(v, "full_tensor"):  # a DTensor shard
+            v = v.full_tensor()
+        state[k] = v.to("cpu").contiguous()
+    return state
+
+
+def save_lora(backbone: EditBackbone, name: str, out_dir: str | Path,
+              state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write adapter ``name`` in diffusers format to ``out_dir``; returns the weights file.
+
+    ``state`` is the adapter's :func:`full_lora_state_dict` when already gathered (sharded models).
+    """
     _require(backbone, name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = backbone.transformer.peft_config[name].to_dict()
     config["target_modules"] = sorted(config["target_modules"])  # a set in peft; JSON needs a list
-    state = {k: v.detach().to("cpu").contiguous() for k, v in lora_state_dict(backbone, name).items()}
+    state = state if state is not None else full_lora_state_dict(backbone, name)
     backbone.pipeline_class().save_lora_weights(
         out_dir, transformer_lora_layers=state, transformer_lora_adapter_metadata=config
     )

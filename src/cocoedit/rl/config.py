@@ -117,6 +117,7 @@ class TrainConfig(_Section):
     condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
     logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
     device: str | None = Field(None, description="None: CUDA when available, else CPU.")
+    parallel: Literal["ddp", "fsdp2"] = Field("ddp", description="Several processes: ddp keeps a full transformer on each and all-reduces the LoRA gradients; fsdp2 shards the transformer (torch fully_shard) per block.")
     cudnn_attention: bool = Field(False, description="Allow PyTorch's cuDNN attention backend; its backward crashed (illegal memory access) with torch 2.11 + CUDA 13 on H100.")
 
 
@@ -142,6 +143,7 @@ class CocoEditConfig(_Section):
 #: Keys that may change when a run is resumed: they do not change the optimisation.
 RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
                      "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size", "train.cudnn_attention",
+                     "train.parallel",
                      "reward.workers", "judge.endpoint.", "judge.cache_path", "judge.check_health")
 
 

@@ -15,11 +15,13 @@ All maths lives in pure functions (:mod:`cocoedit.rl.advantages`, :mod:`~cocoedi
 :mod:`~cocoedit.rl.regularizers`, :mod:`cocoedit.rewards.pixel`); this module owns I/O, devices,
 logging and checkpoints, and never branches on which backbone it trains.
 
-Data parallelism: every process runs the same plan on its shard; after the epoch's backward
-passes the LoRA gradients are averaged with ``all_reduce`` (what DDP does, without bucketing:
-adapters are small), so a run on P processes equals a 1-process run with the same global batch
-(with the deterministic samplers; ``sampler: sde`` draws its step noise per sampling batch).
-Sharding the base model (FSDP2) is not implemented yet.
+Data parallelism (``train.parallel``): every process runs the same plan on its shard. ``ddp``:
+each holds the whole transformer and, after the epoch's backward passes, the LoRA gradients are
+averaged with ``all_reduce`` (what DDP does, without bucketing: adapters are small). ``fsdp2``:
+the transformer is sharded block by block with ``torch.distributed.fsdp.fully_shard``, which
+gathers weights for each forward and reduces gradients itself. Either way a run on P processes
+equals a 1-process run with the same global batch (with the deterministic samplers; ``sampler:
+sde`` draws its step noise per sampling batch).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from cocoedit.models.lora import (
     adapters_disabled,
     add_lora,
     copy_adapter,
+    full_lora_state_dict,
     save_lora,
     use_adapter,
 )
@@ -215,6 +218,11 @@ class CocoEditTrainer:
         self.current = add_lora(backbone, CURRENT, m.lora_rank, m.lora_alpha, m.lora_targets)
         add_lora(backbone, OLD, m.lora_rank, m.lora_alpha, m.lora_targets)
         copy_adapter(backbone, CURRENT, OLD)
+        self.sharded = config.train.parallel == "fsdp2" and self.dist.enabled
+        if self.sharded:
+            _shard_transformer(backbone.transformer, self.dist.world)
+            backbone.refresh_placement()
+            self.current = adapter_parameters(backbone, CURRENT)  # fully_shard replaced the parameters
         self.old = adapter_parameters(backbone, OLD)
         # Invariant outside use_adapter blocks: only the current adapter requires grad. It must
         # hold when backward runs, because autograd does not accumulate into a leaf that stopped
@@ -424,9 +432,10 @@ class CocoEditTrainer:
                     totals["loss/edit_region"] += float((reg.edit_term * valid_mb).sum() / valid_mb.sum().clamp_min(1)) / passes
                 totals["loss/policy"] += policy.loss.item() / passes
                 (loss / passes).backward()
-        self.dist.average_gradients(self.current)
+        if not self.sharded:  # FSDP2 has already reduced the gradients in backward
+            self.dist.average_gradients(self.current)
         any_valid = bool(self.dist.gather(valid.any()[None].to(device)).any())
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.current, c.optim.grad_clip).item()
+        grad_norm = _full(torch.nn.utils.clip_grad_norm_(self.current, c.optim.grad_clip)).item()
         stepped = any_valid or not c.optim.skip_step_without_valid
         if stepped:
             self.optimizer.step()
@@ -475,36 +484,50 @@ class CocoEditTrainer:
             tiles.append(torch.cat([row.source, samples.images[i], overlay], dim=2))
         return torch.cat(tiles, dim=1)
 
+    def _optimizer_state(self) -> dict:
+        """The optimizer state with whole tensors, keyed by parameter name (a collective)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(self.backbone.transformer, self.optimizer,
+                                        options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
     def _checkpoint(self, score: float | None) -> None:
-        """Adapters (also in diffusers format), optimizer, step, ban list and every rank's RNG."""
+        """Adapters (also in diffusers format), optimizer, step, ban list and every rank's RNG.
+
+        Gathering whole tensors is collective (sharded models), so every process takes part; the
+        main process writes.
+        """
         rng_states = [ckpt.capture_rng_state()]
         if self.dist.enabled:
             rng_states = [None] * self.dist.world
             dist.all_gather_object(rng_states, ckpt.capture_rng_state())
+        current = [_full(p.detach()).cpu() for p in self.current]
+        old = [_full(p.detach()).cpu() for p in self.old]
+        optimizer = self._optimizer_state()
+        lora = full_lora_state_dict(self.backbone, CURRENT)
 
         def write(folder: Path) -> None:
-            torch.save({"current": [p.detach().cpu() for p in self.current],
-                        "old": [p.detach().cpu() for p in self.old],
-                        "optimizer": self.optimizer.state_dict(),
-                        "step": self.step, "banned": sorted(self.banned), "rng": rng_states},
-                       folder / "trainer_state.pt")
-            save_lora(self.backbone, CURRENT, folder / "lora")
+            torch.save({"current": current, "old": old, "optimizer": optimizer, "step": self.step,
+                        "banned": sorted(self.banned), "rng": rng_states}, folder / "trainer_state.pt")
+            save_lora(self.backbone, CURRENT, folder / "lora", state=lora)
 
         if self.dist.main:
             ckpt.save_checkpoint(self.run_dir / "checkpoints", self.step, write, self.config.train.keep_last, score)
         self.dist.barrier()
 
     def _resume(self) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
         folder = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
         if folder is None:
             raise FileNotFoundError(f"{self.run_dir}: no checkpoint to resume from")
         state = torch.load(folder / "trainer_state.pt", weights_only=False)
         with torch.no_grad():
-            for p, saved in zip(self.current, state["current"]):
-                p.copy_(saved.to(p.device))
-            for p, saved in zip(self.old, state["old"]):
-                p.copy_(saved.to(p.device))
-        self.optimizer.load_state_dict(state["optimizer"])
+            for params, saved in ((self.current, state["current"]), (self.old, state["old"])):
+                for p, whole in zip(params, saved):
+                    p.copy_(_like(p, whole))
+        set_optimizer_state_dict(self.backbone.transformer, self.optimizer, state["optimizer"],
+                                 options=StateDictOptions(full_state_dict=True))
         self.step = state["step"]
         self.banned = set(state["banned"])
         if len(state["rng"]) == self.dist.world:
@@ -578,6 +601,34 @@ class CocoEditTrainer:
             self._checkpoint(score)
         if self.progress is not None and self.dist.main:
             self.progress({"step": self.step, **stats})
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """A whole tensor from a DTensor shard (collective), anything else unchanged."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def _like(param: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """``whole`` laid out like ``param``: sharded the same way when ``param`` is a DTensor."""
+    if hasattr(param, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(whole.to(param.device_mesh.device_type), param.device_mesh, param.placements)
+    return whole.to(param.device)
+
+
+def _shard_transformer(transformer: torch.nn.Module, world: int) -> None:
+    """FSDP2: shard every block of the transformer's block lists, then the rest of it."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    device_type = "cuda" if next(transformer.parameters()).is_cuda else "cpu"
+    mesh = init_device_mesh(device_type, (world,))
+    for child in transformer.children():
+        if isinstance(child, torch.nn.ModuleList):
+            for block in child:
+                fully_shard(block, mesh=mesh)
+    fully_shard(transformer, mesh=mesh)
 
 
 def init_distributed() -> None:
