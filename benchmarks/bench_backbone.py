@@ -123,13 +123,74 @@ def _flops_forward(params: int, tokens: int, layers: int, dim: int, batch: int) 
     return batch * (2.0 * params * tokens + 4.0 * layers * tokens * tokens * dim)
 
 
+def _bench_one_full_size(label, cls, cfg, text_len, batch, n_img, latent, repeats, checkpointing, peak) -> None:
+    from diffusers import FluxTransformer2DModel
+
+    dev, dt = torch.device("cuda"), torch.bfloat16
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.device(dev):
+        model = cls(**cfg).to(dt).eval()
+    model.requires_grad_(False)
+    params = sum(p.numel() for p in model.parameters())
+    hidden = torch.randn(batch, 2 * n_img, cfg["in_channels"], device=dev, dtype=dt)
+    text = torch.randn(batch, text_len, cfg["joint_attention_dim"], device=dev, dtype=dt)
+    t = torch.full((batch,), 0.5, device=dev, dtype=dt)
+    if cls is FluxTransformer2DModel:
+        ids = torch.zeros(2 * n_img, 3, device=dev, dtype=dt)
+        kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
+                      pooled_projections=torch.randn(batch, 768, device=dev, dtype=dt),
+                      guidance=torch.full((batch,), 2.5, device=dev), txt_ids=torch.zeros(text_len, 3, device=dev, dtype=dt),
+                      img_ids=ids, return_dict=False)
+        layers = cfg["num_layers"] + cfg["num_single_layers"]
+    else:
+        g = latent // 2
+        kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
+                      img_shapes=[[(1, g, g), (1, g, g)]] * batch, return_dict=False)
+        layers = cfg["num_layers"]
+    dim = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    tokens = 2 * n_img + text_len
+
+    def forward():
+        with torch.no_grad():
+            model(**kwargs)
+
+    t_fwd = timed(forward, repeats)
+    from peft import LoraConfig
+
+    from cocoedit.models.backbone import DEFAULT_LORA_TARGETS
+
+    model.add_adapter(LoraConfig(r=32, lora_alpha=64, init_lora_weights="gaussian",
+                                 target_modules=list(DEFAULT_LORA_TARGETS)), adapter_name="bench")
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]
+    for p in lora:
+        p.requires_grad_(True)
+    if checkpointing:
+        model.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(lora, lr=1e-4)
+
+    def step():
+        out = model(**kwargs)[0]
+        out.float().pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    t_step = timed(step, repeats)
+    flops = _flops_forward(params, tokens, layers, dim, batch)
+    # Training: forward (+ the forward recomputed by checkpointing) + backward (≈ 2 forwards).
+    tf_fwd, tf_step = flops / t_fwd / 1e12, (4 if checkpointing else 3) * flops / t_step / 1e12
+    gib = torch.cuda.max_memory_allocated() / 2**30
+    frac = f"{100 * tf_fwd / peak:8.1f}%" if peak else "     n/a"
+    print(f"{label:22s} {params / 1e9:6.2f}B {t_fwd:7.3f} {batch * tokens / t_fwd:10.0f} {tf_fwd:8.1f} "
+          f"{t_step:12.3f} {tf_step:8.1f} {gib:9.1f} {frac:>9s}")
+
+
 def bench_full_size(size: int, repeats: int, batch: int, checkpointing: bool = True) -> None:
     from diffusers import FluxTransformer2DModel, QwenImageTransformer2DModel
 
     assert torch.cuda.is_available(), "--full-size-random needs a CUDA GPU"
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
-    dev, dt = torch.device("cuda"), torch.bfloat16
     latent = size // 8  # both real VAEs compress 8x
     n_img = (latent // 2) ** 2
     print(f"{name}: full-size random transformers, bf16, {size}x{size} ({n_img} target + {n_img} source tokens), batch {batch}")
@@ -139,63 +200,8 @@ def bench_full_size(size: int, repeats: int, batch: int, checkpointing: bool = T
         ("flux1-kontext-dev", FluxTransformer2DModel, KONTEXT_DEV, 512),
         ("qwen-image-edit-2509", QwenImageTransformer2DModel, QWEN_IMAGE, 256),
     ):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        with torch.device(dev):
-            model = cls(**cfg).to(dt).eval()
-        model.requires_grad_(False)
-        params = sum(p.numel() for p in model.parameters())
-        hidden = torch.randn(batch, 2 * n_img, cfg["in_channels"], device=dev, dtype=dt)
-        text = torch.randn(batch, text_len, cfg["joint_attention_dim"], device=dev, dtype=dt)
-        t = torch.full((batch,), 0.5, device=dev, dtype=dt)
-        if cls is FluxTransformer2DModel:
-            ids = torch.zeros(2 * n_img, 3, device=dev, dtype=dt)
-            kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
-                          pooled_projections=torch.randn(batch, 768, device=dev, dtype=dt),
-                          guidance=torch.full((batch,), 2.5, device=dev), txt_ids=torch.zeros(text_len, 3, device=dev, dtype=dt),
-                          img_ids=ids, return_dict=False)
-            layers = cfg["num_layers"] + cfg["num_single_layers"]
-        else:
-            g = latent // 2
-            kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
-                          img_shapes=[[(1, g, g), (1, g, g)]] * batch, return_dict=False)
-            layers = cfg["num_layers"]
-        dim = cfg["num_attention_heads"] * cfg["attention_head_dim"]
-        tokens = 2 * n_img + text_len
-
-        def forward():
-            with torch.no_grad():
-                model(**kwargs)
-
-        t_fwd = timed(forward, repeats)
-        from peft import LoraConfig
-
-        from cocoedit.models.backbone import DEFAULT_LORA_TARGETS
-
-        model.add_adapter(LoraConfig(r=32, lora_alpha=64, init_lora_weights="gaussian",
-                                     target_modules=list(DEFAULT_LORA_TARGETS)), adapter_name="bench")
-        lora = [p for n, p in model.named_parameters() if "lora_" in n]
-        for p in lora:
-            p.requires_grad_(True)
-        if checkpointing:
-            model.enable_gradient_checkpointing()
-        optimizer = torch.optim.AdamW(lora, lr=1e-4)
-
-        def step():
-            out = model(**kwargs)[0]
-            out.float().pow(2).mean().backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        t_step = timed(step, repeats)
-        flops = _flops_forward(params, tokens, layers, dim, batch)
-        # Training: forward (+ the forward recomputed by checkpointing) + backward (≈ 2 forwards).
-        tf_fwd, tf_step = flops / t_fwd / 1e12, (4 if checkpointing else 3) * flops / t_step / 1e12
-        gib = torch.cuda.max_memory_allocated() / 2**30
-        frac = f"{100 * tf_fwd / peak:8.1f}%" if peak else "     n/a"
-        print(f"{label:22s} {params / 1e9:6.2f}B {t_fwd:7.3f} {batch * tokens / t_fwd:10.0f} {tf_fwd:8.1f} "
-              f"{t_step:12.3f} {tf_step:8.1f} {gib:9.1f} {frac:>9s}")
-        del model, optimizer, lora, forward, step, kwargs, hidden, text  # free before the next model
+        # One function call per model: its tensors are freed before the next model is built.
+        _bench_one_full_size(label, cls, cfg, text_len, batch, n_img, latent, repeats, checkpointing, peak)
     print(f"bf16 dense peak used: {peak} TFLOP/s" if peak else "unknown GPU: no peak figure")
 
 

@@ -382,8 +382,7 @@ def edit(
         if lora is not None:
             load_lora(bb, lora, "edit", scale=lora_scale)
     except (BackboneError, LoraError, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(e)) from None
     bb.pipeline.set_progress_bar_config(disable=True)
     settings = EditSettings(steps, guidance, seed, sampler, noise_level, _parse_size(size), max_area)
 
@@ -393,8 +392,7 @@ def edit(
         try:
             result = edit_one(bb, image, prompt, settings)
         except (BackboneError, ValueError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(str(e), code=1) from None
         save_image(result, output)
         typer.echo(f"wrote {output}")
         return
@@ -402,8 +400,7 @@ def edit(
     try:
         jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench, bench_dir, out)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(e)) from None
     with Progress(transient=False) as progress:
         task = progress.add_task("editing", total=len(jobs))
         report = run_batch(bb, jobs, settings, on_progress=lambda job: progress.advance(task))

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from cocoedit.data.io import save_edit_mask, save_image
+from cocoedit.data.io import save_generated_sample
 from cocoedit.data.manifest import EditSample, write_manifest
 
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -165,10 +164,7 @@ def write_synthetic_task(
         for i in range(count):
             s = make_sample(size, rng, EDIT_TYPES[i % len(EDIT_TYPES)])
             name = f"{split}_{i:05d}"
-            paths = {k: root / k / f"{name}.png" for k in ("images", "targets", "masks")}
-            save_image(torch.from_numpy(s.source).permute(2, 0, 1) / 255.0, paths["images"])
-            save_image(torch.from_numpy(s.target).permute(2, 0, 1) / 255.0, paths["targets"])
-            save_edit_mask(torch.from_numpy(s.edit_mask[None].astype(np.float32)), paths["masks"], "white_is_edit")
+            paths = save_generated_sample(root, name, s.source, s.target, s.edit_mask)
             rows.append(EditSample(id=name, source=paths["images"], instruction=s.instruction, mask=paths["masks"],
                                    edit_type=s.edit["type"], target=paths["targets"],
                                    metadata={"split": split, "edit": s.edit}))

@@ -181,24 +181,6 @@ def write_per_sample_csv(rows: list[SampleResult], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_per_sample_csv(path: Path) -> list[SampleResult]:
-    """Rows of a ``per_sample.csv`` written by :func:`write_per_sample_csv`."""
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for rec in csv.DictReader(f):
-            kwargs: dict[str, Any] = {}
-            for fld in fields(SampleResult):
-                raw = rec.get(fld.name, "")
-                if fld.type == "float":
-                    kwargs[fld.name] = float(raw) if raw != "" else math.nan
-                elif fld.type == "bool":
-                    kwargs[fld.name] = raw == "True"
-                else:
-                    kwargs[fld.name] = raw
-            rows.append(SampleResult(**kwargs))
-    return rows
-
-
 def evaluate_consistency(
     bench: BenchName,
     bench_dir: str | Path,

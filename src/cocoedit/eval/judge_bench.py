@@ -33,7 +33,7 @@ from typing import Any
 from PIL import Image
 
 from cocoedit.data.io import ImageFileError, open_image
-from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, load_benchmark, result_path
+from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, result_path
 from cocoedit.eval.consistency import results_labels
 from cocoedit.rewards.judge import Judge
 from cocoedit.rewards.judge_client import JudgeImage

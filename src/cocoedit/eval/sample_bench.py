@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter
 
-from cocoedit.data.io import save_edit_mask
+from cocoedit.data.io import save_generated_sample
 from cocoedit.data.manifest import EditSample, write_manifest
 from cocoedit.eval.benchmarks import BenchName
 
@@ -191,11 +190,7 @@ def make_sample_manifest(
         target = source.copy()
         target[edit] = _edit(kind, source[edit][None], rng)[0]
         name = f"{i:04d}"
-        for folder, array in (("images", source), ("targets", target)):
-            (out_dir / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(out_dir / folder / f"{name}.png")
-        save_edit_mask(torch.from_numpy(edit[None].astype(np.float32)), out_dir / "masks" / f"{name}.png", "white_is_edit")
-        rows.append(EditSample(id=name, source=out_dir / "images" / f"{name}.png", instruction=INSTRUCTIONS[kind],
-                               mask=out_dir / "masks" / f"{name}.png", edit_type=kind,
-                               target=out_dir / "targets" / f"{name}.png"))
+        paths = save_generated_sample(out_dir, name, source, target, edit)
+        rows.append(EditSample(id=name, source=paths["images"], instruction=INSTRUCTIONS[kind], mask=paths["masks"],
+                               edit_type=kind, target=paths["targets"]))
     return write_manifest(rows, out_dir / "manifest.jsonl")

@@ -54,10 +54,6 @@ class EpochPlan:
     stop: int
 
     @property
-    def num_samples(self) -> int:
-        return self.sample_group.numel()
-
-    @property
     def local_indices(self) -> range:
         return range(self.start, self.stop)
 

@@ -241,7 +241,7 @@ class CocoEditTrainer:
         self.optimizer = torch.optim.AdamW(self.current, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
         self.step = 0
         self.banned: set[int] = set()
-        self._rows: OrderedDict[int, TrainingRow] = OrderedDict()
+        self._rows: OrderedDict[tuple[str, int], TrainingRow] = OrderedDict()
         self._conditions: OrderedDict[tuple[str, int], EditCondition] = OrderedDict()
         self.logger: RunLogger | None = None
 
@@ -280,7 +280,7 @@ class CocoEditTrainer:
 
     # -- data -----------------------------------------------------------------------------------
     def _row(self, index: int, pool: str = "train") -> TrainingRow:
-        key = index if pool == "train" else -1 - index
+        key = (pool, index)
         if key not in self._rows:
             sample = (self.samples if pool == "train" else self.validation)[index]
             self._rows[key] = prepare_row(sample, self.height, self.width)
