@@ -15,7 +15,7 @@ from rich.console import Console
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Content-consistent RL post-training of instruction-based image editors.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets: manifests, validation.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: import, curation (build), statistics, validation.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluation on GEdit-Bench and ImgEdit-Bench.")
 dev_app = typer.Typer(no_args_is_help=True, help="Developer tools: generated benchmarks, tiny models.")
 app.add_typer(data_app, name="data")
@@ -92,6 +92,118 @@ def data_validate(
     typer.echo(f"{manifest}: {result.rows} row(s) checked: {verdict}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+class SourceFormatOption(str, Enum):
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+    hf = "hf"
+    cocoedit40k = "cocoedit40k"
+
+
+@data_app.command("import")
+def data_import(
+    source: Annotated[Path, typer.Argument(help="JSONL/CSV/parquet table, a `datasets` save_to_disk folder, or a CoCoEdit-40K folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for manifest.jsonl, images/, targets/, masks/, import_skipped.jsonl.")],
+    format: Annotated[SourceFormatOption, typer.Option(help="Source format; auto looks at the path.")] = SourceFormatOption.auto,
+    source_col: Annotated[str, typer.Option(help="Column of the source image (path, bytes or {bytes, path}).")] = "source",
+    target_col: Annotated[Optional[str], typer.Option(help="Column of the edited image; '' for datasets without one.")] = "target",
+    instruction_col: Annotated[str, typer.Option(help="Column of the instruction.")] = "instruction",
+    id_col: Annotated[Optional[str], typer.Option(help="Column of the sample id (default: 'id' if present, else the row number).")] = None,
+    edit_type_col: Annotated[Optional[str], typer.Option(help="Column of the edit type (default: 'edit_type' if present).")] = None,
+    mask_col: Annotated[Optional[str], typer.Option(help="Column of an existing mask (white = edit).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split of a saved DatasetDict.")] = None,
+    link: Annotated[bool, typer.Option("--link", help="Symlink image files instead of copying them.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad row instead of skipping it.")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Import at most this many rows.")] = None,
+) -> None:
+    """Import an editing dataset as a manifest of candidates for `cocoedit data build`."""
+    from cocoedit.data.importers import ColumnMapping, DataImportError, import_pairs
+
+    try:
+        columns = ColumnMapping(source=source_col, target=target_col or None, instruction=instruction_col,
+                                id=id_col, edit_type=edit_type_col, mask=mask_col)
+        fmt = None if format == SourceFormatOption.auto else format.value
+        with progress_bar(f"importing {source.name}", None) as advance:
+            result = import_pairs(source, out, fmt, columns, split=split, link=link, strict=strict,
+                                  limit=limit, progress=advance)
+    except (DataImportError, ValueError) as e:
+        raise fail(str(e))
+    typer.echo(f"{result.imported} imported, {sum(result.skipped.values())} skipped -> {result.manifest}")
+    for reason, n in result.skipped.most_common():
+        typer.echo(f"    skipped ({reason}): {n}")
+
+
+def _counts_text(counts: dict, reasons: dict) -> str:
+    dropped = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
+    return f"kept {counts.get('kept', 0)} · dropped {counts.get('dropped', 0)} · failed {counts.get('failed', 0)}" + (
+        f" ({dropped})" if dropped else "")
+
+
+@data_app.command("build")
+def data_build(
+    config: Annotated[Path, typer.Option(help="Curation preset (YAML), e.g. configs/curation_local_edits.yaml.")],
+    in_: Annotated[Path, typer.Option("--in", help="Candidate manifest (from `cocoedit data import`).")],
+    out: Annotated[Path, typer.Option(help="Output folder; an existing one is resumed.")],
+    model: Annotated[Optional[str], typer.Option(help="VLM model id as the server knows it (overrides vlm.model).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (overrides vlm.base_url).")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the API key (overrides vlm.api_key_env).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Samples in flight at once (overrides workers).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Process samples recorded as failed again.")] = False,
+) -> None:
+    """Annotate masks, augment, refine and filter candidates into a training manifest (resumable)."""
+    from collections import Counter
+
+    from cocoedit.data.build import BuildError, run_build
+    from cocoedit.data.curation_config import CurationConfigError, load_build_config
+    from cocoedit.rewards.judge_client import JudgeUnavailableError
+
+    try:
+        cfg = load_build_config(config)
+    except CurationConfigError as e:
+        raise fail(str(e))
+    vlm = {k: v for k, v in {"model": model, "base_url": base_url, "api_key_env": api_key_env}.items() if v}
+    cfg = cfg.model_copy(update={"vlm": cfg.vlm.model_copy(update=vlm), **({"workers": workers} if workers else {})})
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    counts: Counter = Counter()
+    reasons: Counter = Counter()
+    with Progress(TextColumn("build"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[counts]}"), console=console) as bar:
+        task = bar.add_task("build", total=None, counts="")
+
+        def on_start(todo: int, done: dict) -> None:
+            bar.update(task, total=todo)
+
+        def on_record(record: dict) -> None:
+            counts[record["status"]] += 1
+            if record["status"] != "kept":
+                reasons[record["reason"]] += 1
+            bar.update(task, advance=1, counts=_counts_text(counts, reasons))
+
+        try:
+            summary = run_build(cfg, in_, out, retry_failed=retry_failed, on_start=on_start, on_record=on_record)
+        except (BuildError, JudgeUnavailableError, ValueError) as e:
+            raise fail(str(e))
+    typer.echo(f"{summary.processed}/{summary.total} samples decided: {_counts_text(summary.counts, summary.reasons)}")
+    typer.echo(f"manifest: {summary.manifest} (stats: cocoedit data stats {out})")
+
+
+@data_app.command("stats")
+def data_stats(
+    path: Annotated[Path, typer.Argument(help="A `cocoedit data build` folder, a dataset folder or a manifest.")],
+) -> None:
+    """Edit types, mask areas, instruction lengths, kept/dropped by reason: stats.html with plots."""
+    from cocoedit.data.stats import StatsError, write_stats
+
+    try:
+        report, stats = write_stats(path)
+    except StatsError as e:
+        raise fail(str(e))
+    typer.echo(f"{stats['samples']} samples: " + ", ".join(f"{k} {v}" for k, v in stats["counts"].items()))
+    typer.echo(f"report: {report}")
 
 
 @eval_app.command("consistency")

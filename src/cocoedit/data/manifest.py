@@ -34,6 +34,12 @@ class ManifestError(ValueError):
     """A manifest line cannot be turned into a sample; the message names file and line."""
 
 
+def _not_blank(instruction: str) -> str:
+    if not instruction.strip():
+        raise ValueError("instruction is empty")
+    return instruction
+
+
 class EditSample(BaseModel):
     """One editing example: a source image, an instruction and the edit mask.
 
@@ -54,9 +60,33 @@ class EditSample(BaseModel):
     @field_validator("instruction")
     @classmethod
     def _instruction_not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("instruction is empty")
-        return v
+        return _not_blank(v)
+
+
+class CandidateSample(BaseModel):
+    """An editing example before curation: like :class:`EditSample`, but the mask may be missing.
+
+    ``cocoedit data import`` writes these (a pair dataset has a source, a target and an
+    instruction, and the mask is what ``cocoedit data build`` annotates). Same JSONL format and
+    path rules as a manifest; ``cocoedit data validate`` and the trainer need every row to have
+    a mask, so they read only the output of ``data build``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    source: Path
+    instruction: str
+    mask: Path | None = None
+    mask_polarity: MaskPolarity = "white_is_edit"
+    edit_type: str | None = None
+    target: Path | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_not_blank(cls, v: str) -> str:
+        return _not_blank(v)
 
 
 PATH_FIELDS = ("source", "mask", "target")
@@ -106,14 +136,14 @@ class ManifestRow:
     """One line of a manifest: the sample, or why the line could not become one."""
 
     line: int
-    sample: EditSample | None
+    sample: BaseModel | None  # EditSample, or the model iter_manifest was given
     error: str | None
     raw: dict[str, Any] | None
 
 
 def _parse_record(
-    record: Any, root: Path, allow_outside_root: bool, layout: ManifestLayout
-) -> EditSample:
+    record: Any, root: Path, allow_outside_root: bool, layout: ManifestLayout, model: type[BaseModel] = EditSample
+) -> BaseModel:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     data = cocoedit40k_record(record) if layout == "cocoedit40k" else dict(record)
@@ -127,7 +157,7 @@ def _parse_record(
             data[field] = resolve_inside(root, value, allow_outside_root)
         except ValueError as e:
             raise ValueError(f"field {field!r}: {e}") from None
-    return EditSample.model_validate(data)
+    return model.model_validate(data)
 
 
 def _format_validation_error(e: ValidationError) -> str:
@@ -139,11 +169,15 @@ def _format_validation_error(e: ValidationError) -> str:
 
 
 def iter_manifest(
-    path: str | Path, allow_outside_root: bool = False, layout: ManifestLayout = "manifest"
+    path: str | Path,
+    allow_outside_root: bool = False,
+    layout: ManifestLayout = "manifest",
+    model: type[BaseModel] = EditSample,
 ) -> Iterator[ManifestRow]:
     """Yield every non-blank line of a manifest as a :class:`ManifestRow`, errors included.
 
     Line numbers are 1-based. Use :func:`read_manifest` to get samples or a first error.
+    ``model`` is the record type (:class:`CandidateSample` for rows that may lack a mask).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -164,7 +198,7 @@ def iter_manifest(
             yield ManifestRow(line_no, None, f"bad JSON: {e.msg} at column {e.colno}", None)
             continue
         try:
-            sample = _parse_record(record, root, allow_outside_root, layout)
+            sample = _parse_record(record, root, allow_outside_root, layout, model)
         except ValidationError as e:
             yield ManifestRow(line_no, None, _format_validation_error(e), record if isinstance(record, dict) else None)
             continue
@@ -175,13 +209,17 @@ def iter_manifest(
 
 
 def read_manifest(
-    path: str | Path, allow_outside_root: bool = False, layout: ManifestLayout = "manifest"
+    path: str | Path,
+    allow_outside_root: bool = False,
+    layout: ManifestLayout = "manifest",
+    model: type[BaseModel] = EditSample,
 ) -> list[EditSample]:
     """All samples of a manifest; raises :class:`ManifestError` naming file and line on the first
-    bad line or duplicated id. Files are not opened: use ``cocoedit data validate`` for that."""
+    bad line or duplicated id. Files are not opened: use ``cocoedit data validate`` for that.
+    ``model=CandidateSample`` reads an import manifest, whose rows may lack a mask."""
     samples: list[EditSample] = []
     seen: dict[str, int] = {}
-    for row in iter_manifest(path, allow_outside_root, layout):
+    for row in iter_manifest(path, allow_outside_root, layout, model):
         if row.error is not None:
             raise ManifestError(f"{path}:{row.line}: {row.error}")
         assert row.sample is not None
@@ -217,7 +255,7 @@ def detect_layout(path: str | Path) -> ManifestLayout:
 
 
 def sample_to_record(
-    sample: EditSample, root: str | Path, allow_outside_root: bool = False
+    sample: EditSample | CandidateSample, root: str | Path, allow_outside_root: bool = False
 ) -> dict[str, Any]:
     """The JSON object of one sample, with paths made relative to ``root``."""
     root = Path(os.path.abspath(root))
@@ -237,7 +275,7 @@ def sample_to_record(
 
 
 def write_manifest(
-    samples: Iterable[EditSample], path: str | Path, allow_outside_root: bool = False
+    samples: Iterable[EditSample | CandidateSample], path: str | Path, allow_outside_root: bool = False
 ) -> Path:
     """Write samples as a JSONL manifest (atomically: a temporary file, then a rename)."""
     path = Path(path)

@@ -90,7 +90,7 @@ def parse_labelled_scores(
     return scores
 
 
-def _json_object(text: str) -> dict:
+def json_object(text: str) -> dict:
     """The one JSON object in a reply (optionally inside a ```json fence)."""
     fence = re.search(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.DOTALL)
     candidate = fence.group(1) if fence else None
@@ -116,7 +116,7 @@ def parse_json_score_list(text: str, count: int, low: float, high: float) -> lis
     The list must hold exactly ``count`` finite numbers in ``[low, high]`` (booleans and numeric
     strings are refused). Key lookup is case-insensitive (``"Score"`` is accepted).
     """
-    obj = _json_object(text)
+    obj = json_object(text)
     keys = [k for k in obj if isinstance(k, str) and k.strip().lower() == "score"]
     if len(keys) != 1:
         raise ReplyParseError("the reply's JSON has no single 'score' field")

@@ -46,7 +46,8 @@ from cocoedit.rewards.judge_parsing import (
     token_at,
 )
 
-ImageRole = Literal["source", "edited"]
+# "mask_overlay": the source with the edit region tinted (data curation, cocoedit.data.curation_prompts).
+ImageRole = Literal["source", "edited", "mask_overlay"]
 RewardMode = Literal["text", "logprobs"]
 Parser = Callable[[str, Sequence[TokenLogprobs] | None], dict[str, float]]
 

@@ -1,0 +1,161 @@
+"""The ``cocoedit data build`` configuration (YAML, pydantic, unknown keys refused).
+
+See ``configs/curation_local_edits.yaml`` for a documented preset and ``docs/data.md`` for what
+each stage does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cocoedit.data.annotate import BoxCoordinates
+from cocoedit.data.augment import AugmentConfig
+
+
+class CurationConfigError(ValueError):
+    """A curation config is invalid; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DifferenceConfig(_Strict):
+    """Mask from an aligned (source, target) pair (:func:`cocoedit.data.annotate.difference_mask`)."""
+
+    threshold: float = Field(0.08, gt=0, lt=1)
+    open_radius: int = Field(1, ge=0)
+    close_radius: int = Field(2, ge=0)
+    min_component_pixels: int = Field(16, ge=1)
+    fill_boxes: bool = False
+
+
+class GroundingConfig(_Strict):
+    """Mask from VLM boxes: box fill, or a SAM / SAM 2 checkpoint folder (local, transformers)."""
+
+    coordinates: BoxCoordinates = "norm1000"
+    segmenter: Literal["box", "sam"] = "box"
+    sam_model: Path | None = None
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _sam_needs_model(self) -> GroundingConfig:
+        if self.segmenter == "sam" and self.sam_model is None:
+            raise ValueError("segmenter 'sam' needs sam_model (a local SAM or SAM 2 checkpoint folder)")
+        return self
+
+
+class AnnotateConfig(_Strict):
+    """``difference`` needs target images; ``grounding`` needs a VLM; ``existing`` keeps the
+    input's masks (e.g. to refine or re-filter CoCoEdit-40K)."""
+
+    method: Literal["difference", "grounding", "existing"] = "difference"
+    difference: DifferenceConfig = DifferenceConfig()
+    grounding: GroundingConfig = GroundingConfig()
+
+
+class AreaConfig(_Strict):
+    """Edit-region share of the image (after augmentation) a kept sample must have."""
+
+    min_fraction: float = Field(0.001, ge=0, le=1)
+    max_fraction: float = Field(0.8, ge=0, le=1)
+
+
+class RefineConfig(_Strict):
+    """VLM rewrite of the instruction with location and attributes. A rewrite that keeps less than
+    ``min_word_overlap`` of the original's content words is rejected (the original is kept and
+    the rejection recorded): a cheap guard on "keep the original intent"."""
+
+    enabled: bool = False
+    min_word_overlap: float = Field(0.5, ge=0, le=1)
+
+
+FilterKey = Literal["clarity", "mask_accuracy", "prominence"]
+
+
+class FilterConfig(_Strict):
+    """VLM scores 1-5; a sample is kept when every score is >= its minimum."""
+
+    enabled: bool = False
+    min_scores: dict[FilterKey, int] = Field(
+        default_factory=lambda: {"clarity": 3, "mask_accuracy": 3, "prominence": 3})
+
+
+class VLMConfig(_Strict):
+    """The VLM behind an OpenAI-compatible endpoint (``vllm serve``); the CLI's --model,
+    --base-url and --api-key-env override the first three. Sampling settings are part of the
+    reply cache key."""
+
+    model: str | None = None
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(16, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    parse_retries: int = Field(1, ge=0)
+    temperature: float = Field(0.0, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    seed: int = 0
+    max_image_side: int = Field(1024, ge=16)
+
+
+class BuildConfig(_Strict):
+    annotate: AnnotateConfig = AnnotateConfig()
+    augment: AugmentConfig = AugmentConfig()
+    area: AreaConfig = AreaConfig()
+    refine: RefineConfig = RefineConfig()
+    filter: FilterConfig = FilterConfig()
+    vlm: VLMConfig = VLMConfig()
+    workers: int = Field(4, ge=1)
+    media: Literal["copy", "symlink"] = "copy"
+
+    @property
+    def needs_vlm(self) -> bool:
+        return self.annotate.method == "grounding" or self.refine.enabled or self.filter.enabled
+
+    def decision_fields(self) -> dict[str, Any]:
+        """The settings that decide outcomes: a resumed run must have the same ones. Endpoint
+        and throughput settings (where the VLM runs, how many requests at once) may change."""
+        data = self.model_dump(mode="json")
+        data["vlm"] = {k: data["vlm"][k] for k in ("model", "temperature", "max_tokens", "seed", "max_image_side")}
+        data.pop("workers")
+        return data
+
+
+def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += _valid_keys(field.annotation, f"{prefix}{name}.")
+    return keys
+
+
+def load_build_config(path: str | Path) -> BuildConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise CurationConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise CurationConfigError(f"{path}: bad YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise CurationConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as e:
+        valid = _valid_keys(BuildConfig)
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+                lines.append(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            else:
+                lines.append(f"{key or 'config'}: {err['msg']}")
+        raise CurationConfigError(f"{path}: " + "; ".join(lines)) from None

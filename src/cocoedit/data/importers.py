@@ -1,0 +1,403 @@
+"""Importers: editing datasets -> an import manifest (``cocoedit data import``).
+
+An import manifest is our JSONL manifest of :class:`~cocoedit.data.manifest.CandidateSample`
+rows (the mask may be missing: ``cocoedit data build`` annotates it). The importer copies (or
+symlinks, ``link=True``) every image into the output folder, so the folder is self-contained and
+its paths are relative, like any manifest:
+
+    OUT/manifest.jsonl   OUT/images/<stem>.<ext>   OUT/targets/<stem>.<ext>   OUT/masks/<stem>.<ext>
+    OUT/import_skipped.jsonl   (one line per source row that could not be imported, with the reason)
+
+Sources (``fmt``):
+
+* ``jsonl``, ``csv``, ``parquet``: one row per (source, target, instruction) pair;
+* ``hf``: a Hugging Face ``datasets`` folder written by ``save_to_disk`` (Arrow stream shards
+  listed in ``state.json``; a ``DatasetDict`` folder takes ``split``), read with pyarrow;
+* ``cocoedit40k``: the CoCoEdit-40K release (``metadata.jsonl`` with ``prompt``, ``image``,
+  ``mask``; masks white = keep, kept as they are).
+
+An image cell may be a path (relative to the table's folder, or absolute), raw bytes, or a
+``{"bytes": ..., "path": ...}`` struct (how ``datasets`` stores its ``Image`` feature). Bytes are
+written as they are, never re-encoded. Unmapped columns that are JSON values are carried along
+in ``metadata``.
+
+A row that cannot be imported (a missing column value, a missing file, bytes that are not an
+image) is skipped and written to ``import_skipped.jsonl`` with its row number and reason; with
+``strict=True`` the first one raises :class:`DataImportError` instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict
+
+from cocoedit.data.manifest import CandidateSample, ManifestError, read_cocoedit40k, write_manifest
+
+SourceFormat = Literal["jsonl", "csv", "parquet", "hf", "cocoedit40k"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "hf", "cocoedit40k")
+MANIFEST_NAME = "manifest.jsonl"
+SKIPPED_NAME = "import_skipped.jsonl"
+
+
+class DataImportError(ValueError):
+    """A source cannot be imported; the message names the file, row or column."""
+
+
+class ColumnMapping(BaseModel):
+    """Which source columns hold what. ``id``/``edit_type``/``mask`` are optional: ``None`` means
+    "use the column of that name if there is one" (ids are then made from the row number)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = "source"
+    target: str | None = "target"
+    instruction: str = "instruction"
+    id: str | None = None
+    edit_type: str | None = None
+    mask: str | None = None
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_stem(sample_id: str) -> str:
+    """A file-name-safe stem for a sample id, unique per id.
+
+    Ids that are already safe are used as they are; others (``cat/0001``) get their unsafe runs
+    replaced by ``_`` plus 8 hex digits of the id's SHA-256, so ``a/b`` and ``a_b`` never share
+    a file.
+    """
+    safe = _SAFE.sub("_", sample_id).strip("._") or "sample"
+    if safe == sample_id:
+        return safe
+    return f"{safe[:80]}-{hashlib.sha256(sample_id.encode('utf-8')).hexdigest()[:8]}"
+
+
+def detect_format(path: Path) -> SourceFormat:
+    """The source format from the path: a folder with ``state.json``/``dataset_dict.json`` is
+    ``hf``, a folder with ``metadata.jsonl`` is ``cocoedit40k``; files go by suffix."""
+    if path.is_dir():
+        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+            return "hf"
+        if (path / "metadata.jsonl").is_file():
+            return "cocoedit40k"
+        raise DataImportError(f"{path}: folder is neither a saved Hugging Face dataset (state.json) "
+                           "nor a CoCoEdit-40K release (metadata.jsonl); pass --format")
+    suffix = path.suffix.lower()
+    by_suffix = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".arrow": "hf"}
+    if suffix not in by_suffix:
+        raise DataImportError(f"{path}: cannot tell the format from the suffix {suffix!r}; pass --format")
+    return by_suffix[suffix]  # type: ignore[return-value]
+
+
+# ---- row readers: each yields (row_number, {column: value}) -------------------------------------
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataImportError(f"{path}:{n}: bad JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise DataImportError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            yield n, row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        # Row numbers count the header as line 1, as a spreadsheet would show them.
+        for n, row in enumerate(csv.DictReader(f), start=2):
+            yield n, {k: (v if v != "" else None) for k, v in row.items()}
+
+
+def _arrow_table_rows(batches, start: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    n = start
+    for batch in batches:
+        for row in batch.to_pylist():
+            yield n, row
+            n += 1
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid/OSError subclasses for bad files
+        raise DataImportError(f"{path}: not a readable parquet file ({e})") from None
+    yield from _arrow_table_rows(pf.iter_batches(batch_size=256))
+
+
+def hf_data_files(path: Path, split: str | None) -> list[Path]:
+    """The Arrow shard files of a ``save_to_disk`` folder (a ``Dataset``, or one split of a
+    ``DatasetDict``), in order."""
+    if (path / "dataset_dict.json").is_file():
+        splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", [])
+        if split is None:
+            if len(splits) != 1:
+                raise DataImportError(f"{path}: a DatasetDict with splits {splits}; pass --split")
+            split = splits[0]
+        if split not in splits:
+            raise DataImportError(f"{path}: no split {split!r} (splits: {', '.join(splits)})")
+        path = path / split
+    state_file = path / "state.json"
+    if state_file.is_file():
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        names = [f["filename"] for f in state.get("_data_files", [])]
+        if not names:
+            raise DataImportError(f"{state_file}: lists no data files (_data_files)")
+    else:
+        names = sorted(p.name for p in path.glob("*.arrow"))
+        if not names:
+            raise DataImportError(f"{path}: no state.json and no .arrow files")
+    files = [path / name for name in names]
+    for f in files:
+        if not f.is_file():
+            raise DataImportError(f"{f}: data file listed in state.json is missing")
+    return files
+
+
+def _hf_rows(path: Path, split: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow as pa
+
+    files = [path] if path.is_file() else hf_data_files(path, split)
+    start = 1
+    for f in files:
+        with pa.memory_map(str(f)) as source:
+            try:
+                reader = pa.ipc.open_stream(source)  # what datasets' ArrowWriter writes
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(source)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            else:
+                batches = iter(reader)
+            for n, row in _arrow_table_rows(batches, start):
+                yield n, row
+                start = n + 1
+
+
+def iter_source_rows(path: Path, fmt: SourceFormat, split: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row_number, row)`` for every row of a table source (not ``cocoedit40k``)."""
+    if not path.exists():
+        raise DataImportError(f"{path}: not found")
+    readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
+    if fmt == "hf":
+        return _hf_rows(path, split)
+    if fmt not in readers:
+        raise DataImportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return readers[fmt](path)
+
+
+# ---- image cells -------------------------------------------------------------------------------
+
+class _RowProblem(Exception):
+    """One row cannot be imported (skipped and logged)."""
+
+
+def _image_suffix(data: bytes, where: str) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = (im.format or "").lower()
+    except (UnidentifiedImageError, OSError) as e:
+        raise _RowProblem(f"{where}: bytes are not an image ({e})") from None
+    return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}" if fmt else ".img")
+
+
+def _place_file(src: Path, dest_stem: Path, link: bool) -> Path:
+    dest = dest_stem.with_suffix(src.suffix.lower() or ".img")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    if link:
+        tmp.unlink(missing_ok=True)
+        os.symlink(os.path.abspath(src), tmp)
+    else:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)  # a crash never leaves a half-copied file under the final name
+    return dest
+
+
+def _write_bytes(data: bytes, dest_stem: Path, where: str) -> Path:
+    dest = dest_stem.with_suffix(_image_suffix(data, where))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _store_image(value: Any, column: str, table_dir: Path, dest_stem: Path, link: bool) -> Path:
+    """Put one image cell into the output folder; returns the written path."""
+    where = f"column {column!r}"
+    if isinstance(value, dict):  # datasets' Image feature: {"bytes": ..., "path": ...}
+        if value.get("bytes"):
+            return _write_bytes(value["bytes"], dest_stem, where)
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return _write_bytes(bytes(value), dest_stem, where)
+    if isinstance(value, str) and value.strip():
+        src = Path(value) if os.path.isabs(value) else table_dir / value
+        if not src.is_file():
+            raise _RowProblem(f"{where}: file {src} not found")
+        return _place_file(src, dest_stem, link)
+    raise _RowProblem(f"{where}: expected an image path, bytes or {{bytes, path}}, got {type(value).__name__}")
+
+
+def _json_value(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---- the import --------------------------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    manifest: Path
+    imported: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+def _check_columns(columns: ColumnMapping, first: dict[str, Any], path: Path, row: int) -> ColumnMapping:
+    """Resolve the optional columns against the first row; a named column that is absent is an error."""
+    resolved = columns.model_copy()
+    for name in ("id", "edit_type"):
+        if getattr(columns, name) is None and name in first:
+            setattr(resolved, name, name)
+    for key, col in resolved.model_dump().items():
+        if col is not None and col not in first:
+            raise DataImportError(f"{path}: row {row} has no column {col!r} (mapped to {key}); "
+                               f"columns: {', '.join(map(repr, first))}")
+    return resolved
+
+
+def import_pairs(
+    path: str | Path,
+    out: str | Path,
+    fmt: SourceFormat | None = None,
+    columns: ColumnMapping | None = None,
+    split: str | None = None,
+    link: bool = False,
+    strict: bool = False,
+    limit: int | None = None,
+    progress=None,
+) -> ImportResult:
+    """Import a table of (source, target, instruction) rows into ``out/manifest.jsonl``.
+
+    ``fmt`` defaults to :func:`detect_format`. ``limit`` stops after that many imported rows.
+    ``progress(n)`` is called once per source row.
+    """
+    path, out = Path(path), Path(out)
+    fmt = fmt or detect_format(path)
+    if fmt == "cocoedit40k":
+        return import_cocoedit40k(path, out, link=link, limit=limit, progress=progress)
+    columns = columns or ColumnMapping()
+    table_dir = path if path.is_dir() else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    result = ImportResult(manifest=out / MANIFEST_NAME)
+    samples: list[CandidateSample] = []
+    ids: dict[str, int] = {}
+    resolved: ColumnMapping | None = None
+    with open(out / SKIPPED_NAME, "w", encoding="utf-8") as skipped_log:
+        for row_no, row in iter_source_rows(path, fmt, split):
+            if progress is not None:
+                progress(1)
+            if resolved is None:
+                resolved = _check_columns(columns, row, path, row_no)
+            try:
+                sample = _import_row(row, row_no, resolved, path, table_dir, out, link, ids)
+            except _RowProblem as e:
+                if strict:
+                    raise DataImportError(f"{path}: row {row_no}: {e}") from None
+                reason = str(e).split(":")[0]
+                result.skipped[reason] += 1
+                skipped_log.write(json.dumps({"row": row_no, "reason": reason, "error": str(e)}) + "\n")
+                continue
+            samples.append(sample)
+            if limit is not None and len(samples) >= limit:
+                break
+    if resolved is None:
+        raise DataImportError(f"{path}: no rows")
+    write_manifest(samples, result.manifest)
+    result.imported = len(samples)
+    return result
+
+
+def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link, ids) -> CandidateSample:
+    instruction = row.get(columns.instruction)
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise _RowProblem(f"column {columns.instruction!r}: instruction is missing or empty")
+    raw_id = row.get(columns.id) if columns.id else None
+    sample_id = str(raw_id) if raw_id not in (None, "") else f"{path.stem}-{row_no:07d}"
+    if sample_id in ids:
+        raise _RowProblem(f"column {columns.id!r}: duplicate id {sample_id!r} (first on row {ids[sample_id]})")
+    stem = file_stem(sample_id)
+    source = _store_image(row.get(columns.source), columns.source, table_dir, out / "images" / stem, link)
+    target = None
+    if columns.target is not None:
+        target = _store_image(row.get(columns.target), columns.target, table_dir, out / "targets" / stem, link)
+    mask = None
+    if columns.mask is not None:
+        mask = _store_image(row.get(columns.mask), columns.mask, table_dir, out / "masks" / stem, link)
+    edit_type = row.get(columns.edit_type) if columns.edit_type else None
+    used = {c for c in columns.model_dump().values() if c}
+    extra = {k: v for k, v in row.items() if k not in used and _json_value(v)}
+    ids[sample_id] = row_no
+    return CandidateSample(
+        id=sample_id, source=source.absolute(), instruction=instruction.strip(),
+        mask=mask.absolute() if mask else None, target=target.absolute() if target else None,
+        edit_type=str(edit_type) if edit_type not in (None, "") else None,
+        metadata={"import": {"file": str(path), "row": row_no}, **({"columns": extra} if extra else {})},
+    )
+
+
+def import_cocoedit40k(
+    path: str | Path, out: str | Path, link: bool = False, limit: int | None = None, progress=None
+) -> ImportResult:
+    """Copy (or link) a CoCoEdit-40K release into ``out`` as an import manifest (masks kept,
+    white = keep). A bad row of the release is an error naming its line (the release is ours to
+    trust, unlike a scraped table)."""
+    path, out = Path(path), Path(out)
+    try:
+        samples = read_cocoedit40k(path)
+    except ManifestError as e:
+        raise DataImportError(str(e)) from None
+    if limit is not None:
+        samples = samples[:limit]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SKIPPED_NAME).write_text("", encoding="utf-8")
+    written = []
+    for sample in samples:
+        stem = file_stem(sample.id)
+        for p in (sample.source, sample.mask):
+            if not p.is_file():
+                raise DataImportError(f"{path}: sample {sample.id!r}: file {p} not found (are the zips extracted?)")
+        source = _place_file(sample.source, out / "images" / stem, link)
+        mask = _place_file(sample.mask, out / "masks" / stem, link)
+        written.append(CandidateSample(
+            id=sample.id, source=source.absolute(), instruction=sample.instruction, mask=mask.absolute(),
+            mask_polarity=sample.mask_polarity, edit_type=sample.edit_type or sample.metadata.get("edit_type"),
+            metadata={"import": {"file": str(path), "layout": "cocoedit40k"}, **sample.metadata},
+        ))
+        if progress is not None:
+            progress(1)
+    result = ImportResult(manifest=out / MANIFEST_NAME, imported=len(written))
+    write_manifest(written, result.manifest)
+    return result

@@ -1,0 +1,182 @@
+"""``cocoedit data stats``: edit types, mask areas, instruction lengths, kept/dropped by reason.
+
+Reads a ``cocoedit data build`` output folder (its ``records.jsonl`` journal: every decision) or,
+for any other dataset, a manifest (every row counts as kept; mask areas are read from the mask
+files). Writes ``stats.json`` and ``stats.html`` (tables and matplotlib plots) next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cocoedit.data.build import RECORDS
+from cocoedit.data.io import ImageFileError, load_edit_mask
+from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
+from cocoedit.eval.report import figure_img, html_page, html_table, pyplot, section
+
+AREA_BINS = 20
+
+
+class StatsError(ValueError):
+    """The path holds neither a build output nor a manifest."""
+
+
+def _words(text: str | None) -> int | None:
+    return len(text.split()) if text else None
+
+
+def rows_from_records(records_path: Path) -> list[dict[str, Any]]:
+    """Per-sample rows from a build journal (the last record of an id wins, as in the build)."""
+    by_id: dict[str, dict] = {}
+    with open(records_path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.endswith("\n"):
+                break  # the torn last line of an interrupted run; the build will redo that sample
+            try:
+                rec = json.loads(line)
+                by_id[rec["id"]] = rec
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise StatsError(f"{records_path}:{n}: not a build record ({e})") from None
+    return [{"status": r["status"], "reason": r["reason"], "edit_type": r.get("edit_type"),
+             "mask_area": r.get("mask_area"), "words": _words(r.get("instruction")),
+             "original_words": _words(r.get("original_instruction"))} for r in by_id.values()]
+
+
+def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
+    """Per-sample rows of a manifest (all kept); the mask area is the edit share of its file."""
+    try:
+        samples = read_manifest(manifest, layout=detect_layout(manifest))
+    except ManifestError as e:
+        raise StatsError(str(e)) from None
+    rows = []
+    for s in samples:
+        try:
+            area = float(load_edit_mask(s.mask, s.mask_polarity).mean())
+        except ImageFileError as e:
+            raise StatsError(f"sample {s.id!r}: {e}") from None
+        words = _words(s.instruction)
+        rows.append({"status": "kept", "reason": "kept", "edit_type": s.edit_type, "mask_area": area,
+                     "words": words, "original_words": words})
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and histograms of per-sample rows (``status``, ``reason``, ``edit_type``,
+    ``mask_area``, ``words``, ``original_words``). Mask-area histogram: kept samples, 20 bins of
+    width 0.05 on [0, 1] (the last bin includes 1.0)."""
+    kept = [r for r in rows if r["status"] == "kept"]
+    areas = [r["mask_area"] for r in kept if r["mask_area"] is not None]
+    hist, _ = np.histogram(areas, bins=AREA_BINS, range=(0.0, 1.0))
+    words = [r["words"] for r in kept if r["words"] is not None]
+    original = [r["original_words"] for r in kept if r["original_words"] is not None]
+
+    def describe(values: list[float]) -> dict[str, float | None]:
+        if not values:
+            return {"mean": None, "median": None, "min": None, "max": None}
+        a = np.asarray(values, dtype=float)
+        return {"mean": float(a.mean()), "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max())}
+
+    statuses = Counter(r["status"] for r in rows)
+    return {
+        "samples": len(rows),
+        "counts": {k: statuses.get(k, 0) for k in ("kept", "dropped", "failed")},
+        "reasons": dict(sorted(Counter(r["reason"] for r in rows if r["status"] != "kept").items())),
+        "edit_types_kept": dict(Counter(r["edit_type"] or "(none)" for r in kept).most_common()),
+        "edit_types_all": dict(Counter(r["edit_type"] or "(none)" for r in rows).most_common()),
+        "mask_area": {**describe(areas), "histogram": hist.tolist(), "bin_width": 1.0 / AREA_BINS},
+        "instruction_words": describe(words),
+        "original_instruction_words": describe(original),
+        "_words": words,
+        "_original_words": original,
+    }
+
+
+def _bars(counts: dict[str, int], title: str, xlabel: str) -> str:
+    if not counts:
+        return '<p class="muted">None.</p>'
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(counts) + 1.2))
+    names = list(counts)[::-1]
+    ax.barh(names, [counts[n] for n in names], color="#4477aa")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return figure_img(fig, title)
+
+
+def _area_histogram(stats: dict[str, Any]) -> str:
+    hist = stats["mask_area"]["histogram"]
+    if not sum(hist):
+        return '<p class="muted">No kept sample.</p>'
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    width = stats["mask_area"]["bin_width"]
+    ax.bar([i * width for i in range(len(hist))], hist, width=width, align="edge", color="#228833", edgecolor="white")
+    ax.set_xlabel("edit-region share of the image")
+    ax.set_ylabel("kept samples")
+    return figure_img(fig, "mask-area histogram")
+
+
+def _length_histogram(stats: dict[str, Any]) -> str:
+    words, original = stats["_words"], stats["_original_words"]
+    if not words:
+        return '<p class="muted">No kept sample.</p>'
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    top = max(words + original) + 2
+    bins = np.arange(0, top, max(1, top // 30))
+    ax.hist(original, bins=bins, alpha=0.55, label="original")
+    ax.hist(words, bins=bins, alpha=0.55, label="final (after refinement)")
+    ax.set_xlabel("instruction length (words)")
+    ax.set_ylabel("kept samples")
+    ax.legend(frameon=False)
+    return figure_img(fig, "instruction length histogram")
+
+
+def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Stats of a build folder, a dataset folder with ``manifest.jsonl``/``metadata.jsonl``, or a
+    manifest file; writes ``stats.json`` and ``stats.html`` in that folder. Returns the HTML path
+    and the stats."""
+    path = Path(path)
+    if path.is_dir() and (path / RECORDS).is_file():
+        rows, kind, folder = rows_from_records(path / RECORDS), "build journal", path
+    else:
+        manifest = path
+        if path.is_dir():
+            found = [path / n for n in ("manifest.jsonl", "metadata.jsonl") if (path / n).is_file()]
+            if not found:
+                raise StatsError(f"{path}: no records.jsonl, manifest.jsonl or metadata.jsonl")
+            manifest = found[0]
+        if not manifest.is_file():
+            raise StatsError(f"{manifest}: not found")
+        rows, kind, folder = rows_from_manifest(manifest), "manifest", manifest.parent
+    stats = summarize(rows)
+    public = {k: v for k, v in stats.items() if not k.startswith("_")}
+    (folder / "stats.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+
+    c = stats["counts"]
+    decided = [[k, v, f"{100 * v / max(1, stats['samples']):.1f}%"] for k, v in c.items()]
+    reasons = [[k, v] for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])]
+    m, w, o = stats["mask_area"], stats["instruction_words"], stats["original_instruction_words"]
+    sections = [
+        section("Kept and dropped", html_table(["status", "samples", "share"], decided)
+                + html_table(["reason (dropped or failed)", "samples"], reasons)
+                + _bars(stats["reasons"], "dropped / failed by reason", "samples")),
+        section("Edit types", html_table(["edit type", "kept", "all"],
+                                         [[t, stats["edit_types_kept"].get(t, 0), n] for t, n in stats["edit_types_all"].items()])
+                + _bars(stats["edit_types_kept"], "kept samples by edit type", "samples")),
+        section("Mask area (kept)", html_table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]])
+                + _area_histogram(stats)),
+        section("Instruction length (kept, words)", html_table(
+            ["", "mean", "median", "min", "max"],
+            [["final", w["mean"], w["median"], w["min"], w["max"]], ["original", o["mean"], o["median"], o["min"], o["max"]]])
+                + _length_histogram(stats)),
+    ]
+    out = folder / "stats.html"
+    out.write_text(html_page("Dataset statistics", sections, f"{stats['samples']} samples, from the {kind} in {folder}"),
+                   encoding="utf-8")
+    return out, public
