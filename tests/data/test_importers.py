@@ -62,13 +62,15 @@ def test_parquet_with_image_bytes(pair_jsonl, tmp_path):
         # datasets' Image feature layout: a struct of bytes and an (informational) path
         "src": [{"bytes": _image_bytes(tmp_path / r["src"]), "path": None} for r in rows],
         "tgt": [_image_bytes(tmp_path / r["tgt"]) for r in rows],
-        "prompt": [r["prompt"] for r in rows],
+        # several phrasings per pair, the first one empty
+        "prompt": [["", r["prompt"], "another phrasing"] for r in rows],
         "kind": [r["kind"] for r in rows],
         "score": [r["score"] for r in rows],
     })
     pq.write_table(table, tmp_path / "pairs.parquet", row_group_size=3)
     result = import_pairs(tmp_path / "pairs.parquet", tmp_path / "out", columns=COLUMNS)
-    _check_imported(result.manifest, tmp_path, 8)
+    samples = _check_imported(result.manifest, tmp_path, 8)
+    assert samples[0].metadata["instructions"] == ["", rows[0]["prompt"], "another phrasing"]
 
 
 def _save_to_disk_layout(folder, table, shards=2):

@@ -18,8 +18,9 @@ Sources (``fmt``):
 
 An image cell may be a path (relative to the table's folder, or absolute), raw bytes, or a
 ``{"bytes": ..., "path": ...}`` struct (how ``datasets`` stores its ``Image`` feature). Bytes are
-written as they are, never re-encoded. Unmapped columns that are JSON values are carried along
-in ``metadata``.
+written as they are, never re-encoded. An instruction cell may be a list of phrasings: the first
+non-empty one is used and the list is kept in ``metadata["instructions"]``. Unmapped columns that
+are JSON values are carried along in ``metadata["columns"]``.
 
 A row that cannot be imported (a missing column value, a missing file, bytes that are not an
 image) is skipped and written to ``import_skipped.jsonl`` with its row number and reason; with
@@ -342,6 +343,10 @@ def import_pairs(
 
 def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link, ids) -> CandidateSample:
     instruction = row.get(columns.instruction)
+    alternatives = None
+    if isinstance(instruction, list):  # several phrasings per pair: use the first, keep them all
+        alternatives = instruction
+        instruction = next((t for t in instruction if isinstance(t, str) and t.strip()), None)
     if not isinstance(instruction, str) or not instruction.strip():
         raise _RowProblem(f"column {columns.instruction!r}: instruction is missing or empty")
     raw_id = row.get(columns.id) if columns.id else None
@@ -364,7 +369,8 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link,
         id=sample_id, source=source.absolute(), instruction=instruction.strip(),
         mask=mask.absolute() if mask else None, target=target.absolute() if target else None,
         edit_type=str(edit_type) if edit_type not in (None, "") else None,
-        metadata={"import": {"file": str(path), "row": row_no}, **({"columns": extra} if extra else {})},
+        metadata={"import": {"file": str(path), "row": row_no}, **({"columns": extra} if extra else {}),
+                  **({"instructions": alternatives} if alternatives is not None else {})},
     )
 
 
