@@ -242,6 +242,32 @@ def reply_from_completion(completion: object) -> JudgeReply:
     return JudgeReply(text, tokens, finish_reason)
 
 
+def chat_request_body(model: str, prompt: str, image_urls: Sequence[str], sampling: SamplingConfig) -> bytes:
+    """The chat-completions request as JSON bytes: one user message, the images in order, then the prompt.
+
+    The base64 data URLs (:meth:`JudgeImage.data_url`) make up nearly all of the body and need no
+    JSON escaping, so they are written as they are: ``json.dumps`` scanning them for characters to
+    escape took ~0.1 ms per request, as much as the rest of the client's work. A URL holding one of
+    the two characters that could end a JSON string early (a quote, a backslash) is refused; that
+    check is a fast substring search, unlike a full pattern match, which cost as much as escaping.
+    """
+    fields: dict = {"model": model, "temperature": sampling.temperature, "top_p": sampling.top_p,
+                    "max_tokens": sampling.max_tokens}
+    if sampling.seed is not None:
+        fields["seed"] = sampling.seed
+    if sampling.top_logprobs:
+        fields["logprobs"] = True
+        fields["top_logprobs"] = sampling.top_logprobs
+    parts = []
+    for url in image_urls:
+        if not url.startswith("data:image/") or '"' in url or "\\" in url:
+            raise ValueError(f"not a base64 image data URL: {url[:60]!r}")
+        parts.append(f'{{"type": "image_url", "image_url": {{"url": "{url}"}}}}')
+    parts.append(json.dumps({"type": "text", "text": prompt}))
+    messages = f'[{{"role": "user", "content": [{", ".join(parts)}]}}]'
+    return f'{json.dumps(fields)[:-1]}, "messages": {messages}}}'.encode()
+
+
 class _RetryableError(Exception):
     """One attempt failed in a way a later attempt may not (timeout, connection, 429, 5xx)."""
 
@@ -329,23 +355,6 @@ class OpenAIJudgeBackend:
             return [im.data_url(*key) for im in images]
         return await asyncio.gather(*[asyncio.to_thread(im.data_url, *key) for im in images])
 
-    def _request_body(self, prompt: str, urls: Sequence[str], sampling: SamplingConfig) -> bytes:
-        content: list[dict] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
-        content.append({"type": "text", "text": prompt})
-        body: dict = {
-            "model": self.config.model,
-            "messages": [{"role": "user", "content": content}],
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-        }
-        if sampling.seed is not None:
-            body["seed"] = sampling.seed
-        if sampling.top_logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = sampling.top_logprobs
-        return json.dumps(body).encode()
-
     async def _once(self, body: bytes) -> JudgeReply:
         c = self.config
         try:
@@ -385,7 +394,7 @@ class OpenAIJudgeBackend:
         """
         c = self.config
         async with self._slots:
-            body = self._request_body(prompt, await self._image_urls(images), sampling)
+            body = chat_request_body(c.model, prompt, await self._image_urls(images), sampling)
             for attempt in range(c.max_retries + 1):
                 try:
                     return await self._once(body)
