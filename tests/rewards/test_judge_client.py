@@ -137,7 +137,8 @@ async def _complete_with(config):
         (b'{"id": "x"}', "bad_response", "no choices"),
         (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "bad_response", r"no choices\[0\]\.message"),
         (b'{"choices": [{"message": {"content": 4}}]}', "bad_response", r"choices\[0\]\.message\.content of type int"),
-        (b'{"choices": [{"message": {"content": "4"}, "logprobs": {"content": [{"token": "4", "top_logprobs": [{"token": "4"}]}]}}]}',
+        (b'{"choices": [{"message": {"content": "4"}, '
+         b'"logprobs": {"content": [{"token": "4", "top_logprobs": [{"token": "4"}]}]}}]}',
          "bad_response", r"no choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[0\]\.logprob"),
     ],
 )
@@ -169,7 +170,9 @@ def test_request_body_is_the_json_of_the_request():
     }
 
 
-@pytest.mark.parametrize("url", ["https://example.com/a.png", 'data:image/png;base64,AA"}]}', "data:image/png;base64,A\\"])
+@pytest.mark.parametrize(
+    "url", ["https://example.com/a.png", 'data:image/png;base64,AA"}]}', "data:image/png;base64,A\\"]
+)
 def test_request_body_refuses_what_would_need_escaping(url):
     with pytest.raises(ValueError, match="not a base64 image data URL"):
         chat_request_body("judge", "p", [url], SamplingConfig())

@@ -206,7 +206,9 @@ def _field(container: object, name: str, kind: type | tuple[type, ...], where: s
         raise JudgeCallError("bad_response", f"the judge's answer has no {where}{name}")
     if not isinstance(value, kind):
         expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise JudgeCallError("bad_response", f"the judge's answer has {where}{name} of type {type(value).__name__}, expected {expected}")
+        raise JudgeCallError(
+            "bad_response", f"the judge's answer has {where}{name} of type {type(value).__name__}, expected {expected}"
+        )
     return value
 
 
@@ -281,7 +283,7 @@ class OpenAIJudgeBackend:
     """A judge behind any OpenAI-compatible chat-completions endpoint.
 
     It speaks the protocol over one shared aiohttp session rather than through the ``openai``
-    package's client: that client spent ~1.7 ms of CPU per request building the request and
+    package's client: that client spent 1.6-2.5 ms of CPU per request building the request and
     parsing the answer into pydantic models, which at 64 concurrent requests made the client, not
     the judge, the bottleneck (``benchmarks/bench_judge.py``, docs/judge.md). The answer is read
     with plain ``json`` and only the fields we use are checked (:func:`reply_from_completion`);
