@@ -3,6 +3,8 @@
 import asyncio
 import base64
 import io
+import json
+import time
 
 import pytest
 import torch
@@ -15,6 +17,8 @@ from cocoedit.rewards.judge_client import (
     JudgeUnavailableError,
     OpenAIJudgeBackend,
     SamplingConfig,
+    chat_request_body,
+    proxy_from_env,
 )
 from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
 
@@ -70,9 +74,17 @@ def test_transient_http_errors_are_retried(status):
     assert reply.text == "second time" and len(server.requests) == 2
 
 
+def test_retry_after_is_honoured_over_the_backoff():
+    script = [ScriptedReply(status=429, retry_after_s=0.05), ScriptedReply(text="now")]
+    with ScriptedJudgeServer(script) as server:
+        start = time.perf_counter()
+        reply = _call(server, [_image(0.5)], max_retries=1, backoff_s=20.0)
+    assert reply.text == "now" and time.perf_counter() - start < 5.0  # the 20 s backoff was not waited
+
+
 def test_exhausted_retries_raise_with_a_reason():
     with ScriptedJudgeServer(ScriptedReply(status=500)) as server:
-        with pytest.raises(JudgeCallError, match="after 3 attempts") as err:
+        with pytest.raises(JudgeCallError, match="HTTP 500: scripted HTTP 500.*after 3 attempts") as err:
             _call(server, [_image(0.5)], max_retries=2, backoff_s=0.0)
     assert err.value.reason == "http_500" and len(server.requests) == 3
 
@@ -93,6 +105,86 @@ def test_client_errors_are_not_retried():
         with pytest.raises(JudgeCallError) as err:
             _call(server, [_image(0.5)], max_retries=3)
     assert err.value.reason == "http_400" and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_credentials_stop_the_run(status):
+    with ScriptedJudgeServer(ScriptedReply(status=status)) as server:
+        with pytest.raises(JudgeUnavailableError, match=f"HTTP {status}"):
+            _call(server, [_image(0.5)], max_retries=3)
+    assert len(server.requests) == 1
+
+
+def test_a_model_the_server_does_not_serve_stops_the_run():
+    with ScriptedJudgeServer(ScriptedReply(text="ok"), model="judge-7b") as server:
+        with pytest.raises(JudgeUnavailableError, match="HTTP 404.*not found"):
+            asyncio.run(_complete_with(EndpointConfig(base_url=server.base_url, model="other")))
+
+
+async def _complete_with(config):
+    backend = OpenAIJudgeBackend(config)
+    try:
+        return await backend.complete("judge this", [_image(0.5)], SamplingConfig())
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "message"),
+    [
+        (b"<html>busy</html>", "bad_response", "not JSON"),
+        (b'{"choices": []}', "empty_response", "no choices"),
+        (b'{"id": "x"}', "bad_response", "no choices"),
+        (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "bad_response", r"no choices\[0\]\.message"),
+        (b'{"choices": [{"message": {"content": 4}}]}', "bad_response", r"choices\[0\]\.message\.content of type int"),
+        (b'{"choices": [{"message": {"content": "4"}, '
+         b'"logprobs": {"content": [{"token": "4", "top_logprobs": [{"token": "4"}]}]}}]}',
+         "bad_response", r"no choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[0\]\.logprob"),
+    ],
+)
+def test_malformed_answers_fail_naming_the_field_and_are_not_retried(raw, reason, message):
+    with ScriptedJudgeServer(ScriptedReply(raw_body=raw)) as server:
+        with pytest.raises(JudgeCallError, match=message) as err:
+            _call(server, [_image(0.5)], max_retries=3)
+    assert err.value.reason == reason and len(server.requests) == 1
+
+
+def test_a_null_content_is_an_empty_reply_not_a_failure():
+    raw = b'{"choices": [{"message": {"role": "assistant", "content": null}, "finish_reason": "length"}]}'
+    with ScriptedJudgeServer(ScriptedReply(raw_body=raw)) as server:
+        reply = _call(server, [_image(0.5)])
+    assert reply.text == "" and reply.finish_reason == "length" and reply.tokens is None
+
+
+def test_request_body_is_the_json_of_the_request():
+    url = _image(0.5).data_url("png", 95, None)
+    prompt = 'Rate "this"\nedit \\ ok — ✓'
+    body = json.loads(chat_request_body("judge", prompt, [url, url], SamplingConfig(seed=None, top_logprobs=4)))
+    assert body == {
+        "model": "judge", "temperature": 0.0, "top_p": 1.0, "max_tokens": 512, "logprobs": True, "top_logprobs": 4,
+        "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": prompt},
+        ]}],
+    }
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/a.png", 'data:image/png;base64,AA"}]}', "data:image/png;base64,A\\"]
+)
+def test_request_body_refuses_what_would_need_escaping(url):
+    with pytest.raises(ValueError, match="not a base64 image data URL"):
+        chat_request_body("judge", "p", [url], SamplingConfig())
+
+
+def test_proxy_comes_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert proxy_from_env("https://api.example.com/v1") == "http://proxy.internal:3128"
+    assert proxy_from_env("http://127.0.0.1:8000/v1") is None
+    with ScriptedJudgeServer(ScriptedReply(text="direct")) as server:  # NO_PROXY: straight to the server
+        assert _call(server, [_image(0.5)]).text == "direct"
 
 
 def test_health_check_messages():

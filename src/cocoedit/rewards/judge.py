@@ -78,9 +78,9 @@ class Judge:
         hashes = [im.sha256 for im in ordered]
         prompt = template.render(instruction)
         sampling = self._sampling_for(template)
-        key = cache_key(self.backend.model_id, self.backend.encoding_id, template, hashes, instruction, sampling)
-
-        if self.cache is not None:
+        key = None
+        if self.cache is not None:  # the key is only for the cache: skip hashing it otherwise
+            key = cache_key(self.backend.model_id, self.backend.encoding_id, template, hashes, instruction, sampling)
             hit = self.cache.lookup(key)
             if hit is not None:
                 try:

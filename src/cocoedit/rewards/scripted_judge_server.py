@@ -8,8 +8,8 @@ validated against the ``openai`` package's request types and answers are built f
 ``ChatCompletion`` model, so both sides of the wire format are the real one.
 
 What it answers is scripted per request by a :class:`ScriptedReply`: reply text, latency, an
-HTTP error status (429 with ``Retry-After``, 500...), a dropped connection, explicit per-token
-log-probabilities, or none. A script is either one reply for every request, a list consumed in
+HTTP error status (429 with ``Retry-After``, 500...), a dropped connection, a malformed answer,
+explicit per-token log-probabilities, or none. A script is either one reply for every request, a list consumed in
 order (the last one repeats), or a function ``(request_body, index) -> ScriptedReply``.
 
 Run it standalone (used by ``benchmarks/bench_judge.py``)::
@@ -46,7 +46,8 @@ class ScriptedReply:
     when ``None`` and the request asks for log-probabilities, the text is split into simple
     tokens (each digit its own token) with the chosen token at log-probability 0, unless
     ``omit_logprobs``. ``status`` other than 200 sends an OpenAI-style error body instead.
-    ``drop_connection`` closes the socket without answering.
+    ``drop_connection`` closes the socket without answering. ``raw_body`` is sent as it is with
+    status 200 instead of a completion (a malformed answer).
     """
 
     text: str = ""
@@ -57,6 +58,7 @@ class ScriptedReply:
     omit_logprobs: bool = False
     drop_connection: bool = False
     finish_reason: str = "stop"
+    raw_body: bytes | None = None
 
 
 Script = ScriptedReply | Sequence[ScriptedReply] | Callable[[dict, int], ScriptedReply]
@@ -200,6 +202,8 @@ class ScriptedJudgeServer:
         if reply.status != 200:
             extra = {"Retry-After": str(reply.retry_after_s)} if reply.retry_after_s is not None else None
             return self._error(reply.status, f"scripted HTTP {reply.status}", extra)
+        if reply.raw_body is not None:
+            return self._response(200, reply.raw_body)
         return self._response(200, self._completion(body, reply))
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
