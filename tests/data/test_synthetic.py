@@ -52,3 +52,16 @@ def test_cli_writes_the_splits(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "train" / "manifest.jsonl").is_file() and (tmp_path / "test" / "manifest.jsonl").is_file()
     assert not (tmp_path / "validation").exists()
+
+
+def test_added_shapes_sit_in_the_named_cell():
+    from cocoedit.data.synthetic import PLACES
+
+    rng = np.random.default_rng(5)
+    cells = {name: rc for rc, name in PLACES.items()}
+    for _ in range(20):
+        s = make_sample(33, rng, "add")
+        assert s.instruction.endswith(f"at the {s.edit['place']}")
+        ys, xs = np.nonzero(s.edit_mask)
+        row, col = cells[s.edit["place"]]
+        assert int(ys.mean() // 11) == row and int(xs.mean() // 11) == col

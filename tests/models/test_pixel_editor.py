@@ -9,7 +9,7 @@ from cocoedit.data.synthetic import write_synthetic_task
 from cocoedit.models.backbone import load_backbone, wrap_pipeline
 from cocoedit.models.lora import add_lora, load_lora, save_lora, use_adapter
 from cocoedit.models.pixel import build_pixel_editor
-from cocoedit.models.sft import SFTConfig, drift_keep_region, train_pixel_editor
+from cocoedit.models.sft import SFTConfig, drift_keep_region, pixel_loss_weights, train_pixel_editor
 
 
 def test_latents_are_the_pixels():
@@ -62,3 +62,17 @@ def test_sft_learns_and_saves_a_loadable_editor(tmp_path):
                                       "--steps", "3", "--batch-size", "4"])
     assert result.exit_code == 0, result.output
     assert "editor:" in result.stdout and (tmp_path / "cli" / "sft_config.json").is_file()
+
+
+def test_sft_loss_weights_fall_on_the_edit_pixels():
+    backbone = wrap_pipeline(build_pixel_editor())
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[0, 0, 5, 2] = 1
+    weights = pixel_loss_weights(mask, 4.0, backbone.pack)
+    assert weights.shape == (1, 4, 48)
+    assert (weights == 4.0).sum() == 3  # the pixel's three channels
+    assert (weights == 1.0).sum() == weights.numel() - 3
+    # The weights sit where the pixel sits after the same lossless rearrangement as the image.
+    image = torch.zeros(1, 3, 8, 8)
+    image[0, :, 5, 2] = 1.0
+    assert torch.equal(backbone.encode_source(image, 8, 8) > 0, weights > 1)

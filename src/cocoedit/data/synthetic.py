@@ -1,12 +1,13 @@
 """A synthetic local-editing task with exact masks and exact targets, deterministic from a seed.
 
-Each sample is a small RGB image: a smooth coloured texture (a few random sinusoids) with two to
+Each sample is a small RGB image: a smooth coloured texture (three random low-frequency sinusoids) with two to
 four flat shapes (circle, square, triangle) in named colours. One instruction per sample, from
 templates over five edit types:
 
 * ``recolor``: "make the red circle blue" — the shape's pixels take the new colour;
 * ``remove``: "remove the green square" — the shape's pixels show the background again;
-* ``add``: "add a yellow triangle" — a new shape is drawn where there was none;
+* ``add``: "add a yellow triangle at the top left" — a new shape is drawn, centred in that cell of
+  a 3x3 grid, where there was none (without the place the target would be a guess);
 * ``replace``: "replace the blue circle with a purple square" — old shape removed, new one drawn
   at its centre;
 * ``grow``: "make the orange triangle bigger" — the shape is redrawn 1.5x larger.
@@ -63,7 +64,7 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(70, 180, size=3)
     out = np.broadcast_to(base, (size, size, 3)).copy()
     for _ in range(3):
-        fy, fx = rng.uniform(1, 4, size=2)
+        fy, fx = rng.uniform(0.3, 1.5, size=2)
         phase = rng.uniform(0, 2 * np.pi)
         amp = rng.uniform(10, 30, size=3)
         out += amp * np.sin(2 * np.pi * (fy * yy + fx * xx) + phase)[..., None]
@@ -75,6 +76,21 @@ def _place(size: int, radius: float, taken: list[Shape], rng: np.random.Generato
         cy, cx = rng.uniform(radius + 1, size - radius - 1, size=2)
         if all((cy - s.cy) ** 2 + (cx - s.cx) ** 2 > (radius + s.radius + 2) ** 2 for s in taken):
             return Shape(kind, color, float(cy), float(cx), radius)
+    return None
+
+
+PLACES = {(0, 0): "top left", (0, 1): "top", (0, 2): "top right", (1, 0): "left", (1, 1): "center",
+          (1, 2): "right", (2, 0): "bottom left", (2, 1): "bottom", (2, 2): "bottom right"}
+
+
+def _place_in_cell(size: int, radius: float, taken: list[Shape], rng: np.random.Generator, kind: str,
+                   color: str) -> tuple[Shape, str] | None:
+    """A shape centred in a free cell of the 3x3 grid, and the cell's name."""
+    for cell in rng.permutation(len(PLACES)):
+        row, col = divmod(int(cell), 3)
+        cy, cx = (row + 0.5) * size / 3, (col + 0.5) * size / 3
+        if all((cy - s.cy) ** 2 + (cx - s.cx) ** 2 > (radius + s.radius + 2) ** 2 for s in taken):
+            return Shape(kind, color, cy, cx, radius), PLACES[row, col]
     return None
 
 
@@ -112,12 +128,13 @@ def make_sample(size: int, rng: np.random.Generator, edit_type: str | None = Non
         unused = [c for c in COLORS if c not in {s.color for s in shapes}]
         target_shapes = list(shapes)
         if edit_type == "add":
-            new = _place(size, radius, shapes, rng, str(rng.choice(SHAPES)), str(rng.choice(unused)))
-            if new is None:
+            placed = _place_in_cell(size, radius, shapes, rng, str(rng.choice(SHAPES)), str(rng.choice(unused)))
+            if placed is None:
                 continue
+            new, where = placed
             target_shapes.append(new)
-            instruction = f"add a {new.color} {new.kind}"
-            edit = {"type": "add", "shape": new.kind, "color": new.color}
+            instruction = f"add a {new.color} {new.kind} at the {where}"
+            edit = {"type": "add", "shape": new.kind, "color": new.color, "place": where}
         else:
             i = int(rng.integers(len(shapes)))
             old = shapes[i]

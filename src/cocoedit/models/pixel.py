@@ -33,6 +33,11 @@ from cocoedit.models.backbone import BackboneError, EditCondition, ImageInput, a
 from cocoedit.models.kontext import KontextBackbone
 
 _WORD = re.compile(r"[a-z]+|\d")
+#: Row/column position ids are spread by this factor. The rotary embedding's frequencies are fixed
+#: (theta 10000) and a tiny head has only three per axis: on an 8x8 token grid unscaled ids leave
+#: one useful frequency, under which offsets 0 and 6 look alike, and attention cannot find the
+#: source token at the same place (what editing mostly needs). Spread ids learn the copy faster.
+POSITION_SCALE = 16.0
 
 
 class WordEmbedder(ModelMixin, ConfigMixin):
@@ -115,8 +120,8 @@ class PixelKontextBackbone(KontextBackbone):
         h, w = height // 4, width // 4  # token grid: pixel unshuffle 2x2, then packing 2x2
         ids = torch.zeros(h, w, 3, device=self.device, dtype=self.dtype)
         ids[..., 0] = first
-        ids[..., 1] = torch.arange(h, device=self.device, dtype=self.dtype)[:, None]
-        ids[..., 2] = torch.arange(w, device=self.device, dtype=self.dtype)[None, :]
+        ids[..., 1] = torch.arange(h, device=self.device, dtype=self.dtype)[:, None] * POSITION_SCALE
+        ids[..., 2] = torch.arange(w, device=self.device, dtype=self.dtype)[None, :] * POSITION_SCALE
         return ids.reshape(h * w, 3)
 
     def encode_source(self, images: ImageInput, height: int, width: int) -> torch.Tensor:

@@ -9,6 +9,15 @@ To get a base model that edits but *drifts in the keep region*, as real editors 
 ``drift_probability`` of the training targets have their keep region perturbed: a random colour
 shift of up to ``drift_strength`` per channel (and the same shift for the whole keep region), so
 the model learns that the rest of the image may change a little. The edit region is untouched.
+
+Copying the keep region is learnt first (it is most of the loss); the edit itself comes later.
+``edit_loss_weight`` multiplies the squared error of the edit region's pixels so that a short run
+learns both: a CPU demo cannot afford the thousands of steps an unweighted loss needs. For the
+same reason the saved weights are an exponential moving average (``ema_decay``) of the trained
+ones. The learning rate warms up over the first 5% of the steps and then stays constant: copying
+the source through attention is learnt abruptly after a few hundred steps, and a decaying rate
+(cosine to zero) arrived there too late in short runs (17 dB instead of 23 dB keep-region PSNR
+after 300 identity steps).
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ class SFTConfig:
     lr: float = 3e-4
     drift_probability: float = 0.3
     drift_strength: float = 0.15
+    edit_loss_weight: float = 4.0
+    ema_decay: float = 0.99
     seed: int = 0
     heads: int = 4
     head_dim: int = 16
@@ -48,6 +59,13 @@ def drift_keep_region(target: torch.Tensor, edit_mask: torch.Tensor, strength: f
     shift = (torch.rand(target.shape[0], 3, 1, 1, generator=generator) * 2 - 1) * strength
     keep = 1 - edit_mask
     return (target + shift * keep).clamp(0, 1)
+
+
+def pixel_loss_weights(edit_mask: torch.Tensor, edit_weight: float, pack) -> torch.Tensor:
+    """Per-element weights of the packed pixel latents: ``edit_weight`` on the edit region's pixels,
+    1 elsewhere. ``edit_mask [B, 1, H, W]``; ``pack`` is the backbone's pixel -> packed rearrangement."""
+    weights = 1 + (edit_weight - 1) * edit_mask.expand(-1, 3, -1, -1)
+    return pack(torch.nn.functional.pixel_unshuffle(weights, 2))
 
 
 def train_pixel_editor(
@@ -75,6 +93,9 @@ def train_pixel_editor(
     for module in (pipe.transformer, pipe.text_encoder):
         module.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
+    warmup = max(1, config.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    ema = [p.detach().clone() for p in params]
     gen = torch.Generator().manual_seed(config.seed)
     losses = []
     for step in range(config.steps):
@@ -90,16 +111,24 @@ def train_pixel_editor(
         t = torch.rand(len(idx), generator=gen)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         v = backbone.predict_velocity(x_t, t, cond)
-        loss = (v - (eps - x0)).square().mean()
+        weights = pixel_loss_weights(masks[idx], config.edit_loss_weight, backbone.pack)
+        loss = ((v - (eps - x0)).square() * weights).sum() / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            for averaged, p in zip(ema, params):
+                averaged.lerp_(p, 1 - config.ema_decay)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
             raise FloatingPointError(f"sft loss became {losses[-1]} at step {step}")
         if progress is not None:
             progress(step + 1, losses[-1])
+    with torch.no_grad():
+        for p, averaged in zip(params, ema):
+            p.copy_(averaged)
     for module in (pipe.transformer, pipe.text_encoder):
         module.eval()
     out_dir = Path(out_dir)

@@ -1,0 +1,275 @@
+"""``cocoedit demo``: synthetic task -> base editor (SFT, cached) -> three RL arms x seeds -> report.
+
+Every stage is the real one: the task is written as manifests, the base editor is trained by
+``cocoedit sft``'s function, and each arm is a :class:`~cocoedit.rl.trainer.CocoEditTrainer` run
+with the programmatic edit judge as its "judge". Runs go to a pool of processes with one thread
+each (small models on a CPU use one core better than two). All arms and the base are evaluated on
+the same held-out test pairs from the same initial noise, so differences come from the weights.
+
+Layout of ``out``: ``data/`` (the task), ``runs/<arm>-seed<k>/`` (trainer run folders),
+``evaluations/`` (test scores and outputs), ``summary.json`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cocoedit.data.manifest import read_manifest
+from cocoedit.data.rows import TrainingRow, prepare_row
+from cocoedit.demo.settings import Arm, DemoSettings, arms
+from cocoedit.models.backbone import EditBackbone
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/cocoedit/demo`` (``~/.cache/cocoedit/demo``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "cocoedit" / "demo"
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EditorScores:
+    """Per test sample: ``edit_success``, ``keep_psnr`` (dB), ``keep_ssim`` ``[N]`` and the edited
+    images ``[N, 3, H, W]``."""
+
+    edit_success: torch.Tensor
+    keep_psnr: torch.Tensor
+    keep_ssim: torch.Tensor
+    images: torch.Tensor
+
+    def means(self) -> dict[str, float]:
+        return {k: float(getattr(self, k).nanmean()) for k in ("edit_success", "keep_psnr", "keep_ssim")}
+
+
+def evaluation_generators(seed: int, count: int) -> list[torch.Generator]:
+    """Initial-noise generators of the test samples: the same for the base and every arm."""
+    return [torch.Generator().manual_seed(1_000_003 * seed + i) for i in range(count)]
+
+
+def evaluate_editor(backbone: EditBackbone, rows: Sequence[TrainingRow], size: int, sampler: str, steps: int,
+                    seed: int, batch_size: int = 16) -> EditorScores:
+    """Edit ``rows`` with the backbone as it is (active adapter or none) and score each output."""
+    from cocoedit.eval.metrics import keep_region_metrics
+    from cocoedit.models.generate import sample_latents
+    from cocoedit.rewards.edit_judge import edit_success
+
+    gens = evaluation_generators(seed, len(rows))
+    images = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            part = rows[i:i + batch_size]
+            cond = backbone.encode_condition([r.sample.instruction for r in part], torch.stack([r.source for r in part]),
+                                             size, size)
+            latents = sample_latents(backbone, cond, steps, sampler, gens[i:i + batch_size]).sample
+            images.append(backbone.decode(latents, size, size).float().cpu())
+    edited = torch.cat(images)
+    sources = torch.stack([r.source for r in rows])
+    masks = torch.stack([r.edit_mask for r in rows])
+    judged = edit_success(edited, sources, torch.stack([r.target for r in rows]), masks)
+    keep = keep_region_metrics(edited, sources, masks)
+    return EditorScores(judged.scores, keep.psnr, keep.ssim, edited)
+
+
+def _save_scores(scores: EditorScores, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"edit_success": scores.edit_success, "keep_psnr": scores.keep_psnr,
+                "keep_ssim": scores.keep_ssim, "images": scores.images}, path)
+
+
+def load_scores(path: str | Path) -> EditorScores:
+    return EditorScores(**torch.load(path, weights_only=True))
+
+
+# -- the base editor ----------------------------------------------------------------------------
+def ensure_base_editor(settings: DemoSettings, train_manifest: Path, cache_dir: Path,
+                       progress: ProgressFn | None = None) -> tuple[Path, bool]:
+    """The base editor's folder in ``cache_dir`` (keyed by :meth:`DemoSettings.base_key`), trained
+    first if absent. Returns ``(folder, reused)``. Training writes to a temporary folder that is
+    renamed when complete, so an interrupted run never leaves a half-written base behind."""
+    from cocoedit.models.sft import train_pixel_editor
+
+    folder = cache_dir / f"base-{settings.base_key()}"
+    if (folder / "model_index.json").is_file() and (folder / "sft_losses.json").is_file():
+        return folder, True
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache_dir / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    config = settings.sft_config()
+    losses = train_pixel_editor(train_manifest, partial, config,
+                                progress=(lambda step, loss: progress("base editor (sft)", step, config.steps))
+                                if progress else None)
+    (partial / "sft_losses.json").write_text(json.dumps(losses), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder, False
+
+
+# -- one RL run (in a worker process) -----------------------------------------------------------
+@dataclass(frozen=True)
+class ArmJob:
+    arm: Arm
+    seed: int
+    settings: DemoSettings
+    base_dir: Path
+    data_dir: Path
+    run_dir: Path
+    scores_path: Path
+
+
+def arm_training_config(job: ArmJob) -> dict[str, Any]:
+    """The trainer configuration of one (arm, seed) run, as a ``cocoedit train`` config dict."""
+    s, rl = job.settings, job.settings.rl
+    size = s.task.size
+    rollouts = rl.prompts_per_epoch * rl.group_size
+    return {
+        "model": {"path": str(job.base_dir), "backbone": "pixel-kontext", "height": size, "width": size,
+                  "lora_rank": rl.lora_rank, "lora_alpha": float(rl.lora_rank), "gradient_checkpointing": False},
+        "data": {"manifest": str(job.data_dir / "train" / "manifest.jsonl"),
+                 "validation_manifest": str(job.data_dir / "validation" / "manifest.jsonl"),
+                 "validation_samples": s.task.validation},
+        "sampling": {"prompts_per_epoch": rl.prompts_per_epoch, "group_size": rl.group_size,
+                     "batch_size": rollouts, "steps": rl.sampling_steps, "sampler": rl.sampler},
+        "reward": {"weights": dict(job.arm.weights), "workers": 1},
+        "nft": {"kl_weight": rl.kl_weight, "timestep_fraction": rl.timestep_fraction},
+        "regularizer": {"enabled": job.arm.regularized, "erode_radius": rl.erode_radius},
+        "optim": {"lr": rl.lr, "train_batch_size": rollouts},
+        "train": {"epochs": rl.epochs, "seed": job.seed, "checkpoint_every": rl.epochs,
+                  "validate_every": rl.validate_every, "sample_grid_every": rl.epochs, "logger": "none",
+                  "device": "cpu"},
+    }
+
+
+def quiet_libraries() -> None:
+    """No per-load progress bars or import-time notices from diffusers / transformers in the demo's
+    output (its own progress bars say what is happening)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+    quiet_libraries()
+
+
+def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
+    """Train one arm with one seed, then score it on the test split. ``updates`` (a queue) receives
+    ``(run name, step)`` after every optimizer step."""
+    from cocoedit.models.lora import use_adapter
+    from cocoedit.rewards.edit_judge import EditJudge
+    from cocoedit.rl.config import load_config
+    from cocoedit.rl.trainer import CURRENT, CocoEditTrainer
+
+    name = job.run_dir.name
+    config = load_config(base=arm_training_config(job))
+    shutil.rmtree(job.run_dir, ignore_errors=True)  # a run interrupted earlier starts over
+    trainer = CocoEditTrainer.from_config(
+        config, job.run_dir, extra_rewards={"edit_judge": EditJudge()},
+        progress=(lambda stats: updates.put((name, int(stats["step"])))) if updates is not None else None)
+    trainer.train()
+    rows = test_rows(job.data_dir, job.settings.task.size)
+    with use_adapter(trainer.backbone, CURRENT):
+        scores = evaluate_editor(trainer.backbone, rows, job.settings.task.size, job.settings.rl.sampler,
+                                 job.settings.rl.sampling_steps, job.seed)
+    _save_scores(scores, job.scores_path)
+    return scores.means()
+
+
+def test_rows(data_dir: Path, size: int) -> list[TrainingRow]:
+    return [prepare_row(s, size, size) for s in read_manifest(data_dir / "test" / "manifest.jsonl")]
+
+
+# -- the whole demo -----------------------------------------------------------------------------
+def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | None = None,
+             progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary."""
+    from cocoedit.data.synthetic import write_synthetic_task
+    from cocoedit.demo.report import build_summary, write_demo_report
+    from cocoedit.models.backbone import load_backbone
+
+    quiet_libraries()
+    out = Path(out)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    t = settings.task
+    data_dir = out / "data"
+    manifests = write_synthetic_task(data_dir, {"train": t.train, "validation": t.validation, "test": t.test},
+                                     t.size, t.seed)
+    timings["task"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    base_dir, reused = ensure_base_editor(settings, manifests["train"], cache_dir, progress)
+    timings["base_editor"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    backbone = load_backbone(base_dir, "pixel-kontext", dtype=torch.float32, device="cpu")
+    backbone.pipeline.set_progress_bar_config(disable=True)
+    rows = test_rows(data_dir, t.size)
+    evaluations = out / "evaluations"
+    for seed in settings.seeds:
+        _save_scores(evaluate_editor(backbone, rows, t.size, settings.rl.sampler, settings.rl.sampling_steps, seed),
+                     evaluations / f"base-seed{seed}.pt")
+    timings["base_evaluation"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    jobs = [ArmJob(arm, seed, settings, base_dir, data_dir, out / "runs" / f"{arm.name}-seed{seed}",
+                   evaluations / f"{arm.name}-seed{seed}.pt")
+            for arm in arms(settings) for seed in settings.seeds]
+    _run_jobs(jobs, settings, progress)
+    timings["rl_arms"] = time.perf_counter() - t0
+
+    summary = build_summary(out, settings, base_dir, reused, timings)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_demo_report(out, summary)
+    return summary
+
+
+def _run_jobs(jobs: Sequence[ArmJob], settings: DemoSettings, progress: ProgressFn | None) -> None:
+    total = len(jobs) * settings.rl.epochs
+    if settings.workers == 1:
+        done = 0
+
+        class _Counter:
+            def put(self, item: tuple[str, int]) -> None:
+                nonlocal done
+                done += 1
+                if progress:
+                    progress("RL arms", done, total)
+
+        for job in jobs:
+            run_arm(job, _Counter())
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(settings.workers, mp_context=context,
+                                                           initializer=_worker_init) as pool:
+        updates = manager.Queue()
+        futures = [pool.submit(run_arm, job, updates) for job in jobs]
+        done = 0
+        while not all(f.done() for f in futures) or not updates.empty():
+            try:
+                updates.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            done += 1
+            if progress:
+                progress("RL arms", done, total)
+        for future in futures:
+            future.result()  # re-raises a worker's error with its traceback

@@ -1,0 +1,54 @@
+"""Demo settings: presets, overrides from YAML, clear errors, and the base editor's cache key."""
+
+import pytest
+
+from cocoedit.demo.settings import QUICK, DemoSettingsError, arms, load_demo_settings
+
+
+def test_quick_preset_shrinks_every_stage():
+    full, quick = load_demo_settings(), load_demo_settings(quick=True)
+    assert quick.task.train == QUICK["task"]["train"] < full.task.train
+    assert quick.base.steps < full.base.steps
+    assert quick.rl.epochs < full.rl.epochs
+    assert len(quick.seeds) >= 2  # the report shows a spread even in CI
+
+
+def test_yaml_overrides_nested_keys_on_top_of_the_preset(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text("rl:\n  epochs: 5\nseeds: [3]\n")
+    settings = load_demo_settings(path, quick=True)
+    assert settings.rl.epochs == 5
+    assert settings.rl.group_size == QUICK["rl"]["group_size"]  # the rest of the preset stays
+    assert settings.seeds == [3]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("rl:\n  epoch: 5\n", ["rl.epoch", "unknown key"]),
+    ("task:\n  size: 30\n", ["task.size", "multiple of 4"]),
+    ("seeds: []\n", ["seeds"]),
+    ("- 1\n", ["top level"]),
+])
+def test_bad_settings_name_the_key(tmp_path, text, words):
+    path = tmp_path / "demo.yaml"
+    path.write_text(text)
+    with pytest.raises(DemoSettingsError) as e:
+        load_demo_settings(path)
+    assert str(path) in str(e.value)
+    for word in words:
+        assert word in str(e.value)
+
+
+def test_base_key_follows_what_changes_the_base_editor_only(tmp_path):
+    settings = load_demo_settings(quick=True)
+    same = settings.model_copy(update={"rl": settings.rl.model_copy(update={"epochs": 99}), "seeds": [7]})
+    assert same.base_key() == settings.base_key()
+    for changed in (settings.model_copy(update={"base": settings.base.model_copy(update={"steps": 7})}),
+                    settings.model_copy(update={"task": settings.task.model_copy(update={"seed": 1})})):
+        assert changed.base_key() != settings.base_key()
+
+
+def test_the_three_arms_differ_only_in_rewards_and_regularizers():
+    a, b, c = arms(load_demo_settings())
+    assert a.weights == {"edit_judge": 1.0} and not a.regularized
+    assert set(b.weights) == {"edit_judge", "pixel"} and not b.regularized
+    assert c.weights == b.weights and c.regularized
