@@ -52,3 +52,20 @@ def test_the_three_arms_differ_only_in_rewards_and_regularizers():
     assert a.weights == {"edit_judge": 1.0} and not a.regularized
     assert set(b.weights) == {"edit_judge", "pixel"} and not b.regularized
     assert c.weights == b.weights and c.regularized
+
+
+def test_every_setting_is_documented():
+    from pathlib import Path
+
+    from cocoedit.demo.settings import DemoSettings
+
+    doc = (Path(__file__).parents[2] / "docs" / "demo.md").read_text()
+    keys = []
+    for name, field in DemoSettings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and hasattr(section, "model_fields"):
+            keys += [f"{name}.{sub}" for sub in section.model_fields]
+        else:
+            keys.append(name)
+    missing = [k for k in keys if f"`{k}`" not in doc]
+    assert not missing, f"keys missing from docs/demo.md: {missing}"

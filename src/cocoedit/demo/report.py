@@ -253,7 +253,9 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
         section("Training curves (mean over seeds, band = min to max)", _curves_plot(out, settings)),
         section(f"Sample grid (test pairs, seed {settings.seeds[0]})", _sample_grid(out, settings)),
         section("Edit success by edit type", per_type),
-        section("Base editor", _sft_plot(Path(base["path"])) + html_table(
+        section("Base editor", "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
+                "CPU: its samples are rough, and the comparison is between arms that start from it with the "
+                "same noise, data and budget (docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
             ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
             [[base["path"], "yes" if base["reused_from_cache"] else "no", base["sft_steps"], base["final_sft_loss"]]])),
         section("Settings and time", html_table(["stage", "seconds"], list(summary["seconds"].items()))

@@ -43,7 +43,7 @@ class BaseEditorSettings(_Section):
     lr: float = Field(1e-3, gt=0)
     drift_probability: float = Field(0.5, ge=0, le=1, description="Share of targets whose keep region is colour-shifted.")
     drift_strength: float = Field(0.15, ge=0)
-    edit_loss_weight: float = Field(2.0, ge=1)
+    edit_loss_weight: float = Field(4.0, ge=1)
     ema_decay: float = Field(0.99, ge=0, lt=1, description="Saved weights: moving average of the trained ones (0 = last step).")
     heads: int = Field(4, ge=1)
     head_dim: int = Field(16, ge=4)
@@ -60,7 +60,7 @@ class RLSettings(_Section):
     group_size: int = Field(8, ge=2)
     sampling_steps: int = Field(6, ge=1, description="Rollout and evaluation sampler steps.")
     sampler: Literal["dpm2", "euler"] = "dpm2"
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0)
     lora_rank: int = Field(8, ge=1)
     timestep_fraction: float = Field(0.34, gt=0, le=1, description="Share of the rollout timesteps trained on (2 of 6).")
     kl_weight: float = Field(0.0, ge=0, description="0 skips the reference forward pass (a third of the compute).")
@@ -95,7 +95,7 @@ class DemoSettings(_Section):
 
 
 #: Bump when the SFT code changes what a given configuration trains (invalidates cached bases).
-SFT_RECIPE_VERSION = 2
+SFT_RECIPE_VERSION = 3
 
 #: ``--quick``: the same pipeline at a size that runs in well under two minutes (CI).
 QUICK: dict[str, Any] = {
