@@ -6,15 +6,14 @@ each stage does.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.data.annotate import BoxCoordinates
 from cocoedit.data.augment import AugmentConfig
+from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
 
 
 class CurationConfigError(ValueError):
@@ -127,35 +126,9 @@ class BuildConfig(_Strict):
         return data
 
 
-def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        keys.append(prefix + name)
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            keys += _valid_keys(field.annotation, f"{prefix}{name}.")
-    return keys
-
-
 def load_build_config(path: str | Path) -> BuildConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise CurationConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise CurationConfigError(f"{path}: bad YAML ({e})") from None
-    if not isinstance(data, dict):
-        raise CurationConfigError(f"{path}: the top level must be a mapping")
+    data = read_yaml_mapping(path, CurationConfigError)
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as e:
-        valid = _valid_keys(BuildConfig)
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-                lines.append(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-            else:
-                lines.append(f"{key or 'config'}: {err['msg']}")
-        raise CurationConfigError(f"{path}: " + "; ".join(lines)) from None
+        raise CurationConfigError(explain_validation_error(e, BuildConfig, str(path))) from None

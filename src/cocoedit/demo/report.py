@@ -15,8 +15,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cocoedit.demo.runner import load_scores, test_rows
 from cocoedit.demo.settings import DemoSettings, arms
 from cocoedit.eval.report import figure_img, html_page, html_table, pyplot, section

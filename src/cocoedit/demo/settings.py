@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cocoedit.models.sft import SFTConfig
+from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
 
 
 class DemoSettingsError(ValueError):
@@ -141,23 +141,11 @@ def load_demo_settings(path: str | Path | None = None, quick: bool = False) -> D
     source = "demo settings"
     if path is not None:
         source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise DemoSettingsError(f"{path}: file not found") from None
-        except yaml.YAMLError as e:
-            raise DemoSettingsError(f"{path}: bad YAML ({e})") from None
-        if not isinstance(loaded, dict):
-            raise DemoSettingsError(f"{path}: the top level must be a mapping")
-        data = _merge(data, loaded)
+        data = _merge(data, read_yaml_mapping(path, DemoSettingsError))
     try:
         settings = DemoSettings.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(f"unknown key {key!r}" if err["type"] == "extra_forbidden" else f"{key}: {err['msg']}")
-        raise DemoSettingsError(f"{source}: " + "; ".join(problems)) from None
+        raise DemoSettingsError(explain_validation_error(e, DemoSettings, source)) from None
     if settings.task.size % 4:
         raise DemoSettingsError(f"{source}: task.size must be a multiple of 4, got {settings.task.size}")
     return settings

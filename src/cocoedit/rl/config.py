@@ -7,7 +7,6 @@ otherwise.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.rewards.mllm_reward import MLLMRewardConfig
+from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
 
 
 class ConfigError(ValueError):
@@ -147,30 +147,6 @@ RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last"
                      "reward.workers", "judge.endpoint.", "judge.cache_path", "judge.check_health")
 
 
-def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        keys.append(prefix + name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys += _valid_keys(annotation, f"{prefix}{name}.")
-    return keys
-
-
-def _explain(e: ValidationError, source: str) -> ConfigError:
-    valid = _valid_keys(CocoEditConfig)
-    lines = []
-    for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            lines.append(f"unknown key {key!r}{hint}")
-        else:
-            lines.append(f"{key or 'config'}: {err['msg']}")
-    return ConfigError(f"{source}: " + "; ".join(lines))
-
-
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -207,19 +183,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
-        path = Path(path)
         source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: bad YAML ({e})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        data.update(loaded)
+        data.update(read_yaml_mapping(path, ConfigError))
     apply_overrides(data, overrides or [])
     try:
         return CocoEditConfig.model_validate(data)
     except ValidationError as e:
-        raise _explain(e, source) from None
+        raise ConfigError(explain_validation_error(e, CocoEditConfig, source)) from None
