@@ -34,42 +34,15 @@ class ManifestError(ValueError):
     """A manifest line cannot be turned into a sample; the message names file and line."""
 
 
-def _not_blank(instruction: str) -> str:
-    if not instruction.strip():
-        raise ValueError("instruction is empty")
-    return instruction
-
-
-class EditSample(BaseModel):
-    """One editing example: a source image, an instruction and the edit mask.
-
-    In memory, ``source``, ``mask`` and ``target`` are absolute paths.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    source: Path
-    instruction: str
-    mask: Path
-    mask_polarity: MaskPolarity = "white_is_edit"
-    edit_type: str | None = None
-    target: Path | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("instruction")
-    @classmethod
-    def _instruction_not_blank(cls, v: str) -> str:
-        return _not_blank(v)
-
-
 class CandidateSample(BaseModel):
-    """An editing example before curation: like :class:`EditSample`, but the mask may be missing.
+    """An editing example before curation: a source image, an instruction and, when known, the
+    edit mask and the target.
 
     ``cocoedit data import`` writes these (a pair dataset has a source, a target and an
     instruction, and the mask is what ``cocoedit data build`` annotates). Same JSONL format and
     path rules as a manifest; ``cocoedit data validate`` and the trainer need every row to have
-    a mask, so they read only the output of ``data build``.
+    a mask, so they read :class:`EditSample` rows, the output of ``data build``.
+    In memory, ``source``, ``mask`` and ``target`` are absolute paths.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,7 +59,15 @@ class CandidateSample(BaseModel):
     @field_validator("instruction")
     @classmethod
     def _instruction_not_blank(cls, v: str) -> str:
-        return _not_blank(v)
+        if not v.strip():
+            raise ValueError("instruction is empty")
+        return v
+
+
+class EditSample(CandidateSample):
+    """One editing example: a :class:`CandidateSample` whose edit mask is required."""
+
+    mask: Path
 
 
 PATH_FIELDS = ("source", "mask", "target")
