@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.runner import load_scores, test_rows
 from cocoedit.demo.settings import DemoSettings, arms
 from cocoedit.eval.report import figure_img, html_page, html_table, pyplot, section
@@ -90,7 +91,7 @@ def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: boo
                   timings: dict[str, float]) -> dict[str, Any]:
     """The results table, per-type edit success, the verdict, settings and timings."""
     evaluations = out / "evaluations"
-    types = [r.sample.edit_type or "?" for r in test_rows(out / "data", settings.task.size)]
+    types = [s.edit_type or "?" for s in read_manifest(out / "data" / "test" / "manifest.jsonl")]
     base = {seed: load_scores(evaluations / f"base-seed{seed}.pt") for seed in settings.seeds}
     models = {"base": ("base editor (SFT)", base)}
     for arm in arms(settings):

@@ -109,12 +109,15 @@ def ensure_base_editor(settings: DemoSettings, train_manifest: Path, cache_dir: 
     partial = cache_dir / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     config = settings.sft_config()
-    losses = train_pixel_editor(train_manifest, partial, config,
-                                progress=(lambda step, loss: progress("base editor (sft)", step, config.steps))
-                                if progress else None)
-    (partial / "sft_losses.json").write_text(json.dumps(losses), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    try:
+        losses = train_pixel_editor(train_manifest, partial, config,
+                                    progress=(lambda step, loss: progress("base editor (sft)", step, config.steps))
+                                    if progress else None)
+        (partial / "sft_losses.json").write_text(json.dumps(losses), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # only left over when training failed
     return folder, False
 
 

@@ -82,11 +82,7 @@ class DemoSettings(_Section):
     grid_samples: int = Field(8, ge=1, description="Test samples shown in the sample grid.")
 
     def sft_config(self) -> SFTConfig:
-        b = self.base
-        return SFTConfig(size=self.task.size, steps=b.steps, batch_size=b.batch_size, lr=b.lr,
-                         drift_probability=b.drift_probability, drift_strength=b.drift_strength,
-                         edit_loss_weight=b.edit_loss_weight, ema_decay=b.ema_decay, seed=b.seed, heads=b.heads, head_dim=b.head_dim,
-                         layers=b.layers, single_layers=b.single_layers)
+        return SFTConfig(size=self.task.size, **self.base.model_dump())
 
     def base_key(self) -> str:
         """Cache key of the base editor: everything that changes its weights."""
