@@ -78,7 +78,7 @@ def bench_tiny(size: int, steps: int, repeats: int, batch: int) -> None:
     import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus as plus_mod
     from cocoedit.models.backbone import wrap_pipeline
     from cocoedit.models.generate import edit_images
-    from cocoedit.models.tiny import BACKBONE_KINDS, build_tiny_pipeline
+    from cocoedit.testing.tiny import BACKBONE_KINDS, build_tiny_pipeline
 
     # The stock Qwen pipelines hard-code ~1024² conditioning; match our working size for a fair baseline.
     plus_mod.VAE_IMAGE_SIZE = size * size

@@ -26,9 +26,9 @@ import time
 
 import torch
 
-from cocoedit.rewards.judge import Judge
-from cocoedit.rewards.judge_client import EndpointConfig, JudgeImage, OpenAIJudgeBackend
-from cocoedit.rewards.judge_prompts import reward_template
+from cocoedit.judge.evaluate import Judge
+from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend
+from cocoedit.judge.prompts import reward_template
 
 
 async def run(base_url: str, requests: int, concurrency: int) -> tuple[float, float, int, float]:
@@ -92,7 +92,7 @@ def main() -> int:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "cocoedit.rewards.scripted_judge_server", "--latency", str(args.latency),
+        [sys.executable, "-m", "cocoedit.testing.judge_server", "--latency", str(args.latency),
          "--text", "Editing effect: 4\nVisual quality: 5", "--no-validate"],
         stdout=subprocess.PIPE, text=True,
     )

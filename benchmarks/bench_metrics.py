@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 def conv2d_ssim(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Baseline: normalised-convolution SSIM with one 11x11 2-D depthwise conv in NCHW layout."""
-    from cocoedit.eval.metrics import gaussian_taps
+    from cocoedit.core.metrics import gaussian_taps
 
     g = gaussian_taps().float()
     c = x.shape[1]
@@ -58,7 +58,7 @@ def main() -> None:
     from skimage import data
     from skimage.metrics import structural_similarity
 
-    from cocoedit.eval.metrics import region_psnr, region_ssim
+    from cocoedit.core.metrics import region_psnr, region_ssim
 
     photo = torch.from_numpy(np.asarray(data.astronaut(), dtype=np.float32) / 255).permute(2, 0, 1)
     photo = F.interpolate(photo[None], size=(args.size, args.size), mode="bilinear", align_corners=False)[0]

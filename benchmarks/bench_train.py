@@ -31,9 +31,9 @@ import torch
 
 def bench_cpu(epochs: int) -> None:
     from cocoedit.data.manifest import read_manifest
-    from cocoedit.eval.sample_bench import make_sample_manifest
+    from cocoedit.testing.sample_data import make_sample_manifest
     from cocoedit.models.backbone import wrap_pipeline
-    from cocoedit.models.tiny import build_tiny_pipeline
+    from cocoedit.testing.tiny import build_tiny_pipeline
     from cocoedit.rl.config import load_config
     from cocoedit.rl.logging import read_metrics
     from cocoedit.rl.trainer import CocoEditTrainer, PixelReward

@@ -10,9 +10,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.data.io import load_image
+from cocoedit.core.images import load_image
 from cocoedit.eval.benchmarks import load_benchmark, result_path
-from cocoedit.models.tiny import save_tiny_pipeline
+from cocoedit.testing.tiny import save_tiny_pipeline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SIZE = 32

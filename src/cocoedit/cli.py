@@ -158,7 +158,7 @@ def data_build(
 
     from cocoedit.data.build import BuildError, run_build
     from cocoedit.data.curation_config import CurationConfigError, load_build_config
-    from cocoedit.rewards.judge_client import JudgeUnavailableError
+    from cocoedit.judge.client import JudgeUnavailableError
 
     try:
         cfg = load_build_config(config)
@@ -250,7 +250,7 @@ def dev_make_bench(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write a small mask-annotated benchmark from real photos, with synthetic editors' results."""
-    from cocoedit.eval.sample_bench import make_sample_benchmark
+    from cocoedit.testing.sample_data import make_sample_benchmark
 
     made = make_sample_benchmark(out, bench.value, per_category=per_category, seed=seed)
     typer.echo(f"benchmark: {made.bench_dir} ({made.samples} samples)")
@@ -318,7 +318,7 @@ def dev_make_dataset(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write a small training manifest from real photos (edit regions, instructions, targets)."""
-    from cocoedit.eval.sample_bench import make_sample_manifest
+    from cocoedit.testing.sample_data import make_sample_manifest
 
     typer.echo(f"manifest: {make_sample_manifest(out, samples, (size, size), seed)}")
 
@@ -357,7 +357,7 @@ def sft(
     """Train the tiny pixel-space editor from scratch by flow matching (CPU-sized)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cocoedit.models.sft import SFTConfig, train_pixel_editor
+    from cocoedit.demo.sft import SFTConfig, train_pixel_editor
 
     config = SFTConfig(size=size, steps=steps, batch_size=batch_size, lr=lr, drift_probability=drift_probability,
                        drift_strength=drift_strength, edit_loss_weight=edit_loss_weight, ema_decay=ema_decay, seed=seed)
@@ -435,7 +435,7 @@ def dev_make_tiny(
     seed: int = typer.Option(0, help="Seed of the random weights."),
 ) -> None:
     """Write a tiny random-weight editing pipeline that the stock diffusers class loads offline."""
-    from cocoedit.models.tiny import BACKBONE_KINDS, save_tiny_pipeline
+    from cocoedit.testing.tiny import BACKBONE_KINDS, save_tiny_pipeline
 
     if backbone not in BACKBONE_KINDS:
         raise typer.BadParameter(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONE_KINDS)}")
@@ -491,13 +491,7 @@ def edit(
     from rich.progress import Progress
 
     from cocoedit.models.backbone import BackboneError, load_backbone
-    from cocoedit.models.batch_edit import (
-        EditSettings,
-        edit_one,
-        jobs_from_benchmark,
-        jobs_from_manifest,
-        run_batch,
-    )
+    from cocoedit.editing import EditSettings, edit_one, jobs_from_benchmark, jobs_from_manifest, run_batch
     from cocoedit.models.lora import LoraError, load_lora
     from cocoedit.models.samplers import SAMPLER_NAMES
 
@@ -534,7 +528,7 @@ def edit(
     settings = EditSettings(steps, guidance, seed, sampler, noise_level, _parse_size(size), max_area)
 
     if single:
-        from cocoedit.data.io import save_image
+        from cocoedit.core.images import save_image
 
         try:
             result = edit_one(bb, image, prompt, settings)
@@ -601,12 +595,15 @@ def eval_judge(
     from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
     from cocoedit.eval.judge_bench import REPLIES_FILE, judge_results, templates_for, write_judge_outputs
     from cocoedit.eval.judge_report import write_judge_report
-    from cocoedit.rewards.judge import Judge
-    from cocoedit.rewards.judge_cache import JudgeCache
-    from cocoedit.rewards.judge_client import (
-        EndpointConfig, JudgeUnavailableError, OpenAIJudgeBackend, SamplingConfig,
+    from cocoedit.judge.evaluate import Judge
+    from cocoedit.judge.cache import JudgeCache
+    from cocoedit.judge.client import (
+        EndpointConfig,
+        JudgeUnavailableError,
+        OpenAIJudgeBackend,
+        SamplingConfig,
     )
-    from cocoedit.rewards.judge_prompts import PromptFileError
+    from cocoedit.judge.prompts import PromptFileError
 
     if consistency is None and (out / "summary.json").is_file():
         consistency = out
@@ -633,7 +630,7 @@ def eval_judge(
         if backend == JudgeBackendOption.openai:
             judge_backend = OpenAIJudgeBackend(endpoint)
         else:
-            from cocoedit.rewards.judge_local import TransformersJudgeBackend
+            from cocoedit.judge.local import TransformersJudgeBackend
 
             judge_backend = TransformersJudgeBackend.from_pretrained(model_path, max_image_side=max_image_side)
         try:

@@ -14,8 +14,8 @@ from cocoedit.data.annotate import (
     parse_box_reply,
     union_of_boxes,
 )
-from cocoedit.data.io import load_image
-from cocoedit.rewards.judge_parsing import ReplyParseError
+from cocoedit.core.images import load_image
+from cocoedit.judge.parsing import ReplyParseError
 
 from .conftest import H, W, known_edit, make_pairs
 

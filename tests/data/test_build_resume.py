@@ -14,7 +14,7 @@ import yaml
 
 import cocoedit
 from cocoedit.data.importers import ColumnMapping, import_pairs
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 from .conftest import make_pairs, prompt_of, write_jsonl
 

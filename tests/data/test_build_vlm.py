@@ -7,10 +7,10 @@ import torch
 
 from cocoedit.data.build import RecordLog, run_build
 from cocoedit.data.curation_config import BuildConfig
-from cocoedit.data.io import load_edit_mask
+from cocoedit.core.images import load_edit_mask
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.validate import validate_manifest
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 from .conftest import H, W, images_in, known_box_reply, known_edit, prompt_of
 

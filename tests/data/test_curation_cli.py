@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cocoedit.cli import app
 from cocoedit.data.curation_config import load_build_config
 from cocoedit.data.manifest import read_manifest
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 from .conftest import known_box_reply, prompt_of
 

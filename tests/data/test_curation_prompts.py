@@ -9,7 +9,7 @@ from cocoedit.data.curation_prompts import (
     parse_refined_instruction,
     refine_template,
 )
-from cocoedit.rewards.judge_parsing import ReplyParseError
+from cocoedit.judge.parsing import ReplyParseError
 
 
 def test_grounding_template_images_and_parse():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cocoedit.data.io import load_edit_mask
+from cocoedit.core.images import load_edit_mask
 from cocoedit.data.manifest import (
     EditSample,
     ManifestError,

@@ -5,10 +5,11 @@ import torch
 
 from cocoedit.data.build import RecordLog, run_build
 from cocoedit.data.curation_config import BuildConfig
-from cocoedit.data.io import load_edit_mask, open_image
+from cocoedit.core.images import load_edit_mask, open_image
 from cocoedit.data.manifest import read_manifest
-from cocoedit.data.segment import SamSegmenter, SegmenterError, save_tiny_sam
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.data.segment import SamSegmenter, SegmenterError
+from cocoedit.testing.sam import save_tiny_sam
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 from .conftest import known_box_reply, prompt_of
 
@@ -37,7 +38,7 @@ class _Recorder:
 def test_boxes_reach_sam_as_xyxy_and_masks_come_back_full_size(tiny_sam, astronaut):
     seg = SamSegmenter(tiny_sam)
     seg.processor = _Recorder(seg.processor)
-    from cocoedit.data.io import tensor_to_pil
+    from cocoedit.core.images import tensor_to_pil
 
     image = tensor_to_pil(astronaut[0, :, :100, :125])
     mask = seg(image, torch.tensor([[10, 20, 40, 60], [50, 70, 90, 120]]))

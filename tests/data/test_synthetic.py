@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.data.io import load_edit_mask, load_image
+from cocoedit.core.images import load_edit_mask, load_image
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.synthetic import EDIT_TYPES, make_sample, write_synthetic_task
 

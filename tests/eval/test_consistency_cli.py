@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.eval.benchmarks import load_benchmark, result_path
-from cocoedit.eval.metrics import PSNR_IDENTICAL_DB
-from cocoedit.eval.sample_bench import DRIFT_LEVELS
+from cocoedit.core.metrics import PSNR_IDENTICAL_DB
+from cocoedit.testing.sample_data import DRIFT_LEVELS
 
 runner = CliRunner()
 DRIFT_PSNR = 20 * math.log10(255 / DRIFT_LEVELS)

@@ -5,7 +5,7 @@ import torch
 
 from cocoedit.models.backbone import BackboneError, EditCondition, pack_latents, unpack_latents, wrap_pipeline
 from cocoedit.models.generate import edit_images
-from cocoedit.models.tiny import build_tiny_pipeline
+from cocoedit.testing.tiny import build_tiny_pipeline
 
 SIZE = 64  # working resolution (the photo fixtures' size)
 VL_AREA = 56 * 56  # 2509 vision-language image area in tests (real: 384²)

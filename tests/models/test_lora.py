@@ -16,7 +16,7 @@ from cocoedit.models.lora import (
     save_lora,
     use_adapter,
 )
-from cocoedit.models.tiny import build_tiny_pipeline
+from cocoedit.testing.tiny import build_tiny_pipeline
 
 SIZE = 64
 KINDS = ("kontext", "qwen-image-edit-plus")

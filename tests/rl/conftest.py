@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cocoedit.data.manifest import read_manifest
-from cocoedit.eval.sample_bench import make_sample_manifest
+from cocoedit.testing.sample_data import make_sample_manifest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import trainer_helpers  # noqa: E402

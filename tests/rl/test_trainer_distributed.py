@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cocoedit.eval.sample_bench import make_sample_manifest
+from cocoedit.testing.sample_data import make_sample_manifest
 
 WORKER = Path(__file__).parent / "distributed_worker.py"
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from cocoedit.rewards.judge_client import EndpointConfig
-from cocoedit.rewards.mllm_reward import MLLMReward, MLLMRewardConfig
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.judge.client import EndpointConfig
+from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.rl.checkpoint import list_checkpoints
 from cocoedit.rl.logging import read_metrics
 from cocoedit.rl.trainer import CocoEditTrainer, JudgeReward, PixelReward
@@ -65,7 +65,7 @@ def test_training_runs_with_pixel_and_judge_rewards(kind, train_samples, tmp_pat
 
 @pytest.mark.slow
 def test_saved_lora_loads_into_the_stock_pipeline(train_samples, tmp_path, make_backbone, make_config, brightness_reward):
-    from cocoedit.models.tiny import build_tiny_pipeline
+    from cocoedit.testing.tiny import build_tiny_pipeline
 
     backbone = make_backbone("kontext")
     cfg = make_config(train={"epochs": 2, "checkpoint_every": 2})

@@ -8,7 +8,7 @@ from cocoedit.rl.config import load_config
 
 def tiny_backbone(kind: str):
     from cocoedit.models.backbone import wrap_pipeline
-    from cocoedit.models.tiny import build_tiny_pipeline
+    from cocoedit.testing.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline(kind)
     pipe.set_progress_bar_config(disable=True)

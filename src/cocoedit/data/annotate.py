@@ -1,6 +1,6 @@
 """Edit-mask annotation: pure functions from an image pair or from boxes to an edit mask.
 
-Conventions as in :mod:`cocoedit.data.masks`: masks are float ``[B, 1, H, W]`` with 1 = edit;
+Conventions as in :mod:`cocoedit.core.masks`: masks are float ``[B, 1, H, W]`` with 1 = edit;
 boxes in pixels are int ``(y0, x0, y1, x1)`` with exclusive ends. The VLM's boxes arrive as
 ``(x0, y0, x1, y1)`` (the order every grounding model uses) on a coordinate scale that
 :func:`boxes_from_reply` converts.
@@ -8,7 +8,7 @@ boxes in pixels are int ``(y0, x0, y1, x1)`` with exclusive ends. The VLM's boxe
 Two annotation backends (selected per build run, see :mod:`cocoedit.data.build`):
 
 * **difference** (:func:`difference_mask`): the pixels where source and target differ, cleaned by
-  opening/closing and a minimum component size (:func:`cocoedit.data.masks.mask_from_difference`),
+  opening/closing and a minimum component size (:func:`cocoedit.core.masks.mask_from_difference`),
   optionally each component replaced by its bounding box;
 * **grounding**: a VLM names the edit target's boxes (:func:`parse_box_reply`), which become a mask
   by box fill (:func:`boxes_to_mask`) or by a segmentation model (:mod:`cocoedit.data.segment`).
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cocoedit.data.masks import boxes_to_mask, mask_from_difference
-from cocoedit.rewards.judge_parsing import ReplyParseError, json_object
+from cocoedit.core.masks import boxes_to_mask, mask_from_difference
+from cocoedit.judge.parsing import ReplyParseError, json_object
 
 #: Scales of VLM box coordinates: 0-1000 (Qwen2-VL, InternVL and most grounding prompts) or 0-1.
 #: Absolute pixels are not offered: the server resizes images on its own (Qwen's smart_resize),

@@ -5,7 +5,7 @@ outline (a bigger replacement, the object's new position, its shadow), so the ke
 tight mask would penalise the very pixels the edit must change. The CoCoEdit data dilates masks
 for such edits (method.md §f.1; the radius is not published, so it is a setting here).
 
-Masks are float ``[B, 1, H, W]``, 1 = edit (:mod:`cocoedit.data.masks`).
+Masks are float ``[B, 1, H, W]``, 1 = edit (:mod:`cocoedit.core.masks`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from cocoedit.data.annotate import fill_component_boxes
-from cocoedit.data.masks import dilate
+from cocoedit.core.masks import dilate
 
 
 class AugmentRule(BaseModel):

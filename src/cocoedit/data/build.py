@@ -60,7 +60,14 @@ from cocoedit.data.curation_prompts import (
     refine_template,
 )
 from cocoedit.data.importers import file_stem
-from cocoedit.data.io import ImageFileError, load_edit_mask, open_image, pil_to_tensor, save_edit_mask, tensor_to_pil
+from cocoedit.core.images import (
+    ImageFileError,
+    load_edit_mask,
+    open_image,
+    pil_to_tensor,
+    save_edit_mask,
+    tensor_to_pil,
+)
 from cocoedit.data.manifest import CandidateSample, EditSample, ManifestError, read_manifest, write_manifest
 
 RECORDS = "records.jsonl"
@@ -134,7 +141,7 @@ def word_overlap(original: str, rewrite: str) -> float:
 
 def overlay(source: Image.Image, edit_mask: torch.Tensor) -> Image.Image:
     """The source with the edit region (``[1, 1, H, W]``, 1 = edit) tinted red, for the filter."""
-    from cocoedit.eval.report import mask_overlay
+    from cocoedit.core.reporting import mask_overlay
 
     return mask_overlay(source, tensor_to_pil(edit_mask[0]), "white_is_edit")
 
@@ -195,7 +202,7 @@ class Curator:
         return record
 
     async def _vlm(self, stage: str, template, images: dict, instruction: str):
-        from cocoedit.rewards.judge_client import JudgeImage
+        from cocoedit.judge.client import JudgeImage
 
         outcome = await self.judge.evaluate(template, {k: JudgeImage(v) for k, v in images.items()}, instruction)
         details = {"template": template.ident, "raw": outcome.text, "cached": outcome.cached}
@@ -353,9 +360,9 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
 
 
 def _make_judge(config: BuildConfig, out: Path):
-    from cocoedit.rewards.judge import Judge
-    from cocoedit.rewards.judge_cache import JudgeCache
-    from cocoedit.rewards.judge_client import EndpointConfig, OpenAIJudgeBackend, SamplingConfig
+    from cocoedit.judge.evaluate import Judge
+    from cocoedit.judge.cache import JudgeCache
+    from cocoedit.judge.client import EndpointConfig, OpenAIJudgeBackend, SamplingConfig
 
     v = config.vlm
     if not v.model:

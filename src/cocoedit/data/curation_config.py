@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cocoedit.data.annotate import BoxCoordinates
 from cocoedit.data.augment import AugmentConfig
-from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
+from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 
 
 class CurationConfigError(ValueError):

@@ -1,7 +1,7 @@
 """Versioned VLM templates for data curation: grounding boxes, instruction refinement, filtering.
 
-They are :class:`~cocoedit.rewards.judge_prompts.JudgeTemplate` objects so that they go through
-the same :class:`~cocoedit.rewards.judge.Judge` as the rewards: strict parsing, parse retries,
+They are :class:`~cocoedit.judge.prompts.JudgeTemplate` objects so that they go through
+the same :class:`~cocoedit.judge.evaluate.Judge` as the rewards: strict parsing, parse retries,
 and the SQLite reply cache keyed by template version and text (a re-run of a build asks nothing
 twice; a changed template text asks again). A judge template returns named numbers; grounding
 and refinement produce boxes and text, so their parsers validate the reply and return counts,
@@ -14,8 +14,8 @@ The reference released no curation prompts (method.md §f.1): the wording here i
 from __future__ import annotations
 
 from cocoedit.data.annotate import BoxCoordinates, parse_box_reply
-from cocoedit.rewards.judge_parsing import ReplyParseError, json_object, parse_labelled_scores
-from cocoedit.rewards.judge_prompts import JudgeTemplate
+from cocoedit.judge.parsing import ReplyParseError, json_object, parse_labelled_scores
+from cocoedit.judge.prompts import JudgeTemplate
 
 MAX_BOXES = 8
 REFINE_MAX_WORDS = 60

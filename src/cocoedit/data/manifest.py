@@ -25,9 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import torch
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cocoedit.data.masks import MaskPolarity
+from cocoedit.core.images import save_edit_mask
+from cocoedit.core.masks import MaskPolarity
 
 
 class ManifestError(ValueError):
@@ -278,3 +282,18 @@ def write_manifest(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_generated_sample(
+    root: str | Path, name: str, source: np.ndarray, target: np.ndarray, edit_region: np.ndarray
+) -> dict[str, Path]:
+    """Write a generated pair as ``root/images/<name>.png``, ``root/targets/<name>.png`` and its
+    edit mask ``root/masks/<name>.png`` (white = edit). ``source``/``target`` are uint8
+    ``[H, W, 3]``, ``edit_region`` bool ``[H, W]``. Returns the three paths by folder name."""
+    root = Path(root)
+    paths = {k: root / k / f"{name}.png" for k in ("images", "targets", "masks")}
+    for key, array in (("images", source), ("targets", target)):
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(paths[key])
+    save_edit_mask(torch.from_numpy(edit_region[None].astype(np.float32)), paths["masks"], "white_is_edit")
+    return paths

@@ -2,7 +2,7 @@
 
 The source is centre-cropped to the working aspect ratio and resized with Lanczos (as the
 reference and the stock pipelines resize images); the mask gets the same crop and is resized with
-:func:`cocoedit.data.masks.resize_mask` (area when shrinking, nearest when growing, binarised at
+:func:`cocoedit.core.masks.resize_mask` (area when shrinking, nearest when growing, binarised at
 0.5: the reference resizes masks with Lanczos and never binarises them, method.md §i.13).
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from cocoedit.data.io import load_edit_mask, open_image, pil_to_tensor
+from cocoedit.core.images import load_edit_mask, open_image, pil_to_tensor
 from cocoedit.data.manifest import EditSample
-from cocoedit.data.masks import resize_mask
+from cocoedit.core.masks import resize_mask
 
 
 @dataclass(frozen=True)

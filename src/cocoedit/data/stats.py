@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from cocoedit.data.build import RECORDS
-from cocoedit.data.io import ImageFileError, load_edit_mask
+from cocoedit.core.images import ImageFileError, load_edit_mask
 from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
-from cocoedit.eval.report import figure_img, html_page, html_table, pyplot, section
+from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
 
 AREA_BINS = 20
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cocoedit.data.io import save_generated_sample
+from cocoedit.data.manifest import save_generated_sample
 from cocoedit.data.manifest import EditSample, write_manifest
 
 COLORS: dict[str, tuple[int, int, int]] = {

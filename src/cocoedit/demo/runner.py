@@ -63,7 +63,7 @@ def evaluation_generators(seed: int, count: int) -> list[torch.Generator]:
 def evaluate_editor(backbone: EditBackbone, rows: Sequence[TrainingRow], size: int, sampler: str, steps: int,
                     seed: int, batch_size: int = 16) -> EditorScores:
     """Edit ``rows`` with the backbone as it is (active adapter or none) and score each output."""
-    from cocoedit.eval.metrics import keep_region_metrics
+    from cocoedit.core.metrics import keep_region_metrics
     from cocoedit.models.generate import sample_latents
     from cocoedit.rewards.edit_judge import edit_success
 
@@ -100,7 +100,7 @@ def ensure_base_editor(settings: DemoSettings, train_manifest: Path, cache_dir: 
     """The base editor's folder in ``cache_dir`` (keyed by :meth:`DemoSettings.base_key`), trained
     first if absent. Returns ``(folder, reused)``. Training writes to a temporary folder that is
     renamed when complete, so an interrupted run never leaves a half-written base behind."""
-    from cocoedit.models.sft import train_pixel_editor
+    from cocoedit.demo.sft import train_pixel_editor
 
     folder = cache_dir / f"base-{settings.base_key()}"
     if (folder / "model_index.json").is_file() and (folder / "sft_losses.json").is_file():

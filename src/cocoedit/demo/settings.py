@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cocoedit.models.sft import SFTConfig
-from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
+from cocoedit.demo.sft import SFTConfig
+from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 
 
 class DemoSettingsError(ValueError):
@@ -36,7 +36,7 @@ class TaskSettings(_Section):
 
 
 class BaseEditorSettings(_Section):
-    """``cocoedit sft`` of the pixel editor (cocoedit.models.sft.SFTConfig)."""
+    """``cocoedit sft`` of the pixel editor (cocoedit.demo.sft.SFTConfig)."""
 
     steps: int = Field(800, ge=1)
     batch_size: int = Field(16, ge=1)

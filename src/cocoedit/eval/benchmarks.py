@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import torch
 
-from cocoedit.data.io import load_edit_mask
+from cocoedit.core.images import load_edit_mask
 
 BenchName = Literal["gedit", "imgedit"]
 BENCHES: tuple[str, ...] = ("gedit", "imgedit")

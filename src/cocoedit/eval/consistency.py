@@ -5,7 +5,7 @@ files are white = keep) and the edited result; resize the result to the source r
 they differ (PIL bicubic on the 8-bit image, :data:`RESIZE_FILTER`); then compute
 
 * ``keep_psnr``, ``keep_ssim``, ``keep_mae``, ``keep_mse``: result vs source on the keep region
-  (:func:`cocoedit.eval.metrics.keep_region_metrics`);
+  (:func:`cocoedit.core.metrics.keep_region_metrics`);
 * ``edit_change``: mean absolute difference on the edit region (how much the edit changed);
 * ``keep_fraction``: share of the image that is keep region.
 
@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cocoedit.data.io import ImageFileError, load_image, open_image, pil_to_tensor
-from cocoedit.data.masks import resize_mask
+from cocoedit.core.images import ImageFileError, load_image, open_image, pil_to_tensor
+from cocoedit.core.masks import resize_mask
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
     BenchName,
@@ -39,7 +39,7 @@ from cocoedit.eval.benchmarks import (
     load_benchmark,
     result_path,
 )
-from cocoedit.eval.metrics import SSIMMode, keep_region_metrics, region_mae
+from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
 
 RESIZE_FILTER = "bicubic"
 METRICS = ("keep_psnr", "keep_ssim", "keep_mae", "keep_mse", "edit_change")

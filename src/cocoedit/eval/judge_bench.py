@@ -32,12 +32,12 @@ from typing import Any
 
 from PIL import Image
 
-from cocoedit.data.io import ImageFileError, open_image
+from cocoedit.core.images import ImageFileError, open_image
 from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, result_path
 from cocoedit.eval.consistency import results_labels
-from cocoedit.rewards.judge import Judge
-from cocoedit.rewards.judge_client import JudgeImage
-from cocoedit.rewards.judge_prompts import JudgeTemplate, gedit_templates, imgedit_template_for, imgedit_templates
+from cocoedit.judge.evaluate import Judge
+from cocoedit.judge.client import JudgeImage
+from cocoedit.judge.prompts import JudgeTemplate, gedit_templates, imgedit_template_for, imgedit_templates
 
 SUMMARY_FILE = "judge_summary.json"
 PER_SAMPLE_FILE = "judge_per_sample.csv"

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cocoedit.data.io import tensor_to_pil
+from cocoedit.core.images import tensor_to_pil
 
 #: LoRA targets of both reference training scripts (method.md §e.5): the joint-attention
 #: projections of the image and text streams.
@@ -401,7 +401,7 @@ def register_backbone(cls: type[EditBackbone]) -> type[EditBackbone]:
 def _registry() -> dict[str, type[EditBackbone]]:
     # Importing the implementations registers them.
     import cocoedit.models.kontext  # noqa: F401
-    import cocoedit.models.pixel  # noqa: F401
+    import cocoedit.demo.pixel_editor  # noqa: F401
     import cocoedit.models.qwen  # noqa: F401
 
     return BACKBONES

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from cocoedit.eval.metrics import region_mae
+from cocoedit.core.metrics import region_mae
 from cocoedit.rewards.batch import RewardBatch
 
 

@@ -3,7 +3,7 @@
 Conventions: images ``[B, 3, H, W]`` in [0, 1]; edit masks ``[B, 1, H, W]`` with 1 = edit.
 
 ``r_sim = psnr_weight * clamp(PSNR / psnr_max_db, 0, 1) + ssim_weight * SSIM`` on the keep region,
-using the true-MSE PSNR and the normalised-convolution SSIM of :mod:`cocoedit.eval.metrics`
+using the true-MSE PSNR and the normalised-convolution SSIM of :mod:`cocoedit.core.metrics`
 (the reference's channel-summed PSNR and box-normalised SSIM are not reproduced, §i.9–§i.10).
 Default weights 0.5 / 0.5 follow the paper (§i.4); the reference code's 0.65 PSNR / 0.35 SSIM is a
 configuration away. An image with no keep region has no pixel reward: it is returned as invalid,
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from cocoedit.eval.metrics import SSIMMode, keep_region_metrics
+from cocoedit.core.metrics import SSIMMode, keep_region_metrics
 from cocoedit.rewards.batch import RewardBatch
 
 

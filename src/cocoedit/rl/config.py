@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cocoedit.rewards.mllm_reward import MLLMRewardConfig
-from cocoedit.yaml_settings import explain_validation_error, read_yaml_mapping
+from cocoedit.rewards.mllm import MLLMRewardConfig
+from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 
 
 class ConfigError(ValueError):

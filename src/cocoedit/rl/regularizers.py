@@ -2,7 +2,7 @@
 
 Conventions: latents ``[B, C, h, w]`` (unpacked, see the backbone's ``unpack_latents``); the edit
 mask is ``[B, 1, h, w]`` on the same latent grid with **1 = edit region** (build it with
-:func:`cocoedit.data.masks.latent_grid_mask`, which binarises first: decision on §i.13). ``r`` and
+:func:`cocoedit.core.masks.latent_grid_mask`, which binarises first: decision on §i.13). ``r`` and
 ``valid`` are ``[B]``.
 
 * ``L_ner+ = relu(d(x0+, target+; W_keep) - tau+)``: the positive (high-reward) prediction must
@@ -29,7 +29,7 @@ from typing import Literal
 
 import torch
 
-from cocoedit.data.masks import erode
+from cocoedit.core.masks import erode
 
 PositiveTarget = Literal["source", "sample"]
 

@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from cocoedit.data.io import open_image
-from cocoedit.eval.report import figure_img, html_page, html_table, image_img, pyplot, section
+from cocoedit.core.images import open_image
+from cocoedit.core.reporting import figure_img, html_page, html_table, image_img, pyplot, section
 from cocoedit.rl.logging import read_metrics
 
 CURVE_GROUPS = (

@@ -45,7 +45,7 @@ import yaml
 
 import cocoedit
 from cocoedit.data.manifest import EditSample
-from cocoedit.data.masks import latent_grid_mask
+from cocoedit.core.masks import latent_grid_mask
 from cocoedit.models.backbone import EditBackbone, EditCondition
 from cocoedit.models.lora import (
     adapter_parameters,
@@ -108,7 +108,7 @@ class RewardFunction(Protocol):
 
 
 class JudgeReward:
-    """The MLLM-judge reward (:class:`cocoedit.rewards.mllm_reward.MLLMReward`) as a :class:`RewardFunction`."""
+    """The MLLM-judge reward (:class:`cocoedit.rewards.mllm.MLLMReward`) as a :class:`RewardFunction`."""
 
     def __init__(self, reward: Any):
         self.reward = reward
@@ -272,7 +272,7 @@ class CocoEditTrainer:
             p = config.reward.pixel
             rewards["pixel"] = PixelReward(p.psnr_max_db, p.psnr_weight, p.ssim_weight)
         if "judge" in config.reward.weights:
-            from cocoedit.rewards.mllm_reward import MLLMReward
+            from cocoedit.rewards.mllm import MLLMReward
 
             rewards["judge"] = JudgeReward(MLLMReward.from_config(config.judge))
         validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
@@ -463,7 +463,7 @@ class CocoEditTrainer:
             sources.append(inputs.sources)
             edited.append(images)
             masks.append(inputs.edit_masks)
-        from cocoedit.eval.metrics import keep_region_metrics
+        from cocoedit.core.metrics import keep_region_metrics
 
         keep = keep_region_metrics(torch.cat(edited), torch.cat(sources), torch.cat(masks))
         names = list(self.config.reward.weights)
@@ -594,7 +594,7 @@ class CocoEditTrainer:
             if self.step % c.train.sample_grid_every == 0 or self.step == 1:
                 grid = self._sample_grid(samples)
                 self.logger.log_image(self.step, "samples", grid)
-                from cocoedit.data.io import save_image
+                from cocoedit.core.images import save_image
 
                 save_image(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png")
         if self.step % c.train.checkpoint_every == 0 or self.step == c.train.epochs:

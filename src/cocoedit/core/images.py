@@ -1,7 +1,7 @@
 """Image and mask files <-> tensors, with errors that name the file.
 
 Images load as float ``[3, H, W]`` RGB in [0, 1]; masks as float ``[1, H, W]`` binary edit masks
-(1 = edit) after converting the file's polarity (see :mod:`cocoedit.data.masks`).
+(1 = edit) after converting the file's polarity (see :mod:`cocoedit.core.masks`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from cocoedit.data.masks import MaskPolarity, edit_mask_from_file_values
+from cocoedit.core.masks import MaskPolarity, edit_mask_from_file_values
 
 
 class ImageFileError(ValueError):
@@ -93,18 +93,3 @@ def save_edit_mask(edit_mask: torch.Tensor, path: str | Path, polarity: MaskPola
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensor_to_pil((white >= 0.5).float()).save(path)
-
-
-def save_generated_sample(
-    root: str | Path, name: str, source: np.ndarray, target: np.ndarray, edit_region: np.ndarray
-) -> dict[str, Path]:
-    """Write a generated pair as ``root/images/<name>.png``, ``root/targets/<name>.png`` and its
-    edit mask ``root/masks/<name>.png`` (white = edit). ``source``/``target`` are uint8
-    ``[H, W, 3]``, ``edit_region`` bool ``[H, W]``. Returns the three paths by folder name."""
-    root = Path(root)
-    paths = {k: root / k / f"{name}.png" for k in ("images", "targets", "masks")}
-    for key, array in (("images", source), ("targets", target)):
-        paths[key].parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(paths[key])
-    save_edit_mask(torch.from_numpy(edit_region[None].astype(np.float32)), paths["masks"], "white_is_edit")
-    return paths

@@ -8,7 +8,7 @@ import torch
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from cocoedit.eval import metrics as M
+from cocoedit.core import metrics as M
 
 
 def photo(name: str) -> torch.Tensor:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.data import masks as M
+from cocoedit.core import masks as M
 
 
 def grid(rows: list[str]) -> torch.Tensor:

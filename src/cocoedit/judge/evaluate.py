@@ -5,7 +5,7 @@
 ``reason`` (``unparsable``, ``timeout``, ``http_500``...), the error message and the last raw
 reply text. Callers decide what a failure means (the trainer drops the sample, the benchmark
 counts it); no score is ever filled in for it. Only a judge that cannot be used at all
-(:class:`~cocoedit.rewards.judge_client.JudgeUnavailableError`) propagates.
+(:class:`~cocoedit.judge.client.JudgeUnavailableError`) propagates.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cocoedit.rewards.judge_cache import JudgeCache, cache_key
-from cocoedit.rewards.judge_client import JudgeBackend, JudgeCallError, JudgeImage, JudgeReply, SamplingConfig
-from cocoedit.rewards.judge_parsing import ReplyParseError
-from cocoedit.rewards.judge_prompts import JudgeTemplate
+from cocoedit.judge.cache import JudgeCache, cache_key
+from cocoedit.judge.client import JudgeBackend, JudgeCallError, JudgeImage, JudgeReply, SamplingConfig
+from cocoedit.judge.parsing import ReplyParseError
+from cocoedit.judge.prompts import JudgeTemplate
 
 LOGPROB_TOP_K = 20
 

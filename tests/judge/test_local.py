@@ -10,9 +10,9 @@ import pytest
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from cocoedit.rewards.judge_local import Qwen2VLImageOnlyProcessor, TransformersJudgeBackend
-from cocoedit.rewards.judge_prompts import REWARD_TEXT
-from cocoedit.rewards.mllm_reward import JudgeFailureError, MLLMReward
+from cocoedit.judge.local import Qwen2VLImageOnlyProcessor, TransformersJudgeBackend
+from cocoedit.judge.prompts import REWARD_TEXT
+from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
@@ -72,7 +72,7 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
         backend_holder["b"] = TransformersJudgeBackend.from_pretrained(tiny_judge_dir, dtype=torch.float32, max_image_side=56)
         return backend_holder["b"]
 
-    from cocoedit.rewards.judge_client import SamplingConfig
+    from cocoedit.judge.client import SamplingConfig
 
     reward = MLLMReward(factory, sampling=SamplingConfig(max_tokens=6), parse_retries=1, max_failure_fraction=1.0)
     try:
@@ -88,7 +88,7 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
 def test_tiny_judge_gives_top_logprobs_and_the_threshold_raises(tiny_judge_dir):
     import asyncio
 
-    from cocoedit.rewards.judge_client import JudgeImage, SamplingConfig
+    from cocoedit.judge.client import JudgeImage, SamplingConfig
 
     backend = TransformersJudgeBackend.from_pretrained(tiny_judge_dir, dtype=torch.float32, max_image_side=56)
     image = JudgeImage.from_tensor(torch.rand(3, 40, 40))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from cocoedit.data.io import ImageFileError, image_size, load_image, save_image
+from cocoedit.core.images import ImageFileError, image_size, load_image, save_image
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.generate import edit_images
 

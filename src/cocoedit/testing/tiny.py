@@ -15,9 +15,8 @@ Two departures from the diffusers test configs, both so the tiny models behave l
   pipelines drop (``prompt_template_encode_start_idx = 64``) is exactly 64 tokens long, as with the
   real tokenizer.
 
-The Qwen processor is :class:`Qwen2VLImageOnlyProcessor`: transformers 5 requires a video
-processor for ``Qwen2VLProcessor``, and every video processor needs torchvision, which must not be
-installed beside the CPU torch build.
+The Qwen processor is :class:`cocoedit.core.qwen_processor.Qwen2VLImageOnlyProcessor` (no
+torchvision needed).
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from transformers import Qwen2VLProcessor
-from transformers.processing_utils import ProcessorMixin
+
+from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
 
 BackboneKind = Literal["kontext", "qwen-image-edit", "qwen-image-edit-plus"]
 BACKBONE_KINDS: tuple[str, ...] = ("kontext", "qwen-image-edit", "qwen-image-edit-plus")
@@ -156,21 +155,6 @@ def _qwen2_tokenizer(vocab_size: int = 1000):
         model_max_length=32768,
         additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
     )
-
-
-class Qwen2VLImageOnlyProcessor(Qwen2VLProcessor):
-    """``Qwen2VLProcessor`` without the video processor (every video processor needs torchvision).
-
-    Saved pipelines record this class by module path, so the stock pipeline class reloads them as
-    long as ``cocoedit`` is importable.
-    """
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token = "<|image_pad|>"
-        self.video_token = "<|video_pad|>"
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
 def build_tiny_kontext(seed: int = 0):

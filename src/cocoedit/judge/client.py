@@ -34,8 +34,8 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from cocoedit.data.io import tensor_to_pil
-from cocoedit.rewards.judge_parsing import TokenLogprobs
+from cocoedit.core.images import tensor_to_pil
+from cocoedit.judge.parsing import TokenLogprobs
 
 
 class JudgeUnavailableError(RuntimeError):

@@ -29,11 +29,11 @@ from typing import Any, TypeVar
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from cocoedit.rewards.judge import Judge, JudgeOutcome
-from cocoedit.rewards.judge_cache import JudgeCache
-from cocoedit.rewards.judge_client import EndpointConfig, JudgeBackend, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.judge.evaluate import Judge, JudgeOutcome
+from cocoedit.judge.cache import JudgeCache
+from cocoedit.judge.client import EndpointConfig, JudgeBackend, JudgeImage, OpenAIJudgeBackend, SamplingConfig
 from cocoedit.rewards.batch import RewardBatch
-from cocoedit.rewards.judge_prompts import RewardMode, reward_template
+from cocoedit.judge.prompts import RewardMode, reward_template
 
 T = TypeVar("T")
 

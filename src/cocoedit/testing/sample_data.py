@@ -6,7 +6,7 @@ rectangular edit region; its mask is written white = keep, as in the real mask-a
 benchmarks. Three synthetic "editors" write results folders in the benchmark's result layout:
 
 * ``careful``: performs the edit inside the edit region and leaves every keep-region pixel
-  exactly unchanged (keep-region PSNR = :data:`~cocoedit.eval.metrics.PSNR_IDENTICAL_DB`).
+  exactly unchanged (keep-region PSNR = :data:`~cocoedit.core.metrics.PSNR_IDENTICAL_DB`).
 * ``drifting``: the same edit, plus every keep-region pixel moved by exactly
   ``DRIFT_LEVELS`` grey levels (up where that stays in range, else down), so the keep-region
   MAE is ``DRIFT_LEVELS / 255`` and the PSNR ``20 log10(255 / DRIFT_LEVELS)`` (30.07 dB).
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from cocoedit.data.io import save_generated_sample
+from cocoedit.data.manifest import save_generated_sample
 from cocoedit.data.manifest import EditSample, write_manifest
 from cocoedit.eval.benchmarks import BenchName
 

@@ -28,7 +28,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.loaders import FluxLoraLoaderMixin
 from diffusers.models.modeling_utils import ModelMixin
 
-from cocoedit.data.io import pil_to_tensor
+from cocoedit.core.images import pil_to_tensor
 from cocoedit.models.backbone import BackboneError, EditCondition, ImageInput, as_pil_list, register_backbone
 from cocoedit.models.kontext import KontextBackbone
 

@@ -14,7 +14,7 @@ order (the last one repeats), or a function ``(request_body, index) -> ScriptedR
 
 Run it standalone (used by ``benchmarks/bench_judge.py``)::
 
-    python -m cocoedit.rewards.scripted_judge_server --latency 0.2 --text "Editing effect: 4"
+    python -m cocoedit.testing.judge_server --latency 0.2 --text "Editing effect: 4"
 """
 
 from __future__ import annotations

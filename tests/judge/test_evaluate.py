@@ -4,10 +4,10 @@ import asyncio
 
 import torch
 
-from cocoedit.rewards.judge import Judge
-from cocoedit.rewards.judge_client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
-from cocoedit.rewards.judge_prompts import gedit_templates, reward_template
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.judge.evaluate import Judge
+from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.judge.prompts import gedit_templates, reward_template
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 IMAGES = {"source": JudgeImage.from_tensor(torch.zeros(3, 8, 8)), "edited": JudgeImage.from_tensor(torch.ones(3, 8, 8))}
 

@@ -8,8 +8,8 @@ from cocoedit.cli import app
 from cocoedit.data.synthetic import write_synthetic_task
 from cocoedit.models.backbone import load_backbone, wrap_pipeline
 from cocoedit.models.lora import add_lora, load_lora, save_lora, use_adapter
-from cocoedit.models.pixel import build_pixel_editor
-from cocoedit.models.sft import SFTConfig, drift_keep_region, pixel_loss_weights, train_pixel_editor
+from cocoedit.demo.pixel_editor import build_pixel_editor
+from cocoedit.demo.sft import SFTConfig, drift_keep_region, pixel_loss_weights, train_pixel_editor
 
 
 def test_latents_are_the_pixels():

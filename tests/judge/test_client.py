@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cocoedit.rewards.judge_client import (
+from cocoedit.judge.client import (
     EndpointConfig,
     JudgeCallError,
     JudgeImage,
@@ -20,7 +20,7 @@ from cocoedit.rewards.judge_client import (
     chat_request_body,
     proxy_from_env,
 )
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 
 def _image(value: float, h: int = 20, w: int = 30) -> JudgeImage:

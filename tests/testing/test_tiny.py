@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.models.tiny import BACKBONE_KINDS, build_tiny_pipeline
+from cocoedit.testing.tiny import BACKBONE_KINDS, build_tiny_pipeline
 
 SIZE = 64
 

@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cocoedit.rewards.judge_client import JudgeReply, SamplingConfig
-from cocoedit.rewards.judge_parsing import TokenLogprobs
-from cocoedit.rewards.judge_prompts import JudgeTemplate
+from cocoedit.judge.client import JudgeReply, SamplingConfig
+from cocoedit.judge.parsing import TokenLogprobs
+from cocoedit.judge.prompts import JudgeTemplate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (

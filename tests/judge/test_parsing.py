@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cocoedit.rewards.judge_parsing import (
+from cocoedit.judge.parsing import (
     ReplyParseError,
     TokenLogprobs,
     expected_digit_score,

@@ -5,9 +5,9 @@ import threading
 import pytest
 import torch
 
-from cocoedit.rewards.judge_client import EndpointConfig
-from cocoedit.rewards.mllm_reward import JudgeFailureError, MLLMReward, MLLMRewardConfig
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.judge.client import EndpointConfig
+from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward, MLLMRewardConfig
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 
 def _by_instruction(body, index):

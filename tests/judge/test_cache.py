@@ -5,11 +5,11 @@ import json
 
 import torch
 
-from cocoedit.rewards.judge import Judge
-from cocoedit.rewards.judge_cache import JudgeCache
-from cocoedit.rewards.judge_client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
-from cocoedit.rewards.judge_prompts import reward_template
-from cocoedit.rewards.scripted_judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.judge.evaluate import Judge
+from cocoedit.judge.cache import JudgeCache
+from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.judge.prompts import reward_template
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 GOOD = "Editing effect: 5\nVisual quality: 4"
 

@@ -32,7 +32,7 @@ import torch
 
 from cocoedit.data.manifest import read_manifest
 from cocoedit.models.backbone import wrap_pipeline
-from cocoedit.models.pixel import build_pixel_editor
+from cocoedit.demo.pixel_editor import build_pixel_editor
 from cocoedit.data.rows import prepare_row
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cocoedit.rewards.judge_parsing import (
+from cocoedit.judge.parsing import (
     ReplyParseError,
     TokenLogprobs,
     expected_digit_score,

@@ -5,10 +5,8 @@ model is not re-entrant), so the event loop stays responsive. Per-token top log-
 are computed from the generation scores when the sampling settings ask for them, so the
 ``logprobs`` reward mode works here too.
 
-Qwen2.5-VL's processor in transformers 5.x insists on a video processor, and every video
-processor needs torchvision, which this project must not install (it breaks beside the CPU torch
-build). :class:`Qwen2VLImageOnlyProcessor` is the processor without the video part; it loads a
-standard checkpoint's processor files.
+The processor is :class:`cocoedit.core.qwen_processor.Qwen2VLImageOnlyProcessor` (no
+torchvision needed).
 """
 
 from __future__ import annotations
@@ -18,21 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import Qwen2VLProcessor
-from transformers.processing_utils import ProcessorMixin
 
-from cocoedit.rewards.judge_client import JudgeImage, JudgeReply, SamplingConfig
-from cocoedit.rewards.judge_parsing import TokenLogprobs
-
-
-class Qwen2VLImageOnlyProcessor(Qwen2VLProcessor):
-    """``Qwen2VLProcessor`` for images only: no (torchvision-only) video processor."""
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
+from cocoedit.judge.client import JudgeImage, JudgeReply, SamplingConfig
+from cocoedit.judge.parsing import TokenLogprobs
 
 
 class TransformersJudgeBackend:

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from cocoedit.rewards.judge_parsing import ReplyParseError, TokenLogprobs
-from cocoedit.rewards.judge_prompts import (
+from cocoedit.judge.parsing import ReplyParseError, TokenLogprobs
+from cocoedit.judge.prompts import (
     PromptFileError,
     gedit_templates,
     imgedit_template_for,
