@@ -76,7 +76,7 @@ def bench_tiny(size: int, steps: int, repeats: int, batch: int) -> None:
 
     import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit as edit_mod
     import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus as plus_mod
-    from cocoedit.models.backbone import wrap_pipeline
+    from cocoedit.models.registry import wrap_pipeline
     from cocoedit.models.generate import edit_images
     from cocoedit.testing.tiny import BACKBONE_KINDS, build_tiny_pipeline
 

@@ -32,7 +32,7 @@ import torch
 def bench_cpu(epochs: int) -> None:
     from cocoedit.data.manifest import read_manifest
     from cocoedit.testing.sample_data import make_sample_manifest
-    from cocoedit.models.backbone import wrap_pipeline
+    from cocoedit.models.registry import wrap_pipeline
     from cocoedit.testing.tiny import build_tiny_pipeline
     from cocoedit.rl.config import load_config
     from cocoedit.rl.logging import read_metrics
@@ -88,7 +88,8 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
     from diffusers import FluxTransformer2DModel
     from peft import LoraConfig
 
-    from cocoedit.models.backbone import DEFAULT_LORA_TARGETS, unpack_latents
+    from cocoedit.models.backbone import DEFAULT_LORA_TARGETS
+    from cocoedit.models.condition import unpack_latents
     from cocoedit.models.samplers import dpm_solver_2m_sample
     from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
     from cocoedit.rl.regularizers import region_regularizers

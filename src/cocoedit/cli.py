@@ -490,7 +490,8 @@ def edit(
     import torch
     from rich.progress import Progress
 
-    from cocoedit.models.backbone import BackboneError, load_backbone
+    from cocoedit.models.condition import BackboneError
+    from cocoedit.models.registry import load_backbone
     from cocoedit.editing import EditSettings, edit_one, jobs_from_benchmark, jobs_from_manifest, run_batch
     from cocoedit.models.lora import LoraError, load_lora
     from cocoedit.models.samplers import SAMPLER_NAMES

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from cocoedit.models.backbone import BackboneError, EditCondition, pack_latents, unpack_latents, wrap_pipeline
+from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
+from cocoedit.models.registry import wrap_pipeline
 from cocoedit.models.generate import edit_images
 from cocoedit.testing.tiny import build_tiny_pipeline
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.models.backbone import wrap_pipeline
+from cocoedit.models.registry import wrap_pipeline
 from cocoedit.models.generate import edit_images
 from cocoedit.models.lora import (
     LoraError,

@@ -1,15 +1,10 @@
 """Fixtures for trainer tests: a small real-photo training set and tiny random backbones."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from cocoedit.data.manifest import read_manifest
+from cocoedit.testing import trainer as trainer_helpers
 from cocoedit.testing.sample_data import make_sample_manifest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import trainer_helpers  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trainer_helpers import brightness, tiny_backbone, tiny_config  # noqa: E402
-
-from cocoedit.data.manifest import read_manifest  # noqa: E402
-from cocoedit.rl.trainer import CocoEditTrainer, PixelReward, init_distributed  # noqa: E402
+from cocoedit.data.manifest import read_manifest
+from cocoedit.rl.trainer import CocoEditTrainer, PixelReward, init_distributed
+from cocoedit.testing.trainer import brightness, tiny_backbone, tiny_config
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ from diffusers.loaders import FluxLoraLoaderMixin
 from diffusers.models.modeling_utils import ModelMixin
 
 from cocoedit.core.images import pil_to_tensor
-from cocoedit.models.backbone import BackboneError, EditCondition, ImageInput, as_pil_list, register_backbone
+from cocoedit.models.condition import BackboneError, EditCondition
+from cocoedit.models.backbone import ImageInput, as_pil_list
 from cocoedit.models.kontext import KontextBackbone
 
 _WORD = re.compile(r"[a-z]+|\d")
@@ -104,7 +105,6 @@ def build_pixel_editor(
     return pipe
 
 
-@register_backbone
 class PixelKontextBackbone(KontextBackbone):
     """Kontext's velocity prediction (inherited) over pixel latents and word embeddings."""
 

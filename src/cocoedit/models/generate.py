@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from cocoedit.models.backbone import EditBackbone, EditCondition, ImageInput
+from cocoedit.models.backbone import EditBackbone, ImageInput
+from cocoedit.models.condition import EditCondition
 from cocoedit.models.samplers import SamplerOutput, sample
 
 

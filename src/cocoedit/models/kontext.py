@@ -18,17 +18,10 @@ from collections.abc import Sequence
 
 import torch
 
-from cocoedit.models.backbone import (
-    BackboneError,
-    EditBackbone,
-    EditCondition,
-    ImageInput,
-    as_pil_list,
-    register_backbone,
-)
+from cocoedit.models.condition import BackboneError, EditCondition
+from cocoedit.models.backbone import EditBackbone, ImageInput, as_pil_list
 
 
-@register_backbone
 class KontextBackbone(EditBackbone):
     kind = "kontext"
     pipeline_class_name = "FluxKontextPipeline"

@@ -31,14 +31,8 @@ from collections.abc import Sequence
 
 import torch
 
-from cocoedit.models.backbone import (
-    BackboneError,
-    EditBackbone,
-    EditCondition,
-    ImageInput,
-    as_pil_list,
-    register_backbone,
-)
+from cocoedit.models.condition import BackboneError, EditCondition
+from cocoedit.models.backbone import EditBackbone, ImageInput, as_pil_list
 
 
 def condition_dimensions(area: int, aspect: float) -> tuple[int, int]:
@@ -147,7 +141,6 @@ class _QwenEditBase(EditBackbone):
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
 
-@register_backbone
 class QwenImageEditBackbone(_QwenEditBase):
     """The original Qwen-Image-Edit: one image, at the working resolution, for VAE and VL."""
 
@@ -159,7 +152,6 @@ class QwenImageEditBackbone(_QwenEditBase):
         return [self.pipeline.image_processor.resize(im, height, width) for im in images]
 
 
-@register_backbone
 class QwenImageEditPlusBackbone(_QwenEditBase):
     """Qwen-Image-Edit-2509 (``QwenImageEditPlusPipeline``): VL image at ``condition_area`` pixels."""
 

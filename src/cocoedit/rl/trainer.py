@@ -46,7 +46,8 @@ import yaml
 import cocoedit
 from cocoedit.data.manifest import EditSample
 from cocoedit.core.masks import latent_grid_mask
-from cocoedit.models.backbone import EditBackbone, EditCondition
+from cocoedit.models.backbone import EditBackbone
+from cocoedit.models.condition import EditCondition
 from cocoedit.models.lora import (
     adapter_parameters,
     adapters_disabled,
@@ -256,7 +257,7 @@ class CocoEditTrainer:
         """Load the backbone, the manifests and the configured rewards. ``extra_rewards`` supplies
         programmatic reward components by the names used in ``reward.weights``."""
         from cocoedit.data.manifest import detect_layout, read_manifest
-        from cocoedit.models.backbone import load_backbone
+        from cocoedit.models.registry import load_backbone
 
         m = config.model
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[m.dtype]

@@ -1,4 +1,8 @@
-"""Helpers shared by the trainer tests and the distributed worker script (importable by both)."""
+"""Tiny trainer set-ups: a tiny random backbone, a small config, a programmatic reward.
+
+Used by the trainer tests, the distributed worker script and the training benchmark."""
+
+from __future__ import annotations
 
 import torch
 
@@ -7,7 +11,7 @@ from cocoedit.rl.config import load_config
 
 
 def tiny_backbone(kind: str):
-    from cocoedit.models.backbone import wrap_pipeline
+    from cocoedit.models.registry import wrap_pipeline
     from cocoedit.testing.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline(kind)
