@@ -70,14 +70,14 @@ def lora_step_fn(bb, condition, batch: int, height: int, width: int):
 
 
 def bench_tiny(size: int, steps: int, repeats: int, batch: int) -> None:
+    import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit as edit_mod
+    import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus as plus_mod
     import numpy as np
     from PIL import Image
     from skimage import data
 
-    import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit as edit_mod
-    import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus as plus_mod
-    from cocoedit.models.registry import wrap_pipeline
     from cocoedit.models.generate import edit_images
+    from cocoedit.models.registry import wrap_pipeline
     from cocoedit.testing.tiny import BACKBONE_KINDS, build_tiny_pipeline
 
     # The stock Qwen pipelines hard-code ~1024² conditioning; match our working size for a fair baseline.

@@ -26,8 +26,10 @@ import time
 
 import torch
 
+from cocoedit.judge.client import OpenAIJudgeBackend
+from cocoedit.judge.config import EndpointConfig
 from cocoedit.judge.evaluate import Judge
-from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.prompts import reward_template
 
 

@@ -31,12 +31,12 @@ import torch
 
 def bench_cpu(epochs: int) -> None:
     from cocoedit.data.manifest import read_manifest
-    from cocoedit.testing.sample_data import make_sample_manifest
     from cocoedit.models.registry import wrap_pipeline
-    from cocoedit.testing.tiny import build_tiny_pipeline
     from cocoedit.rl.config import load_config
     from cocoedit.rl.logging import read_metrics
     from cocoedit.rl.trainer import CocoEditTrainer, PixelReward
+    from cocoedit.testing.sample_data import make_sample_manifest
+    from cocoedit.testing.tiny import build_tiny_pipeline
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,6 +85,8 @@ def bench_cpu(epochs: int) -> None:
 def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats: int,
                     config: dict | None = None, device: str = "cuda", checkpointing: bool = True) -> None:
     """``config``/``device`` exist so the same code can be smoke-tested small on a CPU."""
+    import sys
+
     from diffusers import FluxTransformer2DModel
     from peft import LoraConfig
 
@@ -93,8 +95,6 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
     from cocoedit.models.samplers import dpm_solver_2m_sample
     from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
     from cocoedit.rl.regularizers import region_regularizers
-
-    import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_backbone import BF16_PEAK_TFLOPS, KONTEXT_DEV, _flops_forward

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 
+
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")

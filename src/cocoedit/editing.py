@@ -1,4 +1,7 @@
-"""Batch editing for `cocoedit edit`: jobs from a manifest or a benchmark, resumable, per-sample errors.
+"""Editing with a loaded editor, for ``cocoedit edit``: one image, or jobs from a manifest or a
+benchmark, resumable, with per-sample errors.
+
+:func:`load_editor` loads a backbone (and a LoRA) from :class:`EditorOptions`.
 
 Output layouts are the ones `cocoedit eval consistency` reads: for a benchmark,
 ``<out>/<BenchSample.result_relpath>`` (GEdit ``fullset/<task>/<lang>/<key>.png``, ImgEdit flat
@@ -46,6 +49,45 @@ class EditSettings:
     noise_level: float = 0.7
     size: tuple[int, int] | None = None  # (height, width); None: from the source image
     max_area: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EditorOptions:
+    """Which editor to load and how: a local folder or hub id, its backbone kind (None: detect),
+    device (None: CUDA if available), dtype name (None: bf16 on CUDA, float32 on CPU), diffusers
+    model CPU offload and VAE tiling, and an optional diffusers-format LoRA at ``lora_scale``."""
+
+    model: str
+    backbone: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    lora: Path | None = None
+    lora_scale: float = 1.0
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_editor(options: EditorOptions) -> EditBackbone:
+    """The backbone of ``options``, on its device, with the LoRA (if any) active as ``"edit"``."""
+    from cocoedit.models.lora import load_lora
+    from cocoedit.models.registry import load_backbone
+
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = DTYPES[options.dtype] if options.dtype else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    backbone = load_backbone(options.model, kind=options.backbone, dtype=dtype,
+                             device=None if options.cpu_offload else device)
+    if options.cpu_offload:
+        backbone.pipeline.enable_model_cpu_offload(device=device)
+        backbone.refresh_placement()
+    if options.vae_tiling:
+        backbone.pipeline.vae.enable_tiling()
+    if options.lora is not None:
+        load_lora(backbone, options.lora, "edit", scale=options.lora_scale)
+    backbone.pipeline.set_progress_bar_config(disable=True)
+    return backbone
 
 
 def jobs_from_manifest(manifest: str | Path, out_dir: str | Path) -> list[EditJob]:

@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cocoedit.core.images import load_image
 from cocoedit.data.annotate import (
     boxes_from_reply,
     component_boxes,
@@ -14,7 +15,6 @@ from cocoedit.data.annotate import (
     parse_box_reply,
     union_of_boxes,
 )
-from cocoedit.core.images import load_image
 from cocoedit.judge.parsing import ReplyParseError
 
 from .conftest import H, W, known_edit, make_pairs

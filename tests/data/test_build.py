@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from cocoedit.core.images import load_edit_mask
 from cocoedit.data.build import BuildError, RecordLog, run_build, word_overlap
 from cocoedit.data.curation_config import BuildConfig
-from cocoedit.core.images import load_edit_mask
 from cocoedit.data.manifest import CandidateSample, read_manifest
 from cocoedit.data.rows import prepare_row
 from cocoedit.data.validate import validate_manifest

@@ -5,9 +5,9 @@ import re
 
 import torch
 
+from cocoedit.core.images import load_edit_mask
 from cocoedit.data.build import RecordLog, run_build
 from cocoedit.data.curation_config import BuildConfig
-from cocoedit.core.images import load_edit_mask
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.validate import validate_manifest
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
@@ -38,7 +38,7 @@ def script(body, index):
 
 def _config(server, **update):
     data = {"annotate": {"method": "grounding"}, "refine": {"enabled": True}, "filter": {"enabled": True},
-            "vlm": {"model": server.model, "base_url": server.base_url, "parse_retries": 1}, "workers": 3}
+            "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}, "parse_retries": 1}, "workers": 3}
     data.update(update)
     return BuildConfig.model_validate(data)
 

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
+from cocoedit.core.images import load_edit_mask, open_image
 from cocoedit.data.build import RecordLog, run_build
 from cocoedit.data.curation_config import BuildConfig
-from cocoedit.core.images import load_edit_mask, open_image
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.segment import SamSegmenter, SegmenterError
-from cocoedit.testing.sam import save_tiny_sam
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.sam import save_tiny_sam
 
 from .conftest import known_box_reply, prompt_of
 
@@ -59,7 +59,7 @@ def test_build_with_the_sam_segmenter(tiny_sam, candidates, tmp_path):
         config = BuildConfig.model_validate({
             "annotate": {"method": "grounding", "grounding": {"segmenter": "sam", "sam_model": str(tiny_sam)}},
             "area": {"min_fraction": 0.0, "max_fraction": 1.0},
-            "vlm": {"model": server.model, "base_url": server.base_url}, "workers": 2})
+            "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}}, "workers": 2})
         summary = run_build(config, candidates, out)
     records = RecordLog(out / "records.jsonl").load()
     assert summary.processed == 8 and summary.counts["failed"] == 0

@@ -6,10 +6,15 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.data.synthetic import write_synthetic_task
-from cocoedit.models.registry import load_backbone, wrap_pipeline
-from cocoedit.models.lora import add_lora, load_lora, save_lora, use_adapter
 from cocoedit.demo.pixel_editor import build_pixel_editor
-from cocoedit.demo.sft import SFTConfig, drift_keep_region, pixel_loss_weights, train_pixel_editor
+from cocoedit.demo.sft import (
+    SFTConfig,
+    drift_keep_region,
+    pixel_loss_weights,
+    train_pixel_editor,
+)
+from cocoedit.models.lora import add_lora, load_lora, save_lora, use_adapter
+from cocoedit.models.registry import load_backbone, wrap_pipeline
 
 
 def test_latents_are_the_pixels():

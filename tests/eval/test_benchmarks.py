@@ -4,7 +4,12 @@ import json
 
 import pytest
 
-from cocoedit.eval.benchmarks import BenchmarkError, load_bench_edit_mask, load_benchmark, result_path
+from cocoedit.eval.benchmarks import (
+    BenchmarkError,
+    load_bench_edit_mask,
+    load_benchmark,
+    result_path,
+)
 
 
 def test_gedit_layout(gedit_bench):

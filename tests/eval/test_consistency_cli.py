@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.eval.benchmarks import load_benchmark, result_path
 from cocoedit.core.metrics import PSNR_IDENTICAL_DB
+from cocoedit.eval.benchmarks import load_benchmark, result_path
 from cocoedit.testing.sample_data import DRIFT_LEVELS
 
 runner = CliRunner()

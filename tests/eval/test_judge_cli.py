@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.testing.sample_data import make_sample_benchmark
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.sample_data import make_sample_benchmark
 
 
 def _vie_script(body, index):

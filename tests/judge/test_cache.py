@@ -5,9 +5,11 @@ import json
 
 import torch
 
-from cocoedit.judge.evaluate import Judge
 from cocoedit.judge.cache import JudgeCache
-from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.judge.client import OpenAIJudgeBackend
+from cocoedit.judge.config import EndpointConfig, SamplingConfig
+from cocoedit.judge.evaluate import Judge
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.prompts import reward_template
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 

@@ -11,15 +11,14 @@ import torch
 from PIL import Image
 
 from cocoedit.judge.client import (
-    EndpointConfig,
     JudgeCallError,
-    JudgeImage,
     JudgeUnavailableError,
     OpenAIJudgeBackend,
-    SamplingConfig,
     chat_request_body,
     proxy_from_env,
 )
+from cocoedit.judge.config import EndpointConfig, SamplingConfig
+from cocoedit.judge.images import JudgeImage
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 

@@ -4,8 +4,10 @@ import asyncio
 
 import torch
 
+from cocoedit.judge.client import OpenAIJudgeBackend
+from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.evaluate import Judge
-from cocoedit.judge.client import EndpointConfig, JudgeImage, OpenAIJudgeBackend, SamplingConfig
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.prompts import gedit_templates, reward_template
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 

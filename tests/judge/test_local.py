@@ -10,9 +10,11 @@ import pytest
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from cocoedit.judge.local import Qwen2VLImageOnlyProcessor, TransformersJudgeBackend
+from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
+from cocoedit.judge.config import EndpointConfig
+from cocoedit.judge.local import TransformersJudgeBackend
 from cocoedit.judge.prompts import REWARD_TEXT
-from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward
+from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward, MLLMRewardConfig
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
@@ -72,9 +74,10 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
         backend_holder["b"] = TransformersJudgeBackend.from_pretrained(tiny_judge_dir, dtype=torch.float32, max_image_side=56)
         return backend_holder["b"]
 
-    from cocoedit.judge.client import SamplingConfig
+    from cocoedit.judge.config import SamplingConfig
 
-    reward = MLLMReward(factory, sampling=SamplingConfig(max_tokens=6), parse_retries=1, max_failure_fraction=1.0)
+    reward = MLLMReward(MLLMRewardConfig(endpoint=EndpointConfig(model="local"), sampling=SamplingConfig(max_tokens=6),
+                                          parse_retries=1, max_failure_fraction=1.0, check_health=False), factory)
     try:
         batch = reward(torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40), ["make it red", "add a hat"])
     finally:
@@ -88,7 +91,8 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
 def test_tiny_judge_gives_top_logprobs_and_the_threshold_raises(tiny_judge_dir):
     import asyncio
 
-    from cocoedit.judge.client import JudgeImage, SamplingConfig
+    from cocoedit.judge.config import SamplingConfig
+    from cocoedit.judge.images import JudgeImage
 
     backend = TransformersJudgeBackend.from_pretrained(tiny_judge_dir, dtype=torch.float32, max_image_side=56)
     image = JudgeImage.from_tensor(torch.rand(3, 40, 40))
@@ -96,5 +100,7 @@ def test_tiny_judge_gives_top_logprobs_and_the_threshold_raises(tiny_judge_dir):
     assert reply.tokens is not None and 1 <= len(reply.tokens) <= 4
     assert all(len(t.top) >= 1 and max(t.top.values()) <= 0.0 for t in reply.tokens)
     with pytest.raises(JudgeFailureError, match="unparsable"):
-        with MLLMReward(lambda: backend, sampling=SamplingConfig(max_tokens=3), parse_retries=0) as reward:
+        config = MLLMRewardConfig(endpoint=EndpointConfig(model="local"), sampling=SamplingConfig(max_tokens=3),
+                                  parse_retries=0, check_health=False)
+        with MLLMReward(config, lambda: backend) as reward:
             reward(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), ["x"])

@@ -8,6 +8,7 @@ import pytest
 from cocoedit.judge.parsing import ReplyParseError, TokenLogprobs
 from cocoedit.judge.prompts import (
     PromptFileError,
+    UnknownEditTypeError,
     gedit_templates,
     imgedit_template_for,
     imgedit_templates,
@@ -64,7 +65,7 @@ def test_imgedit_templates_ours_and_official(tmp_path):
     assert imgedit_template_for(ours, "adjust").name == "imgedit-alter"
     reply = "Reasoning: good.\nInstruction compliance: 5\nIntegration: 4\nPreservation: 3"
     assert ours["add"].parse(reply, None)["score"] == pytest.approx(4.0)
-    with pytest.raises(KeyError, match="known types"):
+    with pytest.raises(UnknownEditTypeError, match="known types"):
         imgedit_template_for(ours, "teleport")
 
     path = tmp_path / "prompts.json"

@@ -3,9 +3,14 @@
 import pytest
 import torch
 
-from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
-from cocoedit.models.registry import wrap_pipeline
+from cocoedit.models.condition import (
+    BackboneError,
+    EditCondition,
+    pack_latents,
+    unpack_latents,
+)
 from cocoedit.models.generate import edit_images
+from cocoedit.models.registry import wrap_pipeline
 from cocoedit.testing.tiny import build_tiny_pipeline
 
 SIZE = 64  # working resolution (the photo fixtures' size)

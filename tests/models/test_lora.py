@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from cocoedit.models.registry import wrap_pipeline
 from cocoedit.models.generate import edit_images
 from cocoedit.models.lora import (
     LoraError,
@@ -16,6 +15,7 @@ from cocoedit.models.lora import (
     save_lora,
     use_adapter,
 )
+from cocoedit.models.registry import wrap_pipeline
 from cocoedit.testing.tiny import build_tiny_pipeline
 
 SIZE = 64

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from cocoedit.judge.client import EndpointConfig
+from cocoedit.judge.config import EndpointConfig
 from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward, MLLMRewardConfig
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
@@ -23,7 +23,7 @@ def _reward(server, **kw):
     config = MLLMRewardConfig(
         endpoint=EndpointConfig(base_url=server.base_url, model=server.model, max_retries=0), parse_retries=0, **kw
     )
-    return MLLMReward.from_config(config)
+    return MLLMReward(config)
 
 
 def test_scores_and_validity_per_sample():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cocoedit.rewards.batch import RewardBatch, mix_rewards
+from cocoedit.rewards.batch import RewardBatch, RewardError, mix_rewards
 from cocoedit.rewards.pixel import pixel_consistency_reward
 
 
@@ -45,7 +45,7 @@ def test_mixing_is_a_named_weighted_sum_with_validity_and():
     assert math.isnan(mixed.scores[1].item())
     pixel_only = mix_rewards({"judge": judge, "pixel": pixel}, {"judge": 0.0, "pixel": 1.0})
     assert pixel_only.valid.all() and pixel_only.scores.tolist() == pytest.approx([0.5, 0.9, 1.0])
-    with pytest.raises(ValueError, match="no weight for"):
+    with pytest.raises(RewardError, match="no weight for"):
         mix_rewards({"judge": judge, "pixel": pixel}, {"judge": 1.0})
-    with pytest.raises(ValueError, match="no component for"):
+    with pytest.raises(RewardError, match="no component for"):
         mix_rewards({"judge": judge}, {"judge": 1.0, "pxel": 0.2})

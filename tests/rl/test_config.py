@@ -51,8 +51,8 @@ def test_invalid_values_and_missing_judge_are_explained(tmp_path):
 
 
 def test_every_key_is_documented():
-    from cocoedit.rl.config import CocoEditConfig
     from cocoedit.core.settings import valid_keys
+    from cocoedit.rl.config import CocoEditConfig
 
     doc = (CONFIGS.parent / "docs" / "training.md").read_text()
     missing = [k for k in valid_keys(CocoEditConfig) if f"`{k}`" not in doc]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.rl.epoch_plan import plan_epoch, sample_generator, sample_seed
+from cocoedit.rl.epoch_plan import EpochPlanError, plan_epoch, sample_generator, sample_seed
 
 
 def test_prompts_are_distinct_seeded_and_skip_banned():
@@ -31,9 +31,9 @@ def test_sample_seeds_are_distinct_and_reproducible():
 
 
 def test_impossible_plans_are_explained():
-    with pytest.raises(ValueError, match="only 3 of 5 are available \\(2 banned"):
+    with pytest.raises(EpochPlanError, match="only 3 of 5 are available \\(2 banned"):
         plan_epoch(5, 4, 2, epoch=0, seed=0, banned=[0, 1])
-    with pytest.raises(ValueError, match="cannot be split evenly over 4"):
+    with pytest.raises(EpochPlanError, match="cannot be split evenly over 4"):
         plan_epoch(5, 3, 2, epoch=0, seed=0, world_size=4)
     with pytest.raises(ValueError, match="group_size"):
         plan_epoch(5, 3, 1, epoch=0, seed=0)

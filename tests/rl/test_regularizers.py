@@ -3,7 +3,11 @@
 import pytest
 import torch
 
-from cocoedit.rl.regularizers import region_regularizers, region_weight_maps, weighted_latent_distance
+from cocoedit.rl.regularizers import (
+    region_regularizers,
+    region_weight_maps,
+    weighted_latent_distance,
+)
 
 
 def left_half_edit(b=1, h=8, w=8):

@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from cocoedit.judge.client import EndpointConfig
+from cocoedit.judge.config import EndpointConfig
 from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
-from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.rl.checkpoint import list_checkpoints
 from cocoedit.rl.logging import read_metrics
 from cocoedit.rl.trainer import CocoEditTrainer, JudgeReward, PixelReward
+from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 
 def judge_script(body, index):
@@ -33,7 +33,7 @@ def test_training_runs_with_pixel_and_judge_rewards(kind, train_samples, tmp_pat
     cfg = make_config(reward={"weights": {"judge": 0.6, "pixel": 0.2, "brightness": 0.2}},
                       sampling={"prompts_per_epoch": 3}, judge={"endpoint": {"model": "scripted-judge"}})
     with ScriptedJudgeServer(judge_script) as server:
-        judge = MLLMReward.from_config(MLLMRewardConfig(
+        judge = MLLMReward(MLLMRewardConfig(
             endpoint=EndpointConfig(base_url=server.base_url, model=server.model, max_retries=0),
             parse_retries=0, max_failure_fraction=1.0))
         rewards = {"judge": JudgeReward(judge), "pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness_reward}

@@ -4,6 +4,7 @@ resuming with a config change that alters results is refused with the keys named
 import pytest
 import torch
 
+from cocoedit.rl.checkpoint import RunError
 from cocoedit.rl.config import load_config
 from cocoedit.rl.trainer import CocoEditTrainer, PixelReward
 
@@ -57,10 +58,10 @@ def test_resume_refuses_result_changing_config(train_samples, tmp_path, make_bac
     rewards = {"pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness_reward}
     CocoEditTrainer(cfg, tmp_path, make_backbone("kontext"), train_samples, rewards).train()
     changed = load_config(None, ["optim.lr=0.5", "train.epochs=3"], base=cfg.model_dump(mode="json"))
-    with pytest.raises(ValueError, match=r"optim.lr: 0.001 -> 0.5"):
+    with pytest.raises(RunError, match=r"optim.lr: 0.001 -> 0.5"):
         CocoEditTrainer(changed, tmp_path, make_backbone("kontext"), train_samples, rewards).train(resume=True)
     more_epochs = load_config(None, ["train.epochs=2"], base=cfg.model_dump(mode="json"))
     CocoEditTrainer(more_epochs, tmp_path, make_backbone("kontext"), train_samples, rewards).train(resume=True)
     assert (tmp_path / "checkpoints" / "step-000002").is_dir()
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a run"):
         CocoEditTrainer(cfg, tmp_path, make_backbone("kontext"), train_samples, rewards).train()

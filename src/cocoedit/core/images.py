@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.masks import MaskPolarity, edit_mask_from_file_values
 
 
-class ImageFileError(ValueError):
+class ImageFileError(CocoEditError):
     """An image or mask file is missing, unreadable or truncated."""
 
 

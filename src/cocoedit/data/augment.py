@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from cocoedit.data.annotate import fill_component_boxes
 from cocoedit.core.masks import dilate
+from cocoedit.data.annotate import fill_component_boxes
 
 
 class AugmentRule(BaseModel):

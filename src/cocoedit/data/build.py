@@ -48,7 +48,21 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cocoedit.data.annotate import boxes_from_reply, difference_mask, parse_box_reply, union_of_boxes
+from cocoedit.core.errors import CocoEditError
+from cocoedit.core.images import (
+    ImageFileError,
+    load_edit_mask,
+    open_image,
+    pil_to_tensor,
+    save_edit_mask,
+    tensor_to_pil,
+)
+from cocoedit.data.annotate import (
+    boxes_from_reply,
+    difference_mask,
+    parse_box_reply,
+    union_of_boxes,
+)
 from cocoedit.data.augment import augment_mask
 from cocoedit.data.curation_config import BuildConfig
 from cocoedit.data.curation_prompts import (
@@ -60,15 +74,15 @@ from cocoedit.data.curation_prompts import (
     refine_template,
 )
 from cocoedit.data.importers import file_stem
-from cocoedit.core.images import (
-    ImageFileError,
-    load_edit_mask,
-    open_image,
-    pil_to_tensor,
-    save_edit_mask,
-    tensor_to_pil,
+from cocoedit.data.manifest import (
+    CandidateSample,
+    EditSample,
+    ManifestError,
+    read_manifest,
+    write_manifest,
 )
-from cocoedit.data.manifest import CandidateSample, EditSample, ManifestError, read_manifest, write_manifest
+from cocoedit.judge.cache import JudgeCache
+from cocoedit.judge.evaluate import open_judge
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.jsonl"
@@ -77,7 +91,7 @@ CONFIG_RECORD = "build_config.json"
 CACHE = "vlm_cache.sqlite"
 
 
-class BuildError(ValueError):
+class BuildError(CocoEditError):
     """The build cannot run (bad input manifest, an output folder from another config...)."""
 
 
@@ -202,7 +216,7 @@ class Curator:
         return record
 
     async def _vlm(self, stage: str, template, images: dict, instruction: str):
-        from cocoedit.judge.client import JudgeImage
+        from cocoedit.judge.images import JudgeImage
 
         outcome = await self.judge.evaluate(template, {k: JudgeImage(v) for k, v in images.items()}, instruction)
         details = {"template": template.ident, "raw": outcome.text, "cached": outcome.cached}
@@ -359,22 +373,6 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
     return summary
 
 
-def _make_judge(config: BuildConfig, out: Path):
-    from cocoedit.judge.evaluate import Judge
-    from cocoedit.judge.cache import JudgeCache
-    from cocoedit.judge.client import EndpointConfig, OpenAIJudgeBackend, SamplingConfig
-
-    v = config.vlm
-    if not v.model:
-        raise BuildError("this config calls a VLM (grounding, refine or filter): give --model (or vlm.model)")
-    endpoint = EndpointConfig(base_url=v.base_url, model=v.model, api_key_env=v.api_key_env,
-                              concurrency=v.concurrency, timeout_s=v.timeout_s, max_retries=v.max_retries,
-                              max_image_side=v.max_image_side)
-    sampling = SamplingConfig(temperature=v.temperature, max_tokens=v.max_tokens, seed=v.seed)
-    backend = OpenAIJudgeBackend(endpoint)
-    return Judge(backend, sampling, v.parse_retries, JudgeCache(out / CACHE)), backend
-
-
 def run_build(
     config: BuildConfig,
     in_manifest: str | Path,
@@ -410,12 +408,13 @@ def run_build(
         segmenter = SamSegmenter(g.sam_model, device=g.device)
 
     async def main() -> None:
-        judge, backend = (None, None)
+        judge = None
         if config.needs_vlm and todo:
-            judge, backend = _make_judge(config, out)
+            if not config.vlm.endpoint.model:
+                raise BuildError("this config calls a VLM (grounding, refine or filter): give --model "
+                                 "(or vlm.endpoint.model)")
+            judge = await open_judge(config.vlm, cache=JudgeCache(config.vlm.cache_path or out / CACHE))
         try:
-            if backend is not None:
-                await backend.health_check()
             curator = Curator(config, out, judge, segmenter)
             queue = iter(todo)
 
@@ -433,10 +432,8 @@ def run_build(
                 for _ in range(min(config.workers, len(todo))):
                     group.create_task(worker())
         finally:
-            if backend is not None:
-                await backend.aclose()
             if judge is not None:
-                judge.cache.close()
+                await judge.aclose()
 
     asyncio.run(main())
     return finalize(out, done, len(candidates))

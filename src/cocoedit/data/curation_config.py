@@ -11,12 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cocoedit.core.errors import CocoEditError
+from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 from cocoedit.data.annotate import BoxCoordinates
 from cocoedit.data.augment import AugmentConfig
-from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
+from cocoedit.judge.config import EndpointConfig, JudgeConfig, SamplingConfig
 
 
-class CurationConfigError(ValueError):
+class CurationConfigError(CocoEditError):
     """A curation config is invalid; the message names the file and key."""
 
 
@@ -85,22 +87,14 @@ class FilterConfig(_Strict):
         default_factory=lambda: {"clarity": 3, "mask_accuracy": 3, "prominence": 3})
 
 
-class VLMConfig(_Strict):
-    """The VLM behind an OpenAI-compatible endpoint (``vllm serve``); the CLI's --model,
-    --base-url and --api-key-env override the first three. Sampling settings are part of the
-    reply cache key."""
+class VLMConfig(JudgeConfig):
+    """The VLM, configured like every judge (:class:`~cocoedit.judge.config.JudgeConfig`): the CLI's
+    --model, --base-url and --api-key-env override ``endpoint.model``, ``endpoint.base_url`` and
+    ``endpoint.api_key_env``. Sampling settings are part of the reply cache key."""
 
-    model: str | None = None
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(16, ge=1)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
+    endpoint: EndpointConfig = EndpointConfig()
+    sampling: SamplingConfig = SamplingConfig(max_tokens=256)
     parse_retries: int = Field(1, ge=0)
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(256, ge=1)
-    seed: int = 0
-    max_image_side: int = Field(1024, ge=16)
 
 
 class BuildConfig(_Strict):
@@ -121,13 +115,26 @@ class BuildConfig(_Strict):
         """The settings that decide outcomes: a resumed run must have the same ones. Endpoint
         and throughput settings (where the VLM runs, how many requests at once) may change."""
         data = self.model_dump(mode="json")
-        data["vlm"] = {k: data["vlm"][k] for k in ("model", "temperature", "max_tokens", "seed", "max_image_side")}
+        endpoint = data["vlm"]["endpoint"]
+        data["vlm"] = {"model": endpoint["model"], "sampling": data["vlm"]["sampling"],
+                       "images": {k: endpoint[k] for k in ("image_format", "jpeg_quality", "max_image_side")}}
         data.pop("workers")
         return data
 
 
-def load_build_config(path: str | Path) -> BuildConfig:
+def load_build_config(path: str | Path, endpoint: dict[str, Any] | None = None,
+                      workers: int | None = None) -> BuildConfig:
+    """Read a curation preset; ``endpoint`` overrides fields of ``vlm.endpoint`` and ``workers`` the
+    number of samples in flight (the command line's --model, --base-url, --api-key-env, --workers)."""
     data = read_yaml_mapping(path, CurationConfigError)
+    if endpoint:
+        vlm = data.get("vlm") or {}
+        current = (vlm.get("endpoint") or {}) if isinstance(vlm, dict) else None
+        if not isinstance(current, dict):
+            raise CurationConfigError(f"{path}: vlm and vlm.endpoint must be mappings")
+        data["vlm"] = {**vlm, "endpoint": {**current, **endpoint}}
+    if workers is not None:
+        data["workers"] = workers
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as e:

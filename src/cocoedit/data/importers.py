@@ -45,7 +45,13 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
-from cocoedit.data.manifest import CandidateSample, ManifestError, read_cocoedit40k, write_manifest
+from cocoedit.core.errors import CocoEditError
+from cocoedit.data.manifest import (
+    CandidateSample,
+    ManifestError,
+    read_cocoedit40k,
+    write_manifest,
+)
 
 SourceFormat = Literal["jsonl", "csv", "parquet", "hf", "cocoedit40k"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "hf", "cocoedit40k")
@@ -53,7 +59,7 @@ MANIFEST_NAME = "manifest.jsonl"
 SKIPPED_NAME = "import_skipped.jsonl"
 
 
-class DataImportError(ValueError):
+class DataImportError(CocoEditError):
     """A source cannot be imported; the message names the file, row or column."""
 
 

@@ -30,11 +30,12 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import save_edit_mask
 from cocoedit.core.masks import MaskPolarity
 
 
-class ManifestError(ValueError):
+class ManifestError(CocoEditError):
     """A manifest line cannot be turned into a sample; the message names file and line."""
 
 
@@ -151,6 +152,12 @@ def _format_validation_error(e: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "record"
         parts.append(f"field {loc!r}: {err['msg']}")
     return "; ".join(parts)
+
+
+def count_rows(path: str | Path) -> int:
+    """Non-empty lines of a manifest file (a progress total; rows are not parsed)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def iter_manifest(

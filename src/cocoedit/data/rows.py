@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from cocoedit.core.images import load_edit_mask, open_image, pil_to_tensor
-from cocoedit.data.manifest import EditSample
 from cocoedit.core.masks import resize_mask
+from cocoedit.data.manifest import EditSample, ManifestError
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
     image = open_image(sample.source).convert("RGB")
     mask = load_edit_mask(sample.mask, sample.mask_polarity)
     if tuple(mask.shape[-2:]) != (image.height, image.width):
-        raise ValueError(
+        raise ManifestError(
             f"sample {sample.id!r}: mask {sample.mask} is {mask.shape[-1]}x{mask.shape[-2]} but the "
             f"source is {image.width}x{image.height} (run `cocoedit data validate`)"
         )
@@ -61,7 +61,7 @@ def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
     if sample.target is not None:
         target_image = open_image(sample.target).convert("RGB")
         if target_image.size != image.size:
-            raise ValueError(f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
+            raise ManifestError(f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
                              f"{target_image.height} but the source is {image.width}x{image.height}")
         target = fit(target_image)
     return TrainingRow(sample=sample, source=fit(image), edit_mask=edit, target=target)

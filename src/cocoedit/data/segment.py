@@ -16,8 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cocoedit.core.errors import CocoEditError
 
-class SegmenterError(ValueError):
+
+class SegmenterError(CocoEditError):
     """The segmentation checkpoint cannot be used; the message names the folder."""
 
 

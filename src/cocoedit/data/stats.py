@@ -14,15 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from cocoedit.data.build import RECORDS
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask
-from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
 from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
+from cocoedit.data.build import RECORDS
+from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
 
 AREA_BINS = 20
 
 
-class StatsError(ValueError):
+class StatsError(CocoEditError):
     """The path holds neither a build output nor a manifest."""
 
 

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cocoedit.data.manifest import save_generated_sample
-from cocoedit.data.manifest import EditSample, write_manifest
+from cocoedit.data.manifest import EditSample, save_generated_sample, write_manifest
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 210, 40),

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from cocoedit.core.images import ImageFileError, image_size, load_mask_values
-from cocoedit.data.manifest import EditSample, ManifestLayout, iter_manifest
 from cocoedit.core.masks import edit_mask_from_file_values
+from cocoedit.data.manifest import EditSample, ManifestLayout, iter_manifest
 
 # A mask pixel counts as grey (neither black nor white) when it is this far from both ends; the
 # margin tolerates 8-bit rounding but not JPEG ringing or anti-aliased edges.

@@ -23,14 +23,18 @@ import zlib
 from collections.abc import Sequence
 
 import torch
-from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+from diffusers import (
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    FluxTransformer2DModel,
+)
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.loaders import FluxLoraLoaderMixin
 from diffusers.models.modeling_utils import ModelMixin
 
 from cocoedit.core.images import pil_to_tensor
-from cocoedit.models.condition import BackboneError, EditCondition
 from cocoedit.models.backbone import ImageInput, as_pil_list
+from cocoedit.models.condition import BackboneError, EditCondition
 from cocoedit.models.kontext import KontextBackbone
 
 _WORD = re.compile(r"[a-z]+|\d")

@@ -15,10 +15,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
 from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.evaluation import load_scores, test_rows
 from cocoedit.demo.settings import DemoSettings, arms
-from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
 from cocoedit.rl.logging import read_metrics
 
 METRICS = (("edit_success", "edit success"), ("keep_psnr", "keep PSNR (dB)"), ("keep_ssim", "keep SSIM"))

@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cocoedit.demo.sft import SFTConfig
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
+from cocoedit.demo.sft import SFTConfig
 
 
-class DemoSettingsError(ValueError):
+class DemoSettingsError(CocoEditError):
     """A demo settings file or value is invalid; the message names the key."""
 
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from cocoedit.data.manifest import read_manifest
-from cocoedit.models.registry import wrap_pipeline
-from cocoedit.demo.pixel_editor import build_pixel_editor
 from cocoedit.data.rows import prepare_row
+from cocoedit.demo.pixel_editor import build_pixel_editor
+from cocoedit.models.registry import wrap_pipeline
 
 
 @dataclass(frozen=True)

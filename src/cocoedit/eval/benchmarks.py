@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import load_edit_mask
 
 BenchName = Literal["gedit", "imgedit"]
@@ -41,7 +42,7 @@ TYPE_FIELDS = ("edit_type", "task_type", "type")
 PATH_LIKE_FIELDS = ("id", "image", "ref_image_path", "input_image", "source", "image_path")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(CocoEditError):
     """The benchmark folder does not have the expected layout."""
 
 

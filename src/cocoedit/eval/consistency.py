@@ -31,6 +31,7 @@ from PIL import Image
 
 from cocoedit.core.images import ImageFileError, load_image, open_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
+from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
     BenchName,
@@ -39,7 +40,6 @@ from cocoedit.eval.benchmarks import (
     load_benchmark,
     result_path,
 )
-from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
 
 RESIZE_FILTER = "bicubic"
 METRICS = ("keep_psnr", "keep_ssim", "keep_mae", "keep_mse", "edit_change")
@@ -74,7 +74,7 @@ def results_labels(results_dirs: Sequence[Path]) -> list[str]:
     if len(set(labels)) < len(labels):
         labels = [str(d) for d in results_dirs]
     if len(set(labels)) < len(labels):
-        raise ValueError(f"the same results folder is given twice: {[str(d) for d in results_dirs]}")
+        raise BenchmarkError(f"the same results folder is given twice: {[str(d) for d in results_dirs]}")
     return labels
 
 
@@ -194,7 +194,7 @@ def evaluate_consistency(
     ``progress`` is called with 1 after each (sample, results folder) pair. Returns the summary.
     """
     if not results_dirs:
-        raise ValueError("give at least one results folder")
+        raise BenchmarkError("give at least one results folder")
     results_dirs = [Path(d) for d in results_dirs]
     for d in results_dirs:
         if not d.is_dir():

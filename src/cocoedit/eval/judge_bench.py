@@ -36,8 +36,13 @@ from cocoedit.core.images import ImageFileError, open_image
 from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, result_path
 from cocoedit.eval.consistency import results_labels
 from cocoedit.judge.evaluate import Judge
-from cocoedit.judge.client import JudgeImage
-from cocoedit.judge.prompts import JudgeTemplate, gedit_templates, imgedit_template_for, imgedit_templates
+from cocoedit.judge.images import JudgeImage
+from cocoedit.judge.prompts import (
+    JudgeTemplate,
+    gedit_templates,
+    imgedit_template_for,
+    imgedit_templates,
+)
 
 SUMMARY_FILE = "judge_summary.json"
 PER_SAMPLE_FILE = "judge_per_sample.csv"

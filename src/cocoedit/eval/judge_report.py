@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cocoedit.core.reporting import figure_img, html_page, html_table, section
 from cocoedit.eval.judge_bench import PER_SAMPLE_FILE
 from cocoedit.eval.report import consistency_sections
-from cocoedit.core.reporting import figure_img, html_page, html_table, section
 
 
 def _settings(summary: dict[str, Any]) -> str:

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 
 from cocoedit.core.images import ImageFileError, open_image
-from cocoedit.core.reporting import figure_img, html_page, html_table, image_img, mask_overlay, pyplot, section
+from cocoedit.core.reporting import (
+    figure_img,
+    html_page,
+    html_table,
+    image_img,
+    mask_overlay,
+    pyplot,
+    section,
+)
 
 WORST_SAMPLES_SHOWN = 6
 

@@ -19,7 +19,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cocoedit.judge.client import JudgeReply, SamplingConfig
+from cocoedit.judge.client import JudgeReply
+from cocoedit.judge.config import SamplingConfig
 from cocoedit.judge.parsing import TokenLogprobs
 from cocoedit.judge.prompts import JudgeTemplate
 

@@ -16,117 +16,33 @@ key: when the variable is unset the placeholder ``EMPTY`` is sent (vLLM's conven
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import io
 import json
 import os
 import random
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
-import numpy as np
-import torch
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
 
-from cocoedit.core.images import tensor_to_pil
+from cocoedit.core.errors import CocoEditError
+from cocoedit.judge.config import EndpointConfig, SamplingConfig
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import TokenLogprobs
 
 
-class JudgeUnavailableError(RuntimeError):
+class JudgeUnavailableError(CocoEditError):
     """The judge cannot be used at all (server down, key rejected, model not served)."""
 
 
-class JudgeCallError(RuntimeError):
+class JudgeCallError(CocoEditError):
     """One judge request failed after its retries; ``reason`` is a short machine-readable tag."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-class EndpointConfig(BaseModel):
-    """Where the judge is and how to talk to it (no secrets: the key stays in the environment)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(16, ge=1)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    backoff_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    image_format: Literal["png", "jpeg"] = "png"
-    jpeg_quality: int = Field(95, ge=1, le=100)
-    max_image_side: int | None = Field(1024, ge=16)
-
-
-class SamplingConfig(BaseModel):
-    """Decoding settings; part of every cache key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(512, ge=1)
-    seed: int | None = 0
-    top_logprobs: int = Field(0, ge=0, le=20)
-
-
-@dataclass
-class JudgeImage:
-    """An RGB image for the judge, with a content hash (of its 8-bit pixels and size).
-
-    The hash does not depend on the file format it came from, so the same pixels hit the same
-    cache entry whether they were a PNG on disk or a tensor in the trainer.
-    """
-
-    pil: Image.Image
-    sha256: str = field(init=False)
-    _urls: dict[tuple, str] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.pil = self.pil.convert("RGB")
-        h = hashlib.sha256(f"{self.pil.width}x{self.pil.height}:".encode())
-        h.update(np.asarray(self.pil, dtype=np.uint8).tobytes())
-        self.sha256 = h.hexdigest()
-
-    @classmethod
-    def from_tensor(cls, image: torch.Tensor) -> JudgeImage:
-        """From float ``[3, H, W]`` in [0, 1] (rounded to 8 bits)."""
-        return cls(tensor_to_pil(image))
-
-    def resized(self, max_side: int | None) -> Image.Image:
-        """The image with its longest side capped at ``max_side`` (Lanczos, aspect kept)."""
-        w, h = self.pil.size
-        if max_side is None or max(w, h) <= max_side:
-            return self.pil
-        scale = max_side / max(w, h)
-        return self.pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-
-    def has_data_url(self, fmt: Literal["png", "jpeg"], quality: int, max_side: int | None) -> bool:
-        """Whether :meth:`data_url` with these settings is already encoded."""
-        return (fmt, quality, max_side) in self._urls
-
-    def data_url(self, fmt: Literal["png", "jpeg"], quality: int, max_side: int | None) -> str:
-        """``data:image/...;base64,...`` for the given encoding (memoised per setting)."""
-        key = (fmt, quality, max_side)
-        if key not in self._urls:
-            buf = io.BytesIO()
-            im = self.resized(max_side)
-            if fmt == "png":
-                im.save(buf, format="PNG", compress_level=1)  # lossless anyway; level 1 is the fastest
-            else:
-                im.save(buf, format="JPEG", quality=quality)
-            self._urls[key] = f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-        return self._urls[key]
 
 
 @dataclass(frozen=True)

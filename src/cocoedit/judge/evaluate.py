@@ -6,6 +6,9 @@
 reply text. Callers decide what a failure means (the trainer drops the sample, the benchmark
 counts it); no score is ever filled in for it. Only a judge that cannot be used at all
 (:class:`~cocoedit.judge.client.JudgeUnavailableError`) propagates.
+
+:func:`open_judge` builds a :class:`Judge` from a :class:`~cocoedit.judge.config.JudgeConfig`: the
+one constructor behind the training reward, data curation and ``cocoedit eval judge``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cocoedit.judge.cache import JudgeCache, cache_key
-from cocoedit.judge.client import JudgeBackend, JudgeCallError, JudgeImage, JudgeReply, SamplingConfig
+from cocoedit.judge.client import (
+    JudgeBackend,
+    JudgeCallError,
+    JudgeReply,
+    JudgeUnavailableError,
+    OpenAIJudgeBackend,
+)
+from cocoedit.judge.config import JudgeConfig, SamplingConfig
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import ReplyParseError
 from cocoedit.judge.prompts import JudgeTemplate
 
@@ -118,3 +129,30 @@ class Judge:
                 reply=reply,
                 error=error,
             )
+
+    async def aclose(self) -> None:
+        """Close the backend's connections and the cache."""
+        await self.backend.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+
+async def open_judge(config: JudgeConfig, backend: JudgeBackend | None = None,
+                     cache: JudgeCache | None = None) -> Judge:
+    """A ready :class:`Judge`: ``backend`` (default: the OpenAI-compatible client of
+    ``config.endpoint``), health-checked when ``config.check_health``, with ``cache`` (default: a
+    cache at ``config.cache_path``, if set). Call it inside the event loop that will use the judge.
+    """
+    if backend is None:
+        if not config.endpoint.model:
+            raise JudgeUnavailableError("no judge model given: set endpoint.model (or pass --model)")
+        backend = OpenAIJudgeBackend(config.endpoint)
+    try:
+        if config.check_health:
+            await backend.health_check()
+    except BaseException:
+        await backend.aclose()
+        raise
+    if cache is None and config.cache_path is not None:
+        cache = JudgeCache(config.cache_path)
+    return Judge(backend, config.sampling, config.parse_retries, cache)

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
-from cocoedit.judge.client import JudgeImage, JudgeReply, SamplingConfig
+from cocoedit.judge.client import JudgeReply
+from cocoedit.judge.config import SamplingConfig
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import TokenLogprobs
 
 

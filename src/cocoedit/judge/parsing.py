@@ -17,8 +17,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cocoedit.core.errors import CocoEditError
 
-class ReplyParseError(ValueError):
+
+class ReplyParseError(CocoEditError):
     """A judge reply does not have the format its template asks for."""
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.judge.parsing import (
     ReplyParseError,
     TokenLogprobs,
@@ -52,8 +53,12 @@ RewardMode = Literal["text", "logprobs"]
 Parser = Callable[[str, Sequence[TokenLogprobs] | None], dict[str, float]]
 
 
-class PromptFileError(ValueError):
+class PromptFileError(CocoEditError):
     """An official prompt file is missing or does not hold what is expected."""
+
+
+class UnknownEditTypeError(CocoEditError):
+    """A benchmark sample's edit type has no prompt."""
 
 
 @dataclass(frozen=True)
@@ -362,5 +367,5 @@ def imgedit_template_for(templates: Mapping[str, JudgeTemplate], edit_type: str)
     """The template of an edit type, with a clear error for an unknown type."""
     t = canonical_edit_type(edit_type)
     if t not in templates:
-        raise KeyError(f"no ImgEdit prompt for edit type {edit_type!r}; known types: {', '.join(sorted(templates))}")
+        raise UnknownEditTypeError(f"no ImgEdit prompt for edit type {edit_type!r}; known types: {', '.join(sorted(templates))}")
     return templates[t]

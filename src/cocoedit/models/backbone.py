@@ -38,7 +38,12 @@ import torch
 from PIL import Image
 
 from cocoedit.core.images import tensor_to_pil
-from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
+from cocoedit.models.condition import (
+    BackboneError,
+    EditCondition,
+    pack_latents,
+    unpack_latents,
+)
 
 #: LoRA targets of both reference training scripts (method.md §e.5): the joint-attention
 #: projections of the image and text streams.

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
-from cocoedit.models.condition import BackboneError, EditCondition
 from cocoedit.models.backbone import EditBackbone, ImageInput, as_pil_list
+from cocoedit.models.condition import BackboneError, EditCondition
 
 
 class KontextBackbone(EditBackbone):

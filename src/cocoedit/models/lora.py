@@ -20,12 +20,13 @@ from pathlib import Path
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.models.backbone import EditBackbone
 
 LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"
 
 
-class LoraError(ValueError):
+class LoraError(CocoEditError):
     """An adapter is missing, already present, or a checkpoint cannot be used."""
 
 

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import torch
 
-from cocoedit.models.condition import BackboneError, EditCondition
 from cocoedit.models.backbone import EditBackbone, ImageInput, as_pil_list
+from cocoedit.models.condition import BackboneError, EditCondition
 
 
 def condition_dimensions(area: int, aspect: float) -> tuple[int, int]:

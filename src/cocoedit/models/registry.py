@@ -81,7 +81,11 @@ def load_backbone(
 ) -> EditBackbone:
     """Load an editor from a local folder or hub id (``kind`` is detected for local folders)."""
     kind = kind or detect_kind(model)
-    return backbone_class(kind).from_pretrained(model, dtype=dtype, device=device, **options)
+    cls = backbone_class(kind)
+    try:
+        return cls.from_pretrained(model, dtype=dtype, device=device, **options)
+    except OSError as e:  # diffusers' "cannot find / cannot load" for a path or hub id
+        raise BackboneError(f"{model}: cannot load the {kind} pipeline ({e})") from e
 
 
 def wrap_pipeline(pipeline: Any, **options: Any) -> EditBackbone:

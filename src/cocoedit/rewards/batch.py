@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
+
+
+class RewardError(CocoEditError):
+    """A reward cannot score what it was given (missing inputs, misconfigured weights)."""
+
 
 @dataclass(frozen=True)
 class RewardBatch:
@@ -29,10 +35,10 @@ def mix_rewards(components: Mapping[str, RewardBatch], weights: Mapping[str, flo
     missing = sorted(set(weights) - set(components))
     unweighted = sorted(set(components) - set(weights))
     if missing or unweighted:
-        raise ValueError(f"reward weights and components differ: no component for {missing}, no weight for {unweighted}")
+        raise RewardError(f"reward weights and components differ: no component for {missing}, no weight for {unweighted}")
     active = [k for k, w in weights.items() if w != 0]
     if not active:
-        raise ValueError("every reward weight is 0")
+        raise RewardError("every reward weight is 0")
     first = components[active[0]].scores
     total = torch.zeros_like(first, dtype=torch.float32)
     valid = torch.ones_like(first, dtype=torch.bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from cocoedit.core.metrics import region_mae
-from cocoedit.rewards.batch import RewardBatch
+from cocoedit.rewards.batch import RewardBatch, RewardError
 
 
 def edit_success(edited: torch.Tensor, source: torch.Tensor, target: torch.Tensor, edit_mask: torch.Tensor) -> RewardBatch:
@@ -31,5 +31,5 @@ class EditJudge:
 
     def __call__(self, inputs) -> RewardBatch:
         if inputs.targets is None:
-            raise ValueError("the edit judge needs target images: give every manifest row a 'target'")
+            raise RewardError("the edit judge needs target images: give every manifest row a 'target'")
         return edit_success(inputs.edited, inputs.sources, inputs.targets, inputs.edit_masks)

@@ -21,24 +21,25 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cocoedit.judge.evaluate import Judge, JudgeOutcome
-from cocoedit.judge.cache import JudgeCache
-from cocoedit.judge.client import EndpointConfig, JudgeBackend, JudgeImage, OpenAIJudgeBackend, SamplingConfig
-from cocoedit.rewards.batch import RewardBatch
+from cocoedit.core.errors import CocoEditError
+from cocoedit.judge.client import JudgeBackend
+from cocoedit.judge.config import JudgeConfig, SamplingConfig
+from cocoedit.judge.evaluate import Judge, JudgeOutcome, open_judge
+from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.prompts import RewardMode, reward_template
+from cocoedit.rewards.batch import RewardBatch
 
 T = TypeVar("T")
 
 
-class JudgeFailureError(RuntimeError):
+class JudgeFailureError(CocoEditError):
     """Too many samples of a batch could not be judged; ``reasons`` counts why."""
 
     def __init__(self, failed: int, total: int, limit: float, reasons: Counter):
@@ -49,18 +50,13 @@ class JudgeFailureError(RuntimeError):
         self.failed, self.total, self.reasons = failed, total, reasons
 
 
-class MLLMRewardConfig(BaseModel):
-    """Settings of the MLLM reward (the API key stays in the environment variable named in ``endpoint``)."""
+class MLLMRewardConfig(JudgeConfig):
+    """The judge (:class:`~cocoedit.judge.config.JudgeConfig`) plus the reward's own settings: the
+    prompt mode and the largest share of a batch the judge may fail before the call raises."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    endpoint: EndpointConfig
     sampling: SamplingConfig = SamplingConfig(max_tokens=32)
     mode: RewardMode = "text"
-    parse_retries: int = Field(2, ge=0)
     max_failure_fraction: float = Field(0.25, ge=0, le=1)
-    cache_path: Path | None = None
-    check_health: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,47 +99,23 @@ class _LoopThread:
 class MLLMReward:
     """Callable reward; build it with :meth:`from_config` (HTTP judge) or from any backend."""
 
-    def __init__(
-        self,
-        backend_factory,
-        mode: RewardMode = "text",
-        sampling: SamplingConfig | None = None,
-        parse_retries: int = 2,
-        max_failure_fraction: float = 0.25,
-        cache_path: str | Path | None = None,
-        check_health: bool = True,
-    ):
-        """``backend_factory()`` builds the :class:`JudgeBackend`; it runs on the reward's own loop."""
-        if not 0.0 <= max_failure_fraction <= 1.0:
-            raise ValueError(f"max_failure_fraction must be in [0, 1], got {max_failure_fraction}")
-        self.template = reward_template(mode)
-        self.max_failure_fraction = max_failure_fraction
+    def __init__(self, config: MLLMRewardConfig, backend_factory: Callable[[], JudgeBackend] | None = None):
+        """The judge of ``config`` (:func:`~cocoedit.judge.evaluate.open_judge`), or the backend that
+        ``backend_factory()`` builds (an in-process model, a test double); either is created on the
+        reward's own event loop."""
+        self.template = reward_template(config.mode)
+        self.max_failure_fraction = config.max_failure_fraction
         self._loop = _LoopThread()
 
         async def build() -> Judge:
-            backend: JudgeBackend = backend_factory()
-            if check_health:
-                await backend.health_check()
-            cache = JudgeCache(cache_path) if cache_path is not None else None
-            return Judge(backend, sampling or SamplingConfig(max_tokens=32), parse_retries, cache)
+            backend = backend_factory() if backend_factory is not None else None
+            return await open_judge(config, backend)
 
         try:
             self.judge = self._loop.run(build())
         except BaseException:
             self._loop.stop()
             raise
-
-    @classmethod
-    def from_config(cls, config: MLLMRewardConfig) -> MLLMReward:
-        return cls(
-            lambda: OpenAIJudgeBackend(config.endpoint),
-            config.mode,
-            config.sampling,
-            config.parse_retries,
-            config.max_failure_fraction,
-            config.cache_path,
-            config.check_health,
-        )
 
     async def ascore(
         self,
@@ -180,12 +152,7 @@ class MLLMReward:
         return self._loop.run(self.ascore(sources, edited, instructions))
 
     def close(self) -> None:
-        async def shutdown() -> None:
-            await self.judge.backend.aclose()
-            if self.judge.cache is not None:
-                self.judge.cache.close()
-
-        self._loop.run(shutdown())
+        self._loop.run(self.judge.aclose())
         self._loop.stop()
 
     def __enter__(self) -> MLLMReward:

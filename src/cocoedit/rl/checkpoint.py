@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from cocoedit.core.errors import CocoEditError
+
+
+class RunError(CocoEditError):
+    """A run folder cannot be started or resumed as asked (the message says why)."""
+
+
 _NAME = re.compile(r"^step-(\d{6,})$")
 META = "checkpoint.json"
 

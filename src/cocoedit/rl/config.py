@@ -14,11 +14,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cocoedit.rewards.mllm import MLLMRewardConfig
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
+from cocoedit.rewards.mllm import MLLMRewardConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(CocoEditError):
     """A configuration file or override is invalid; the message names the key."""
 
 

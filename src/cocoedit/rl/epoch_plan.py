@@ -22,6 +22,13 @@ from dataclasses import dataclass
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
+
+
+class EpochPlanError(CocoEditError):
+    """The dataset and the batch settings do not make an epoch (too few prompts, uneven shards)."""
+
+
 _SEED_MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9)
 
 
@@ -80,13 +87,13 @@ def plan_epoch(
     banned = set(banned)
     allowed = torch.tensor([i for i in range(dataset_size) if i not in banned], dtype=torch.int64)
     if allowed.numel() < prompts_per_epoch:
-        raise ValueError(
+        raise EpochPlanError(
             f"an epoch needs {prompts_per_epoch} distinct prompts but only {allowed.numel()} of "
             f"{dataset_size} are available ({len(banned)} banned as saturated)"
         )
     n = prompts_per_epoch * group_size
     if n % world_size:
-        raise ValueError(
+        raise EpochPlanError(
             f"prompts_per_epoch x group_size = {n} samples cannot be split evenly over {world_size} processes"
         )
     gen = torch.Generator().manual_seed(sample_seed(seed, epoch, -1))

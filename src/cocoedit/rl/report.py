@@ -8,7 +8,14 @@ import math
 from pathlib import Path
 
 from cocoedit.core.images import open_image
-from cocoedit.core.reporting import figure_img, html_page, html_table, image_img, pyplot, section
+from cocoedit.core.reporting import (
+    figure_img,
+    html_page,
+    html_table,
+    image_img,
+    pyplot,
+    section,
+)
 from cocoedit.rl.logging import read_metrics
 
 CURVE_GROUPS = (

@@ -44,8 +44,9 @@ import torch.distributed as dist
 import yaml
 
 import cocoedit
-from cocoedit.data.manifest import EditSample
 from cocoedit.core.masks import latent_grid_mask
+from cocoedit.data.manifest import EditSample
+from cocoedit.data.rows import TrainingRow, prepare_row
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.condition import EditCondition
 from cocoedit.models.lora import (
@@ -62,13 +63,12 @@ from cocoedit.rewards.batch import RewardBatch, mix_rewards
 from cocoedit.rewards.pixel import pixel_consistency_reward
 from cocoedit.rl import checkpoint as ckpt
 from cocoedit.rl.advantages import optimality_probability
-from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
+from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig, ConfigError
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_generator
 from cocoedit.rl.logging import RunLogger
 from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
 from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.regularizers import region_regularizers
-from cocoedit.data.rows import TrainingRow, prepare_row
 
 CURRENT, OLD = "default", "old"
 # Separate random streams per sample: rollout noise and training noise/timesteps.
@@ -205,7 +205,7 @@ class CocoEditTrainer:
         self.progress = progress
         missing = sorted(set(config.reward.weights) - set(reward_functions))
         if missing:
-            raise ValueError(f"reward.weights names {missing} but no such reward function was given")
+            raise ConfigError(f"reward.weights names {missing} but no such reward function was given")
         self.rewards = dict(reward_functions)
         self.height, self.width = config.model.height, config.model.width
         backbone.check_resolution(self.height, self.width)
@@ -275,7 +275,7 @@ class CocoEditTrainer:
         if "judge" in config.reward.weights:
             from cocoedit.rewards.mllm import MLLMReward
 
-            rewards["judge"] = JudgeReward(MLLMReward.from_config(config.judge))
+            rewards["judge"] = JudgeReward(MLLMReward(config.judge))
         validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
         return cls(config, run_dir, backbone, read(config.data.manifest), rewards, validation, progress)
 
@@ -487,7 +487,10 @@ class CocoEditTrainer:
 
     def _optimizer_state(self) -> dict:
         """The optimizer state with whole tensors, keyed by parameter name (a collective)."""
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_optimizer_state_dict,
+        )
 
         return get_optimizer_state_dict(self.backbone.transformer, self.optimizer,
                                         options=StateDictOptions(full_state_dict=True, cpu_offload=True))
@@ -517,11 +520,14 @@ class CocoEditTrainer:
         self.dist.barrier()
 
     def _resume(self) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
 
         folder = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
         if folder is None:
-            raise FileNotFoundError(f"{self.run_dir}: no checkpoint to resume from")
+            raise ckpt.RunError(f"{self.run_dir}: no checkpoint to resume from")
         state = torch.load(folder / "trainer_state.pt", weights_only=False)
         with torch.no_grad():
             for params, saved in ((self.current, state["current"]), (self.old, state["old"])):
@@ -541,7 +547,7 @@ class CocoEditTrainer:
             saved = yaml.safe_load(path.read_text(encoding="utf-8"))
             diffs = ckpt.config_differences(saved, config, RESUMABLE_CHANGES)
             if diffs:
-                raise ValueError("the config differs from the run being resumed in keys that change results: "
+                raise ckpt.RunError("the config differs from the run being resumed in keys that change results: "
                                  + "; ".join(diffs))
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -559,7 +565,7 @@ class CocoEditTrainer:
             self._resume()
         else:
             if ckpt.latest_checkpoint(self.run_dir / "checkpoints") is not None:
-                raise FileExistsError(f"{self.run_dir} already holds a run; pass --resume or choose another --run-dir")
+                raise ckpt.RunError(f"{self.run_dir} already holds a run; pass --resume or choose another --run-dir")
             self._write_run_info(resume=False)
         self.logger = RunLogger(self.run_dir, c.train.logger, c.model_dump(mode="json"), enabled=self.dist.main)
         try:

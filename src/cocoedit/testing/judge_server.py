@@ -32,7 +32,9 @@ from http import HTTPStatus
 
 import pydantic
 from openai.types.chat import ChatCompletion
-from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+from openai.types.chat.completion_create_params import (
+    CompletionCreateParamsNonStreaming,
+)
 
 _REQUEST_TYPE = pydantic.TypeAdapter(CompletionCreateParamsNonStreaming)
 _TOKEN = re.compile(r"\d|[A-Za-z]+|\s+|[^\sA-Za-z\d]")

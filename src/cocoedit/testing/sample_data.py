@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from cocoedit.data.manifest import save_generated_sample
-from cocoedit.data.manifest import EditSample, write_manifest
+from cocoedit.data.manifest import EditSample, save_generated_sample, write_manifest
 from cocoedit.eval.benchmarks import BenchName
 
 DRIFT_LEVELS = 8

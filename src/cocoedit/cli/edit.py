@@ -1,0 +1,87 @@
+"""``cocoedit edit``: edit one image, a manifest or a benchmark with an editor (and a LoRA)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cocoedit.cli.common import Bench, parse_size
+from cocoedit.cli.progress import progress
+
+
+class SamplerOption(str, Enum):
+    euler = "euler"
+    dpm2 = "dpm2"
+    sde = "sde"
+
+
+class DtypeOption(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+def edit(
+    model: Annotated[str, typer.Option(help="Local pipeline folder or hub id.")],
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone kind; detected from a local folder.")] = None,
+    image: Annotated[Optional[Path], typer.Option(help="Single mode: source image.")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Single mode: the instruction.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Single mode: output image.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="Batch mode: JSONL manifest; writes OUT/<id>.png.")] = None,
+    bench: Annotated[Optional[Bench], typer.Option(help="Batch mode: a benchmark (with --bench-dir).")] = None,
+    bench_dir: Annotated[Optional[Path], typer.Option(help="Mask-annotated benchmark folder.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Batch mode: results folder (the eval layout).")] = None,
+    lora: Annotated[Optional[Path], typer.Option(help="Diffusers-format LoRA folder or .safetensors file.")] = None,
+    lora_scale: Annotated[float, typer.Option(help="LoRA strength.")] = 1.0,
+    steps: Annotated[int, typer.Option(min=1, help="Sampling steps.")] = 28,
+    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale (Kontext embedding, Qwen true CFG).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the initial noise (the same for every sample).")] = 0,
+    size: Annotated[Optional[str], typer.Option(help="Working size N or HxW; default: the source's, capped by --max-area.")] = None,
+    max_area: Annotated[int, typer.Option(help="Pixel cap when --size is not given.")] = 1024 * 1024,
+    sampler: Annotated[SamplerOption, typer.Option(help="Sampler.")] = SamplerOption.euler,
+    noise_level: Annotated[float, typer.Option(help="SDE noise level (sampler sde only).")] = 0.7,
+    device: Annotated[Optional[str], typer.Option(help="Default: cuda if available, else cpu.")] = None,
+    dtype: Annotated[Optional[DtypeOption], typer.Option(help="Default: bfloat16 on CUDA, float32 on CPU.")] = None,
+    cpu_offload: Annotated[bool, typer.Option(help="diffusers model CPU offload (CUDA).")] = False,
+    vae_tiling: Annotated[bool, typer.Option(help="diffusers VAE tiling (large images).")] = False,
+) -> None:
+    """Edit one image, a manifest, or a benchmark with an editor (optionally with a LoRA)."""
+    from cocoedit.core.images import save_image
+    from cocoedit.editing import (
+        EditorOptions,
+        EditSettings,
+        edit_one,
+        jobs_from_benchmark,
+        jobs_from_manifest,
+        load_editor,
+        run_batch,
+    )
+
+    single = image is not None or prompt is not None or output is not None
+    if sum([single, manifest is not None, bench is not None]) != 1:
+        raise typer.BadParameter("choose one mode: --image/--prompt/-o, --manifest/--out, or --bench/--bench-dir/--out")
+    if single and (image is None or prompt is None or output is None):
+        raise typer.BadParameter("single mode needs --image, --prompt and -o/--output")
+    if not single and out is None:
+        raise typer.BadParameter("batch mode needs --out")
+    if bench is not None and bench_dir is None:
+        raise typer.BadParameter("--bench needs --bench-dir")
+    settings = EditSettings(steps, guidance, seed, sampler.value, noise_level, parse_size(size), max_area)
+    editor = load_editor(EditorOptions(model, backbone, device, dtype.value if dtype else None, cpu_offload,
+                                       vae_tiling, lora, lora_scale))
+    if single:
+        save_image(edit_one(editor, image, prompt, settings), output)
+        typer.echo(f"wrote {output}")
+        return
+    jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench.value, bench_dir, out)
+    with progress("editing", len(jobs), "images") as task:
+        report = run_batch(editor, jobs, settings, on_progress=lambda job: task.advance())
+    typer.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (already done), "
+               f"{len(report.failed)} failed -> {out}")
+    for key, why in report.failed.items():
+        typer.echo(f"failed {key}: {why}", err=True)
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,45 @@
+"""``cocoedit train`` and ``cocoedit report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cocoedit.cli.common import fail
+from cocoedit.cli.progress import progress
+
+FIGURES = ("reward/combined", "train/valid_fraction", "loss/policy", "loss/keep_region")
+
+
+def train(
+    run_dir: Annotated[Path, typer.Option(help="Run folder: config, logs, checkpoints, samples.")],
+    config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")] = False,
+) -> None:
+    """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
+    from cocoedit.rl.config import load_config
+    from cocoedit.rl.trainer import CocoEditTrainer, init_distributed
+
+    init_distributed()
+    if config is None and not resume:
+        raise fail("give --config FILE (or --resume to continue a run)")
+    cfg = load_config(config if config is not None else run_dir / "config.yaml", set_ or [])
+    with progress("train", cfg.train.epochs, "steps", log_interval_s=0) as task:
+        def on_step(stats: dict) -> None:
+            figures = "  ".join(f"{k.split('/')[-1]} {stats[k]:.3f}" for k in FIGURES if isinstance(stats.get(k), float))
+            task.update(completed=stats["step"], status=figures)
+
+        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step).train(resume=resume)
+    typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
+
+
+def report(run_dir: Annotated[Path, typer.Argument(help="A `cocoedit train` run folder.")]) -> None:
+    """Write RUN_DIR/report.html: training curves and sample grids."""
+    from cocoedit.rl.report import write_training_report
+
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise fail(f"{run_dir}: no metrics.jsonl (is this a `cocoedit train` run folder?)")
+    typer.echo(f"report: {write_training_report(run_dir)}")
