@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from cocoedit.core.images import load_edit_mask
-from cocoedit.data.build import BuildError, RecordLog, run_build, word_overlap
+from cocoedit.data.build import run_build, word_overlap
+from cocoedit.data.build_journal import BuildError, RecordLog
 from cocoedit.data.curation_config import BuildConfig
 from cocoedit.data.manifest import CandidateSample, read_manifest
 from cocoedit.data.rows import prepare_row

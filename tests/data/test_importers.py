@@ -9,14 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from cocoedit.data.importers import (
-    ColumnMapping,
-    DataImportError,
-    detect_format,
-    file_stem,
-    import_pairs,
-)
+from cocoedit.data.importers import ColumnMapping, file_stem, import_pairs
 from cocoedit.data.manifest import CandidateSample, read_manifest
+from cocoedit.data.tables import DataImportError, detect_format
 
 COLUMNS = ColumnMapping(source="src", target="tgt", instruction="prompt", id="uid", edit_type="kind")
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from cocoedit.core.images import load_edit_mask, open_image
-from cocoedit.data.build import RecordLog, run_build
+from cocoedit.data.build import run_build
+from cocoedit.data.build_journal import RecordLog
 from cocoedit.data.curation_config import BuildConfig
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.segment import SamSegmenter, SegmenterError

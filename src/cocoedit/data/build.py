@@ -35,20 +35,16 @@ are rewritten from the journal at the end of every run.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import shutil
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import (
     ImageFileError,
     load_edit_mask,
@@ -64,6 +60,14 @@ from cocoedit.data.annotate import (
     union_of_boxes,
 )
 from cocoedit.data.augment import augment_mask
+from cocoedit.data.build_journal import (
+    RECORDS,
+    BuildError,
+    BuildSummary,
+    RecordLog,
+    check_config_record,
+    finalize,
+)
 from cocoedit.data.curation_config import BuildConfig
 from cocoedit.data.curation_prompts import (
     FILTER_KEYS,
@@ -76,64 +80,16 @@ from cocoedit.data.curation_prompts import (
 from cocoedit.data.importers import file_stem
 from cocoedit.data.manifest import (
     CandidateSample,
-    EditSample,
     ManifestError,
     read_manifest,
-    write_manifest,
 )
 from cocoedit.judge.cache import JudgeCache
 from cocoedit.judge.evaluate import open_judge
 
-RECORDS = "records.jsonl"
-MANIFEST = "manifest.jsonl"
-SUMMARY = "summary.json"
-CONFIG_RECORD = "build_config.json"
 CACHE = "vlm_cache.sqlite"
 
 
-class BuildError(CocoEditError):
-    """The build cannot run (bad input manifest, an output folder from another config...)."""
-
-
-# ---- the journal ---------------------------------------------------------------------------------
-
-class RecordLog:
-    """Append-only JSONL journal of per-sample decisions; one writer (the event loop)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def load(self) -> dict[str, dict]:
-        """Records by id (the last record of an id wins: a retried failure supersedes the failure).
-
-        A last line without its newline is what a crash mid-write leaves: it is cut off. A bad
-        line anywhere else means the file was edited or corrupted, which is an error.
-        """
-        if not self.path.is_file():
-            return {}
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-            data = data[:end]
-        records: dict[str, dict] = {}
-        for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            try:
-                rec = json.loads(line)
-                records[rec["id"]] = rec
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise BuildError(f"{self.path}:{n}: not a build record ({e}); the journal is damaged") from None
-        return records
-
-    def append(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-# ---- pure helpers --------------------------------------------------------------------------------
+# ---- text checks --------------------------------------------------------------------------------
 
 _STOP = frozenset("the and with into from that this for its their there then than make turn change".split())
 
@@ -327,52 +283,6 @@ class Curator:
 
 # ---- the run -------------------------------------------------------------------------------------
 
-@dataclass
-class BuildSummary:
-    total: int
-    processed: int
-    counts: dict[str, int]
-    reasons: dict[str, int]
-    manifest: Path
-
-
-def _check_config_record(out: Path, config: BuildConfig, in_manifest: Path) -> None:
-    wanted = {"input": str(in_manifest.resolve()), "config": config.decision_fields()}
-    path = out / CONFIG_RECORD
-    if path.is_file():
-        found = json.loads(path.read_text(encoding="utf-8"))
-        if found != wanted:
-            diff = [k for k in ("input", "config") if found.get(k) != wanted[k]]
-            raise BuildError(f"{out} holds a build with a different {' and '.join(diff)} ({path}); "
-                             "use a new --out, or the same config and input to resume")
-    else:
-        path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
-
-
-def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
-    """Write ``manifest.jsonl`` (kept samples, input order) and ``summary.json`` from the records."""
-    kept = sorted((r for r in records.values() if r["status"] == "kept"), key=lambda r: r["index"])
-    samples = []
-    for r in kept:
-        files = r["files"]
-        curation = {"original_instruction": r["original_instruction"], "mask_area": r["mask_area"]}
-        if "filter" in r["stages"]:
-            curation["scores"] = r["stages"]["filter"]["scores"]
-        samples.append(EditSample(
-            id=r["id"], source=out / files["source"], instruction=r["instruction"], mask=out / files["mask"],
-            edit_type=r["edit_type"], target=out / files["target"] if "target" in files else None,
-            metadata={**r.get("metadata", {}), "curation": curation},
-        ))
-    manifest = write_manifest(samples, out / MANIFEST)
-    counts = Counter(r["status"] for r in records.values())
-    reasons = Counter(r["reason"] for r in records.values() if r["status"] != "kept")
-    summary = BuildSummary(total, len(records), {k: counts.get(k, 0) for k in ("kept", "dropped", "failed")},
-                           dict(sorted(reasons.items())), manifest)
-    (out / SUMMARY).write_text(json.dumps({"total": total, "processed": len(records), "counts": summary.counts,
-                                           "reasons": summary.reasons}, indent=2) + "\n", encoding="utf-8")
-    return summary
-
-
 def run_build(
     config: BuildConfig,
     in_manifest: str | Path,
@@ -392,7 +302,7 @@ def run_build(
     except ManifestError as e:
         raise BuildError(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
-    _check_config_record(out, config, in_manifest)
+    check_config_record(out, config, in_manifest)
     log = RecordLog(out / RECORDS)
     done = log.load()
     todo = [(i, s) for i, s in enumerate(candidates)

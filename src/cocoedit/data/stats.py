@@ -17,7 +17,7 @@ import numpy as np
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask
 from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
-from cocoedit.data.build import RECORDS
+from cocoedit.data.build_journal import RECORDS
 from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
 
 AREA_BINS = 20

@@ -1,0 +1,110 @@
+"""The journal and outputs of ``cocoedit data build``: one decision record per sample, appended and
+fsync'ed as each sample finishes (a torn last line is cut off on reading), the settings record that
+a resumed run must match, and the manifest and summary rewritten from the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocoedit.core.errors import CocoEditError
+from cocoedit.data.curation_config import BuildConfig
+from cocoedit.data.manifest import EditSample, write_manifest
+
+RECORDS = "records.jsonl"
+MANIFEST = "manifest.jsonl"
+SUMMARY = "summary.json"
+CONFIG_RECORD = "build_config.json"
+
+
+class BuildError(CocoEditError):
+    """The build cannot run (bad input manifest, an output folder from another config...)."""
+
+
+class RecordLog:
+    """Append-only JSONL journal of per-sample decisions; one writer (the event loop)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> dict[str, dict]:
+        """Records by id (the last record of an id wins: a retried failure supersedes the failure).
+
+        A last line without its newline is what a crash mid-write leaves: it is cut off. A bad
+        line anywhere else means the file was edited or corrupted, which is an error.
+        """
+        if not self.path.is_file():
+            return {}
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+            data = data[:end]
+        records: dict[str, dict] = {}
+        for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+            try:
+                rec = json.loads(line)
+                records[rec["id"]] = rec
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise BuildError(f"{self.path}:{n}: not a build record ({e}); the journal is damaged") from None
+        return records
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+# ---- pure helpers --------------------------------------------------------------------------------
+
+@dataclass
+class BuildSummary:
+    total: int
+    processed: int
+    counts: dict[str, int]
+    reasons: dict[str, int]
+    manifest: Path
+
+
+def check_config_record(out: Path, config: BuildConfig, in_manifest: Path) -> None:
+    wanted = {"input": str(in_manifest.resolve()), "config": config.decision_fields()}
+    path = out / CONFIG_RECORD
+    if path.is_file():
+        found = json.loads(path.read_text(encoding="utf-8"))
+        if found != wanted:
+            diff = [k for k in ("input", "config") if found.get(k) != wanted[k]]
+            raise BuildError(f"{out} holds a build with a different {' and '.join(diff)} ({path}); "
+                             "use a new --out, or the same config and input to resume")
+    else:
+        path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+
+
+def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
+    """Write ``manifest.jsonl`` (kept samples, input order) and ``summary.json`` from the records."""
+    kept = sorted((r for r in records.values() if r["status"] == "kept"), key=lambda r: r["index"])
+    samples = []
+    for r in kept:
+        files = r["files"]
+        curation = {"original_instruction": r["original_instruction"], "mask_area": r["mask_area"]}
+        if "filter" in r["stages"]:
+            curation["scores"] = r["stages"]["filter"]["scores"]
+        samples.append(EditSample(
+            id=r["id"], source=out / files["source"], instruction=r["instruction"], mask=out / files["mask"],
+            edit_type=r["edit_type"], target=out / files["target"] if "target" in files else None,
+            metadata={**r.get("metadata", {}), "curation": curation},
+        ))
+    manifest = write_manifest(samples, out / MANIFEST)
+    counts = Counter(r["status"] for r in records.values())
+    reasons = Counter(r["reason"] for r in records.values() if r["status"] != "kept")
+    summary = BuildSummary(total, len(records), {k: counts.get(k, 0) for k in ("kept", "dropped", "failed")},
+                           dict(sorted(reasons.items())), manifest)
+    (out / SUMMARY).write_text(json.dumps({"total": total, "processed": len(records), "counts": summary.counts,
+                                           "reasons": summary.reasons}, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
