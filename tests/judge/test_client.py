@@ -1,4 +1,6 @@
-"""The OpenAI-compatible client against a real scripted chat-completions server on 127.0.0.1."""
+"""The OpenAI-compatible client (on ``openai.AsyncOpenAI``) against a real scripted chat-completions
+server on 127.0.0.1: the request on the wire, retries by failure kind, an unreachable server, the
+health check."""
 
 import asyncio
 import base64
@@ -10,13 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cocoedit.judge.client import (
-    JudgeCallError,
-    JudgeUnavailableError,
-    OpenAIJudgeBackend,
-    chat_request_body,
-    proxy_from_env,
-)
+from cocoedit.judge.client import JudgeCallError, JudgeUnavailableError, JudgeUnreachableError, OpenAIJudgeBackend
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
@@ -128,10 +124,20 @@ async def _complete_with(config):
         await backend.aclose()
 
 
+@pytest.mark.parametrize("raw", [b"<html>busy</html>", b"", b'{"choices": [{"message": {"content": "Edit'])
+def test_unusable_bodies_are_retried_then_fail_as_bad_body(raw):
+    with ScriptedJudgeServer(ScriptedReply(raw_body=raw)) as server:
+        with pytest.raises(JudgeCallError, match="HTTP 200 with .*after 3 attempts") as err:
+            _call(server, [_image(0.5)], max_retries=2, backoff_s=0.0)
+    assert err.value.reason == "bad_body" and len(server.requests) == 3
+    script = [ScriptedReply(raw_body=raw), ScriptedReply(text="whole")]
+    with ScriptedJudgeServer(script) as server:
+        assert _call(server, [_image(0.5)], max_retries=1, backoff_s=0.0).text == "whole"
+
+
 @pytest.mark.parametrize(
     ("raw", "reason", "message"),
     [
-        (b"<html>busy</html>", "bad_response", "not JSON"),
         (b'{"choices": []}', "empty_response", "no choices"),
         (b'{"id": "x"}', "bad_response", "no choices"),
         (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "bad_response", r"no choices\[0\]\.message"),
@@ -148,6 +154,13 @@ def test_malformed_answers_fail_naming_the_field_and_are_not_retried(raw, reason
     assert err.value.reason == reason and len(server.requests) == 1
 
 
+def test_missing_logprobs_have_their_own_reason_and_are_not_asked_again():
+    with ScriptedJudgeServer(ScriptedReply(text="Score: 4", omit_logprobs=True)) as server:
+        with pytest.raises(JudgeCallError, match="no log-probabilities") as err:
+            _call(server, [_image(0.5)], SamplingConfig(top_logprobs=5), max_retries=3)
+    assert err.value.reason == "no_logprobs" and len(server.requests) == 1
+
+
 def test_a_null_content_is_an_empty_reply_not_a_failure():
     raw = b'{"choices": [{"message": {"role": "assistant", "content": null}, "finish_reason": "length"}]}'
     with ScriptedJudgeServer(ScriptedReply(raw_body=raw)) as server:
@@ -155,52 +168,97 @@ def test_a_null_content_is_an_empty_reply_not_a_failure():
     assert reply.text == "" and reply.finish_reason == "length" and reply.tokens is None
 
 
-def test_request_body_is_the_json_of_the_request():
-    url = _image(0.5).data_url("png", 95, None)
+def test_the_request_on_the_wire_is_built_by_the_openai_client():
     prompt = 'Rate "this"\nedit \\ ok — ✓'
-    body = json.loads(chat_request_body("judge", prompt, [url, url], SamplingConfig(seed=None, top_logprobs=4)))
-    assert body == {
-        "model": "judge", "temperature": 0.0, "top_p": 1.0, "max_tokens": 512, "logprobs": True, "top_logprobs": 4,
-        "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": url}},
-            {"type": "image_url", "image_url": {"url": url}},
-            {"type": "text", "text": prompt},
-        ]}],
-    }
+    image = _image(0.5)
+    with ScriptedJudgeServer(ScriptedReply(text="ok")) as server:
+        async def go():
+            backend = OpenAIJudgeBackend(EndpointConfig(base_url=server.base_url, model=server.model,
+                                                        headers={"X-Team": "vision"}))
+            try:
+                return await backend.complete(prompt, [image, image], SamplingConfig(seed=None, top_logprobs=4))
+            finally:
+                await backend.aclose()
+
+        asyncio.run(go())
+    url = image.data_url("png", 95, 1024)
+    body = server.requests[0]
+    assert {k: v for k, v in body.items() if k != "messages"} == {
+        "model": server.model, "temperature": 0.0, "top_p": 1.0, "max_tokens": 512, "logprobs": True, "top_logprobs": 4}
+    assert body["messages"] == [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "text", "text": prompt},
+    ]}]
+    assert server.headers[0]["x-team"] == "vision" and "openai" in server.headers[0]["user-agent"].lower()
 
 
-@pytest.mark.parametrize(
-    "url", ["https://example.com/a.png", 'data:image/png;base64,AA"}]}', "data:image/png;base64,A\\"]
-)
-def test_request_body_refuses_what_would_need_escaping(url):
-    with pytest.raises(ValueError, match="not a base64 image data URL"):
-        chat_request_body("judge", "p", [url], SamplingConfig())
-
-
-def test_proxy_comes_from_the_environment_once(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+def test_proxies_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    assert proxy_from_env("https://api.example.com/v1") == "http://proxy.internal:3128"
-    assert proxy_from_env("http://127.0.0.1:8000/v1") is None
     with ScriptedJudgeServer(ScriptedReply(text="direct")) as server:  # NO_PROXY: straight to the server
         assert _call(server, [_image(0.5)]).text == "direct"
 
 
-def test_health_check_messages():
-    async def check(url, model):
-        backend = OpenAIJudgeBackend(EndpointConfig(base_url=url, model=model, timeout_s=2))
+def test_an_unreachable_server_is_waited_for_then_stops_the_run():
+    with ScriptedJudgeServer(ScriptedReply(text="ok")) as server:
+        url = server.base_url
+    start = time.perf_counter()
+    with pytest.raises(JudgeUnreachableError, match="unreachable for .*unreachable_timeout_s = 0.5"):
+        asyncio.run(_complete_with(EndpointConfig(base_url=url, model="m", unreachable_timeout_s=0.5,
+                                                  max_retries=0, backoff_s=0.05)))
+    assert 0.5 <= time.perf_counter() - start < 10  # waited past max_retries = 0, then gave up
+
+
+def test_a_judge_that_comes_back_is_used_again():
+    with ScriptedJudgeServer(ScriptedReply(text="ok"), model="m") as server:
+        url, port = server.base_url, int(server.base_url.split(":")[2].split("/")[0])
+
+    async def go():
+        backend = OpenAIJudgeBackend(EndpointConfig(base_url=url, model="m", unreachable_timeout_s=30,
+                                                    max_retries=0, backoff_s=0.05, backoff_max_s=0.2))
+        try:
+            call = asyncio.create_task(backend.complete("x", [_image(0.5)], SamplingConfig()))
+            await asyncio.sleep(0.5)  # the server is down; the call waits
+            assert not call.done()
+            with ScriptedJudgeServer(ScriptedReply(text="back again"), model="m", port=port):
+                return await asyncio.wait_for(call, 10)
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(go()).text == "back again"
+
+
+def _health(url, model, **config):
+    async def check():
+        backend = OpenAIJudgeBackend(EndpointConfig(base_url=url, model=model, timeout_s=2, **config))
         try:
             await backend.health_check()
         finally:
             await backend.aclose()
 
+    asyncio.run(check())
+
+
+def test_health_check_warns_about_what_a_request_may_still_tell(caplog):
     with ScriptedJudgeServer(ScriptedReply(), model="judge-7b") as server:
-        asyncio.run(check(server.base_url, "judge-7b"))
-        with pytest.raises(JudgeUnavailableError, match="does not serve model 'other'.*judge-7b"):
-            asyncio.run(check(server.base_url, "other"))
+        _health(server.base_url, "judge-7b")
+        assert not caplog.records
+        _health(server.base_url, "other")
+    assert "does not list model 'other'" in caplog.text and "judge-7b" in caplog.text
+    caplog.clear()
+    with ScriptedJudgeServer(ScriptedReply(), model="m", models_status=500) as server:
+        _health(server.base_url, "m", max_retries=0)
+    assert "HTTP 500 to GET /models" in caplog.text
+
+
+def test_health_check_stops_on_a_rejected_key_and_an_unreachable_server():
+    with ScriptedJudgeServer(ScriptedReply(), model="m", models_status=401) as server:
+        with pytest.raises(JudgeUnavailableError, match="rejected the API key"):
+            _health(server.base_url, "m")
         url = server.base_url
-    with pytest.raises(JudgeUnavailableError, match="not reachable.*vllm serve"):
-        asyncio.run(check(url, "judge-7b"))  # the server is gone now
+    with pytest.raises(JudgeUnreachableError, match="unreachable for.*vllm serve"):
+        _health(url, "m", unreachable_timeout_s=0.3, backoff_s=0.05)  # the server is gone now
 
 
 def test_api_key_comes_from_the_environment_and_is_never_in_the_config(monkeypatch):

@@ -50,7 +50,7 @@ def test_logprob_mode_requests_logprobs_and_fails_without_them():
     outcome, server = _evaluate(ScriptedReply(text="Editing effect: 4\nVisual quality: 4", omit_logprobs=True),
                                 reward_template("logprobs"), parse_retries=0)
     assert server.requests[0]["top_logprobs"] == 20
-    assert not outcome.ok and "has none" in outcome.error
+    assert not outcome.ok and outcome.reason == "no_logprobs" and outcome.attempts == 1
     pieces = [("Editing effect: ", {}), ("4", {"4": -0.0, "5": -30.0}), ("\nVisual quality: ", {}), ("2", {"2": -0.6931471805599453, "4": -0.6931471805599453})]
     outcome, _ = _evaluate(ScriptedReply(text="Editing effect: 4\nVisual quality: 2", tokens=pieces),
                            reward_template("logprobs"), parse_retries=0)

@@ -51,6 +51,22 @@ def interactive() -> bool:
     return sys.stderr.isatty()
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted (test
+    runners and notebooks swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the base class assigns one; it is not kept
+        pass
+
+
 def setup_logging() -> None:
     """The ``cocoedit`` logger on stderr: through rich on a terminal, plain timestamped lines
     otherwise (batch jobs, ``> file``); only rank 0 logs below warnings."""
@@ -62,7 +78,7 @@ def setup_logging() -> None:
 
         handler: logging.Handler = RichHandler(console=console, show_path=False, show_time=False)
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if is_main_process() else logging.WARNING)

@@ -79,7 +79,8 @@ def judge(
     cache: Annotated[Optional[Path], typer.Option(help="SQLite reply cache (default: OUT/judge_cache.sqlite).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 120.0,
-    max_retries: Annotated[int, typer.Option(min=0, help="Retries on timeouts, connection errors, 429 and 5xx.")] = 4,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries on timeouts, dropped connections, 429, 5xx and unusable bodies.")] = 4,
+    unreachable_timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for a judge that cannot be reached before stopping.")] = 600.0,
     parse_retries: Annotated[int, typer.Option(min=0, help="Extra replies requested after an unparsable one.")] = 2,
     temperature: Annotated[float, typer.Option(min=0.0, help="Judge temperature (0 = reproducible).")] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest reply.")] = 512,
@@ -95,7 +96,8 @@ def judge(
         raise fail("--backend transformers needs --model-path")
     config = JudgeConfig(
         endpoint=EndpointConfig(base_url=base_url, model=model, api_key_env=api_key_env, concurrency=concurrency,
-                                timeout_s=timeout, max_retries=max_retries, image_format=image_format.value,
+                                timeout_s=timeout, max_retries=max_retries, unreachable_timeout_s=unreachable_timeout,
+                                image_format=image_format.value,
                                 max_image_side=max_image_side),
         sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
         parse_retries=parse_retries, cache_path=cache)

@@ -1,44 +1,63 @@
-"""Talking to an MLLM judge: images, sampling settings, and the OpenAI-compatible backend.
+"""Talking to an MLLM judge over the OpenAI-compatible chat-completions protocol.
 
-:class:`OpenAIJudgeBackend` speaks the chat-completions protocol that ``vllm serve``, SGLang
-and hosted APIs all offer, over a shared aiohttp session (why not through the ``openai``
-package's client: see the class). Images travel as base64 data URLs (PNG or JPEG, longest side
-capped). Concurrency is bounded by a semaphore; each request has a timeout; timeouts, connection
-errors, 429 and 5xx are retried with exponential backoff (honouring ``Retry-After``). An
-exhausted request becomes a :class:`JudgeCallError` carrying a short ``reason`` (``timeout``,
-``http_429``, ``http_500``, ``connection``, ``bad_response``...); it never becomes a score.
+:class:`OpenAIJudgeBackend` sends requests with the ``openai`` package's ``AsyncOpenAI`` client
+(the client users know: OpenAI, Azure, vLLM and SGLang all take its base URL, key and headers;
+request bodies are built by the library), and reads each answer strictly itself: the raw body is
+parsed with ``json`` and only the fields used are checked (:func:`reply_from_completion`), so a
+malformed answer fails with the field named instead of becoming a half-empty reply.
 
-The API key is read from the environment variable named by ``api_key_env`` when the client is
-built; it is never stored in configs, logged or written to reports. A local server needs no
-key: when the variable is unset the placeholder ``EMPTY`` is sent (vLLM's convention).
+Failures and what happens to them (the ``reason`` tags are what callers count):
+
+* the server cannot be reached at all (connection refused, DNS, connect timeout): retried with
+  backoff for as long as the judge has been unreachable less than ``unreachable_timeout_s``, then
+  :class:`JudgeUnreachableError` (the run stops; nothing is scored meanwhile);
+* ``timeout`` (no answer in ``timeout_s``), ``connection`` (a dropped connection), ``http_429``,
+  ``http_5xx`` and ``bad_body`` (an HTTP 200 whose body is empty, HTML or truncated JSON): retried
+  up to ``max_retries`` times with jittered exponential backoff, honouring ``Retry-After``;
+* ``http_4xx`` (other client errors), ``empty_response`` (no choice), ``bad_response`` (a JSON
+  answer missing a field) and ``no_logprobs`` (log-probabilities asked for and not returned):
+  not retried — asking again would get the same answer;
+* HTTP 401/403/404: :class:`JudgeUnavailableError` — no retry can fix a rejected key or a model
+  the server does not serve.
+
+An exhausted or unretried request becomes a :class:`JudgeCallError` carrying its reason; it never
+becomes a score. The API key is read from the environment variable named by ``api_key_env`` when
+the backend is built and is never stored in configs, logged or written to reports; a local server
+needs none (the placeholder ``EMPTY`` is sent when the variable is unset, vLLM's convention).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
-import urllib.parse
-import urllib.request
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
+import openai
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import TokenLogprobs
 
+logger = logging.getLogger("cocoedit.judge")
+
 
 class JudgeUnavailableError(CocoEditError):
-    """The judge cannot be used at all (server down, key rejected, model not served)."""
+    """The judge cannot be used at all (key rejected, model not served, no model given)."""
+
+
+class JudgeUnreachableError(JudgeUnavailableError):
+    """The judge server could not be reached for longer than ``unreachable_timeout_s``."""
 
 
 class JudgeCallError(CocoEditError):
-    """One judge request failed after its retries; ``reason`` is a short machine-readable tag."""
+    """One judge request failed (after its retries, if any); ``reason`` is a short tag."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -78,36 +97,24 @@ def api_key_from_env(name: str) -> str:
     return value or "EMPTY"
 
 
-def proxy_from_env(url: str) -> str | None:
-    """The proxy that ``HTTP(S)_PROXY`` / ``NO_PROXY`` name for ``url``, or None.
-
-    Looked up once per backend: aiohttp's ``trust_env`` looks it up (and reads ``~/.netrc``) in
-    a worker thread on every request, two thread hops that cost throughput at high concurrency.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
-
-
 def _retry_after(headers) -> float | None:
     """``Retry-After`` in seconds, or None when absent or not a number (the HTTP-date form)."""
-    value = headers.get("retry-after")
+    value = headers.get("retry-after") if headers is not None else None
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
 
 
-def _error_detail(raw: bytes) -> str:
+def _error_detail(error: openai.APIStatusError) -> str:
     """The ``error.message`` of an OpenAI-style error body, or the start of whatever was sent."""
-    try:
-        message = json.loads(raw)["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except (ValueError, KeyError, TypeError):
-        pass
-    return raw[:200].decode("utf-8", "replace") or "(empty body)"
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(inner.get("message"), str):
+            return inner["message"]
+    text = error.response.text if error.response is not None else ""
+    return text[:200] or "(empty body)"
 
 
 def _field(container: object, name: str, kind: type | tuple[type, ...], where: str, optional: bool = False):
@@ -160,70 +167,38 @@ def reply_from_completion(completion: object) -> JudgeReply:
     return JudgeReply(text, tokens, finish_reason)
 
 
-def chat_request_body(model: str, prompt: str, image_urls: Sequence[str], sampling: SamplingConfig) -> bytes:
-    """The chat-completions request as JSON bytes: one user message, the images in order, then the prompt.
+class _Retryable(Exception):
+    """One attempt failed in a way a later attempt may not."""
 
-    The base64 data URLs (:meth:`JudgeImage.data_url`) make up nearly all of the body and need no
-    JSON escaping, so they are written as they are: ``json.dumps`` scanning them for characters to
-    escape took ~0.1 ms per request, as much as the rest of the client's work. A URL holding one of
-    the two characters that could end a JSON string early (a quote, a backslash) is refused; that
-    check is a fast substring search, unlike a full pattern match, which cost as much as escaping.
-    """
-    fields: dict = {"model": model, "temperature": sampling.temperature, "top_p": sampling.top_p,
-                    "max_tokens": sampling.max_tokens}
-    if sampling.seed is not None:
-        fields["seed"] = sampling.seed
-    if sampling.top_logprobs:
-        fields["logprobs"] = True
-        fields["top_logprobs"] = sampling.top_logprobs
-    parts = []
-    for url in image_urls:
-        if not url.startswith("data:image/") or '"' in url or "\\" in url:
-            raise ValueError(f"not a base64 image data URL: {url[:60]!r}")
-        parts.append(f'{{"type": "image_url", "image_url": {{"url": "{url}"}}}}')
-    parts.append(json.dumps({"type": "text", "text": prompt}))
-    messages = f'[{{"role": "user", "content": [{", ".join(parts)}]}}]'
-    return f'{json.dumps(fields)[:-1]}, "messages": {messages}}}'.encode()
-
-
-class _RetryableError(Exception):
-    """One attempt failed in a way a later attempt may not (timeout, connection, 429, 5xx)."""
-
-    def __init__(self, reason: str, message: str, retry_after_s: float | None = None):
+    def __init__(self, reason: str, message: str, retry_after_s: float | None = None, unreachable: bool = False):
         super().__init__(message)
-        self.reason = reason
-        self.retry_after_s = retry_after_s
+        self.reason, self.retry_after_s, self.unreachable = reason, retry_after_s, unreachable
+
+
+def _unreachable(error: openai.APIConnectionError) -> bool:
+    """Whether a connection error means the server could not be reached at all (refused, DNS,
+    connect timeout), as opposed to a connection that broke during a request."""
+    cause = error.__cause__
+    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
 
 
 class OpenAIJudgeBackend:
-    """A judge behind any OpenAI-compatible chat-completions endpoint.
-
-    It speaks the protocol over one shared aiohttp session rather than through the ``openai``
-    package's client: that client spent 1.6-2.5 ms of CPU per request building the request and
-    parsing the answer into pydantic models, which at 64 concurrent requests made the client, not
-    the judge, the bottleneck (``benchmarks/bench_judge.py``, docs/judge.md). The answer is read
-    with plain ``json`` and only the fields we use are checked (:func:`reply_from_completion`);
-    the tests check the requests against the ``openai`` package's request types on the server side.
-    """
+    """A judge behind any OpenAI-compatible chat-completions endpoint (see the module doc)."""
 
     def __init__(self, config: EndpointConfig):
+        if not config.model:
+            raise JudgeUnavailableError("no judge model given: set endpoint.model (or pass --model)")
         self.config = config
-        self._base_url = config.base_url.rstrip("/")
-        # The key is read once here and lives only in the session's default headers.
-        self._headers = {"Authorization": f"Bearer {api_key_from_env(config.api_key_env)}"}
-        self._proxy = proxy_from_env(self._base_url)
+        # The key is read once here and lives only in the client.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key_from_env(config.api_key_env),
+            base_url=config.base_url.rstrip("/"),
+            max_retries=0,  # retries are ours: each failure is classified and counted
+            timeout=config.timeout_s,
+            default_headers=dict(config.headers) or None,
+        )
         self._slots = asyncio.Semaphore(config.concurrency)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        # Built on first use: an aiohttp session belongs to the running event loop, and callers
-        # build the backend before or inside theirs.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.config.concurrency),
-                headers=self._headers,
-            )
-        return self._session
+        self._unreachable_since: float | None = None
 
     @property
     def model_id(self) -> str:
@@ -235,34 +210,60 @@ class OpenAIJudgeBackend:
         quality = f"q{c.jpeg_quality}" if c.image_format == "jpeg" else ""
         return f"{c.image_format}{quality}-max{c.max_image_side}"
 
+    def _hint(self) -> str:
+        return ("Is it running? For a local judge: vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8000 "
+                "(docs/judge.md)")
+
+    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
+        c = self.config
+        if retry_after_s is not None:
+            return min(c.backoff_max_s, retry_after_s)
+        return min(c.backoff_max_s, c.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+
+    def _still_unreachable(self, error: Exception) -> None:
+        """Note that the server is unreachable now; raise once it has been for too long."""
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        down = now - self._unreachable_since
+        if down >= self.config.unreachable_timeout_s:
+            raise JudgeUnreachableError(
+                f"judge server at {self.config.base_url} unreachable for {down:.0f} s "
+                f"(endpoint.unreachable_timeout_s = {self.config.unreachable_timeout_s:g}): {error}. " + self._hint()
+            ) from None
+
     async def health_check(self) -> None:
-        """Check the server answers and serves ``model``; raise :class:`JudgeUnavailableError` if not."""
-        url, model = self._base_url, self.config.model
-        timeout = aiohttp.ClientTimeout(total=min(10.0, self.config.timeout_s))
-        try:
-            async with self._http().get(f"{url}/models", proxy=self._proxy, timeout=timeout) as response:
-                status, raw = response.status, await response.read()
-        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
-            raise JudgeUnavailableError(
-                f"judge server at {url} is not reachable ({type(e).__name__}: {e}). Is it running? "
-                "For a local judge: vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8000 (see docs/judge.md)"
-            ) from None
-        if status == 401:
-            raise JudgeUnavailableError(
-                f"judge server at {url} rejected the API key (401); set it in ${self.config.api_key_env}"
-            )
-        if status == 404:
-            return  # some servers do not list models; the first request will tell
-        if status != 200:
-            raise JudgeUnavailableError(f"judge server at {url} answered HTTP {status} to GET /models")
-        try:
-            served = [entry["id"] for entry in json.loads(raw)["data"]]
-        except (ValueError, KeyError, TypeError):
-            raise JudgeUnavailableError(
-                f"judge server at {url} answered GET /models with no model list: {raw[:200]!r}"
-            ) from None
-        if model not in served:
-            raise JudgeUnavailableError(f"judge server at {url} does not serve model {model!r}; it serves {served}")
+        """Check that the server answers: retried like a request; a model missing from
+        ``/models`` (or a server that cannot list its models) is a warning, not an error."""
+        c, url = self.config, self.config.base_url
+        attempt = 0  # retries of a server that answers badly; an unreachable one is waited for
+        while True:
+            try:
+                page = await self._client.models.list(timeout=min(10.0, c.timeout_s))
+                self._unreachable_since = None
+                break
+            except openai.APIConnectionError as e:
+                if not _unreachable(e) and attempt >= c.max_retries:
+                    raise JudgeUnavailableError(f"judge server at {url} is not answering ({e}). " + self._hint()) from None
+                if _unreachable(e):
+                    self._still_unreachable(e)
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+                raise JudgeUnavailableError(
+                    f"judge server at {url} rejected the API key (HTTP {e.status_code}); set it in ${c.api_key_env}"
+                ) from None
+            except openai.APIStatusError as e:
+                logger.warning("judge server at %s answered HTTP %s to GET /models (%s); going on: the first "
+                               "request will tell whether it serves %r", url, e.status_code, _error_detail(e), c.model)
+                return
+            except openai.APIError as e:  # a list that is not a list
+                logger.warning("judge server at %s answered GET /models with no model list (%s); going on", url, e)
+                return
+            await asyncio.sleep(self._backoff(attempt, None))
+            attempt += 1
+        served = [m.id for m in page.data]
+        if c.model not in served:
+            logger.warning("judge server at %s does not list model %r among %s; going on: the first request "
+                           "will tell whether it serves it", url, c.model, served)
 
     async def _image_urls(self, images: Sequence[JudgeImage]) -> list[str]:
         c = self.config
@@ -273,58 +274,59 @@ class OpenAIJudgeBackend:
             return [im.data_url(*key) for im in images]
         return await asyncio.gather(*[asyncio.to_thread(im.data_url, *key) for im in images])
 
-    async def _once(self, body: bytes) -> JudgeReply:
+    async def _once(self, messages: list, sampling: SamplingConfig) -> JudgeReply:
         c = self.config
+        extra = {"seed": sampling.seed} if sampling.seed is not None else {}
+        if sampling.top_logprobs:
+            extra.update(logprobs=True, top_logprobs=sampling.top_logprobs)
         try:
-            async with self._http().post(
-                f"{self._base_url}/chat/completions",
-                data=body,
-                headers={"Content-Type": "application/json"},
-                proxy=self._proxy,
-                timeout=aiohttp.ClientTimeout(total=c.timeout_s),
-            ) as response:
-                status, raw = response.status, await response.read()
-                headers = response.headers
-        # aiohttp's timeouts subclass both TimeoutError and ClientConnectionError: test them first.
-        except TimeoutError:
-            raise _RetryableError("timeout", f"no reply within {c.timeout_s} s") from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
-            raise _RetryableError("connection", f"connection lost: {type(e).__name__}: {e}") from None
-        if status in (401, 403, 404):
-            raise JudgeUnavailableError(f"judge at {c.base_url} answered HTTP {status}: {_error_detail(raw)}")
-        if status != 200:
-            reason, message = f"http_{status}", f"HTTP {status}: {_error_detail(raw)}"
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=c.model, messages=messages, temperature=sampling.temperature, top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens, **extra)
+        except openai.APITimeoutError:
+            raise _Retryable("timeout", f"no reply within {c.timeout_s} s") from None
+        except openai.APIConnectionError as e:
+            raise _Retryable("connection", f"connection failed: {e.__cause__ or e}", unreachable=_unreachable(e)) from None
+        except openai.APIStatusError as e:
+            status, detail = e.status_code, _error_detail(e)
+            if status in (401, 403, 404):
+                raise JudgeUnavailableError(f"judge at {c.base_url} answered HTTP {status}: {detail}") from None
             if status == 429 or status >= 500:
-                raise _RetryableError(reason, message, _retry_after(headers))
-            raise JudgeCallError(reason, message)
+                raise _Retryable(f"http_{status}", f"HTTP {status}: {detail}", _retry_after(e.response.headers)) from None
+            raise JudgeCallError(f"http_{status}", f"HTTP {status}: {detail}") from None
+        self._unreachable_since = None
+        body = raw.content
         try:
-            completion = json.loads(raw)
+            completion = json.loads(body)
         except ValueError:
-            raise JudgeCallError("bad_response", f"the judge's answer is not JSON: {raw[:200]!r}") from None
-        return reply_from_completion(completion)
+            what = "an empty body" if not body.strip() else f"a body that is not JSON: {body[:120]!r}"
+            raise _Retryable("bad_body", f"the judge answered HTTP 200 with {what}") from None
+        reply = reply_from_completion(completion)
+        if sampling.top_logprobs and reply.tokens is None:
+            raise JudgeCallError("no_logprobs", "the judge returned no log-probabilities although they were asked "
+                                 "for (does the server support logprobs? use the text reward mode otherwise)")
+        return reply
 
     async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig) -> JudgeReply:
-        """One judge reply, retrying transport failures; raises :class:`JudgeCallError` when exhausted.
-
-        Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (jittered,
-        honouring ``Retry-After``). Other 4xx and malformed answers fail at once; 401/403/404
-        raise :class:`JudgeUnavailableError`: no retry can fix them.
-        """
+        """One judge reply; raises :class:`JudgeCallError` or :class:`JudgeUnavailableError` (module doc)."""
         c = self.config
         async with self._slots:
-            body = chat_request_body(c.model, prompt, await self._image_urls(images), sampling)
-            for attempt in range(c.max_retries + 1):
+            urls = await self._image_urls(images)
+            content = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+            messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+            retries = waits = 0
+            while True:
                 try:
-                    return await self._once(body)
-                except _RetryableError as e:
-                    if attempt == c.max_retries:
-                        raise JudgeCallError(e.reason, f"{e} (after {attempt + 1} attempts)") from None
-                    backoff = min(c.backoff_max_s, c.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
-                    wait = e.retry_after_s
-                    await asyncio.sleep(min(c.backoff_max_s, wait) if wait is not None else backoff)
-        raise AssertionError("unreachable")
+                    return await self._once(messages, sampling)
+                except _Retryable as e:
+                    if e.unreachable:  # not counted against max_retries: waits for the server
+                        self._still_unreachable(e)
+                    elif retries >= c.max_retries:
+                        raise JudgeCallError(e.reason, f"{e} (after {retries + 1} attempts)") from None
+                    else:
+                        retries += 1
+                    await asyncio.sleep(self._backoff(waits, e.retry_after_s))
+                    waits += 1
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()

@@ -26,6 +26,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -86,6 +87,12 @@ def _validate_request(raw: bytes) -> dict:
     return body
 
 
+def latency_for(text: str, low: float, high: float) -> float:
+    """A latency in ``[low, high]`` seconds fixed by ``text`` (the request's prompt): the benchmark
+    computes the same numbers to know the ideal finishing time."""
+    return low + (high - low) * zlib.crc32(text.encode("utf-8")) / 2**32
+
+
 def _auto_tokens(text: str) -> list[tuple[str, dict[str, float]]]:
     return [(t, {t: 0.0}) for t in _TOKEN.findall(text)]
 
@@ -99,10 +106,16 @@ class ScriptedJudgeServer:
     """
 
     def __init__(self, script: Script, model: str = "scripted-judge", port: int = 0,
-                 validate_requests: bool = True):
+                 validate_requests: bool = True, models_status: int = 200,
+                 listed_models: Sequence[str] | None = None):
         """``validate_requests=False`` skips the openai request-type check (a few ms of CPU per
-        request), for load benchmarks that measure the client, not the wire format."""
+        request), for load benchmarks that measure the client, not the wire format.
+        ``models_status`` other than 200 makes ``GET /models`` fail with that status;
+        ``listed_models`` is what it lists (default: ``model``). ``port`` reuses a port, e.g. to
+        bring a stopped server back at the same address."""
         self.script = script
+        self.models_status = models_status
+        self.listed_models = list(listed_models) if listed_models is not None else [model]
         self.validate_requests = validate_requests
         self.model = model
         self.requests: list[dict] = []
@@ -183,7 +196,10 @@ class ScriptedJudgeServer:
         path = path.rstrip("/")
         if method == "GET":
             if path == "/v1/models":
-                data = {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "cocoedit"}]}
+                if self.models_status != 200:
+                    return self._error(self.models_status, "scripted failure of GET /models")
+                data = {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "cocoedit"}
+                                                   for m in self.listed_models]}
                 return self._response(200, json.dumps(data).encode())
             return self._error(404, f"no route {path}")
         if path != "/v1/chat/completions":
@@ -276,11 +292,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", default="scripted-judge")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--latency-max", type=float, default=None,
+                        help="with --latency: each answer waits between the two, fixed by the prompt (latency_for)")
     parser.add_argument("--text", default="Editing effect: 4\nVisual quality: 5")
     parser.add_argument("--no-validate", action="store_true", help="skip the openai request-type check (benchmarks)")
     args = parser.parse_args()
-    server = ScriptedJudgeServer(ScriptedReply(text=args.text, delay_s=args.latency), args.model, args.port,
-                                 validate_requests=not args.no_validate)
+    if args.latency_max is None:
+        script: Script = ScriptedReply(text=args.text, delay_s=args.latency)
+    else:
+        def script(body: dict, index: int) -> ScriptedReply:
+            prompt = body["messages"][-1]["content"][-1]["text"]
+            return ScriptedReply(text=args.text, delay_s=latency_for(prompt, args.latency, args.latency_max))
+    server = ScriptedJudgeServer(script, args.model, args.port, validate_requests=not args.no_validate)
     print(server.base_url, flush=True)  # the parent process reads the address from this line
     asyncio.run(server._serve())
 
