@@ -45,9 +45,12 @@ def test_known_edits_give_known_numbers(bench, gedit_bench, imgedit_bench, tmp_p
     # The edit itself is the same in all three: the edit region changed in every folder.
     assert careful["overall_macro"]["edit_change"] > 0.1
     assert all(r["resized"] == ("True" if r["results"] == "global" else "False") for r in rows)
-    for res in summary["results"].values():
-        assert res["counts"] == {"samples": made.samples, "scored": made.samples, "missing": 0,
+    for name, res in summary["results"].items():
+        exact = made.samples if name == "careful" else 0  # careful leaves every keep pixel as it was
+        assert res["counts"] == {"samples": made.samples, "scored": made.samples, "exact": exact, "missing": 0,
                                  "unreadable": 0, "no_keep_region": 0, "bench_error": 0}
+    assert {r["instruction"] for r in rows} == {s.instruction for s in load_benchmark(bench, made.bench_dir)}
+    assert not any(name in rows[0] for name in ("keep_lpips", "keep_dino", "keep_clip"))  # not asked for
 
 
 def test_macro_is_mean_of_category_means_and_weighted_is_mean_of_samples(gedit_bench, tmp_path):
