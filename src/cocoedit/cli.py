@@ -213,15 +213,22 @@ def eval_consistency(
     results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
     out: Annotated[Path, typer.Option(help="Folder for per_sample.csv, summary.json, report.html.")],
     ssim_mode: Annotated[SSIMModeOption, typer.Option(help="normalized: keep pixels only; full_map: whole-image SSIM map averaged on the keep region.")] = SSIMModeOption.normalized,
+    lpips_weights: Annotated[Optional[Path], typer.Option(help="VGG16 state dict (torchvision format, .pth/.safetensors): adds keep_lpips.")] = None,
+    lpips_heads: Annotated[Optional[Path], typer.Option(help="LPIPS linear heads (lpips' weights/v0.1/vgg.pth); without it keep_lpips is uncalibrated.")] = None,
+    dino: Annotated[Optional[str], typer.Option(help="DINOv2 folder or hub id (transformers Dinov2Model): adds keep_dino.")] = None,
+    clip: Annotated[Optional[str], typer.Option(help="CLIP folder or hub id (transformers CLIPVisionModelWithProjection): adds keep_clip.")] = None,
+    device: Annotated[str, typer.Option(help="Device of the perceptual models.")] = "cpu",
 ) -> None:
-    """Keep-region PSNR/SSIM/MAE of edited results, with an HTML report."""
+    """Keep-region PSNR/SSIM/MAE (optionally LPIPS, DINO, CLIP) of edited results, with an HTML report."""
     from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
     from cocoedit.eval.consistency import evaluate_consistency
+    from cocoedit.eval.perceptual import load_perceptual
 
     try:
         total = len(load_benchmark(bench.value, bench_dir)) * len(results)
+        perceptual = load_perceptual(lpips_weights, lpips_heads, dino, clip, device)
         with progress_bar("scoring", total) as advance:
-            summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, advance)
+            summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, advance, perceptual)
     except (BenchmarkError, ValueError) as e:
         raise fail(str(e))
     _print_consistency_summary(summary)

@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from cocoedit.eval.perceptual import (
-    LPIPS_CHANNELS,
     PerceptualModelError,
-    VGG16Features,
     fill_edit_region,
     keep_token_similarity,
     keep_weights,
@@ -21,27 +19,9 @@ from cocoedit.eval.perceptual import (
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, Dinov2Config, Dinov2Model
-
-    root = tmp_path_factory.mktemp("perceptual")
-    torch.manual_seed(0)
-    vgg = VGG16Features()
-    torch.save({**vgg.state_dict(), "classifier.0.weight": torch.zeros(2, 2)}, root / "vgg16.pth")
-    heads = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(LPIPS_CHANNELS)}
-    torch.save(heads, root / "lpips_vgg.pth")
-    Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                             patch_size=8, image_size=32)).save_pretrained(root / "dino")
-    CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                                   intermediate_size=64, patch_size=8, image_size=32,
-                                                   projection_dim=16)).save_pretrained(root / "clip")
-    return root
-
-
-@pytest.fixture(scope="module")
-def scorer(weights):
-    return load_perceptual(weights / "vgg16.pth", weights / "lpips_vgg.pth", str(weights / "dino"),
-                           str(weights / "clip"), dino_size=32)
+def scorer(perceptual_weights):
+    w = perceptual_weights
+    return load_perceptual(w / "vgg16.pth", w / "lpips_vgg.pth", str(w / "dino"), str(w / "clip"), dino_size=32)
 
 
 @pytest.fixture()
@@ -97,15 +77,15 @@ def test_pieces_by_hand():
     assert math.isnan(keep_token_similarity(tx, ty, torch.zeros(1, 2)).item())
 
 
-def test_uncalibrated_lpips_says_so(weights, pair):
-    only = load_perceptual(lpips_weights=weights / "vgg16.pth")
+def test_uncalibrated_lpips_says_so(perceptual_weights):
+    only = load_perceptual(lpips_weights=perceptual_weights / "vgg16.pth")
     assert only.metrics == ("keep_lpips",)
     assert only.info["keep_lpips"]["calibrated"] is False
     assert "uncalibrated" in only.info["keep_lpips"]["label"]
     assert load_perceptual() is None
 
 
-def test_bad_weights_fail_clearly(weights, tmp_path):
+def test_bad_weights_fail_clearly(perceptual_weights, tmp_path):
     with pytest.raises(PerceptualModelError, match="weights file not found"):
         load_perceptual(lpips_weights=tmp_path / "nope.pth")
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
@@ -115,6 +95,6 @@ def test_bad_weights_fail_clearly(weights, tmp_path):
     with pytest.raises(PerceptualModelError, match="no lin1"):
         load_lpips_heads(tmp_path / "heads.pth")
     with pytest.raises(PerceptualModelError, match="is a 'clip_vision_model' model, expected dinov2"):
-        load_perceptual(dino=str(weights / "clip"))
+        load_perceptual(dino=str(perceptual_weights / "clip"))
     with pytest.raises(PerceptualModelError, match="HF_HUB_OFFLINE is set"):
         load_perceptual(clip="no-such-org/no-such-clip-model")
