@@ -677,3 +677,67 @@ def eval_judge(
                    f"{c['failed']} failed, {c['missing']} missing, {c['unreadable']} unreadable)")
     typer.echo(f"report: {report}")
 
+
+
+# ---- human rating and the side-by-side viewer: `cocoedit rate`, `cocoedit view` ----
+rate_app = typer.Typer(no_args_is_help=True, help="Blind human rating of results folders in a local web app.")
+app.add_typer(rate_app, name="rate")
+
+
+class RatingModeOption(str, Enum):
+    pairwise = "pairwise"
+    ranked = "ranked"
+
+
+@rate_app.command("serve")
+def rate_serve(
+    bench: Annotated[Bench, typer.Option(help="Benchmark layout.")],
+    bench_dir: Annotated[Path, typer.Option(help="Benchmark folder (with its metafile: instructions).")],
+    results: Annotated[list[Path], typer.Option(help="Results folder; repeat (at least two).")],
+    db: Annotated[Path, typer.Option(help="SQLite file of the study; an existing one is resumed.")],
+    mode: Annotated[RatingModeOption, typer.Option(help="pairwise: A/B/tie; ranked: order every result.")] = RatingModeOption.pairwise,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Seed of the per-rater order and sides.")] = 0,
+) -> None:
+    """Serve the rating page: raters see the instruction, the source and the results in random order."""
+    from cocoedit.eval.benchmarks import BenchmarkError
+    from cocoedit.viewer.ratings import RatingError
+    from cocoedit.viewer.server import open_study, run_server
+
+    try:
+        session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
+    except (BenchmarkError, RatingError, ValueError) as e:
+        raise fail(str(e))
+    if left_out:
+        typer.echo(f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})")
+    typer.echo(f"{len(session.units)} {mode.value} task(s) per rater on {len(session.samples)} samples; ratings: {db}")
+    typer.echo(f"open http://{host}:{port}/  (aggregate: http://{host}:{port}/results; stop with Ctrl-C)")
+    try:
+        run_server(session, host, port)
+    finally:
+        session.store.close()
+
+
+@rate_app.command("export")
+def rate_export(
+    db: Annotated[Path, typer.Argument(help="The study's SQLite file.")],
+    out: Annotated[Path, typer.Option(help="Folder for ratings.csv and ratings_summary.json.")],
+    prior: Annotated[float, typer.Option(min=0.0, help="Prior tied comparisons per pair of folders.")] = 1.0,
+    bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Win rates and Bradley–Terry scores (Elo scale, 95 % bootstrap intervals) as CSV and JSON."""
+    from cocoedit.viewer.export import export_ratings
+    from cocoedit.viewer.ratings import RatingError
+
+    try:
+        csv_path, json_path, summary = export_ratings(db, out, prior, bootstrap, seed)
+    except (RatingError, ValueError) as e:
+        raise fail(str(e))
+    for s in summary["standings"]:
+        rate = "–" if s["win_rate"] is None else f"{s['win_rate']:.3f}"
+        interval = "" if s["elo_low"] is None else f" [{s['elo_low']:.0f}, {s['elo_high']:.0f}]"
+        typer.echo(f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
+                   f"Bradley–Terry {s['elo']:.0f}{interval}")
+    typer.echo(f"{summary['judgements']} answer(s) from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}")

@@ -36,6 +36,7 @@ MISSING = "–"
 # Checked in order: the first pattern that matches the lower-cased name decides.
 _NAME_KINDS: tuple[tuple[str, NumberKind], ...] = (
     (r"psnr|\bdb\b|\(db\)", "db"),
+    (r"\belo\b", "int"),  # Elo-scale ratings are read as whole points
     (r"ssim", "ssim"),
     (r"lpips|dino|clip|similarity|fraction|share|rate\b|win.?rate|prob", "similarity"),
     (r"\bmae\b|\bmse\b|_mae|_mse|mae\b|mse\b|edit.change|error|loss|grad", "error"),
