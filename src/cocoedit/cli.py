@@ -741,3 +741,27 @@ def rate_export(
         typer.echo(f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
                    f"Bradley–Terry {s['elo']:.0f}{interval}")
     typer.echo(f"{summary['judgements']} answer(s) from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}")
+
+
+@app.command("view")
+def view(
+    bench: Annotated[Bench, typer.Option(help="Benchmark layout.")],
+    bench_dir: Annotated[Path, typer.Option(help="Mask-annotated benchmark folder.")],
+    results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
+    out: Annotated[Path, typer.Option(help="Folder for index.html and its images/.")],
+    consistency: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval consistency` output folder (else PSNR/SSIM/MAE are computed).")] = None,
+    judge: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval judge` output folder: scores, sub-scores, reasoning.")] = None,
+    ratings: Annotated[Optional[Path], typer.Option(help="A `cocoedit rate` study (.sqlite) or its ratings_summary.json.")] = None,
+) -> None:
+    """One HTML page comparing results folders sample by sample: sortable, filterable, opens from disk."""
+    from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
+    from cocoedit.viewer.page import build_view
+    from cocoedit.viewer.ratings import RatingError
+
+    try:
+        total = len(load_benchmark(bench.value, bench_dir))
+        with progress_bar("rendering", total) as advance:
+            page = build_view(bench.value, bench_dir, results, out, consistency, judge, ratings, advance)
+    except (BenchmarkError, RatingError, ValueError) as e:
+        raise fail(str(e))
+    typer.echo(f"page: {page}")
