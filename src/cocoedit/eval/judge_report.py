@@ -77,6 +77,9 @@ def _failures(out_dir: Path) -> str:
 
 
 LOWEST_SHOWN = 5
+SUB_TITLES = {"sc": "SC", "pq": "PQ", "success": "SC: success", "overedit": "SC: overedit",
+              "naturalness": "PQ: naturalness", "artifacts": "PQ: artifacts", "c1": "criterion 1", "c2": "criterion 2",
+              "c3": "criterion 3"}
 
 
 def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
@@ -89,7 +92,7 @@ def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
     for label in dict.fromkeys(r["results"] for r in rows):
         mine = sorted((r for r in rows if r["results"] == label), key=lambda r: float(r[metric]))[:LOWEST_SHOWN]
         table = html_table(
-            ["key", "category", "O" if gedit else "score", *subs, "reasoning"],
+            ["key", "category", "O" if gedit else "score", *[SUB_TITLES.get(k, k) for k in subs], "reasoning"],
             [[r["key"], r["category"], float(r[metric]), *[float(r[k]) if r.get(k) else None for k in subs],
               ("raw", f'<span style="white-space:pre-line;text-align:left;display:block">'
                       f'{html.escape(r.get("reasoning", ""))}</span>')] for r in mine],

@@ -130,6 +130,9 @@ def create_app(session: RatingSession) -> web.Application:
         summary = ratings_summary(session.store, bootstrap=session.bootstrap)
         return web.Response(text=results_html(summary), content_type="text/html")
 
+    async def no_icon(request: web.Request) -> web.Response:
+        return web.Response(status=204)  # browsers ask for one; there is nothing to show
+
     app.add_routes([
         web.get("/", index),
         web.get("/static/{name}", static),
@@ -138,7 +141,7 @@ def create_app(session: RatingSession) -> web.Application:
         web.post("/api/vote", vote),
         web.get("/api/results", results_json),
         web.get("/results", results_page),
-        web.get("/favicon.ico", lambda request: web.Response(status=204)),  # browsers ask; nothing to show
+        web.get("/favicon.ico", no_icon),
     ])
     return app
 
