@@ -3,6 +3,8 @@ kept, see the aggregate. Needs Debian's chromium (the Makefile installs it); fai
 
 import re
 
+import pytest
+
 from cocoedit.viewer.browser import headless_browser
 from cocoedit.viewer.server import create_app, open_study
 
@@ -50,4 +52,22 @@ def test_rate_reload_and_see_the_aggregate(small_bench, tmp_path):
     answers = session.store.judgements()
     assert len(answers) == 3 and {a["rater"] for a in answers} == {"ann"}
     assert sum(len(a["ranking"]) == 1 for a in answers) == 1  # the tie
+    session.store.close()
+
+
+@pytest.mark.slow
+def test_ranked_mode_orders_by_clicks(small_bench, tmp_path):
+    folders = [small_bench.results[n] for n in ("careful", "drifting", "global")]
+    session, _ = open_study("gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite", mode="ranked")
+    with serving(create_app(session)) as base, headless_browser() as browser:
+        page = browser.new_page()
+        page.goto(base + "/?rater=zoe")  # the rater id may come in the URL
+        page.wait_for_selector("#task:not([hidden])")
+        shown = session.store.task(1).shown
+        assert page.is_disabled("#submit-ranking")
+        for name in ("global", "careful", "drifting"):  # best to worst
+            page.click(f'.candidate[data-position="{shown.index(name)}"]')
+        page.click("#submit-ranking")
+        page.wait_for_function("document.querySelector('#progress-text').textContent === '1 / 3 rated'")
+    assert session.store.judgements()[0]["ranking"] == [["global"], ["careful"], ["drifting"]]
     session.store.close()
