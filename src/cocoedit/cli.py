@@ -217,6 +217,7 @@ def eval_consistency(
     lpips_heads: Annotated[Optional[Path], typer.Option(help="LPIPS linear heads (lpips' weights/v0.1/vgg.pth); without it keep_lpips is uncalibrated.")] = None,
     dino: Annotated[Optional[str], typer.Option(help="DINOv2 folder or hub id (transformers Dinov2Model): adds keep_dino.")] = None,
     clip: Annotated[Optional[str], typer.Option(help="CLIP folder or hub id (transformers CLIPVisionModelWithProjection): adds keep_clip.")] = None,
+    dino_size: Annotated[int, typer.Option(min=14, help="Side DINOv2 sees (rounded to its patch size).")] = 224,
     device: Annotated[str, typer.Option(help="Device of the perceptual models.")] = "cpu",
 ) -> None:
     """Keep-region PSNR/SSIM/MAE (optionally LPIPS, DINO, CLIP) of edited results, with an HTML report."""
@@ -226,7 +227,7 @@ def eval_consistency(
 
     try:
         total = len(load_benchmark(bench.value, bench_dir)) * len(results)
-        perceptual = load_perceptual(lpips_weights, lpips_heads, dino, clip, device)
+        perceptual = load_perceptual(lpips_weights, lpips_heads, dino, clip, device, dino_size)
         with progress_bar("scoring", total) as advance:
             summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, advance, perceptual)
     except (BenchmarkError, ValueError) as e:

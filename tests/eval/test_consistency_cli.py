@@ -105,10 +105,11 @@ def test_bad_arguments_fail_clearly(gedit_bench, tmp_path):
 def test_perceptual_metrics_appear_only_when_asked_and_rank_the_editors(perceptual_weights, tmp_path):
     from cocoedit.eval.sample_bench import make_sample_benchmark
 
-    made = make_sample_benchmark(tmp_path / "b", "gedit", per_category=1, size=(32, 48))
+    made = make_sample_benchmark(tmp_path / "b", "gedit", per_category=1, size=(16, 24))
     w = perceptual_weights
-    _, summary, rows = run("gedit", made, tmp_path / "out", None, "--lpips-weights", str(w / "vgg16.pth"),
-                           "--dino", str(w / "dino"), "--clip", str(w / "clip"))
+    folders = [made.results["careful"], made.results["drifting"]]
+    _, summary, rows = run("gedit", made, tmp_path / "out", folders, "--lpips-weights", str(w / "vgg16.pth"),
+                           "--dino", str(w / "dino"), "--dino-size", "32", "--clip", str(w / "clip"))
     assert {"keep_lpips", "keep_dino", "keep_clip"} <= set(rows[0])
     assert "uncalibrated" in summary["perceptual"]["keep_lpips"]["label"]
     careful, drifting = summary["results"]["careful"]["overall_macro"], summary["results"]["drifting"]["overall_macro"]
