@@ -8,9 +8,18 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast bench install browser clean
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The browser tests (rating app, side-by-side page) drive Debian's chromium through Playwright;
+# Playwright's own browser download is not used. Installed here when no Chromium is on PATH.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	command -v google-chrome >/dev/null 2>&1 || test -n "$$COCOEDIT_CHROMIUM" || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "no Chromium on PATH and no apt-get: install Chromium (or set COCOEDIT_CHROMIUM); the browser tests need it" >&2; exit 1; }; \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +32,10 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/cocoedit demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -15,7 +15,7 @@ FLOORS = (
     ("data",),
     ("rewards", "eval"),
     ("models",),
-    ("rl", "editing"),
+    ("rl", "editing", "viewer"),
     ("demo",),
     ("testing",),
     ("cli",),

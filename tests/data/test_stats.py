@@ -38,8 +38,12 @@ def test_stats_page_of_a_build(candidates, tmp_path):
     html_path, stats = write_stats(out)
     assert html_path == out / "stats.html"
     page = html_path.read_text()
-    # four plots: reasons, edit types, mask-area histogram, instruction lengths
-    assert page.count('src="data:image/png;base64,') == 4
+    # four plots (reasons, edit types, mask-area histogram, instruction lengths) and example sources
+    dropped = stats["reasons"]["mask_too_small"]
+    assert page.count('src="data:image/png;base64,') == 4 + min(dropped, 4)
+    examples = page.split("<h2>Examples of what was dropped or failed</h2>")[1].split("</section>")[0]
+    assert f"<h3>mask_too_small ({dropped})</h3>" in examples and "edit region" in examples
+    assert "No sample went through the VLM filter." in page
     assert "mask_too_small" in page and "Edit types" in page
     saved = json.loads((out / "stats.json").read_text())
     assert saved == stats and stats["samples"] == 8
@@ -61,3 +65,25 @@ def test_stats_of_a_plain_manifest_reads_mask_areas_from_files(tmp_path):
     assert stats["instruction_words"]["mean"] == 3
     with pytest.raises(StatsError, match="no records.jsonl, manifest.jsonl or metadata.jsonl"):
         write_stats(tmp_path / "images")
+
+
+def test_filter_score_histograms_and_examples_from_a_journal(tmp_path):
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    records = []
+    for i, (status, reason, clarity) in enumerate([("kept", "kept", 5), ("kept", "kept", 4), ("dropped", "low_clarity", 2),
+                                                    ("dropped", "low_clarity", 1)]):
+        records.append({"id": f"s{i}", "status": status, "reason": reason, "edit_type": "add",
+                        "instruction": f"add a hat {i}", "original_instruction": "add a hat", "mask_area": 0.2,
+                        "input_source": str(tmp_path / "a.png"),
+                        "stages": {"filter": {"scores": {"clarity": clarity, "mask_accuracy": 4, "prominence": 3}}}})
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    page_path, stats = write_stats(tmp_path)
+    clarity = stats["filter_scores"]["clarity"]
+    assert clarity["kept"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}
+    assert clarity["dropped"] == {"1": 1, "2": 1, "3": 0, "4": 0, "5": 0}
+    assert stats["filter_scores"]["mask_accuracy"]["dropped"]["4"] == 2
+    page = page_path.read_text()
+    examples = page.split("<h2>Examples of what was dropped or failed</h2>")[1].split("</section>")[0]
+    assert "<h3>low_clarity (2)</h3>" in examples and "s2: add a hat 2" in examples and "clarity 2" in examples
+    assert examples.count('src="data:image/png;base64,') == 2
+    assert 'alt="filter score histograms"' in page

@@ -38,3 +38,20 @@ def test_imgedit_overall_is_the_mean_of_type_means():
     assert summary["overall"]["score"] == pytest.approx(3.0)  # (4 + 2) / 2 over types that were scored
     assert summary["categories_scored"] == 2 and summary["all_types_present"] is False
     assert summary["counts"]["missing"] == 1
+
+
+def test_reasoning_is_read_from_json_or_a_reasoning_line():
+    from cocoedit.eval.judge_bench import reply_reasoning
+
+    assert reply_reasoning('{"reasoning": "Sky is blue now.", "score": [8, 7]}') == "Sky is blue now."
+    assert reply_reasoning('```json\n{"Reasoning": " fine ", "score": [1, 2]}\n```') == "fine"
+    assert reply_reasoning("Reasoning: the cat is gone\nInstruction compliance: 4") == "the cat is gone"
+    assert reply_reasoning("Editing effect: 3") == "" and reply_reasoning(None) == ""
+
+
+def test_gedit_subscores_are_averaged_like_the_scores():
+    rows = [_g("a1", "add", 4, 9), _g("a2", "add", 8, 8)]
+    rows[0].scores.update(success=4, overedit=6, naturalness=9, artifacts=10)
+    rows[1].scores.update(success=8, overedit=9, naturalness=8, artifacts=9)
+    overall = aggregate("gedit", rows)["per_language"]["en"]["full"]["overall"]
+    assert overall["success"] == 6.0 and overall["overedit"] == 7.5 and overall["artifacts"] == 9.5

@@ -56,10 +56,15 @@ def test_gedit_judge_report_merges_with_consistency(tmp_path):
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed and all("I refuse" in r["error"] for r in failed)
     assert rerun_requests == len(failed)  # only the unparsable SC calls were asked again
+    scored = [r for r in rows if r["status"] == "scored"]
+    assert scored and all(r["reasoning"] == "SC: ok\nPQ: clean" for r in scored)
+    assert all((r["success"], r["overedit"], r["naturalness"], r["artifacts"]) == ("6.0", "4.0", "9.0", "8.0")
+               for r in scored)
     replies = (out / "judge_replies.jsonl").read_text().splitlines()
     assert any("I refuse" in line for line in replies)
     html = (out / "report.html").read_text()
     assert "Judge score against keep-region PSNR" in html and "keep-region consistency" in html
+    assert "SC: ok\nPQ: clean" in html and "<th>PQ: artifacts</th>" in html
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
 
 

@@ -5,14 +5,18 @@ health check."""
 import asyncio
 import base64
 import io
-import json
 import time
 
 import pytest
 import torch
 from PIL import Image
 
-from cocoedit.judge.client import JudgeCallError, JudgeUnavailableError, JudgeUnreachableError, OpenAIJudgeBackend
+from cocoedit.judge.client import (
+    JudgeCallError,
+    JudgeUnavailableError,
+    JudgeUnreachableError,
+    OpenAIJudgeBackend,
+)
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cocoedit.cli import data, demo, dev, edit, eval, train
+from cocoedit.cli import data, demo, dev, edit, eval, train, viewer
 from cocoedit.cli.common import CocoEditGroup, setup_logging
 
 app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True, add_completion=False,
@@ -26,8 +26,10 @@ def _main() -> None:
 app.add_typer(data.app, name="data")
 app.add_typer(eval.app, name="eval")
 app.add_typer(dev.app, name="dev")
+app.add_typer(viewer.rate_app, name="rate")
 app.command("demo")(demo.demo)
 app.command("sft")(demo.sft)
 app.command("train")(train.train)
 app.command("report")(train.report)
 app.command("edit")(edit.edit)
+app.command("view")(viewer.view)

@@ -37,14 +37,22 @@ def consistency(
     results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
     out: Annotated[Path, typer.Option(help="Folder for per_sample.csv, summary.json, report.html.")],
     ssim_mode: Annotated[SSIMModeOption, typer.Option(help="normalized: keep pixels only; full_map: whole-image SSIM map averaged on the keep region.")] = SSIMModeOption.normalized,
+    lpips_weights: Annotated[Optional[Path], typer.Option(help="VGG16 state dict (torchvision format, .pth/.safetensors): adds keep_lpips.")] = None,
+    lpips_heads: Annotated[Optional[Path], typer.Option(help="LPIPS linear heads (lpips' weights/v0.1/vgg.pth); without it keep_lpips is uncalibrated.")] = None,
+    dino: Annotated[Optional[str], typer.Option(help="DINOv2 folder or hub id (transformers Dinov2Model): adds keep_dino.")] = None,
+    clip: Annotated[Optional[str], typer.Option(help="CLIP folder or hub id (transformers CLIPVisionModelWithProjection): adds keep_clip.")] = None,
+    dino_size: Annotated[int, typer.Option(min=14, help="Side DINOv2 sees (rounded to its patch size).")] = 224,
+    device: Annotated[str, typer.Option(help="Device of the perceptual models.")] = "cpu",
 ) -> None:
-    """Keep-region PSNR/SSIM/MAE of edited results, with an HTML report."""
+    """Keep-region PSNR/SSIM/MAE (optionally LPIPS, DINO, CLIP) of edited results, with an HTML report."""
     from cocoedit.eval.benchmarks import load_benchmark
     from cocoedit.eval.consistency import evaluate_consistency
+    from cocoedit.eval.perceptual import load_perceptual
 
     total = len(load_benchmark(bench.value, bench_dir)) * len(results)
+    perceptual = load_perceptual(lpips_weights, lpips_heads, dino, clip, device, dino_size)
     with progress("scoring", total, "samples") as task:
-        summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, task.advance)
+        summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, task.advance, perceptual)
     _print_consistency_summary(summary)
     typer.echo(f"report: {out / 'report.html'}")
 

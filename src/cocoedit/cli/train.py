@@ -36,10 +36,17 @@ def train(
     typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
 
 
-def report(run_dir: Annotated[Path, typer.Argument(help="A `cocoedit train` run folder.")]) -> None:
-    """Write RUN_DIR/report.html: training curves and sample grids."""
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One or more `cocoedit train` run folders (several are overlaid).")],
+    out: Annotated[Optional[Path], typer.Option(help="Report path (default RUN/report.html; needed for several runs).")] = None,
+    smoothing: Annotated[float, typer.Option(min=0.0, max=0.99, help="Curve smoothing (EMA weight; 0 = raw).")] = 0.6,
+) -> None:
+    """Write a training report: chosen curves (smoothed, runs overlaid) and captioned sample grids."""
     from cocoedit.rl.report import write_training_report
 
-    if not (run_dir / "metrics.jsonl").is_file():
-        raise fail(f"{run_dir}: no metrics.jsonl (is this a `cocoedit train` run folder?)")
-    typer.echo(f"report: {write_training_report(run_dir)}")
+    for run_dir in run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file():
+            raise fail(f"{run_dir}: no metrics.jsonl (is this a `cocoedit train` run folder?)")
+    if len(run_dirs) > 1 and out is None:
+        raise fail("several runs: give the report's path with --out")
+    typer.echo(f"report: {write_training_report(run_dirs, out, smoothing)}")

@@ -1,7 +1,7 @@
 """Self-contained HTML reports: one file, plots and thumbnails inlined as base64 PNG.
 
 :func:`html_page`, :func:`section`, :func:`html_table`, :func:`figure_img`, :func:`image_img`,
-:func:`mask_overlay` and :func:`pyplot` are shared by every report of the package (evaluation,
+:func:`tile_img`, :func:`mask_overlay` and :func:`pyplot` are shared by every report of the package (evaluation,
 training, curation statistics, the demo).
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from cocoedit.core.formatting import format_number, kind_for
 from cocoedit.core.masks import MaskPolarity
 
 THUMBNAIL_SIDE = 220
@@ -32,31 +32,33 @@ th{background:#f1f3f8} td:first-child,th:first-child{text-align:left}
 .muted{color:#667;font-size:.88rem} .bad{color:#b3261e}
 figure{display:inline-block;margin:.3rem .6rem .3rem 0;text-align:center;font-size:.8rem}
 img{max-width:100%} .thumbs img{border:1px solid #ccd}
+.tiles{display:flex;flex-wrap:wrap;gap:.2rem;align-items:flex-start} .tilecol{display:flex;flex-direction:column}
+.tile{margin:.1rem .3rem .1rem 0;width:184px} .tile img{width:180px;height:135px;object-fit:contain;
+background:#eef0f4;border:1px solid #ccd} .tile.own img{outline:3px solid #2c6fbb} .sample{margin:1rem 0 1.4rem}
+.instruction{font-style:italic}
 """
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
-    return html.escape(str(value))
+def _fmt(value: Any, kind: str = "auto") -> str:
+    return html.escape(format_number(value, kind))
 
 
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; floats are rounded, None/NaN shown as a dash, text escaped.
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequence[str] | None = None) -> str:
+    """An HTML table; numbers formatted by kind (:mod:`cocoedit.core.formatting`), text escaped.
 
+    ``kinds`` gives each column's number kind; by default it is guessed from the column header.
     A cell given as ``("raw", html_string)`` is inserted without escaping.
     """
+    kinds = list(kinds) if kinds is not None else [kind_for(c) for c in columns]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
-        for v in row:
+        for v, kind in zip(row, kinds, strict=True):
             if isinstance(v, tuple) and len(v) == 2 and v[0] == "raw":
                 cells.append(f"<td>{v[1]}</td>")
             else:
-                cells.append(f"<td>{_fmt(v)}</td>")
+                cells.append(f"<td>{_fmt(v, kind)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -97,6 +99,13 @@ def image_img(image: Image.Image, caption: str = "", max_side: int = THUMBNAIL_S
     thumb.save(buf, format="PNG")
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
     return f'<figure><img src="{_png_data_url(buf.getvalue())}">{cap}</figure>'
+
+
+def tile_img(image: Image.Image, caption: str = "", own: bool = False) -> str:
+    """A thumbnail in a fixed-size box (every tile of a report the same size), with a caption."""
+    body = image_img(image, "", max_side=400).removeprefix("<figure>").removesuffix("</figure>")
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure class="tile{" own" if own else ""}">{body}{cap}</figure>'
 
 
 def mask_overlay(source: Image.Image, mask_file: Image.Image, polarity: MaskPolarity) -> Image.Image:

@@ -1,4 +1,5 @@
-"""``cocoedit data stats``: edit types, mask areas, instruction lengths, kept/dropped by reason.
+"""``cocoedit data stats``: edit types, mask areas, instruction lengths, kept/dropped by reason,
+example images per drop reason and the VLM filter's score histograms (kept against dropped).
 
 Reads a ``cocoedit data build`` output folder (its ``records.jsonl`` journal: every decision) or,
 for any other dataset, a manifest (every row counts as kept; mask areas are read from the mask
@@ -7,6 +8,7 @@ files). Writes ``stats.json`` and ``stats.html`` (tables and matplotlib plots) n
 
 from __future__ import annotations
 
+import html
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,12 +17,22 @@ from typing import Any
 import numpy as np
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.images import ImageFileError, load_edit_mask
-from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
+from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
+from cocoedit.core.reporting import (
+    figure_img,
+    html_page,
+    html_table,
+    pyplot,
+    section,
+    tile_img,
+)
 from cocoedit.data.build_journal import RECORDS
+from cocoedit.data.curation_prompts import FILTER_KEYS
 from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
 
 AREA_BINS = 20
+EXAMPLES_PER_REASON = 4
+FILTER_SCORE_RANGE = (1, 5)
 
 
 class StatsError(CocoEditError):
@@ -45,7 +57,9 @@ def rows_from_records(records_path: Path) -> list[dict[str, Any]]:
                 raise StatsError(f"{records_path}:{n}: not a build record ({e})") from None
     return [{"status": r["status"], "reason": r["reason"], "edit_type": r.get("edit_type"),
              "mask_area": r.get("mask_area"), "words": _words(r.get("instruction")),
-             "original_words": _words(r.get("original_instruction"))} for r in by_id.values()]
+             "original_words": _words(r.get("original_instruction")), "id": r["id"],
+             "source": r.get("input_source"), "instruction": r.get("instruction"),
+             "filter_scores": (r.get("stages") or {}).get("filter", {}).get("scores")} for r in by_id.values()]
 
 
 def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
@@ -83,6 +97,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"mean": float(a.mean()), "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max())}
 
     statuses = Counter(r["status"] for r in rows)
+    filter_scores: dict[str, dict[str, dict[str, int]]] = {}
+    low, high = FILTER_SCORE_RANGE
+    for key in FILTER_KEYS:
+        counts = {group: {str(v): 0 for v in range(low, high + 1)} for group in ("kept", "dropped")}
+        for r in rows:
+            value = (r.get("filter_scores") or {}).get(key)
+            if value is not None and r["status"] in counts:
+                counts[r["status"]][str(int(value))] = counts[r["status"]].get(str(int(value)), 0) + 1
+        if any(sum(c.values()) for c in counts.values()):
+            filter_scores[key] = counts
     return {
         "samples": len(rows),
         "counts": {k: statuses.get(k, 0) for k in ("kept", "dropped", "failed")},
@@ -92,9 +116,17 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mask_area": {**describe(areas), "histogram": hist.tolist(), "bin_width": 1.0 / AREA_BINS},
         "instruction_words": describe(words),
         "original_instruction_words": describe(original),
+        "filter_scores": filter_scores,
         "_words": words,
         "_original_words": original,
     }
+
+
+def _whole_numbers(axis: Any) -> None:
+    """Counts get whole-number ticks only."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _bars(counts: dict[str, int], title: str, xlabel: str) -> str:
@@ -106,6 +138,7 @@ def _bars(counts: dict[str, int], title: str, xlabel: str) -> str:
     ax.barh(names, [counts[n] for n in names], color="#4477aa")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    _whole_numbers(ax.xaxis)
     return figure_img(fig, title)
 
 
@@ -119,6 +152,7 @@ def _area_histogram(stats: dict[str, Any]) -> str:
     ax.bar([i * width for i in range(len(hist))], hist, width=width, align="edge", color="#228833", edgecolor="white")
     ax.set_xlabel("edit-region share of the image")
     ax.set_ylabel("kept samples")
+    _whole_numbers(ax.yaxis)
     return figure_img(fig, "mask-area histogram")
 
 
@@ -134,8 +168,53 @@ def _length_histogram(stats: dict[str, Any]) -> str:
     ax.hist(words, bins=bins, alpha=0.55, label="final (after refinement)")
     ax.set_xlabel("instruction length (words)")
     ax.set_ylabel("kept samples")
+    _whole_numbers(ax.yaxis)
     ax.legend(frameon=False)
     return figure_img(fig, "instruction length histogram")
+
+
+def _filter_histograms(stats: dict[str, Any]) -> str:
+    """One panel per filter criterion: how many kept and dropped samples got each score."""
+    scores = stats["filter_scores"]
+    if not scores:
+        return '<p class="muted">No sample went through the VLM filter.</p>'
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(scores), figsize=(3.4 * len(scores), 2.8), squeeze=False)
+    for ax, (key, groups) in zip(axes[0], scores.items()):
+        values = sorted({int(v) for g in groups.values() for v in g})
+        x = np.arange(len(values))
+        for i, (group, color) in enumerate((("kept", "#228833"), ("dropped", "#cc3311"))):
+            ax.bar(x + (i - 0.5) * 0.4, [groups[group].get(str(v), 0) for v in values], 0.4, label=group, color=color)
+        ax.set_xticks(x, [str(v) for v in values])
+        ax.set_title(key.replace("_", " "), fontsize=10)
+        ax.set_xlabel("filter score", fontsize=8)
+        _whole_numbers(ax.yaxis)
+        ax.margins(y=0.15)
+    axes[0][0].set_ylabel("samples")
+    axes[0][-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return figure_img(fig, "filter score histograms")
+
+
+def _examples(rows: list[dict[str, Any]]) -> str:
+    """Up to EXAMPLES_PER_REASON source images per drop or failure reason, with the instruction."""
+    parts = []
+    reasons = Counter(r["reason"] for r in rows if r["status"] != "kept")
+    for reason, count in reasons.most_common():
+        tiles = []
+        for r in [r for r in rows if r["reason"] == reason][:EXAMPLES_PER_REASON]:
+            caption = f"{r.get('id', '?')}: {r.get('instruction') or '(no instruction)'}"
+            if r.get("mask_area") is not None:
+                caption += f" (edit region {100 * r['mask_area']:.1f} %)"
+            if r.get("filter_scores"):
+                caption += " · filter " + ", ".join(f"{k} {v:g}" for k, v in r["filter_scores"].items())
+            try:
+                tiles.append(tile_img(open_image(r["source"]), caption) if r.get("source") else
+                             f'<p class="tile muted">{html.escape(caption)}: no source path recorded</p>')
+            except ImageFileError as e:
+                tiles.append(f'<p class="tile bad">{html.escape(caption)}: {html.escape(str(e))}</p>')
+        parts.append(f"<h3>{html.escape(reason)} ({count})</h3><div class='tiles'>{''.join(tiles)}</div>")
+    return "".join(parts) or '<p class="muted">Nothing was dropped.</p>'
 
 
 def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -172,6 +251,8 @@ def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
                 + _bars(stats["edit_types_kept"], "kept samples by edit type", "samples")),
         section("Mask area (kept)", html_table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]])
                 + _area_histogram(stats)),
+        section("Examples of what was dropped or failed", _examples(rows)),
+        section("VLM filter scores (kept and dropped)", _filter_histograms(stats)),
         section("Instruction length (kept, words)", html_table(
             ["", "mean", "median", "min", "max"],
             [["final", w["mean"], w["median"], w["min"], w["max"]], ["original", o["mean"], o["median"], o["min"], o["max"]]])

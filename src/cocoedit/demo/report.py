@@ -12,6 +12,7 @@ import html
 import json
 import math
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,7 @@ def _sample_grid(out: Path, settings: DemoSettings) -> str:
     images = {name: load_scores(out / "evaluations" / f"{name}-seed{seed}.pt").images
               for _, name in columns if name is not None}
     plt = pyplot()
-    fig, axes = plt.subplots(count, len(columns), figsize=(1.35 * len(columns), 1.4 * count), squeeze=False)
+    fig, axes = plt.subplots(count, len(columns), figsize=(1.35 * len(columns) + 1.6, 1.4 * count), squeeze=False)
     for i in range(count):
         row = rows[i]
         for j, (title, name) in enumerate(columns):
@@ -213,8 +214,9 @@ def _sample_grid(out: Path, settings: DemoSettings) -> str:
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(title, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(row.sample.instruction[:30], fontsize=6)
+            if j == 0:  # the whole instruction, wrapped and upright, left of its row
+                ax.set_ylabel(textwrap.fill(row.sample.instruction, 22), fontsize=7.5, rotation=0, ha="right",
+                              va="center", labelpad=6)
     fig.tight_layout(pad=0.3)
     return figure_img(fig, "sample grid")
 

@@ -7,7 +7,13 @@ they differ (PIL bicubic on the 8-bit image, :data:`RESIZE_FILTER`); then comput
 * ``keep_psnr``, ``keep_ssim``, ``keep_mae``, ``keep_mse``: result vs source on the keep region
   (:func:`cocoedit.core.metrics.keep_region_metrics`);
 * ``edit_change``: mean absolute difference on the edit region (how much the edit changed);
-* ``keep_fraction``: share of the image that is keep region.
+* ``keep_fraction``: share of the image that is keep region;
+* optionally ``keep_lpips``, ``keep_dino``, ``keep_clip``: perceptual keep-region metrics
+  (:mod:`cocoedit.eval.perceptual`), present in the outputs only when their weights are given.
+
+A keep region reproduced exactly (MSE 0) is an *exact copy*: its PSNR is written as
+:data:`~cocoedit.core.metrics.PSNR_IDENTICAL_DB` and the summary counts such samples (``exact``)
+so that reports can show "exact" and keep them out of plot scales.
 
 Outputs in ``out_dir``: ``per_sample.csv`` (one row per sample and results folder, failures
 included with their reason), ``summary.json`` (per category; overall as the macro average over
@@ -40,6 +46,7 @@ from cocoedit.eval.benchmarks import (
     load_benchmark,
     result_path,
 )
+from cocoedit.eval.perceptual import PERCEPTUAL_METRICS, KeepRegionPerceptual
 
 RESIZE_FILTER = "bicubic"
 METRICS = ("keep_psnr", "keep_ssim", "keep_mae", "keep_mse", "edit_change")
@@ -58,11 +65,15 @@ class SampleResult:
     keep_mae: float = math.nan
     keep_mse: float = math.nan
     edit_change: float = math.nan
+    keep_lpips: float = math.nan
+    keep_dino: float = math.nan
+    keep_clip: float = math.nan
     keep_fraction: float = math.nan
     resized: bool = False
     result_path: str = ""
     source_path: str = ""
     mask_path: str = ""
+    instruction: str = ""
     error: str = ""
 
 
@@ -93,11 +104,13 @@ def score_sample(
     results_dir: Path,
     label: str,
     ssim_mode: SSIMMode,
+    perceptual: KeepRegionPerceptual | None = None,
 ) -> SampleResult:
     """Consistency metrics of one result against its source (``[3,H,W]``, mask ``[1,H,W]``)."""
     path = result_path(results_dir, sample)
     row = SampleResult(results=label, key=sample.key, category=sample.category, status="ok",
-                       result_path=str(path), source_path=str(sample.source), mask_path=str(sample.mask))
+                       result_path=str(path), source_path=str(sample.source), mask_path=str(sample.mask),
+                       instruction=sample.instruction or "")
     if not path.is_file():
         row.status, row.error = "missing", f"no file at {path}"
         return row
@@ -115,6 +128,9 @@ def score_sample(
         return row
     row.keep_psnr, row.keep_ssim = float(keep.psnr[0]), float(keep.ssim[0])
     row.keep_mae, row.keep_mse = float(keep.mae[0]), float(keep.mse[0])
+    if perceptual is not None:
+        for name, value in perceptual(result, source, edit_mask).items():
+            setattr(row, name, value)
     return row
 
 
@@ -123,7 +139,13 @@ def _nanmean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarize(rows: list[SampleResult], label: str, results_dir: Path) -> dict[str, Any]:
+def is_exact_copy(row: SampleResult) -> bool:
+    """The keep region was reproduced exactly (MSE 0, PSNR written as the 100 dB cap)."""
+    return row.status == "ok" and row.keep_mse == 0.0
+
+
+def summarize(rows: list[SampleResult], label: str, results_dir: Path,
+              metrics: tuple[str, ...] = SUMMARY_METRICS) -> dict[str, Any]:
     """The summary.json entry of one results folder."""
     mine = [r for r in rows if r.results == label]
     scored = [r for r in mine if r.status == "ok"]
@@ -131,15 +153,15 @@ def summarize(rows: list[SampleResult], label: str, results_dir: Path) -> dict[s
     for category in sorted({r.category for r in mine}):
         in_cat = [r for r in scored if r.category == category]
         entry: dict[str, Any] = {"n": len(in_cat), "samples": sum(r.category == category for r in mine)}
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             entry[metric] = _nanmean([getattr(r, metric) for r in in_cat])
         per_category[category] = entry
     macro = {
         metric: _nanmean([c[metric] for c in per_category.values() if c["n"] > 0])
-        for metric in SUMMARY_METRICS
+        for metric in metrics
     }
-    weighted = {metric: _nanmean([getattr(r, metric) for r in scored]) for metric in SUMMARY_METRICS}
-    counts = {"samples": len(mine), "scored": len(scored)}
+    weighted = {metric: _nanmean([getattr(r, metric) for r in scored]) for metric in metrics}
+    counts = {"samples": len(mine), "scored": len(scored), "exact": sum(map(is_exact_copy, scored))}
     counts.update({s: sum(r.status == s for r in mine) for s in STATUSES if s != "ok"})
     return {
         "dir": str(results_dir),
@@ -170,14 +192,16 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_per_sample_csv(rows: list[SampleResult], path: Path) -> None:
-    columns = [f.name for f in fields(SampleResult)]
+def write_per_sample_csv(rows: list[SampleResult], path: Path, perceptual: tuple[str, ...] = ()) -> None:
+    """One row per (sample, results folder); perceptual columns only for the metrics computed."""
+    columns = [f.name for f in fields(SampleResult) if f.name not in PERCEPTUAL_METRICS or f.name in perceptual]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()})
+            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
+                             for k, v in asdict(r).items() if k in columns})
     os.replace(tmp, path)
 
 
@@ -188,11 +212,14 @@ def evaluate_consistency(
     out_dir: str | Path,
     ssim_mode: SSIMMode = "normalized",
     progress: Callable[[int], None] | None = None,
+    perceptual: KeepRegionPerceptual | None = None,
 ) -> dict[str, Any]:
     """Score every results folder on the benchmark; write CSV, JSON summary and HTML report.
 
-    ``progress`` is called with 1 after each (sample, results folder) pair. Returns the summary.
+    ``progress`` is called with 1 after each (sample, results folder) pair; ``perceptual`` adds
+    the perceptual metrics it holds. Returns the summary.
     """
+    extra = perceptual.metrics if perceptual is not None else ()
     if not results_dirs:
         raise BenchmarkError("give at least one results folder")
     results_dirs = [Path(d) for d in results_dirs]
@@ -218,7 +245,7 @@ def evaluate_consistency(
                         progress(1)
                 continue
             for label, results_dir in zip(labels, results_dirs):
-                rows.append(score_sample(sample, source, edit_mask, results_dir, label, ssim_mode))
+                rows.append(score_sample(sample, source, edit_mask, results_dir, label, ssim_mode, perceptual))
                 if progress:
                     progress(1)
     summary = {
@@ -226,11 +253,12 @@ def evaluate_consistency(
         "bench_dir": str(bench_dir),
         "ssim_mode": ssim_mode,
         "resize_filter": RESIZE_FILTER,
-        "results": {label: summarize(rows, label, d) for label, d in zip(labels, results_dirs)},
+        "perceptual": perceptual.info if perceptual is not None else None,
+        "results": {label: summarize(rows, label, d, SUMMARY_METRICS + extra) for label, d in zip(labels, results_dirs)},
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_per_sample_csv(rows, out_dir / "per_sample.csv")
+    write_per_sample_csv(rows, out_dir / "per_sample.csv", extra)
     _write_atomic(out_dir / "summary.json", json.dumps(_json_safe(summary), indent=2))
     from cocoedit.eval.report import write_consistency_report
 

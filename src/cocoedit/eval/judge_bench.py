@@ -13,6 +13,11 @@ A sample whose judge calls did not all succeed is counted as ``failed`` with its
 left out of every mean; nothing is imputed. Counts of scored / missing / unreadable / failed
 samples are part of the summary, so two tables are only compared when their coverage is.
 
+Per sample the sub-scores are kept too (GEdit: ``success`` and ``overedit`` of SC,
+``naturalness`` and ``artifacts`` of PQ; ImgEdit: the three criteria ``c1``-``c3``), with the
+judge's reasoning (the reply's ``reasoning`` field or ``Reasoning:`` line; GEdit: ``SC: ...`` and
+``PQ: ...`` on two lines).
+
 Outputs in ``out``: ``judge_summary.json``, ``judge_per_sample.csv``, ``judge_replies.jsonl``
 (every raw reply from the cache). Names do not collide with ``cocoedit eval consistency``'s, so
 both may share one folder; :func:`write_judge_report` builds the merged ``report.html``.
@@ -37,6 +42,7 @@ from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, res
 from cocoedit.eval.consistency import results_labels
 from cocoedit.judge.evaluate import Judge
 from cocoedit.judge.images import JudgeImage
+from cocoedit.judge.parsing import ReplyParseError, json_object
 from cocoedit.judge.prompts import (
     JudgeTemplate,
     gedit_templates,
@@ -48,10 +54,10 @@ SUMMARY_FILE = "judge_summary.json"
 PER_SAMPLE_FILE = "judge_per_sample.csv"
 REPLIES_FILE = "judge_replies.jsonl"
 IMGEDIT_TYPE_COUNT = 9
-CSV_COLUMNS = (
-    "results", "key", "category", "language", "intersection", "status", "reason",
-    "sc", "pq", "o", "score", "c1", "c2", "c3", "error",
-)
+SCORE_COLUMNS = ("sc", "pq", "o", "success", "overedit", "naturalness", "artifacts", "score", "c1", "c2", "c3")
+GEDIT_SUBSCORES = ("success", "overedit", "naturalness", "artifacts")
+CSV_COLUMNS = ("results", "key", "category", "language", "intersection", "status", "reason",
+               *SCORE_COLUMNS, "reasoning", "error")
 
 
 @dataclass
@@ -67,6 +73,25 @@ class JudgedSample:
     reason: str = ""
     scores: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    reasoning: str = ""
+
+
+def reply_reasoning(text: str | None) -> str:
+    """The judge's stated reasoning in a reply: a JSON ``reasoning`` field or a ``Reasoning:`` line."""
+    if not text:
+        return ""
+    try:
+        obj = json_object(text)
+    except ReplyParseError:
+        obj = {}
+    for key, value in obj.items():
+        if isinstance(key, str) and key.strip().lower() == "reasoning" and isinstance(value, str):
+            return value.strip()
+    for line in text.splitlines():
+        head, _, rest = line.partition(":")
+        if head.strip().strip("*").lower() == "reasoning":
+            return rest.strip()
+    return ""
 
 
 def templates_for(bench: BenchName, official_prompts: str | Path | None) -> dict[str, JudgeTemplate]:
@@ -111,7 +136,9 @@ async def _judge_one(
             row.reason = "+".join(f"{name}:{o.reason}" for name, o in bad)
             row.error = " | ".join(f"{name}: {o.error}; reply: {o.text!r}" for name, o in bad)
             return row
-        row.scores = {"sc": sc.primary, "pq": pq.primary, "o": math.sqrt(sc.primary * pq.primary)}
+        row.scores = {"sc": sc.primary, "pq": pq.primary, "o": math.sqrt(sc.primary * pq.primary),
+                      **{k: v for k, v in {**sc.scores, **pq.scores}.items() if k in GEDIT_SUBSCORES}}
+        row.reasoning = f"SC: {reply_reasoning(sc.text)}\nPQ: {reply_reasoning(pq.text)}"
     else:
         outcome = await judge.evaluate(imgedit_template_for(templates, sample.category), images, sample.instruction)
         if not outcome.ok:
@@ -119,6 +146,7 @@ async def _judge_one(
             row.error = f"{outcome.error}; reply: {outcome.text!r}"
             return row
         row.scores = {k: outcome.scores[k] for k in ("score", "c1", "c2", "c3")}
+        row.reasoning = reply_reasoning(outcome.text)
     return row
 
 
@@ -167,11 +195,16 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _category_table(rows: Sequence[JudgedSample], metrics: Sequence[str]) -> dict[str, Any]:
-    """Per-category means of ``metrics`` over scored rows, and overall = mean of category means."""
+    """Per-category means of ``metrics`` over scored rows, and overall = mean of category means.
+
+    The GEdit sub-scores are added when the rows hold them.
+    """
+    metrics = tuple(metrics) + tuple(m for m in GEDIT_SUBSCORES if m not in metrics
+                                     and any(m in r.scores for r in rows if r.status == "scored"))
     per_category: dict[str, dict[str, Any]] = {}
     for cat in sorted({r.category for r in rows}):
         scored = [r for r in rows if r.category == cat and r.status == "scored"]
-        per_category[cat] = {"n": len(scored), **{m: _mean([r.scores[m] for r in scored]) for m in metrics}}
+        per_category[cat] = {"n": len(scored), **{m: _mean([r.scores[m] for r in scored if m in r.scores]) for m in metrics}}
     present = [c for c in per_category.values() if c["n"]]
     overall = {m: _mean([c[m] for c in present]) for m in metrics}
     return {"overall": overall, "categories_scored": len(present), "per_category": per_category}
@@ -240,5 +273,5 @@ def write_judge_outputs(
         for r in rows:
             rec = asdict(r)
             scores = rec.pop("scores")
-            writer.writerow({**rec, **{k: scores.get(k, "") for k in ("sc", "pq", "o", "score", "c1", "c2", "c3")}})
+            writer.writerow({**rec, **{k: scores.get(k, "") for k in SCORE_COLUMNS}})
     return summary

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoedit.core.reporting import figure_img, html_page, html_table, section
-from cocoedit.eval.judge_bench import PER_SAMPLE_FILE
+from cocoedit.eval.judge_bench import GEDIT_SUBSCORES, PER_SAMPLE_FILE
 from cocoedit.eval.report import consistency_sections
 
 
@@ -41,12 +41,13 @@ def _summary_table(summary: dict[str, Any]) -> str:
         if gedit:
             lang = "en" if "en" in res["per_language"] else next(iter(res["per_language"]))
             full, inter = res["per_language"][lang]["full"]["overall"], res["per_language"][lang]["intersection"]["overall"]
-            row += [lang, full["sc"], full["pq"], full["o"], inter["o"]]
+            row += [lang, full["sc"], full["pq"], full["o"], inter["o"]] + [full.get(k) for k in GEDIT_SUBSCORES]
         else:
             row += [res["overall"]["score"], res["categories_scored"]]
         rows.append(row)
     columns = ["results", "samples", "scored", "missing", "unreadable", "failed"]
-    columns += ["language", "SC", "PQ", "O", "O intersection"] if gedit else ["overall", "types scored"]
+    columns += (["language", "SC", "PQ", "O", "O intersection", "SC: success", "SC: overedit", "PQ: naturalness",
+                 "PQ: artifacts"] if gedit else ["overall", "types scored"])
     return html_table(columns, rows)
 
 
@@ -74,6 +75,31 @@ def _failures(out_dir: Path) -> str:
     if not bad:
         return '<p class="muted">Every sample was judged in every results folder.</p>'
     return html_table(["results", "key", "category", "status", "reason", "error / reply"], bad)
+
+
+LOWEST_SHOWN = 5
+SUB_TITLES = {"sc": "SC", "pq": "PQ", "success": "SC: success", "overedit": "SC: overedit",
+              "naturalness": "PQ: naturalness", "artifacts": "PQ: artifacts", "c1": "criterion 1", "c2": "criterion 2",
+              "c3": "criterion 3"}
+
+
+def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
+    """Per results folder, the lowest-judged samples with every sub-score and the judge's reasoning."""
+    with open(out_dir / PER_SAMPLE_FILE, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "scored"]
+    metric = "o" if gedit else "score"
+    subs = ["sc", "pq", *GEDIT_SUBSCORES] if gedit else ["c1", "c2", "c3"]
+    parts = []
+    for label in dict.fromkeys(r["results"] for r in rows):
+        mine = sorted((r for r in rows if r["results"] == label), key=lambda r: float(r[metric]))[:LOWEST_SHOWN]
+        table = html_table(
+            ["key", "category", "O" if gedit else "score", *[SUB_TITLES.get(k, k) for k in subs], "reasoning"],
+            [[r["key"], r["category"], float(r[metric]), *[float(r[k]) if r.get(k) else None for k in subs],
+              ("raw", f'<span style="white-space:pre-line;text-align:left;display:block">'
+                      f'{html.escape(r.get("reasoning", ""))}</span>')] for r in mine],
+            kinds=["auto", "auto", "score", *["score"] * len(subs), "auto"])
+        parts.append(f"<h3>{html.escape(label)}</h3>{table}")
+    return "".join(parts) or '<p class="muted">No sample was judged.</p>'
 
 
 def figure1_points(summary: dict[str, Any], consistency: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -119,6 +145,8 @@ def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency
         section("Judge score per category" + (" (full set)" if summary["bench"] == "gedit" else ""),
                 _category_table(summary)),
         section("Samples not judged", _failures(out_dir)),
+        section("Lowest-judged samples, with the judge's reasoning", _lowest_with_reasoning(out_dir, summary["bench"] == "gedit")
+                + '<p class="muted">Every sample, with its images: <code>cocoedit view --judge</code> (docs/viewer.md).</p>'),
     ]
     if consistency_dir is not None:
         consistency = json.loads((Path(consistency_dir) / "summary.json").read_text(encoding="utf-8"))

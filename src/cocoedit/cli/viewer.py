@@ -1,0 +1,83 @@
+"""``cocoedit view`` (the side-by-side page) and ``cocoedit rate`` (blind human rating)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cocoedit.cli.common import Bench, CocoEditGroup
+from cocoedit.cli.progress import progress
+
+rate_app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True,
+                       help="Blind human rating of results folders in a local web app.")
+
+
+class RatingModeOption(str, Enum):
+    pairwise = "pairwise"
+    ranked = "ranked"
+
+
+@rate_app.command("serve")
+def rate_serve(
+    bench: Annotated[Bench, typer.Option(help="Benchmark layout.")],
+    bench_dir: Annotated[Path, typer.Option(help="Benchmark folder (with its metafile: instructions).")],
+    results: Annotated[list[Path], typer.Option(help="Results folder; repeat (at least two).")],
+    db: Annotated[Path, typer.Option(help="SQLite file of the study; an existing one is resumed.")],
+    mode: Annotated[RatingModeOption, typer.Option(help="pairwise: A/B/tie; ranked: order every result.")] = RatingModeOption.pairwise,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Seed of the per-rater order and sides.")] = 0,
+) -> None:
+    """Serve the rating page: raters see the instruction, the source and the results in random order."""
+    from cocoedit.viewer.server import open_study, run_server
+
+    session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
+    if left_out:
+        typer.echo(f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})")
+    typer.echo(f"{len(session.units)} {mode.value} task(s) per rater on {len(session.samples)} samples; ratings: {db}")
+    typer.echo(f"open http://{host}:{port}/  (aggregate: http://{host}:{port}/results; stop with Ctrl-C)")
+    try:
+        run_server(session, host, port)
+    finally:
+        session.store.close()
+
+
+@rate_app.command("export")
+def rate_export(
+    db: Annotated[Path, typer.Argument(help="The study's SQLite file.")],
+    out: Annotated[Path, typer.Option(help="Folder for ratings.csv and ratings_summary.json.")],
+    prior: Annotated[float, typer.Option(min=0.0, help="Prior tied comparisons per pair of folders.")] = 1.0,
+    bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Win rates and Bradley–Terry scores (Elo scale, 95 % bootstrap intervals) as CSV and JSON."""
+    from cocoedit.viewer.export import export_ratings
+
+    csv_path, json_path, summary = export_ratings(db, out, prior, bootstrap, seed)
+    for s in summary["standings"]:
+        rate = "–" if s["win_rate"] is None else f"{s['win_rate']:.3f}"
+        interval = "" if s["elo_low"] is None else f" [{s['elo_low']:.0f}, {s['elo_high']:.0f}]"
+        typer.echo(f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
+                   f"Bradley–Terry {s['elo']:.0f}{interval}")
+    typer.echo(f"{summary['judgements']} answer(s) from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}")
+
+
+def view(
+    bench: Annotated[Bench, typer.Option(help="Benchmark layout.")],
+    bench_dir: Annotated[Path, typer.Option(help="Mask-annotated benchmark folder.")],
+    results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
+    out: Annotated[Path, typer.Option(help="Folder for index.html and its images/.")],
+    consistency: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval consistency` output folder (else PSNR/SSIM/MAE are computed).")] = None,
+    judge: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval judge` output folder: scores, sub-scores, reasoning.")] = None,
+    ratings: Annotated[Optional[Path], typer.Option(help="A `cocoedit rate` study (.sqlite) or its ratings_summary.json.")] = None,
+) -> None:
+    """One HTML page comparing results folders sample by sample: sortable, filterable, opens from disk."""
+    from cocoedit.eval.benchmarks import load_benchmark
+    from cocoedit.viewer.page import build_view
+
+    with progress("rendering", len(load_benchmark(bench.value, bench_dir)), "samples") as task:
+        page = build_view(bench.value, bench_dir, results, out, consistency, judge, ratings, task.advance)
+    typer.echo(f"page: {page}")
