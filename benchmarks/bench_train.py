@@ -34,7 +34,8 @@ def bench_cpu(epochs: int) -> None:
     from cocoedit.models.registry import wrap_pipeline
     from cocoedit.rl.config import load_config
     from cocoedit.rl.logging import read_metrics
-    from cocoedit.rl.trainer import CocoEditTrainer, PixelReward
+    from cocoedit.rewards.pixel import PixelReward
+    from cocoedit.rl.trainer import CocoEditTrainer
     from cocoedit.testing.sample_data import make_sample_manifest
     from cocoedit.testing.tiny import build_tiny_pipeline
 
@@ -64,7 +65,7 @@ def bench_cpu(epochs: int) -> None:
         # Baseline: the stock pipeline making the same 8 images of an epoch, 4 at a time.
         stock = build_tiny_pipeline("kontext")
         stock.set_progress_bar_config(disable=True)
-        image = trainer._row(0).source
+        image = trainer.rollouts.row(0).source
 
         def stock_epoch():
             for _ in range(2):

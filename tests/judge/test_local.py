@@ -14,7 +14,7 @@ from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
 from cocoedit.judge.config import EndpointConfig
 from cocoedit.judge.local import TransformersJudgeBackend
 from cocoedit.judge.prompts import REWARD_TEXT
-from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward, MLLMRewardConfig
+from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
@@ -77,7 +77,7 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
     from cocoedit.judge.config import SamplingConfig
 
     reward = MLLMReward(MLLMRewardConfig(endpoint=EndpointConfig(model="local"), sampling=SamplingConfig(max_tokens=6),
-                                          parse_retries=1, max_failure_fraction=1.0, check_health=False), factory)
+                                          parse_retries=1, check_health=False), factory)
     try:
         batch = reward(torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40), ["make it red", "add a hat"])
     finally:
@@ -88,7 +88,7 @@ def test_tiny_judge_replies_and_fails_to_parse_end_to_end(tiny_judge_dir):
     assert backend_holder["b"].model_id == tiny_judge_dir.name
 
 
-def test_tiny_judge_gives_top_logprobs_and_the_threshold_raises(tiny_judge_dir):
+def test_tiny_judge_gives_top_logprobs_and_reports_unparsable_replies(tiny_judge_dir):
     import asyncio
 
     from cocoedit.judge.config import SamplingConfig
@@ -99,8 +99,8 @@ def test_tiny_judge_gives_top_logprobs_and_the_threshold_raises(tiny_judge_dir):
     reply = asyncio.run(backend.complete("rate it", [image, image], SamplingConfig(max_tokens=4, top_logprobs=3)))
     assert reply.tokens is not None and 1 <= len(reply.tokens) <= 4
     assert all(len(t.top) >= 1 and max(t.top.values()) <= 0.0 for t in reply.tokens)
-    with pytest.raises(JudgeFailureError, match="unparsable"):
-        config = MLLMRewardConfig(endpoint=EndpointConfig(model="local"), sampling=SamplingConfig(max_tokens=3),
-                                  parse_retries=0, check_health=False)
-        with MLLMReward(config, lambda: backend) as reward:
-            reward(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), ["x"])
+    config = MLLMRewardConfig(endpoint=EndpointConfig(model="local"), sampling=SamplingConfig(max_tokens=3),
+                              parse_retries=0, check_health=False)
+    with MLLMReward(config, lambda: backend) as reward:
+        batch = reward(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), ["x"])
+    assert batch.failure_reasons() == ["unparsable"]

@@ -1,4 +1,5 @@
-"""The trainer-facing reward: scores in [0, 1], validity flags, and a loud failure threshold."""
+"""The trainer-facing reward: scores in [0, 1], validity flags with the reason of each failure, and
+an unreachable judge that stops the run."""
 
 import threading
 
@@ -6,7 +7,9 @@ import pytest
 import torch
 
 from cocoedit.judge.config import EndpointConfig
-from cocoedit.rewards.mllm import JudgeFailureError, MLLMReward, MLLMRewardConfig
+from cocoedit.judge.client import JudgeUnreachableError
+from cocoedit.rewards.base import RewardError
+from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 
@@ -28,20 +31,25 @@ def _reward(server, **kw):
 
 def test_scores_and_validity_per_sample():
     src, out = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
-    with ScriptedJudgeServer(_by_instruction) as server, _reward(server, max_failure_fraction=0.5) as reward:
+    with ScriptedJudgeServer(_by_instruction) as server, _reward(server) as reward:
         batch = reward(src, out, ["make it red", "GARBLE one", "add a hat", "OUTAGE now"])
     assert batch.valid.tolist() == [True, False, True, False]
     assert batch.scores[batch.valid].tolist() == pytest.approx([0.8, 0.8])
     assert torch.isnan(batch.scores[~batch.valid]).all()
-    assert batch.reasons == {"unparsable": 1, "http_500": 1}
+    assert batch.reasons == (None, "unparsable", None, "http_500")
+    assert batch.failure_reasons() == ["unparsable", "http_500"]
 
 
-def test_raises_above_the_failure_fraction_with_reasons_counted():
-    src = [torch.rand(3, 16, 16) for _ in range(3)]
-    with ScriptedJudgeServer(_by_instruction) as server, _reward(server, max_failure_fraction=0.5) as reward:
-        with pytest.raises(JudgeFailureError, match=r"2/3 judge calls failed.*unparsable x1.*http_500 x1") as err:
-            reward(src, src, ["GARBLE", "OUTAGE now", "fine"])
-    assert err.value.reasons == {"unparsable": 1, "http_500": 1}
+def test_an_unreachable_judge_raises_instead_of_failing_samples():
+    with ScriptedJudgeServer(_by_instruction) as server:
+        reward = _reward(server)
+    try:  # the server is gone now
+        reward.judge.backend.config = reward.judge.backend.config.model_copy(
+            update={"unreachable_timeout_s": 0.2, "backoff_s": 0.05})
+        with pytest.raises(JudgeUnreachableError, match="unreachable"):
+            reward(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), ["a", "b"])
+    finally:
+        reward.close()
 
 
 def test_callable_from_trainer_threads_and_rejects_bad_shapes():
@@ -54,5 +62,5 @@ def test_callable_from_trainer_threads_and_rejects_bad_shapes():
         for t in threads:
             t.join()
         assert [b.valid.all().item() for b in results] == [True] * 3
-        with pytest.raises(ValueError, match="batch sizes differ"):
+        with pytest.raises(RewardError, match="batch sizes differ"):
             reward(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), ["only one"])

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cocoedit.rewards.batch import RewardBatch, RewardError, mix_rewards
+from cocoedit.rewards.base import RewardBatch, RewardError, mix_rewards
 from cocoedit.rewards.pixel import pixel_consistency_reward
 
 

@@ -11,7 +11,9 @@ import torch
 import torch.distributed as dist
 
 from cocoedit.data.manifest import read_manifest
-from cocoedit.rl.trainer import CocoEditTrainer, PixelReward, init_distributed
+from cocoedit.rewards.pixel import PixelReward
+from cocoedit.rl.distributed import init_distributed
+from cocoedit.rl.trainer import CocoEditTrainer
 from cocoedit.testing.trainer import brightness, tiny_backbone, tiny_config
 
 

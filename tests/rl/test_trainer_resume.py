@@ -6,7 +6,9 @@ import torch
 
 from cocoedit.rl.checkpoint import RunError
 from cocoedit.rl.config import load_config
-from cocoedit.rl.trainer import CocoEditTrainer, PixelReward
+from cocoedit.rewards.pixel import PixelReward
+from cocoedit.rl.checkpoint import read_trainer_state
+from cocoedit.rl.trainer import CocoEditTrainer
 
 
 class CrashAfter:
@@ -23,7 +25,7 @@ class CrashAfter:
 
 
 def final_state(run_dir):
-    return torch.load(run_dir / "checkpoints" / "step-000004" / "trainer_state.pt", weights_only=False)
+    return read_trainer_state(run_dir / "checkpoints" / "step-000004")
 
 
 @pytest.mark.slow
@@ -44,11 +46,12 @@ def test_killed_run_resumes_to_the_same_adapters(train_samples, tmp_path, make_b
                     {"pixel": pixel, "brightness": brightness_reward}).train(resume=True)
 
     a, b = final_state(tmp_path / "a"), final_state(tmp_path / "b")
-    assert a["step"] == b["step"] == 4
+    assert a.step == b.step == 4
     for key in ("current", "old"):
-        assert all(torch.equal(x, y) for x, y in zip(a[key], b[key])), key
-    moments_a, moments_b = a["optimizer"]["state"], b["optimizer"]["state"]
-    assert moments_a.keys() == moments_b.keys() and len(moments_a) == len(a["current"])
+        x, y = getattr(a, key), getattr(b, key)
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), key
+    moments_a, moments_b = a.optimizer["state"], b.optimizer["state"]
+    assert moments_a.keys() == moments_b.keys() and len(moments_a) == len(a.current)
     assert all(torch.equal(moments_a[k]["exp_avg"], moments_b[k]["exp_avg"]) for k in moments_a)
 
 

@@ -21,7 +21,8 @@ def train(
 ) -> None:
     """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
     from cocoedit.rl.config import load_config
-    from cocoedit.rl.trainer import CocoEditTrainer, init_distributed
+    from cocoedit.rl.distributed import init_distributed
+    from cocoedit.rl.trainer import CocoEditTrainer
 
     init_distributed()
     if config is None and not resume:

@@ -144,6 +144,13 @@ class EditBackbone(ABC):
             self._placement = (self.pipeline._execution_device, self.transformer.dtype)
         return self._placement
 
+    def set_vae_dtype(self, dtype: torch.dtype) -> None:
+        """Run the VAE (encoding sources, decoding samples) in ``dtype``; a no-op for editors
+        without one. The reference keeps the VAE in float32 under a bf16 transformer."""
+        vae = getattr(self.pipeline, "vae", None)
+        if vae is not None:
+            vae.to(dtype=dtype)
+
     def refresh_placement(self) -> None:
         """Forget the cached device and dtype: call after moving the pipeline, changing its
         dtype or enabling CPU offload."""

@@ -48,11 +48,16 @@ def add_lora(
     alpha: float = 64.0,
     targets: Sequence[str] | None = None,
     init: str | bool = "gaussian",
+    seed: int | None = None,
 ) -> list[torch.nn.Parameter]:
     """Add adapter ``name`` (rank, alpha, targets default to the backbone's) and return its parameters.
 
-    The base weights are frozen; the new adapter's parameters require grad. ``init="gaussian"``
-    is the reference's choice (A Gaussian, B zero, so a new adapter starts as the identity).
+    The base weights are frozen; the new adapter's parameters require grad and are **float32**
+    whatever the model's dtype (the reference trains fp32 adapters under bf16 autocast: bf16 Adam
+    updates and gradients accumulated over hundreds of passes lose too much). ``init="gaussian"``
+    is the reference's choice (A ~ N(0, 1/rank²), B = 0, so a new adapter starts as the identity);
+    with ``seed`` the Gaussian is drawn from a generator seeded with it (:func:`init_lora_`), so
+    every run and every process of a run starts from the same adapter.
     """
     from peft import LoraConfig
 
@@ -74,9 +79,29 @@ def add_lora(
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
         transformer.add_adapter(config, adapter_name=name)
     params = adapter_parameters(backbone, name)
+    with torch.no_grad():
+        for p in params:
+            p.data = p.data.float()
+    if seed is not None and init == "gaussian":
+        init_lora_(backbone, name, seed)
     for p in params:
         p.requires_grad_(True)
     return params
+
+
+def init_lora_(backbone: EditBackbone, name: str, seed: int) -> None:
+    """Re-draw adapter ``name``: every ``lora_A`` from N(0, 1/rank²) with a CPU generator seeded
+    with ``seed`` (modules in a fixed order), every ``lora_B`` zero; the same on any device."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module_name, module in sorted(backbone.transformer.named_modules(), key=lambda kv: kv[0]):
+            lora_a = getattr(module, "lora_A", None)
+            if not isinstance(lora_a, torch.nn.ModuleDict) or name not in lora_a:
+                continue
+            a, b = lora_a[name].weight, module.lora_B[name].weight
+            rank = module.r[name]
+            a.copy_((torch.randn(a.shape, generator=generator) / rank).to(device=a.device, dtype=a.dtype))
+            b.zero_()
 
 
 def adapter_parameters(backbone: EditBackbone, name: str) -> list[torch.nn.Parameter]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from cocoedit.core.metrics import region_mae
-from cocoedit.rewards.batch import RewardBatch, RewardError
+from cocoedit.rewards.base import RewardBatch, RewardError
 
 
 def edit_success(edited: torch.Tensor, source: torch.Tensor, target: torch.Tensor, edit_mask: torch.Tensor) -> RewardBatch:

@@ -1,11 +1,12 @@
 """The MLLM-judge reward the trainer calls: (sources, edits, instructions) -> scores + validity.
 
 ``MLLMReward(sources, edited, instructions)`` returns a :class:`JudgeRewardBatch` whose ``scores``
-are in [0, 1] where ``valid`` is true and NaN where the judge gave no usable answer; the trainer
-must drop invalid samples (their NaN makes any accidental use loud). When the failed fraction of
-a batch is above ``max_failure_fraction`` the call raises :class:`JudgeFailureError` with the
-failure reasons counted, because a batch that is mostly unjudged says more about the judge than
-about the policy.
+are in [0, 1] where ``valid`` is true and NaN where the judge gave no usable answer, with each
+failure's reason (``timeout``, ``unparsable``, ...); the trainer drops invalid samples (their NaN
+makes any accidental use loud), counts the reasons, and stops when too large a share of an epoch
+could not be judged (``reward.max_unscored_fraction``). A judge that cannot be reached at all
+raises (:class:`~cocoedit.judge.client.JudgeUnavailableError`). :class:`JudgeReward` is the same
+as a trainer reward component.
 
 The reward owns a background event loop in its own thread, so it can be called synchronously
 from any thread (the reference scores rewards in a thread pool while sampling continues) while
@@ -20,43 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
-from pydantic import Field
 
-from cocoedit.core.errors import CocoEditError
 from cocoedit.judge.client import JudgeBackend
 from cocoedit.judge.config import JudgeConfig, SamplingConfig
 from cocoedit.judge.evaluate import Judge, JudgeOutcome, open_judge
 from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.prompts import RewardMode, reward_template
-from cocoedit.rewards.batch import RewardBatch
+from cocoedit.rewards.base import RewardBatch, RewardError, RewardInputs
 
 T = TypeVar("T")
 
 
-class JudgeFailureError(CocoEditError):
-    """Too many samples of a batch could not be judged; ``reasons`` counts why."""
-
-    def __init__(self, failed: int, total: int, limit: float, reasons: Counter):
-        counted = ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
-        super().__init__(
-            f"{failed}/{total} judge calls failed, above the allowed fraction {limit:g} ({counted})"
-        )
-        self.failed, self.total, self.reasons = failed, total, reasons
-
-
 class MLLMRewardConfig(JudgeConfig):
-    """The judge (:class:`~cocoedit.judge.config.JudgeConfig`) plus the reward's own settings: the
-    prompt mode and the largest share of a batch the judge may fail before the call raises."""
+    """The judge (:class:`~cocoedit.judge.config.JudgeConfig`) plus the reward's prompt mode."""
 
     sampling: SamplingConfig = SamplingConfig(max_tokens=32)
     mode: RewardMode = "text"
-    max_failure_fraction: float = Field(0.25, ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -64,10 +49,6 @@ class JudgeRewardBatch(RewardBatch):
     """A :class:`RewardBatch` that also keeps every judge outcome (raw reply, failure reason)."""
 
     outcomes: tuple[JudgeOutcome, ...] = ()
-
-    @property
-    def reasons(self) -> Counter:
-        return Counter(o.reason for o in self.outcomes if not o.ok)
 
 
 def _as_images(images: torch.Tensor | Sequence[torch.Tensor], name: str) -> list[JudgeImage]:
@@ -104,7 +85,6 @@ class MLLMReward:
         ``backend_factory()`` builds (an in-process model, a test double); either is created on the
         reward's own event loop."""
         self.template = reward_template(config.mode)
-        self.max_failure_fraction = config.max_failure_fraction
         self._loop = _LoopThread()
 
         async def build() -> Judge:
@@ -125,7 +105,7 @@ class MLLMReward:
     ) -> JudgeRewardBatch:
         src, out = _as_images(sources, "sources"), _as_images(edited, "edited")
         if not len(src) == len(out) == len(instructions):
-            raise ValueError(
+            raise RewardError(
                 f"batch sizes differ: {len(src)} sources, {len(out)} edited, {len(instructions)} instructions"
             )
         outcomes = await asyncio.gather(
@@ -136,11 +116,8 @@ class MLLMReward:
         )
         valid = torch.tensor([o.ok for o in outcomes], dtype=torch.bool)
         scores = torch.tensor([o.primary if o.ok else float("nan") for o in outcomes], dtype=torch.float32)
-        batch = JudgeRewardBatch(scores, valid, tuple(outcomes))
-        failed = len(outcomes) - int(valid.sum())
-        if outcomes and failed / len(outcomes) > self.max_failure_fraction:
-            raise JudgeFailureError(failed, len(outcomes), self.max_failure_fraction, batch.reasons)
-        return batch
+        reasons = tuple(None if o.ok else o.reason for o in outcomes)
+        return JudgeRewardBatch(scores, valid, reasons, tuple(outcomes))
 
     def __call__(
         self,
@@ -160,3 +137,16 @@ class MLLMReward:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class JudgeReward:
+    """:class:`MLLMReward` as a trainer reward component (``reward.weights: {judge: ...}``)."""
+
+    def __init__(self, reward: MLLMReward):
+        self.reward = reward
+
+    def __call__(self, inputs: RewardInputs) -> RewardBatch:
+        return self.reward(inputs.sources, inputs.edited, inputs.instructions)
+
+    def close(self) -> None:
+        self.reward.close()

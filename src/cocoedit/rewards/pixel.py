@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics
-from cocoedit.rewards.batch import RewardBatch
+from cocoedit.rewards.base import RewardBatch, RewardInputs
 
 
 def pixel_consistency_reward(
@@ -37,3 +37,14 @@ def pixel_consistency_reward(
         psnr_norm = (m.psnr / psnr_max_db).clamp(0, 1)
         score = (psnr_weight * psnr_norm + ssim_weight * m.ssim.clamp(0, 1)) / (psnr_weight + ssim_weight)
     return RewardBatch(scores=score, valid=~m.empty)
+
+
+class PixelReward:
+    """:func:`pixel_consistency_reward` as a trainer reward component (``reward.pixel`` settings)."""
+
+    def __init__(self, psnr_max_db: float = 40.0, psnr_weight: float = 0.5, ssim_weight: float = 0.5):
+        self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight)
+
+    def __call__(self, inputs: RewardInputs) -> RewardBatch:
+        batch = pixel_consistency_reward(inputs.edited, inputs.sources, inputs.edit_masks, **self.kwargs)
+        return RewardBatch(batch.scores, batch.valid, tuple(None if ok else "no_keep_region" for ok in batch.valid.tolist()))

@@ -1,20 +1,29 @@
-"""Checkpoints that are written atomically, pruned safely and resumed exactly.
+"""Checkpoints that are written atomically, pruned safely and resumed exactly, without pickle.
 
-Layout: ``<run_dir>/checkpoints/step-000030/`` holding whatever the trainer writes into it
-(adapters, optimizer, RNG states of every rank, ban list, ...) plus ``checkpoint.json`` (step and
-validation score). A checkpoint folder is first written under a hidden temporary name and renamed
-when complete, so a crash mid-save never leaves a folder that looks finished. The last
-``keep_last`` checkpoints are kept, and the best one by validation score if scores are given.
+Layout: ``<run_dir>/checkpoints/step-000030/`` holding ``trainer_state.safetensors`` (the current
+and old adapters, the optimizer's tensors, every rank's torch RNG state), ``trainer_state.json``
+(step, ban list, optimizer hyper-parameters, python and numpy RNG states), the current adapter in
+diffusers format (``lora/``) and ``checkpoint.json`` (step and validation score). Nothing is
+unpickled on resume, so a checkpoint from elsewhere cannot run code. A checkpoint folder is first
+written under a hidden temporary name and renamed when complete, so a crash mid-save never leaves
+a folder that looks finished; :func:`remove_partial_checkpoints` deletes what a crash left. The
+last ``keep_last`` checkpoints are kept, and the best one by validation score if scores are given.
+
+A run also records what it trains on (:func:`run_fingerprint`: a content hash of each manifest,
+the model's config files by hash and its weight files by name, size and modification time), so a
+resume can refuse a changed manifest or model by name (:func:`fingerprint_differences`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +39,9 @@ class RunError(CocoEditError):
 
 _NAME = re.compile(r"^step-(\d{6,})$")
 META = "checkpoint.json"
+STATE_TENSORS = "trainer_state.safetensors"
+STATE_JSON = "trainer_state.json"
+_TMP_PREFIX = ".tmp-step-"
 
 
 def checkpoint_name(step: int) -> str:
@@ -72,7 +84,7 @@ def save_checkpoint(
     d = Path(checkpoints_dir)
     d.mkdir(parents=True, exist_ok=True)
     final = d / checkpoint_name(step)
-    tmp = d / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
+    tmp = d / f"{_TMP_PREFIX}{step:06d}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -109,6 +121,15 @@ def _prune(d: Path, keep_last: int) -> None:
             shutil.rmtree(path)
 
 
+def remove_partial_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
+    """Delete the temporary folders a crash during a save left behind; return what was deleted."""
+    d = Path(checkpoints_dir)
+    removed = [p for p in d.glob(f"{_TMP_PREFIX}*") if p.is_dir()] if d.is_dir() else []
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
+
+
 def capture_rng_state() -> dict[str, Any]:
     """The random states of python, numpy and torch (CPU and every CUDA device)."""
     state: dict[str, Any] = {
@@ -127,6 +148,206 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainerState:
+    """What a resumed run needs: adapters by parameter name, the optimizer's full state dict (as
+    ``torch.distributed.checkpoint.state_dict.get_optimizer_state_dict`` gives it, keyed by
+    parameter name), the step, the ban list and every rank's RNG states."""
+
+    step: int
+    banned: list[int]
+    current: dict[str, torch.Tensor]
+    old: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    rng: list[dict[str, Any]]
+
+
+def _rng_to_json(state: dict[str, Any], rank: int, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    version, internal, gauss = state["python"]
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    tensors[f"rng/{rank}/torch"] = state["torch"]
+    for i, t in enumerate(state.get("cuda", [])):
+        tensors[f"rng/{rank}/cuda/{i}"] = t
+    return {"python": [version, list(internal), gauss], "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "cuda_devices": len(state.get("cuda", []))}
+
+
+def _rng_from_json(data: dict[str, Any], rank: int, tensors: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    version, internal, gauss = data["python"]
+    name, keys, pos, has_gauss, cached = data["numpy"]
+    state = {"python": (version, tuple(internal), gauss),
+             "numpy": (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached),
+             "torch": tensors[f"rng/{rank}/torch"]}
+    if data["cuda_devices"]:
+        state["cuda"] = [tensors[f"rng/{rank}/cuda/{i}"] for i in range(data["cuda_devices"])]
+    return state
+
+
+def _lora_parameters(transformer: torch.nn.Module, adapter: str) -> dict[str, torch.nn.Parameter]:
+    """The LoRA parameters of ``adapter``, keyed by name with the adapter's name left out (so the
+    current and old adapters share keys)."""
+    tag = f".{adapter}."
+    return {n.replace(tag, ".<adapter>."): p for n, p in transformer.named_parameters() if "lora_" in n and tag in n}
+
+
+def capture_trainer_state(transformer: torch.nn.Module, optimizer: torch.optim.Optimizer, current: str, old: str,
+                          step: int, banned: Iterable[int], rng: list[dict[str, Any]]) -> TrainerState:
+    """The state of a run, with whole tensors on the CPU (gathers shards: a collective)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_optimizer_state_dict,
+    )
+
+    def whole(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach()
+        return (t.full_tensor() if hasattr(t, "full_tensor") else t).cpu()
+
+    return TrainerState(
+        step=step, banned=sorted(banned),
+        current={n: whole(p) for n, p in _lora_parameters(transformer, current).items()},
+        old={n: whole(p) for n, p in _lora_parameters(transformer, old).items()},
+        optimizer=get_optimizer_state_dict(transformer, optimizer,
+                                           options=StateDictOptions(full_state_dict=True, cpu_offload=True)),
+        rng=rng)
+
+
+def restore_trainer_state(state: TrainerState, transformer: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                          current: str, old: str) -> None:
+    """Load the adapters and the optimizer of ``state`` (sharded again where the model is)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
+
+    with torch.no_grad():
+        for adapter, saved in ((current, state.current), (old, state.old)):
+            params = _lora_parameters(transformer, adapter)
+            if set(params) != set(saved):
+                raise RunError(f"the checkpoint's {adapter!r} adapter does not match the model's LoRA modules "
+                               f"(e.g. {sorted(set(params) ^ set(saved))[:2]}): other lora_rank / lora_targets?")
+            for n, p in params.items():
+                p.copy_(_like(p, saved[n]))
+    set_optimizer_state_dict(transformer, optimizer, state.optimizer, options=StateDictOptions(full_state_dict=True))
+
+
+def _like(param: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """``whole`` laid out like ``param``: sharded the same way when ``param`` is a DTensor."""
+    if hasattr(param, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(whole.to(param.device_mesh.device_type, param.dtype), param.device_mesh, param.placements)
+    return whole.to(device=param.device, dtype=param.dtype)
+
+
+def write_trainer_state(folder: str | Path, state: TrainerState) -> None:
+    """Write ``state`` as ``trainer_state.safetensors`` + ``trainer_state.json`` in ``folder``."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, params in (("current", state.current), ("old", state.old)):
+        tensors.update({f"{prefix}/{n}": t for n, t in params.items()})
+    moments: dict[str, dict[str, Any]] = {}
+    for param, fields in state.optimizer["state"].items():
+        moments[param] = {}
+        for field, value in fields.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{param}/{field}"] = value
+            else:
+                moments[param][field] = value
+    rng = [_rng_to_json(r, rank, tensors) for rank, r in enumerate(state.rng)]
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(Path(folder) / STATE_TENSORS))
+    meta = {"step": state.step, "banned": sorted(state.banned), "optimizer_scalars": moments,
+            "optimizer_param_groups": state.optimizer["param_groups"], "rng": rng,
+            "current": list(state.current), "old": list(state.old)}
+    (Path(folder) / STATE_JSON).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_trainer_state(folder: str | Path) -> TrainerState:
+    """The :class:`TrainerState` of a checkpoint folder (no pickle involved)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / STATE_TENSORS))
+    except (OSError, ValueError) as e:
+        raise RunError(f"{folder}: not a readable checkpoint ({e})") from None
+    optimizer_state: dict[str, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            param, field = key[len("optimizer/"):].rsplit("/", 1)
+            optimizer_state.setdefault(param, {})[field] = value
+    for param, scalars in meta["optimizer_scalars"].items():
+        optimizer_state.setdefault(param, {}).update(scalars)
+    return TrainerState(
+        step=meta["step"], banned=list(meta["banned"]),
+        current={n: tensors[f"current/{n}"] for n in meta["current"]},
+        old={n: tensors[f"old/{n}"] for n in meta["old"]},
+        optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
+        rng=[_rng_from_json(r, rank, tensors) for rank, r in enumerate(meta["rng"])],
+    )
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+
+
+def model_fingerprint(model: str) -> dict[str, Any]:
+    """A cheap identity of a model: for a local folder its JSON/text config files by content hash
+    and its weight files by name, size and modification time; for a hub id, the id (and the
+    cached snapshot's revision, when the hub cache holds one)."""
+    path = Path(model)
+    if not path.exists():
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "model_index.json")
+        revision = Path(cached).parent.name if isinstance(cached, str) else None
+        return {"hub_id": model, "revision": revision}
+    configs, weights = {}, {}
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if f.suffix in _WEIGHT_SUFFIXES:
+            st = f.stat()
+            weights[rel] = [st.st_size, st.st_mtime_ns]
+        elif f.suffix in (".json", ".txt", ".model", ".yaml"):
+            configs[rel] = file_digest(f)
+    return {"folder": str(path.resolve()), "configs": configs, "weights": weights}
+
+
+def run_fingerprint(manifests: Iterable[str | Path | None], model: str) -> dict[str, Any]:
+    """What a run trains on: every manifest's content hash (by absolute path; None for a path that
+    is no file, e.g. samples given in code) and the model's :func:`model_fingerprint`."""
+    return {"manifests": {str(Path(m).resolve()): file_digest(m) if Path(m).is_file() else None for m in manifests if m},
+            "model": model_fingerprint(model)}
+
+
+def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, str]:
+    """``{"data" | "model": description}`` of what changed between two :func:`run_fingerprint`\ s."""
+    out = {}
+    changed = [m for m in set(saved["manifests"]) | set(current["manifests"])
+               if saved["manifests"].get(m) != current["manifests"].get(m)]
+    if changed:
+        out["data"] = "the manifest(s) " + ", ".join(sorted(changed)) + " changed since the run started"
+    a, b = saved["model"], current["model"]
+    if a != b:
+        if "folder" in a and "folder" in b:
+            files = sorted(k for part in ("configs", "weights") for k in set(a[part]) | set(b[part])
+                           if a[part].get(k) != b[part].get(k))
+            what = f"{b['folder']}: {', '.join(files[:5])}{' ...' if len(files) > 5 else ''}"
+        else:
+            what = f"{a.get('folder') or a.get('hub_id')} -> {b.get('folder') or b.get('hub_id')}"
+        out["model"] = f"the model changed since the run started ({what})"
+    return out
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

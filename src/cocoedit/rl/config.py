@@ -30,7 +30,8 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     path: str = Field(description="Local pipeline folder or hub id of the base editor.")
     backbone: str | None = Field(None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json.")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype of the transformer and text encoders (the LoRA adapters are float32 whatever this is; on CUDA the passes run under bf16 autocast).")
+    vae_dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Dtype of the VAE (reference: float32).")
     height: int = Field(512, gt=0, description="Working resolution (ours, not the pipelines' 1024^2).")
     width: int = Field(512, gt=0)
     guidance: float | None = Field(None, description="Backbone guidance (Kontext embedding 2.5 in the reference); None = backbone default.")
@@ -65,10 +66,17 @@ class PixelRewardConfig(_Section):
 class RewardConfig(_Section):
     weights: dict[str, float] = Field(
         default_factory=lambda: {"judge": 0.8, "pixel": 0.2},
-        description="Named reward components and their weights (judge, pixel, or programmatic names).",
+        description="Named reward components and their weights.",
     )
+    functions: dict[str, str] = Field(default_factory=dict, description="Component name -> a built-in (judge, pixel, edit_judge) or 'package.module:attribute'; a name without an entry is a built-in.")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Component name -> keyword arguments for a class or factory named in functions.")
     pixel: PixelRewardConfig = PixelRewardConfig()
     workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
+    max_unscored_fraction: float = Field(0.25, ge=0, le=1, description="Largest share of an epoch's samples a component may fail to score before the run stops.")
+
+    def component(self, name: str) -> str:
+        """What ``name`` resolves to: its entry in ``functions``, else itself (a built-in)."""
+        return self.functions.get(name, name)
 
 
 class AdvantageConfig(_Section):
@@ -136,8 +144,9 @@ class CocoEditConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> CocoEditConfig:
-        if self.reward.weights.get("judge", 0) and self.judge is None:
-            raise ValueError("reward.weights uses 'judge' but no judge section is given")
+        uses_judge = [n for n, w in self.reward.weights.items() if w and self.reward.component(n) == "judge"]
+        if uses_judge and self.judge is None:
+            raise ValueError(f"reward component {uses_judge[0]!r} is the MLLM judge but no judge section is given")
         return self
 
 
@@ -145,7 +154,8 @@ class CocoEditConfig(_Section):
 RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
                      "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size", "train.cudnn_attention",
                      "train.parallel",
-                     "reward.workers", "judge.endpoint.", "judge.cache_path", "judge.check_health")
+                     "reward.workers", "reward.max_unscored_fraction", "judge.endpoint.", "judge.cache_path",
+                     "judge.check_health")
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

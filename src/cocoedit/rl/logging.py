@@ -13,6 +13,12 @@ from typing import Any
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
+
+
+class MetricsFileError(CocoEditError):
+    """``metrics.jsonl`` holds a line that is not a metrics record."""
+
 
 class RunLogger:
     def __init__(self, run_dir: str | Path, backend: str = "tensorboard", config: dict[str, Any] | None = None,
@@ -74,12 +80,51 @@ class RunLogger:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``metrics.jsonl``; a step logged again after a resume replaces the earlier row."""
+    """Rows of ``metrics.jsonl``; a step logged again after a resume replaces the earlier row.
+
+    A last line cut off by a crash (no newline, not JSON) is skipped; a bad line anywhere else is
+    an error naming its line number.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     rows: dict[int, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                rows.setdefault(rec["step"], {}).update(rec)
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            step = rec["step"]
+        except (ValueError, KeyError, TypeError) as e:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn by a crash mid-write
+            raise MetricsFileError(f"{path}:{number}: not a metrics record ({e})") from None
+        rows.setdefault(step, {}).update(rec)
     return [rows[k] for k in sorted(rows)]
+
+
+def repair_metrics(run_dir: str | Path, last_step: int) -> None:
+    """Before a resume from ``last_step``: drop a last line torn by a crash and the rows of steps
+    after ``last_step`` (they are logged again), atomically."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # the torn part
+    kept = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if step <= last_step:
+            kept.append(line)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    tmp.replace(path)

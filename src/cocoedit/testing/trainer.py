@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from cocoedit.rewards.batch import RewardBatch
+from cocoedit.rewards.base import RewardBatch
 from cocoedit.rl.config import load_config
 
 

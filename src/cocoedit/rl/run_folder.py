@@ -1,0 +1,108 @@
+"""A run folder's records: the resolved config, the run info, and what the run trains on.
+
+When a run starts, ``config.yaml`` is written with every path made absolute (so ``--resume`` works
+from any directory), ``run_info.json`` says what ran it, and ``fingerprint.json`` records the
+manifests' content hashes and the model's identity (:func:`~cocoedit.rl.checkpoint.run_fingerprint`).
+A resume refuses a config whose result-changing keys differ, and a changed manifest or model unless
+the user accepts that change by name (``--accept-changed data`` / ``model``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import cocoedit
+from cocoedit.rl.checkpoint import (
+    RunError,
+    config_differences,
+    fingerprint_differences,
+    run_fingerprint,
+)
+from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
+
+CONFIG = "config.yaml"
+RUN_INFO = "run_info.json"
+FINGERPRINT = "fingerprint.json"
+CHANGE_KINDS = ("data", "model")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def absolute_config(config: CocoEditConfig) -> dict[str, Any]:
+    """The config as a dict with its file paths absolute (a model path only when it exists
+    locally: otherwise it is a hub id)."""
+    data = config.model_dump(mode="json")
+    model = Path(data["model"]["path"])
+    if model.exists():
+        data["model"]["path"] = str(model.resolve())
+    for key in ("manifest", "validation_manifest"):
+        if data["data"][key]:
+            data["data"][key] = str(Path(data["data"][key]).resolve())
+    if data.get("judge") and data["judge"].get("cache_path"):
+        data["judge"]["cache_path"] = str(Path(data["judge"]["cache_path"]).resolve())
+    return data
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(cocoedit.__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _fingerprint(config: CocoEditConfig) -> dict[str, Any]:
+    return run_fingerprint([config.data.manifest, config.data.validation_manifest], config.model.path)
+
+
+def start_run(run_dir: Path, config: CocoEditConfig, world_size: int, backbone_kind: str) -> None:
+    """Write the records of a new run; refuse a folder that already holds one."""
+    if (run_dir / CONFIG).exists():
+        raise RunError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {"cocoedit_version": cocoedit.__version__, "git_commit": _git_commit(), "torch_version": torch.__version__,
+            "world_size": world_size, "backbone": backbone_kind}
+    _write_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
+    _write_atomic(run_dir / FINGERPRINT, json.dumps(_fingerprint(config), indent=1))
+    _write_atomic(run_dir / CONFIG, yaml.safe_dump(absolute_config(config), sort_keys=False))
+
+
+def check_resume(run_dir: Path, config: CocoEditConfig, accept_changed: Iterable[str] = (), write: bool = True) -> None:
+    """Refuse to resume with other result-changing settings, or with a changed manifest or model
+    unless accepted; with ``write`` (the main process), record the accepted change and the
+    config's allowed changes."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise RunError(f"{run_dir}: no {CONFIG}, so no run to resume; start one with --config")
+    accept = set(accept_changed)
+    unknown = accept - set(CHANGE_KINDS)
+    if unknown:
+        raise RunError(f"--accept-changed takes {' or '.join(CHANGE_KINDS)}, not {', '.join(sorted(unknown))}")
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    current = absolute_config(config)
+    diffs = config_differences(saved, current, RESUMABLE_CHANGES)
+    if diffs:
+        raise RunError("the config differs from the run being resumed in keys that change results: " + "; ".join(diffs))
+    fingerprint_path = run_dir / FINGERPRINT
+    now = _fingerprint(config)
+    if fingerprint_path.is_file():
+        changed = fingerprint_differences(json.loads(fingerprint_path.read_text(encoding="utf-8")), now)
+        refused = {k: v for k, v in changed.items() if k not in accept}
+        if refused:
+            hints = " ".join(f"{v} (pass --accept-changed {k} to resume anyway)." for k, v in refused.items())
+            raise RunError(f"{run_dir}: {hints}")
+    if write:
+        _write_atomic(fingerprint_path, json.dumps(now, indent=1))
+        _write_atomic(path, yaml.safe_dump(current, sort_keys=False))
