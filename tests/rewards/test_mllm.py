@@ -6,8 +6,8 @@ import threading
 import pytest
 import torch
 
-from cocoedit.judge.config import EndpointConfig
 from cocoedit.judge.client import JudgeUnreachableError
+from cocoedit.judge.config import EndpointConfig
 from cocoedit.rewards.base import RewardError
 from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply

@@ -8,12 +8,10 @@ import pytest
 import torch
 
 from cocoedit.judge.config import EndpointConfig
-from cocoedit.rewards.mllm import MLLMReward, MLLMRewardConfig
-from cocoedit.rl.checkpoint import list_checkpoints
-from cocoedit.rl.logging import read_metrics
-from cocoedit.rewards.mllm import JudgeReward
+from cocoedit.rewards.mllm import JudgeReward, MLLMReward, MLLMRewardConfig
 from cocoedit.rewards.pixel import PixelReward
-from cocoedit.rl.checkpoint import read_trainer_state
+from cocoedit.rl.checkpoint import list_checkpoints, read_trainer_state
+from cocoedit.rl.logging import read_metrics
 from cocoedit.rl.trainer import CocoEditTrainer
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 

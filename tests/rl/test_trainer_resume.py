@@ -4,10 +4,9 @@ resuming with a config change that alters results is refused with the keys named
 import pytest
 import torch
 
-from cocoedit.rl.checkpoint import RunError
-from cocoedit.rl.config import load_config
 from cocoedit.rewards.pixel import PixelReward
-from cocoedit.rl.checkpoint import read_trainer_state
+from cocoedit.rl.checkpoint import RunError, read_trainer_state
+from cocoedit.rl.config import load_config
 from cocoedit.rl.trainer import CocoEditTrainer
 
 

@@ -68,5 +68,5 @@ def load_scores(path: str | Path) -> EditorScores:
 
 
 
-def test_rows(data_dir: Path, size: int) -> list[TrainingRow]:
+def held_out_rows(data_dir: Path, size: int) -> list[TrainingRow]:
     return [prepare_row(s, size, size) for s in read_manifest(data_dir / "test" / "manifest.jsonl")]

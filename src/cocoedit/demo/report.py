@@ -18,7 +18,7 @@ from typing import Any
 
 from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
 from cocoedit.data.manifest import read_manifest
-from cocoedit.demo.evaluation import load_scores, test_rows
+from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
 from cocoedit.rl.logging import read_metrics
 
@@ -189,7 +189,7 @@ def _curves_plot(out: Path, settings: DemoSettings) -> str:
 
 def _sample_grid(out: Path, settings: DemoSettings) -> str:
     seed = settings.seeds[0]
-    rows = test_rows(out / "data", settings.task.size)
+    rows = held_out_rows(out / "data", settings.task.size)
     count = min(settings.grid_samples, len(rows))
     # The test split cycles through the edit types, so the first rows show each of them.
     columns = [("source", None), ("target", None), ("base", "base")] + [(a.title, a.name) for a in arms(settings)] + [("edit mask", None)]

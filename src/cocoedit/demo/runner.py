@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from cocoedit.demo.evaluation import evaluate_editor, save_scores, test_rows
+from cocoedit.demo.evaluation import evaluate_editor, held_out_rows, save_scores
 from cocoedit.demo.settings import Arm, DemoSettings, arms
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -131,7 +131,7 @@ def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
         config, job.run_dir, extra_rewards={"edit_judge": EditJudge()},
         progress=(lambda stats: updates.put((name, int(stats["step"])))) if updates is not None else None)
     trainer.train()
-    rows = test_rows(job.data_dir, job.settings.task.size)
+    rows = held_out_rows(job.data_dir, job.settings.task.size)
     with use_adapter(trainer.backbone, CURRENT):
         scores = evaluate_editor(trainer.backbone, rows, job.settings.task.size, job.settings.rl.sampler,
                                  job.settings.rl.sampling_steps, job.seed)
@@ -165,7 +165,7 @@ def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | No
     t0 = time.perf_counter()
     backbone = load_backbone(base_dir, "pixel-kontext", dtype=torch.float32, device="cpu")
     backbone.pipeline.set_progress_bar_config(disable=True)
-    rows = test_rows(data_dir, t.size)
+    rows = held_out_rows(data_dir, t.size)
     evaluations = out / "evaluations"
     for seed in settings.seeds:
         save_scores(evaluate_editor(backbone, rows, t.size, settings.rl.sampler, settings.rl.sampling_steps, seed),

@@ -332,7 +332,7 @@ def run_fingerprint(manifests: Iterable[str | Path | None], model: str) -> dict[
 
 
 def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, str]:
-    """``{"data" | "model": description}`` of what changed between two :func:`run_fingerprint`\ s."""
+    """``{"data" | "model": description}`` of what changed between two run fingerprints."""
     out = {}
     changed = [m for m in set(saved["manifests"]) | set(current["manifests"])
                if saved["manifests"].get(m) != current["manifests"].get(m)]

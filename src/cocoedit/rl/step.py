@@ -188,7 +188,7 @@ def accumulate_gradients(batch: RolloutBatch, policies: Policies, settings: Step
                     terms["edit_region"] = torch.tensor(_valid_mean(reg.edit_term, valid))
                 if not torch.isfinite(loss):
                     values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
-                    raise NonFiniteError(f"the loss is {float(loss)} at micro-batch {m + 1}/{micro_batches}, "
+                    raise NonFiniteError(f"the loss is {float(loss.detach())} at micro-batch {m + 1}/{micro_batches}, "
                                          f"timestep pass {j + 1}/{s.num_timesteps} ({values})")
                 (loss / passes).backward()
             for k, v in terms.items():

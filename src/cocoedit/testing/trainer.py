@@ -42,3 +42,9 @@ def brightness(inputs) -> RewardBatch:
     m = inputs.edit_masks
     score = (inputs.edited * m).sum(dim=(1, 2, 3)) / (3 * m.sum(dim=(1, 2, 3))).clamp_min(1)
     return RewardBatch(score.float(), torch.ones_like(score, dtype=torch.bool))
+
+
+def darkness(inputs) -> RewardBatch:
+    """The inverted :func:`brightness`: 1 - mean brightness of the edit region."""
+    bright = brightness(inputs)
+    return RewardBatch(1.0 - bright.scores, bright.valid)
