@@ -1,7 +1,9 @@
 """Run by test_trainer_distributed.py, under torchrun (2 processes, gloo) or alone:
-``python distributed_worker.py DATASET_MANIFEST OUT_DIR [ddp|fsdp2|fsdp2-resume]``. Trains tiny
-Kontext for 2 epochs (``fsdp2-resume``: 1 epoch, then a new trainer resumes to 2) and writes this
-process's final adapters, gathered whole, to OUT_DIR/rank<r>.pt."""
+``python distributed_worker.py MODEL_DIR MANIFEST OUT_DIR MODE`` with MODE ``ddp``, ``fsdp2`` or
+``fsdp2-resume``. Builds the trainer the way ``cocoedit train`` does (``from_config`` on a tiny
+Kontext saved to MODEL_DIR; nothing seeds torch by hand), validates every step, trains 2 epochs
+(``fsdp2-resume``: 1 epoch, then a new trainer resumes to 2) and writes this process's initial
+and final adapters, gathered whole, to OUT_DIR/rank<r>.pt."""
 
 import os
 import sys
@@ -10,38 +12,45 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from cocoedit.data.manifest import read_manifest
-from cocoedit.rewards.pixel import PixelReward
+from cocoedit.rl.config import load_config
 from cocoedit.rl.distributed import init_distributed
 from cocoedit.rl.trainer import CocoEditTrainer
-from cocoedit.testing.trainer import brightness, tiny_backbone, tiny_config
+
+
+def whole(t):
+    return (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().clone()
 
 
 def main() -> None:
-    manifest, out = sys.argv[1], Path(sys.argv[2])
-    mode = sys.argv[3] if len(sys.argv) > 3 else "ddp"
+    model, manifest, out, mode = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
     init_distributed()
     rank = dist.get_rank() if dist.is_initialized() else 0
-    rewards = {"pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness}
 
     def trainer(epochs):
-        cfg = tiny_config(sampling={"prompts_per_epoch": 2, "group_size": 4, "batch_size": 2},
-                          optim={"train_batch_size": 2},
-                          train={"epochs": epochs, "checkpoint_every": 1, "parallel": mode.split("-")[0]})
-        return CocoEditTrainer(cfg, out / "run", tiny_backbone("kontext"), read_manifest(manifest), rewards)
+        cfg = load_config(None, [], base={
+            "model": {"path": model, "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
+                      "backbone_options": {"max_sequence_length": 48}},
+            "data": {"manifest": manifest, "validation_manifest": manifest, "validation_samples": 3},
+            "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 2, "steps": 3},
+            "reward": {"weights": {"pixel": 0.5, "brightness": 0.5},
+                       "functions": {"brightness": "cocoedit.testing.trainer:brightness"}},
+            "advantage": {"std_threshold": 0.0},
+            "optim": {"lr": 1e-3, "train_batch_size": 2},
+            "train": {"epochs": epochs, "checkpoint_every": 1, "validate_every": 1, "sample_grid_every": 1,
+                      "logger": "none", "parallel": mode.split("-")[0]}})
+        return CocoEditTrainer.from_config(cfg, out / "run")
 
     if mode == "fsdp2-resume":
-        trainer(1).train()
+        first = trainer(1)
+        initial = [whole(p) for p in first.current]
+        first.train()
         final = trainer(2)
         final.train(resume=True)
     else:
         final = trainer(2)
+        initial = [whole(p) for p in final.current]
         final.train()
-
-    def whole(t):
-        return (t.full_tensor() if hasattr(t, "full_tensor") else t).detach()
-
-    torch.save({"current": [whole(p) for p in final.current], "old": [whole(p) for p in final.old],
+    torch.save({"initial": initial, "current": [whole(p) for p in final.current], "old": [whole(p) for p in final.old],
                 "world": int(os.environ.get("WORLD_SIZE", 1))}, out / f"rank{rank}.pt")
     if dist.is_initialized():
         dist.destroy_process_group()

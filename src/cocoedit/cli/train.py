@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,6 +10,11 @@ import typer
 
 from cocoedit.cli.common import fail
 from cocoedit.cli.progress import progress
+
+class ChangeKind(str, Enum):
+    data = "data"
+    model = "model"
+
 
 FIGURES = ("reward/combined", "train/valid_fraction", "loss/policy", "loss/keep_region")
 
@@ -18,6 +24,7 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")] = False,
+    accept_changed: Annotated[Optional[list[ChangeKind]], typer.Option(help="With --resume: go on although the run's manifests (data) or model changed since it started (repeatable).")] = None,
 ) -> None:
     """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
     from cocoedit.rl.config import load_config
@@ -33,7 +40,8 @@ def train(
             figures = "  ".join(f"{k.split('/')[-1]} {stats[k]:.3f}" for k in FIGURES if isinstance(stats.get(k), float))
             task.update(completed=stats["step"], status=figures)
 
-        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step).train(resume=resume)
+        accepted = [k.value for k in accept_changed or []]
+        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted).train(resume=resume)
     typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
 
 
