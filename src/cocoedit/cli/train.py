@@ -11,6 +11,7 @@ import typer
 from cocoedit.cli.common import fail
 from cocoedit.cli.progress import progress
 
+
 class ChangeKind(str, Enum):
     data = "data"
     model = "model"

@@ -48,3 +48,18 @@ def darkness(inputs) -> RewardBatch:
     """The inverted :func:`brightness`: 1 - mean brightness of the edit region."""
     bright = brightness(inputs)
     return RewardBatch(1.0 - bright.scores, bright.valid)
+
+
+class BrightnessTarget:
+    """A reward class with an option (the worked example of docs/training.md#custom-rewards):
+    ``1 - |brightness of the edit region - target|``; a sample with an empty edit region cannot be
+    scored (``None``)."""
+
+    def __init__(self, target: float = 0.5):
+        self.target = target
+
+    def __call__(self, inputs) -> list[float | None]:
+        m = inputs.edit_masks
+        area = m.sum(dim=(1, 2, 3))
+        bright = (inputs.edited * m).sum(dim=(1, 2, 3)) / (3 * area).clamp_min(1)
+        return [None if a == 0 else 1.0 - abs(float(b) - self.target) for a, b in zip(area, bright, strict=True)]
