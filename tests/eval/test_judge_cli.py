@@ -75,8 +75,8 @@ def test_judge_cli_clear_errors(tmp_path):
         url = server.base_url
     res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
                               "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
-                              "--base-url", url, "--model", "m", "--timeout", "2", "--unreachable-timeout", "0.3"])
-    assert res.exit_code == 2 and "unreachable for" in res.output and len(res.output.strip().splitlines()) <= 3
+                              "--base-url", url, "--model", "m", "--timeout", "2", "--max-retries", "0"])
+    assert res.exit_code == 2 and "not reachable" in res.output and len(res.output.strip().splitlines()) <= 3
     res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
                               "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
                               "--model", "m", "--official-prompts", str(tmp_path / "nope.json")])

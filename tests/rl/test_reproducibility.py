@@ -18,7 +18,7 @@ from cocoedit.rl.checkpoint import latest_checkpoint, read_trainer_state
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
 
-EPOCHS = 5
+EPOCHS = 10
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -97,7 +97,7 @@ def _run_and_kill(config_file, run_dir, rng) -> bool:
     threading.Thread(target=watch, daemon=True).start()
     while not stepped.is_set() and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 1.5))
+    time.sleep(rng.uniform(0.0, 0.8))
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)
@@ -110,7 +110,7 @@ def test_runs_killed_at_random_points_resume_to_the_uninterrupted_result(config_
     _train(config_file, tmp_path / "whole")
     rng = random.Random(20261202)
     run_dir, kills = tmp_path / "killed", 0
-    for _ in range(8):
+    for _ in range(12):
         if not _run_and_kill(config_file, run_dir, rng):
             break
         kills += 1

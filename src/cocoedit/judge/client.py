@@ -233,20 +233,21 @@ class OpenAIJudgeBackend:
             ) from None
 
     async def health_check(self) -> None:
-        """Check that the server answers: retried like a request; a model missing from
-        ``/models`` (or a server that cannot list its models) is a warning, not an error."""
+        """Check that the server answers before the first request, retrying ``max_retries``
+        times: a server that cannot be reached at start is more likely a wrong address than a
+        restart, so it fails fast (mid-run, requests wait ``unreachable_timeout_s`` instead). A
+        model missing from ``/models`` (or a server that cannot list its models) is a warning."""
         c, url = self.config, self.config.base_url
-        attempt = 0  # retries of a server that answers badly; an unreachable one is waited for
+        attempt = 0
         while True:
             try:
                 page = await self._client.models.list(timeout=min(10.0, c.timeout_s))
                 self._unreachable_since = None
                 break
             except openai.APIConnectionError as e:
-                if not _unreachable(e) and attempt >= c.max_retries:
-                    raise JudgeUnavailableError(f"judge server at {url} is not answering ({e}). " + self._hint()) from None
-                if _unreachable(e):
-                    self._still_unreachable(e)
+                if attempt >= c.max_retries:
+                    raise JudgeUnavailableError(f"judge server at {url} is not reachable ({e.__cause__ or e}). "
+                                                + self._hint()) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise JudgeUnavailableError(
                     f"judge server at {url} rejected the API key (HTTP {e.status_code}); set it in ${c.api_key_env}"
