@@ -123,8 +123,8 @@ class JudgeReward:
 class PixelReward:
     """The keep-region pixel-consistency reward as a :class:`RewardFunction`."""
 
-    def __init__(self, psnr_max_db: float, psnr_weight: float, ssim_weight: float):
-        self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight)
+    def __init__(self, psnr_max_db: float, psnr_weight: float, ssim_weight: float, scorer: str = "standard"):
+        self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight, scorer=scorer)
 
     def __call__(self, inputs: RewardInputs) -> RewardBatch:
         return pixel_consistency_reward(inputs.edited, inputs.sources, inputs.edit_masks, **self.kwargs)
@@ -270,7 +270,7 @@ class CocoEditTrainer:
         rewards: dict[str, RewardFunction] = dict(extra_rewards or {})
         if "pixel" in config.reward.weights:
             p = config.reward.pixel
-            rewards["pixel"] = PixelReward(p.psnr_max_db, p.psnr_weight, p.ssim_weight)
+            rewards["pixel"] = PixelReward(p.psnr_max_db, p.psnr_weight, p.ssim_weight, p.scorer)
         if "judge" in config.reward.weights:
             from cocoedit.rewards.mllm_reward import MLLMReward
 
@@ -426,7 +426,7 @@ class CocoEditTrainer:
                     reg = region_regularizers(
                         unpack(policy.x0_positive), unpack(policy.x0_negative), unpack(x0.float()), x_src.float(),
                         edit_latent, r_mb, valid_mb, g.lambda_ner, g.lambda_er, g.tau_pos, g.tau_neg,
-                        g.erode_radius, g.ring_weight, g.positive_target)
+                        g.erode_radius, g.ring_weight, g.positive_target, g.edit_term, g.edit_distance)
                     loss = loss + reg.loss
                     totals["loss/keep_region"] += float((reg.keep_term * valid_mb).sum() / valid_mb.sum().clamp_min(1)) / passes
                     totals["loss/edit_region"] += float((reg.edit_term * valid_mb).sum() / valid_mb.sum().clamp_min(1)) / passes
