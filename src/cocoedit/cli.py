@@ -299,15 +299,25 @@ def _stage_progress():
 def _print_demo_summary(summary: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=f"held-out test pairs (mean ± std over seeds {summary['seeds']})")
-    for column in ("model", "edit success", "keep PSNR (dB)", "keep SSIM"):
+    title = f"held-out test pairs (mean ± std over seeds {summary['seeds']})"
+    if summary["plumbing_check"]:
+        title = f"PLUMBING CHECK, the numbers mean nothing: {title}"
+    table = Table(title=title)
+    for column in ("model", "edit success", "keep PSNR (dB)", "keep SSIM", "Δ edit success", "Δ keep PSNR"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in summary["table"].values():
+        deltas = ["", ""]
+        if "vs_base" in row:  # paired difference to the base: mean ± standard error, * beyond the seed spread
+            deltas = [f"{d['mean']:+.3f} ± {d['se']:.3f}{' *' if d['clear'] else ''}"
+                      for d in (row["vs_base"]["edit_success"], row["vs_base"]["keep_psnr"])]
         table.add_row(row["title"], *(f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}"
-                                      for k in ("edit_success", "keep_psnr", "keep_ssim")))
+                                      for k in ("edit_success", "keep_psnr", "keep_ssim")), *deltas)
     console.print(table)
     for sentence in summary["statement"]:
         typer.echo(sentence)
+    seconds = summary["seconds"]
+    typer.echo("time per stage: " + ", ".join(f"{stage} {value:.0f} s" for stage, value in seconds.items())
+               + f" (total {sum(seconds.values()):.0f} s)")
 
 
 @dev_app.command("make-dataset")

@@ -7,7 +7,8 @@ each (small models on a CPU use one core better than two). All arms and the base
 the same held-out test pairs from the same initial noise, so differences come from the weights.
 
 Layout of ``out``: ``data/`` (the task), ``runs/<arm>-seed<k>/`` (trainer run folders),
-``evaluations/`` (test scores and outputs), ``summary.json`` and ``report.html``.
+``evaluations/`` (test scores and outputs), ``summary.json``, ``results.md`` (the table as
+Markdown) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
                      "batch_size": rollouts, "steps": rl.sampling_steps, "sampler": rl.sampler},
         "reward": {"weights": dict(job.arm.weights), "workers": 1},
         "nft": {"kl_weight": rl.kl_weight, "timestep_fraction": rl.timestep_fraction},
-        "regularizer": {"enabled": job.arm.regularized, "erode_radius": rl.erode_radius},
+        "regularizer": job.arm.regularizer or {"enabled": False},
         "optim": {"lr": rl.lr, "train_batch_size": rollouts},
         "train": {"epochs": rl.epochs, "seed": job.seed, "checkpoint_every": rl.epochs,
                   "validate_every": rl.validate_every, "sample_grid_every": rl.epochs, "logger": "none",
@@ -204,7 +205,7 @@ def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | No
              progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary."""
     from cocoedit.data.synthetic import write_synthetic_task
-    from cocoedit.demo.report import build_summary, write_demo_report
+    from cocoedit.demo.report import build_summary, markdown_summary, write_demo_report
     from cocoedit.models.backbone import load_backbone
 
     quiet_libraries()
@@ -241,6 +242,7 @@ def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | No
 
     summary = build_summary(out, settings, base_dir, reused, timings)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / "results.md").write_text(markdown_summary(summary), encoding="utf-8")
     write_demo_report(out, summary)
     return summary
 
