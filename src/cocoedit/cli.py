@@ -266,7 +266,8 @@ def demo(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Where trained base editors are kept (default ~/.cache/cocoedit/demo).")] = None,
 ) -> None:
     """The built-in default job: train a tiny editor on a synthetic task, then compare judge-only
-    RL, judge + pixel reward, and CoCoEdit. CPU only, no download; writes an HTML report."""
+    RL, judge + pixel reward, CoCoEdit, and CoCoEdit with the corrected edit-region term. CPU only,
+    no download; writes an HTML report."""
     from cocoedit.demo.runner import run_demo
     from cocoedit.demo.settings import DemoSettingsError, load_demo_settings
 

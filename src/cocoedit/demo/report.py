@@ -246,8 +246,9 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
         section(f"Sample grid (test pairs, seed {settings.seeds[0]})", _sample_grid(out, settings)),
         section("Edit success by edit type", per_type),
         section("Base editor", "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
-                "CPU: its samples are rough, and the comparison is between arms that start from it with the "
-                "same noise, data and budget (docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
+                "CPU: it copies the keep region (drifting in colour on some samples) and its edits are rough; the "
+                "comparison is between arms that start from it with the same noise, data and budget "
+                "(docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
             ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
             [[base["path"], "yes" if base["reused_from_cache"] else "no", base["sft_steps"], base["final_sft_loss"]]])),
         section("Settings and time", html_table(["stage", "seconds"], list(summary["seconds"].items()))
@@ -255,6 +256,6 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     ]
     path = out / "report.html"
     path.write_text(html_page("cocoedit demo: RL for consistent editing on a synthetic task", sections,
-                              "judge only vs judge + pixel reward vs CoCoEdit, from one tiny pixel-space editor"),
+                              "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), from one tiny pixel-space editor"),
                     encoding="utf-8")
     return path

@@ -1,4 +1,4 @@
-"""``cocoedit demo``: synthetic task -> base editor (SFT, cached) -> three RL arms x seeds -> report.
+"""``cocoedit demo``: synthetic task -> base editor (SFT, cached) -> four RL arms x seeds -> report.
 
 Every stage is the real one: the task is written as manifests, the base editor is trained by
 ``cocoedit sft``'s function, and each arm is a :class:`~cocoedit.rl.trainer.CocoEditTrainer` run

@@ -59,14 +59,14 @@ class BaseEditorSettings(_Section):
 
 
 class RLSettings(_Section):
-    """Shared by the three arms: equal budgets, only the rewards and the regularizers differ."""
+    """Shared by every arm: equal budgets, only the rewards and the regularizers differ."""
 
-    epochs: int = Field(20, ge=1, description="Optimizer steps per run.")
+    epochs: int = Field(30, ge=1, description="Optimizer steps per run.")
     prompts_per_epoch: int = Field(4, ge=1)
     group_size: int = Field(8, ge=2)
     sampling_steps: int = Field(6, ge=1, description="Rollout and evaluation sampler steps.")
     sampler: Literal["dpm2", "euler"] = "dpm2"
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(5e-3, gt=0)
     lora_rank: int = Field(8, ge=1)
     timestep_fraction: float = Field(0.34, gt=0, le=1, description="Share of the rollout timesteps trained on (2 of 6).")
     kl_weight: float = Field(0.0, ge=0, description="0 skips the reference forward pass (a third of the compute).")
