@@ -32,7 +32,6 @@ def test_quick_demo_writes_the_report_and_a_finite_table(quick_demo):
     assert summary["statement"] and isinstance(summary["tradeoff_appears"], bool)
     # --quick says, everywhere its numbers appear, that they mean nothing.
     assert summary["plumbing_check"] is True and summary["statement"][0].startswith("PLUMBING CHECK")
-    assert "PLUMBING CHECK, the numbers mean nothing" in result.stdout
     assert "time per stage: task" in result.stdout
     assert summary["base_editor"]["reused_from_cache"] is False
     results = (out / "results.md").read_text()
