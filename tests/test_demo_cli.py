@@ -24,20 +24,25 @@ def test_quick_demo_writes_the_report_and_a_finite_table(quick_demo):
     out = root / "out"
     assert f"report: {out / 'report.html'}" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary["table"]) == ["base", "judge", "judge_pixel", "cocoedit"]
+    assert list(summary["table"]) == ["base", "judge", "judge_pixel", "cocoedit", "cocoedit_corrected"]
     for name, row in summary["table"].items():
         for metric in ("edit_success", "keep_psnr", "keep_ssim"):
             assert len(row[metric]["per_seed"]) == len(summary["seeds"]) == 2
             assert math.isfinite(row[metric]["mean"]) and math.isfinite(row[metric]["std"]), (name, metric)
         assert 0 <= row["edit_success"]["mean"] <= 1
     assert summary["statement"] and isinstance(summary["tradeoff_appears"], bool)
+    # --quick says, everywhere its numbers appear, that they mean nothing.
+    assert summary["plumbing_check"] is True and summary["statement"][0].startswith("PLUMBING CHECK")
+    assert "time per stage: task" in result.stdout
     assert summary["base_editor"]["reused_from_cache"] is False
+    results = (out / "results.md").read_text()
+    assert results.startswith("**PLUMBING CHECK") and "| (d) CoCoEdit, corrected edit term |" in results
     html = (out / "report.html").read_text()
-    for heading in ("What happened", "Training curves", "Sample grid", "Base editor"):
+    for heading in ("What happened", "Training curves", "Sample grid", "Base editor", "PLUMBING CHECK"):
         assert heading in html
     assert html.count("data:image/png;base64") >= 4  # trade-off plot, curves, grid, SFT loss
     # Every arm and seed left a trainer run folder with its metrics and a LoRA that loads elsewhere.
-    for arm in ("judge", "judge_pixel", "cocoedit"):
+    for arm in ("judge", "judge_pixel", "cocoedit", "cocoedit_corrected"):
         for seed in summary["seeds"]:
             run = out / "runs" / f"{arm}-seed{seed}"
             assert (run / "metrics.jsonl").is_file()
@@ -55,6 +60,7 @@ def test_second_run_reuses_the_cached_base_editor(quick_demo, tmp_path):
     summary = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert summary["base_editor"]["reused_from_cache"] is True
     assert summary["seeds"] == [0]
+    assert summary["plumbing_check"] is True
 
 
 def test_bad_settings_file_is_refused_before_any_work(tmp_path):

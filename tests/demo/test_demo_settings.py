@@ -47,11 +47,30 @@ def test_base_key_follows_what_changes_the_base_editor_only(tmp_path):
         assert changed.base_key() != settings.base_key()
 
 
-def test_the_three_arms_differ_only_in_rewards_and_regularizers():
-    a, b, c = arms(load_demo_settings())
+def test_the_arms_differ_only_in_rewards_and_regularizers():
+    a, b, c, d = arms(load_demo_settings())
     assert a.weights == {"edit_judge": 1.0} and not a.regularized
     assert set(b.weights) == {"edit_judge", "pixel"} and not b.regularized
-    assert c.weights == b.weights and c.regularized
+    assert c.weights == b.weights and c.regularizer["edit_term"] == "reference"
+    assert d.weights == b.weights and d.regularizer["edit_term"] == "push_positive"
+    differing = {k for k in c.regularizer.keys() | d.regularizer.keys() if c.regularizer.get(k) != d.regularizer.get(k)}
+    assert differing == {"edit_term", "edit_distance", "tau_neg"}
+
+
+def test_an_ablation_runs_a_subset_of_arms_with_its_own_regularizer_settings(tmp_path):
+    path = tmp_path / "ablation.yaml"
+    path.write_text("arms: [cocoedit_corrected, cocoedit]\nrl:\n  lambda_ner: 0.3\n  positive_target: sample\n")
+    selected = arms(load_demo_settings(path))
+    assert [a.name for a in selected] == ["cocoedit", "cocoedit_corrected"]  # report order
+    assert all(a.regularizer["lambda_ner"] == 0.3 and a.regularizer["positive_target"] == "sample" for a in selected)
+    path.write_text("arms: [edit_r1]\n")
+    with pytest.raises(DemoSettingsError, match="arms"):
+        load_demo_settings(path)
+
+
+def test_quick_is_labelled_a_plumbing_check():
+    assert load_demo_settings(quick=True).plumbing_check is True
+    assert load_demo_settings().plumbing_check is False
 
 
 def test_every_setting_is_documented():
@@ -69,3 +88,10 @@ def test_every_setting_is_documented():
             keys.append(name)
     missing = [k for k in keys if f"`{k}`" not in doc]
     assert not missing, f"keys missing from docs/demo.md: {missing}"
+
+
+def test_base_settings_become_the_sft_config():
+    settings = load_demo_settings()
+    config = settings.sft_config()
+    assert (config.size, config.steps, config.conditioning, config.prediction) == (
+        settings.task.size, settings.base.steps, "channels", "source_residual")

@@ -1,1 +1,1 @@
-"""The built-in demo: a synthetic editing task, a tiny editor, three RL arms and a report."""
+"""The built-in demo: a synthetic editing task, a tiny editor, four RL arms and a report."""

@@ -3,7 +3,8 @@
 Spread is over the RL seeds: seed k's arm runs are compared with the base editor evaluated from
 seed k's test noise, and the table shows mean +- standard deviation of those per-seed means (the
 sample standard deviation; a single seed shows no spread). Differences to the base are paired
-per seed.
+per seed, and the statement follows :mod:`cocoedit.demo.statement` (a change counts beyond two
+standard errors of the paired differences).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, s
 from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
+from cocoedit.demo.statement import claims_and_sentences, paired_change
 from cocoedit.rl.logging import read_metrics
 
+PLUMBING_NOTE = ("PLUMBING CHECK: every stage ran, at a size (seconds of SFT, a few RL steps) whose numbers mean "
+                 "nothing about the method; run the full demo for results.")
 METRICS = (("edit_success", "edit success"), ("keep_psnr", "keep PSNR (dB)"), ("keep_ssim", "keep SSIM"))
 CURVES = (("reward/edit_judge", "rollout edit success (train)"), ("val/edit_judge", "validation edit success"),
           ("val/keep_psnr", "validation keep PSNR (dB)"), ("val/keep_ssim", "validation keep SSIM"))
@@ -42,52 +46,6 @@ def _per_type(scores, types: list[str]) -> dict[str, float]:
     return out
 
 
-def _verdict(rows: dict[str, dict]) -> tuple[bool | None, list[str]]:
-    """What the table says about the paper's claim, in sentences; ``True`` when it appears.
-
-    A change counts when its mean over seeds is larger than its spread (the standard deviation of
-    the per-seed differences); with one seed, when it is non-zero.
-    """
-    def change(arm: str, metric: str) -> tuple[float, float]:
-        d = rows[arm]["vs_base"][metric]
-        return d["mean"], d["std"]
-
-    def word(mean: float, std: float, unit: str, fmt: str) -> str:
-        direction = "up" if mean > 0 else "down"
-        clear = abs(mean) > std
-        return f"{direction} {abs(mean):{fmt}}{unit} (± {std:{fmt}}{'' if clear else ', within the seed spread'})"
-
-    sentences = []
-    signs = {}
-    for arm in rows:
-        if arm == "base":
-            continue
-        e, es = change(arm, "edit_success")
-        p, ps = change(arm, "keep_psnr")
-        signs[arm] = (e if abs(e) > es else 0.0, p if abs(p) > ps else 0.0)
-        sentences.append(f"{rows[arm]['title']}: edit success {word(e, es, '', '.3f')}, "
-                         f"keep-region PSNR {word(p, ps, ' dB', '.2f')} against the base editor.")
-    judge_only, cocoedit = signs.get("judge"), signs.get("cocoedit")
-    if judge_only is None or cocoedit is None:
-        return None, sentences
-    appears = judge_only[0] > 0 and judge_only[1] < 0 and cocoedit[0] > 0 and cocoedit[1] > 0
-    if appears:
-        sentences.append("The paper's trade-off appears: judge-only RL raised edit success but damaged the keep "
-                         "region, while CoCoEdit raised edit success and improved the keep region.")
-    else:
-        missing = []
-        if not judge_only[0] > 0:
-            missing.append("judge-only RL did not clearly raise edit success")
-        if not judge_only[1] < 0:
-            missing.append("judge-only RL did not clearly damage the keep region")
-        if not cocoedit[0] > 0:
-            missing.append("CoCoEdit did not clearly raise edit success")
-        if not cocoedit[1] > 0:
-            missing.append("CoCoEdit did not clearly improve the keep region")
-        sentences.append("The paper's trade-off did not fully appear in this run: " + "; ".join(missing) + ".")
-    return appears, sentences
-
-
 def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: bool,
                   timings: dict[str, float]) -> dict[str, Any]:
     """The results table, per-type edit success, the verdict, settings and timings."""
@@ -104,16 +62,20 @@ def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: boo
         for metric, _ in METRICS:
             row[metric] = _spread([means[s][metric] for s in settings.seeds])
         if name != "base":
-            row["vs_base"] = {metric: _spread([means[s][metric] - base[s].means()[metric] for s in settings.seeds])
+            row["vs_base"] = {metric: paired_change([means[s][metric] - base[s].means()[metric] for s in settings.seeds])
                               for metric, _ in METRICS}
         per_type = [_per_type(by_seed[s], types) for s in settings.seeds]
         row["edit_success_by_type"] = {k: statistics.fmean(p[k] for p in per_type) for k in per_type[0]}
         rows[name] = row
-    appears, sentences = _verdict(rows)
+    claims, sentences = claims_and_sentences(rows)
+    if settings.plumbing_check:
+        sentences.insert(0, PLUMBING_NOTE)
     sft = json.loads((base_dir / "sft_losses.json").read_text(encoding="utf-8"))
     return {
+        "plumbing_check": settings.plumbing_check,
         "table": rows,
-        "tradeoff_appears": appears,
+        "claims": claims,
+        "tradeoff_appears": claims["paper_pattern"],
         "statement": sentences,
         "seeds": settings.seeds,
         "test_samples": len(types),
@@ -124,9 +86,38 @@ def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: boo
     }
 
 
+def markdown_summary(summary: dict[str, Any]) -> str:
+    """The results table, the statement and the seconds per stage as Markdown (``results.md``), to
+    paste into docs/demo.md."""
+    seeds = summary["seeds"]
+    lines = []
+    if summary["plumbing_check"]:
+        lines += [f"**{PLUMBING_NOTE}**", ""]
+    lines += [f"{summary['test_samples']} held-out test pairs, seeds {seeds}: mean ± std over seeds; Δ = paired "
+              "difference to the base editor, mean ± standard error, * beyond the seed spread (> 2 s.e.).", "",
+              "| model | edit success | keep PSNR (dB) | keep SSIM | Δ edit success | Δ keep PSNR (dB) |",
+              "|---|---|---|---|---|---|"]
+    for name, row in summary["table"].items():
+        cells = [row["title"], _cell(row["edit_success"], ".3f"), _cell(row["keep_psnr"], ".2f"), _cell(row["keep_ssim"], ".3f")]
+        cells += ["", ""] if name == "base" else [_delta(row["vs_base"]["edit_success"], ".3f"),
+                                                  _delta(row["vs_base"]["keep_psnr"], ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [s for s in summary["statement"] if s != PLUMBING_NOTE] + [""]
+    seconds = summary["seconds"]
+    lines.append("Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+                 + f" (total {sum(seconds.values()):.0f}).")
+    return "\n".join(lines) + "\n"
+
+
 # -- HTML ---------------------------------------------------------------------------------------
 def _cell(spread: dict[str, Any], fmt: str) -> str:
     return f"{spread['mean']:{fmt}} ± {spread['std']:{fmt}}"
+
+
+def _delta(change: dict[str, Any], fmt: str) -> str:
+    """Paired difference to the base: mean ± standard error, starred when beyond the seed spread."""
+    se = "–" if change["n"] < 2 else f"{change['se']:{fmt}}"
+    return f"{change['mean']:+{fmt}} ± {se}{' *' if change['clear'] else ''}"
 
 
 def _results_table(rows: dict[str, dict]) -> str:
@@ -137,8 +128,7 @@ def _results_table(rows: dict[str, dict]) -> str:
         if name == "base":
             cells += ["", ""]
         else:
-            cells += [f"{row['vs_base']['edit_success']['mean']:+.3f} ± {row['vs_base']['edit_success']['std']:.3f}",
-                      f"{row['vs_base']['keep_psnr']['mean']:+.2f} ± {row['vs_base']['keep_psnr']['std']:.2f}"]
+            cells += [_delta(row["vs_base"]["edit_success"], ".3f"), _delta(row["vs_base"]["keep_psnr"], ".2f")]
         body.append(cells)
     return html_table(columns, body)
 
@@ -239,7 +229,9 @@ def _sft_plot(base_dir: Path) -> str:
 def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     settings = DemoSettings.model_validate(summary["settings"])
     rows = summary["table"]
-    verdict = "".join(f"<p>{html.escape(s)}</p>" for s in summary["statement"])
+    verdict = "".join(f"<p>{html.escape(s)}</p>" for s in summary["statement"] if s != PLUMBING_NOTE)
+    if summary["plumbing_check"]:
+        verdict = f"<p class='bad'><b>{html.escape(PLUMBING_NOTE)}</b></p>" + verdict
     types = sorted(rows["base"]["edit_success_by_type"])
     per_type = html_table(["model"] + types, [[r["title"]] + [r["edit_success_by_type"][t] for t in types]
                                               for r in rows.values()])
@@ -247,7 +239,8 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     sections = [
         section("What happened", verdict + _results_table(rows) + (
             f"<p class='muted'>{summary['test_samples']} held-out test pairs; mean ± standard deviation over "
-            f"seeds {summary['seeds']}. Edit success is the programmatic judge (1 = the edit region matches the "
+            f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean ± standard "
+            f"error, * = beyond the seed spread (more than 2 standard errors). Edit success is the programmatic judge (1 = the edit region matches the "
             f"target, 0 = no closer than the source); keep-region metrics compare the output with the source "
             f"outside the edit mask.</p>")),
         section("Edit success against keep-region PSNR", _tradeoff_plot(rows)),
@@ -255,8 +248,9 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
         section(f"Sample grid (test pairs, seed {settings.seeds[0]})", _sample_grid(out, settings)),
         section("Edit success by edit type", per_type),
         section("Base editor", "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
-                "CPU: its samples are rough, and the comparison is between arms that start from it with the "
-                "same noise, data and budget (docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
+                "CPU: it copies the keep region (drifting in colour on some samples) and its edits are rough; the "
+                "comparison is between arms that start from it with the same noise, data and budget "
+                "(docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
             ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
             [[base["path"], "yes" if base["reused_from_cache"] else "no", base["sft_steps"], base["final_sft_loss"]]])),
         section("Settings and time", html_table(["stage", "seconds"], list(summary["seconds"].items()))
@@ -264,6 +258,6 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     ]
     path = out / "report.html"
     path.write_text(html_page("cocoedit demo: RL for consistent editing on a synthetic task", sections,
-                              "judge only vs judge + pixel reward vs CoCoEdit, from one tiny pixel-space editor"),
+                              "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), from one tiny pixel-space editor"),
                     encoding="utf-8")
     return path

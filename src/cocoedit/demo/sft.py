@@ -1,8 +1,11 @@
 """Supervised flow-matching training of the pixel-space editor from scratch (``cocoedit sft``).
 
 Training pairs come from a manifest whose rows have a ``target``. Each step draws a batch, noises
-the target, ``x_t = (1 - t) x0 + t eps`` with ``t ~ U(0, 1)``, and regresses the velocity
-``eps - x0`` given the instruction and the source (MSE); the transformer and the word embedder are
+the target, ``x_t = (1 - t) x0 + t eps`` with ``t ~ U(0, 1)``, and regresses, given the
+instruction and the source, the velocity ``eps - x0`` (``prediction: velocity``) or, for an editor
+that predicts its residual to the source (``source_residual``, see :mod:`cocoedit.demo.pixel_editor`),
+the clean image ``x0`` through ``x0_hat = x_t - t v_hat`` (an x0-space MSE: uniform over t, where
+a velocity MSE would weigh small t by ``1 / t^2``). The transformer and the word embedder are
 trained, with AdamW.
 
 To get a base model that edits but *drifts in the keep region*, as real editors do, a share
@@ -51,6 +54,8 @@ class SFTConfig:
     head_dim: int = 16
     layers: int = 2
     single_layers: int = 2
+    conditioning: str = "channels"
+    prediction: str = "source_residual"
 
 
 def drift_keep_region(target: torch.Tensor, edit_mask: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
@@ -87,10 +92,12 @@ def train_pixel_editor(
     masks = torch.stack([r.edit_mask for r in rows])
     instructions = [r.sample.instruction for r in rows]
 
-    pipe = build_pixel_editor(config.heads, config.head_dim, config.layers, config.single_layers, seed=config.seed)
+    pipe = build_pixel_editor(config.heads, config.head_dim, config.layers, config.single_layers, seed=config.seed,
+                              conditioning=config.conditioning, prediction=config.prediction)
     backbone = wrap_pipeline(pipe)
-    params = [*pipe.transformer.parameters(), *pipe.text_encoder.parameters()]
-    for module in (pipe.transformer, pipe.text_encoder):
+    modules = (pipe.transformer, pipe.text_encoder)
+    params = [p for module in modules for p in module.parameters()]
+    for module in modules:
         module.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     warmup = max(1, config.steps // 20)
@@ -112,7 +119,11 @@ def train_pixel_editor(
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         v = backbone.predict_velocity(x_t, t, cond)
         weights = pixel_loss_weights(masks[idx], config.edit_loss_weight, backbone.pack)
-        loss = ((v - (eps - x0)).square() * weights).sum() / weights.sum()
+        if config.prediction == "source_residual":
+            error = x_t - t[:, None, None] * v - x0  # x0_hat - x0
+        else:
+            error = v - (eps - x0)
+        loss = (error.square() * weights).sum() / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -129,7 +140,7 @@ def train_pixel_editor(
     with torch.no_grad():
         for p, averaged in zip(params, ema):
             p.copy_(averaged)
-    for module in (pipe.transformer, pipe.text_encoder):
+    for module in modules:
         module.eval()
     out_dir = Path(out_dir)
     pipe.save_pretrained(out_dir)

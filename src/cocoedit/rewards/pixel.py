@@ -8,14 +8,22 @@ using the true-MSE PSNR and the normalised-convolution SSIM of :mod:`cocoedit.co
 Default weights 0.5 / 0.5 follow the paper (§i.4); the reference code's 0.65 PSNR / 0.35 SSIM is a
 configuration away. An image with no keep region has no pixel reward: it is returned as invalid,
 never as 0.
+
+``scorer="reference"`` scores instead as the reference code does
+(:mod:`cocoedit.rewards.reference_pixel`: PSNR 4.77 dB low, near-saturated SSIM), a reproduction
+aid for the reference run's reward balance, not a correct metric.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics
 from cocoedit.rewards.base import RewardBatch, RewardInputs
+
+PixelScorer = Literal["standard", "reference"]
 
 
 def pixel_consistency_reward(
@@ -26,8 +34,15 @@ def pixel_consistency_reward(
     psnr_weight: float = 0.5,
     ssim_weight: float = 0.5,
     ssim_mode: SSIMMode = "normalized",
+    scorer: PixelScorer = "standard",
 ) -> RewardBatch:
     """Keep-region similarity reward in [0, 1] (see the module docstring)."""
+    if scorer == "reference":
+        from cocoedit.rewards.reference_pixel import reference_pixel_reward
+
+        return reference_pixel_reward(edited, source, edit_mask, psnr_max_db, psnr_weight, ssim_weight)
+    if scorer != "standard":
+        raise ValueError(f"scorer must be 'standard' or 'reference', got {scorer!r}")
     if psnr_max_db <= 0:
         raise ValueError(f"psnr_max_db must be positive, got {psnr_max_db}")
     if psnr_weight < 0 or ssim_weight < 0 or psnr_weight + ssim_weight == 0:
@@ -42,8 +57,9 @@ def pixel_consistency_reward(
 class PixelReward:
     """:func:`pixel_consistency_reward` as a trainer reward component (``reward.pixel`` settings)."""
 
-    def __init__(self, psnr_max_db: float = 40.0, psnr_weight: float = 0.5, ssim_weight: float = 0.5):
-        self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight)
+    def __init__(self, psnr_max_db: float = 40.0, psnr_weight: float = 0.5, ssim_weight: float = 0.5,
+                 scorer: PixelScorer = "standard"):
+        self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight, scorer=scorer)
 
     def __call__(self, inputs: RewardInputs) -> RewardBatch:
         batch = pixel_consistency_reward(inputs.edited, inputs.sources, inputs.edit_masks, **self.kwargs)

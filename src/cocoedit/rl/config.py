@@ -61,6 +61,9 @@ class PixelRewardConfig(_Section):
     psnr_max_db: float = Field(40.0, gt=0)
     psnr_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.65.")
     ssim_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.35.")
+    scorer: Literal["standard", "reference"] = Field(
+        "standard", description="standard: true-MSE PSNR and normalised SSIM (docs/metrics.md); reference: the reference "
+        "code's PSNR (4.77 dB low) and near-saturated SSIM, a reproduction aid, not a correct metric.")
 
 
 class RewardConfig(_Section):
@@ -103,6 +106,13 @@ class RegularizerConfig(_Section):
     erode_radius: int = Field(2, ge=0)
     ring_weight: float = Field(0.2, ge=0, le=1)
     positive_target: Literal["source", "sample"] = Field("source", description="Paper: source; reference code: sample.")
+    edit_term: Literal["reference", "push_positive", "pull_negative", "off"] = Field(
+        "reference", description="Form of the edit-region term (docs/training.md): reference = the paper's and the reference "
+        "code's relu(tau_neg - d(x0-, src)), which pulls the policy towards under-editing; push_positive / pull_negative "
+        "move it away from the source as the paper intends.")
+    edit_distance: Literal["squared", "sqrt", "l1"] = Field(
+        "squared", description="Distance of the edit-region term: squared (reference; its gradient vanishes at an unedited "
+        "output), sqrt or l1 (tau_neg is then in those units).")
 
 
 class OptimConfig(_Section):

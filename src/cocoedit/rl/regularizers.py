@@ -3,13 +3,43 @@
 Conventions: latents ``[B, C, h, w]`` (unpacked, see the backbone's ``unpack_latents``); the edit
 mask is ``[B, 1, h, w]`` on the same latent grid with **1 = edit region** (build it with
 :func:`cocoedit.core.masks.latent_grid_mask`, which binarises first: decision on §i.13). ``r`` and
-``valid`` are ``[B]``.
+``valid`` are ``[B]``. ``x0+`` / ``x0-`` are the positive and implicit-negative x0-predictions of
+:func:`cocoedit.rl.nft_loss.nft_policy_loss`; with ``beta = 1``, ``x0+ = x0_theta`` and
+``x0- = 2 sg(x0_old) - x0_theta``, so anything that moves ``x0-`` one way moves the trained
+prediction ``x0_theta`` the other way.
 
-* ``L_ner+ = relu(d(x0+, target+; W_keep) - tau+)``: the positive (high-reward) prediction must
-  stay close to the target on the keep region.
-* ``L_er- = relu(tau- - d(x0-, x_src; W_edit))``: the negative (low-reward) prediction must
-  differ from the source by at least ``tau-`` on the edit region (against under-editing).
+* Keep-region term ``L_ner+ = relu(d(x0+, target+; W_keep) - tau_pos)``: the positive
+  (high-reward) prediction must stay close to the target on the keep region.
+* Edit-region term ``L_er-`` (``edit_term``), weighted by ``(1 - r) lambda_er``. The paper's aim is
+  "encouraging editing effects for low-reward samples" (against under-editing):
+
+  - ``"reference"``: ``relu(tau_neg - d(x0-, x_src; W_edit))``, the paper's formula and the
+    reference code's. It pushes ``x0-`` *away* from the source on the edit region, which pulls
+    ``x0_theta`` *towards* the source there: it works **towards under-editing**, against its
+    stated purpose (method.md §c.4). It fires only while ``d < tau_neg``, and with the squared
+    distance its gradient vanishes at an unedited output.
+  - ``"push_positive"``: ``relu(tau_neg - d(x0+, x_src; W_edit))``: the policy's own prediction
+    must differ from the source by at least ``tau_neg`` on the edit region. Moves ``x0_theta``
+    away from the source while it is within ``tau_neg`` of it, then stops (bounded). This is what
+    the paper's sentence asks for.
+  - ``"pull_negative"``: ``relu(d(x0-, x_src; W_edit) - tau_neg)``: pull the implicit negative
+    towards the source, which moves ``x0_theta`` away from it along the direction in which the
+    old policy already departs from the source (it extrapolates the old policy's edit; with
+    ``tau_neg > 0`` it is idle while ``x0-`` is within ``tau_neg`` of the source). Consistent
+    with the implicit negative policy, but it amplifies whatever edit the old policy made, also a
+    wrong one, and is unbounded until ``x0-`` reaches the source: use a small ``lambda_er``.
+  - ``"off"``: no edit-region term.
+
 * ``L_reg = sum_j valid_j (r_j lambda_ner L_ner+_j + (1 - r_j) lambda_er L_er-_j) / sum valid``.
+
+Distances (``edit_distance`` applies to the edit-region term; the keep term is always squared):
+
+* ``"squared"`` (reference): ``d = sum W (a - b)^2 / max(C sum W, 1e-6)``, the weighted latent MSE.
+  Its gradient is proportional to ``a - b`` and vanishes as the prediction approaches the source.
+* ``"sqrt"``: ``sqrt(d_squared)``, the weighted RMS difference; ``"l1"``: ``sum W |a - b| /
+  max(C sum W, 1e-6)``. Their gradients keep a fixed size however close the prediction is to the
+  source (they are only undefined exactly at it, where the gradient is taken as 0). ``tau_neg`` is
+  in the chosen distance's units: the reference's 0.03 squared corresponds to about 0.17 RMS.
 
 Decisions on method.md §i and §c.3:
 
@@ -19,7 +49,6 @@ Decisions on method.md §i and §c.3:
   so the reference's lambdas carry over unchanged.
 * Weight maps follow the reference: each region eroded by ``erode_radius`` latent pixels, and the
   band between them (the ring) added with ``ring_weight`` to both maps.
-* ``d`` is the weighted latent MSE, channels averaged: ``sum W (a - b)^2 / max(C sum W, 1e-6)``.
 """
 
 from __future__ import annotations
@@ -32,6 +61,10 @@ import torch
 from cocoedit.core.masks import erode
 
 PositiveTarget = Literal["source", "sample"]
+EditTerm = Literal["reference", "push_positive", "pull_negative", "off"]
+EditDistance = Literal["squared", "sqrt", "l1"]
+EDIT_TERMS: tuple[str, ...] = ("reference", "push_positive", "pull_negative", "off")
+EDIT_DISTANCES: tuple[str, ...] = ("squared", "sqrt", "l1")
 
 
 def region_weight_maps(
@@ -49,14 +82,48 @@ def region_weight_maps(
     return (keep_core + ring_weight * ring).clamp(0, 1), (edit_core + ring_weight * ring).clamp(0, 1)
 
 
-def weighted_latent_distance(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``sum_{c,y,x} W_yx (a - b)^2 / max(C sum_yx W_yx, 1e-6)`` per sample, shape ``[B]``.
+def weighted_latent_distance(
+    a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor, kind: EditDistance = "squared"
+) -> torch.Tensor:
+    """Weighted distance per sample, shape ``[B]`` (``a``, ``b``: ``[B, C, h, w]``; ``weight``:
+    ``[B, 1, h, w]``).
 
-    ``a``, ``b``: ``[B, C, h, w]``; ``weight``: ``[B, 1, h, w]``.
+    ``squared``: ``sum W (a - b)^2 / max(C sum W, 1e-6)``; ``sqrt``: its square root (gradient 0
+    where it is 0); ``l1``: ``sum W |a - b| / max(C sum W, 1e-6)``.
     """
-    sq = (a.float() - b.float()).square() * weight
+    if kind not in EDIT_DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(EDIT_DISTANCES)}, got {kind!r}")
+    diff = a.float() - b.float()
+    per_element = diff.abs() if kind == "l1" else diff.square()
     denom = (a.shape[1] * weight.sum(dim=(1, 2, 3))).clamp_min(1e-6)
-    return sq.sum(dim=(1, 2, 3)) / denom
+    d = (per_element * weight).sum(dim=(1, 2, 3)) / denom
+    if kind == "sqrt":
+        # Where d is 0 the square root has no derivative; the clamp makes it 0 instead of NaN.
+        d = d.clamp_min(1e-12).sqrt()
+    return d
+
+
+def edit_region_term(
+    x0_positive: torch.Tensor,
+    x0_negative: torch.Tensor,
+    x_source: torch.Tensor,
+    w_edit: torch.Tensor,
+    form: EditTerm = "reference",
+    distance: EditDistance = "squared",
+    tau: float = 3e-2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(term, d)`` per sample ``[B]``: the edit-region term of the chosen form (module docstring)
+    before its ``(1 - r) lambda_er`` weight, and the distance it hinges on (``d(x0+, x_src)`` for
+    ``push_positive``, ``d(x0-, x_src)`` otherwise)."""
+    if form not in EDIT_TERMS:
+        raise ValueError(f"edit term must be one of {', '.join(EDIT_TERMS)}, got {form!r}")
+    prediction = x0_positive if form == "push_positive" else x0_negative
+    d = weighted_latent_distance(prediction, x_source.detach(), w_edit, distance)
+    if form == "pull_negative":
+        return torch.relu(d - tau), d
+    if form == "off":
+        return torch.zeros_like(d), d
+    return torch.relu(tau - d), d
 
 
 @dataclass(frozen=True)
@@ -86,6 +153,8 @@ def region_regularizers(
     erode_radius: int = 2,
     ring_weight: float = 0.2,
     positive_target: PositiveTarget = "source",
+    edit_term: EditTerm = "reference",
+    edit_distance: EditDistance = "squared",
 ) -> RegionLoss:
     """The r-weighted region regularizer (see the module docstring)."""
     if positive_target not in ("source", "sample"):
@@ -93,11 +162,10 @@ def region_regularizers(
     w_keep, w_edit = region_weight_maps(edit_mask, erode_radius, ring_weight)
     target = x_source if positive_target == "source" else x0_sample
     d_keep = weighted_latent_distance(x0_positive, target.detach(), w_keep)
-    d_edit = weighted_latent_distance(x0_negative, x_source.detach(), w_edit)
     keep_term = torch.relu(d_keep - tau_pos)
-    edit_term = torch.relu(tau_neg - d_edit)
+    edit, d_edit = edit_region_term(x0_positive, x0_negative, x_source, w_edit, edit_term, edit_distance, tau_neg)
     v = valid.to(keep_term.dtype)
     r = torch.where(valid, r, torch.zeros_like(r)).to(keep_term.dtype)
-    per_sample = r * lambda_ner * keep_term + (1 - r) * lambda_er * edit_term
+    per_sample = r * lambda_ner * keep_term + (1 - r) * lambda_er * edit
     loss = (per_sample * v).sum() / v.sum().clamp_min(1)
-    return RegionLoss(loss, keep_term.detach(), edit_term.detach(), d_keep.detach(), d_edit.detach())
+    return RegionLoss(loss, keep_term.detach(), edit.detach(), d_keep.detach(), d_edit.detach())

@@ -182,7 +182,8 @@ def accumulate_gradients(batch: RolloutBatch, policies: Policies, settings: Step
                     reg = region_regularizers(
                         unpack(policy.x0_positive), unpack(policy.x0_negative), unpack(x0.float()), x_src,
                         batch.edit_masks[idx].to(device), r, valid, g.lambda_ner, g.lambda_er, g.tau_pos, g.tau_neg,
-                        g.erode_radius, g.ring_weight, g.positive_target)
+                        g.erode_radius, g.ring_weight, g.positive_target, edit_term=g.edit_term,
+                        edit_distance=g.edit_distance)
                     loss = loss + reg.loss
                     terms["keep_region"] = torch.tensor(_valid_mean(reg.keep_term, valid))
                     terms["edit_region"] = torch.tensor(_valid_mean(reg.edit_term, valid))

@@ -1,0 +1,34 @@
+"""results.md: the demo's table as Markdown, from summary.json alone."""
+
+from cocoedit.demo.report import PLUMBING_NOTE, markdown_summary
+from cocoedit.demo.statement import paired_change
+
+
+def spread(mean, std):
+    return {"mean": mean, "std": std, "per_seed": []}
+
+
+def summary(plumbing):
+    base = {"title": "base editor (SFT)", "edit_success": spread(0.6, 0.01), "keep_psnr": spread(22.0, 0.1),
+            "keep_ssim": spread(0.8, 0.01)}
+    arm = {"title": "(a) judge only", "edit_success": spread(0.65, 0.01), "keep_psnr": spread(20.0, 0.2),
+           "keep_ssim": spread(0.7, 0.01),
+           "vs_base": {"edit_success": paired_change([0.05, 0.04, 0.06]), "keep_psnr": paired_change([-2.0, 1.0, -2.0])}}
+    return {"plumbing_check": plumbing, "seeds": [0, 1, 2], "test_samples": 60, "table": {"base": base, "judge": arm},
+            "statement": ([PLUMBING_NOTE] if plumbing else []) + ["(a) judge only: a sentence."],
+            "seconds": {"task": 7.0, "rl_arms": 300.4}}
+
+
+def test_table_rows_deltas_and_seconds():
+    text = markdown_summary(summary(False))
+    assert "| base editor (SFT) | 0.600 ± 0.010 | 22.00 ± 0.10 | 0.800 ± 0.010 |  |  |" in text
+    # +0.050 ± 0.006 s.e. is beyond the spread (starred); -1.00 ± 1.00 is not.
+    assert "| (a) judge only | 0.650 ± 0.010 | 20.00 ± 0.20 | 0.700 ± 0.010 | +0.050 ± 0.006 * | -1.00 ± 1.00 |" in text
+    assert "(a) judge only: a sentence." in text
+    assert "Seconds per stage: task 7, rl_arms 300 (total 307)." in text
+    assert "PLUMBING" not in text
+
+
+def test_plumbing_check_heads_the_page():
+    text = markdown_summary(summary(True))
+    assert text.startswith(f"**{PLUMBING_NOTE}**") and text.count("PLUMBING CHECK") == 1
