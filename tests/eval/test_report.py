@@ -2,8 +2,8 @@
 
 import re
 
-from cocoedit.core.reporting import psnr_histogram_figure
 from cocoedit.eval.consistency import evaluate_consistency
+from cocoedit.eval.report import psnr_histogram_figure
 
 
 def test_report_is_self_contained_with_plots_and_worst_samples(gedit_bench, tmp_path):

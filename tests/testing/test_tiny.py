@@ -61,3 +61,22 @@ def test_make_tiny_refuses_a_non_empty_folder_and_unknown_kind(tmp_path):
     result = CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", "sdxl", "--out", str(tmp_path / "new")])
     assert result.exit_code != 0
     assert "sdxl" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["kontext", "qwen-image-edit", "qwen-image-edit-plus"])
+def test_every_tiny_model_edits_through_the_cli_in_a_fresh_process(kind, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    assert CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", kind, "--out", str(tmp_path / "m")]).exit_code == 0
+    Image.new("RGB", (64, 64), (90, 160, 30)).save(tmp_path / "in.png")
+    result = subprocess.run([sys.executable, "-m", "cocoedit", "edit", "--model", str(tmp_path / "m"),
+                             "--image", str(tmp_path / "in.png"), "--prompt", "make it blue", "-o",
+                             str(tmp_path / "out.png"), "--size", "64", "--steps", "2"],
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "out.png").size == (64, 64)

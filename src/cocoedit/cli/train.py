@@ -30,11 +30,14 @@ def train(
     """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
     from cocoedit.rl.config import load_config
     from cocoedit.rl.distributed import init_distributed
+    from cocoedit.rl.run_folder import check_run_folder
     from cocoedit.rl.trainer import CocoEditTrainer
 
     init_distributed()
     if config is None and not resume:
         raise fail("give --config FILE (or --resume to continue a run)")
+    if config is None:
+        check_run_folder(run_dir, resume=True)
     cfg = load_config(config if config is not None else run_dir / "config.yaml", set_ or [])
     with progress("train", cfg.train.epochs, "steps", log_interval_s=0) as task:
         def on_step(stats: dict) -> None:
@@ -42,7 +45,8 @@ def train(
             task.update(completed=stats["step"], status=figures)
 
         accepted = [k.value for k in accept_changed or []]
-        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted).train(resume=resume)
+        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted,
+                                    resume=resume).train(resume=resume)
     typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
 
 

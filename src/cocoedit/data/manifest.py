@@ -234,6 +234,8 @@ def read_cocoedit40k(path: str | Path) -> list[EditSample]:
 
 def detect_layout(path: str | Path) -> ManifestLayout:
     """``"cocoedit40k"`` if the first parsable line has ``prompt`` and ``image`` but no ``source``."""
+    if not Path(path).is_file():
+        raise ManifestError(f"{path}: manifest not found")
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:

@@ -57,11 +57,57 @@ def backbone_class(kind: str) -> type[EditBackbone]:
     return registry[kind]
 
 
+def _looks_like_a_path(model: str) -> bool:
+    """Whether ``model`` names a local folder rather than a hub id (``namespace/name``)."""
+    if model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1:
+        return True
+    head = model.split("/")[0]
+    return "/" in model and Path(head).is_dir()  # ``models/tiny-kontxt``: a typo under a local folder
+
+
+def _hub_model_index(model: str) -> Path:
+    """``model_index.json`` of a hub repository, from the local cache or the hub (cached)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        return Path(hf_hub_download(repo_id=model, filename="model_index.json"))
+    except HFValidationError:
+        raise BackboneError(f"{model}: no such local folder, and not a valid hub id (namespace/name)") from None
+    except LocalEntryNotFoundError:
+        raise BackboneError(
+            f"{model}: not in the local Hugging Face cache, and the hub cannot be reached (HF_HUB_OFFLINE is set or "
+            f"there is no network). Download it where the hub is reachable (huggingface-cli download {model}) or "
+            "give a local folder") from None
+    except GatedRepoError:
+        raise BackboneError(f"{model}: the repository is gated; accept its terms on the hub and log in "
+                            "(huggingface-cli login)") from None
+    except RepositoryNotFoundError:
+        raise BackboneError(f"{model}: no such model on the Hugging Face hub (or it is private: huggingface-cli "
+                            "login), and no such local folder") from None
+    except EntryNotFoundError:
+        raise BackboneError(f"{model}: the repository has no model_index.json, so it is not a diffusers "
+                            "pipeline") from None
+
+
 def detect_kind(model: str | Path) -> str:
-    """Backbone kind of a local pipeline folder, from ``model_index.json``'s ``_class_name``."""
-    index = Path(model) / "model_index.json"
-    if not index.is_file():
-        raise BackboneError(f"{model}: no model_index.json; pass the backbone kind explicitly")
+    """Backbone kind of a pipeline from its ``model_index.json``'s ``_class_name``: a local folder,
+    or a hub id (read through the Hugging Face cache; offline, only a cached model is found)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise BackboneError(f"{model}: this folder is not a diffusers pipeline (no model_index.json)")
+    elif path.exists() or _looks_like_a_path(str(model)):
+        raise BackboneError(f"{model}: no such folder" if not path.exists() else f"{model}: not a folder")
+    else:
+        index = _hub_model_index(str(model))
     try:
         class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
     except json.JSONDecodeError as e:
@@ -69,7 +115,8 @@ def detect_kind(model: str | Path) -> str:
     for kind, cls in backbones().items():
         if cls.pipeline_class_name == class_name:
             return kind
-    raise BackboneError(f"{index}: pipeline class {class_name!r} is not a supported editor")
+    raise BackboneError(f"{model}: pipeline class {class_name!r} is not a supported editor "
+                        f"(supported: {', '.join(sorted(c.pipeline_class_name for c in backbones().values()))})")
 
 
 def load_backbone(
@@ -79,7 +126,7 @@ def load_backbone(
     device: str | torch.device | None = None,
     **options: Any,
 ) -> EditBackbone:
-    """Load an editor from a local folder or hub id (``kind`` is detected for local folders)."""
+    """Load an editor from a local folder or hub id (``kind`` detected from ``model_index.json``)."""
     kind = kind or detect_kind(model)
     cls = backbone_class(kind)
     try:

@@ -126,6 +126,13 @@ class OptimConfig(_Section):
     skip_step_without_valid: bool = Field(True, description="Skip the optimizer step when no sample is valid (the reference steps anyway).")
 
 
+class WandbConfig(_Section):
+    project: str | None = Field(None, description="wandb project (None: wandb's default).")
+    entity: str | None = Field(None, description="wandb entity (user or team).")
+    name: str | None = Field(None, description="Display name of the run.")
+    tags: list[str] = Field(default_factory=list, description="Tags of the run.")
+
+
 class TrainConfig(_Section):
     epochs: int = Field(1000, ge=1, description="Epochs = optimizer steps.")
     seed: int = 42
@@ -135,6 +142,7 @@ class TrainConfig(_Section):
     sample_grid_every: int = Field(30, ge=1)
     condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
     logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    wandb: WandbConfig = Field(WandbConfig(), description="wandb settings (train.logger = wandb); a resumed run logs into the same wandb run.")
     device: str | None = Field(None, description="None: CUDA when available, else CPU.")
     parallel: Literal["ddp", "fsdp2"] = Field("ddp", description="Several processes: ddp keeps a full transformer on each and all-reduces the LoRA gradients; fsdp2 shards the transformer (torch fully_shard) per block.")
     cudnn_attention: bool = Field(False, description="Allow PyTorch's cuDNN attention backend; its backward crashed (illegal memory access) with torch 2.11 + CUDA 13 on H100.")
@@ -162,7 +170,7 @@ class CocoEditConfig(_Section):
 
 #: Keys that may change when a run is resumed: they do not change the optimisation.
 RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
-                     "train.sample_grid_every", "train.logger", "train.device", "train.condition_cache_size", "train.cudnn_attention",
+                     "train.sample_grid_every", "train.logger", "train.wandb.", "train.device", "train.condition_cache_size", "train.cudnn_attention",
                      "train.parallel",
                      "reward.workers", "reward.max_unscored_fraction", "judge.endpoint.", "judge.cache_path",
                      "judge.check_health")

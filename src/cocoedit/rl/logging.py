@@ -20,30 +20,51 @@ class MetricsFileError(CocoEditError):
     """``metrics.jsonl`` holds a line that is not a metrics record."""
 
 
+WANDB_RUN_ID = "wandb_run_id"
+
+
+def check_logger(backend: str) -> None:
+    """Refuse a logger whose package is not installed, before anything slow happens."""
+    import importlib.util
+
+    package = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(backend)
+    if package and importlib.util.find_spec(package) is None:
+        raise MetricsFileError(f"train.logger is {backend} but the {package} package is not installed: "
+                               f"pip install {package}, or set train.logger to "
+                               f"{'none' if backend == 'tensorboard' else 'tensorboard or none'}")
+
+
 class RunLogger:
+    """Writes a run's figures: ``metrics.jsonl`` always, plus TensorBoard or wandb. A wandb run's id
+    is kept in the run folder (``wandb_run_id``), so a resumed training run logs into the same
+    wandb run; ``wandb`` holds its project, entity, name and tags (``train.wandb``)."""
+
     def __init__(self, run_dir: str | Path, backend: str = "tensorboard", config: dict[str, Any] | None = None,
-                 enabled: bool = True):
+                 enabled: bool = True, wandb: dict[str, Any] | None = None):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self._tb = None
         self._wandb = None
         if not enabled:
             return
+        check_logger(backend)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         if backend == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:  # pragma: no cover - depends on the install
-                raise RuntimeError("train.logger=tensorboard needs the tensorboard package "
-                                   "(pip install tensorboard) or set train.logger=none") from e
+            from torch.utils.tensorboard import SummaryWriter
+
             self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
         elif backend == "wandb":
-            try:
-                import wandb
-            except ImportError as e:  # pragma: no cover
-                raise RuntimeError("train.logger=wandb needs the wandb package (pip install wandb)") from e
-            self._wandb = wandb.init(dir=str(self.run_dir), config=config or {}, resume="allow")
+            import uuid
+
+            import wandb as wandb_module
+
+            id_file = self.run_dir / WANDB_RUN_ID
+            run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+            id_file.write_text(run_id, encoding="utf-8")
+            settings = {k: v for k, v in (wandb or {}).items() if v not in (None, [])}
+            self._wandb = wandb_module.init(dir=str(self.run_dir), config=config or {}, id=run_id, resume="allow",
+                                            **settings)
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:

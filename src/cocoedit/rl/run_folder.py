@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ from cocoedit.rl.checkpoint import (
     RunError,
     config_differences,
     fingerprint_differences,
+    latest_checkpoint,
     run_fingerprint,
 )
 from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
@@ -67,10 +69,25 @@ def _fingerprint(config: CocoEditConfig) -> dict[str, Any]:
     return run_fingerprint([config.data.manifest, config.data.validation_manifest], config.model.path)
 
 
-def start_run(run_dir: Path, config: CocoEditConfig, world_size: int, backbone_kind: str) -> None:
-    """Write the records of a new run; refuse a folder that already holds one."""
-    if (run_dir / CONFIG).exists():
+def check_run_folder(run_dir: Path, resume: bool) -> None:
+    """Before anything loads: a new run needs a folder without a checkpoint; a resume needs a run."""
+    if not resume and latest_checkpoint(run_dir / "checkpoints") is not None:
         raise RunError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
+    if resume and not (run_dir / CONFIG).is_file():
+        raise RunError(f"{run_dir}: no {CONFIG}, so no run to resume; start one with --config")
+
+
+def start_run(run_dir: Path, config: CocoEditConfig, world_size: int, backbone_kind: str) -> None:
+    """Write the records of a new run. A folder with a checkpoint is refused; what a start that
+    failed before its first checkpoint left (records, metrics, grids) is replaced, so the corrected
+    command simply runs."""
+    check_run_folder(run_dir, resume=False)
+    for stale in ("metrics.jsonl", "tensorboard", "samples", "wandb_run_id"):
+        path = run_dir / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {"cocoedit_version": cocoedit.__version__, "git_commit": _git_commit(), "torch_version": torch.__version__,
             "world_size": world_size, "backbone": backbone_kind}

@@ -56,10 +56,10 @@ from cocoedit.rl.advantages import optimality_probability
 from cocoedit.rl.config import CocoEditConfig, ConfigError
 from cocoedit.rl.distributed import ProcessGroup, full_tensor, shard_transformer
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_seed
-from cocoedit.rl.logging import RunLogger, repair_metrics
+from cocoedit.rl.logging import RunLogger, check_logger, repair_metrics
 from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
-from cocoedit.rl.run_folder import check_resume, start_run
+from cocoedit.rl.run_folder import check_resume, check_run_folder, start_run
 from cocoedit.rl.step import (
     AdapterPolicies,
     NonFiniteError,
@@ -157,10 +157,12 @@ class CocoEditTrainer:
         extra_rewards: Mapping[str, RewardFunction] | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
         accept_changed: Sequence[str] = (),
+        resume: bool | None = None,
     ) -> CocoEditTrainer:
-        """Read the manifests, build the rewards (a judge is contacted now), then load the
-        backbone: inputs are checked before the slow part. ``extra_rewards`` supplies components
-        built in code by the names used in ``reward.weights``."""
+        """Check the run folder (when ``resume`` says what it should hold) and the logger, read the
+        manifests, build the rewards (a judge is contacted now), then load the backbone: inputs are
+        checked before the slow part. ``extra_rewards`` supplies components built in code by the
+        names used in ``reward.weights``."""
         from cocoedit.data.manifest import detect_layout, read_manifest
         from cocoedit.models.registry import load_backbone
         from cocoedit.rewards.registry import load_rewards
@@ -169,6 +171,9 @@ class CocoEditTrainer:
         def read(path: str) -> list[EditSample]:
             return read_manifest(path, layout=detect_layout(path))
 
+        if resume is not None:
+            check_run_folder(Path(run_dir), resume)
+        check_logger(config.train.logger)
         train_samples = read(config.data.manifest)
         validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
         r = config.reward
@@ -288,7 +293,8 @@ class CocoEditTrainer:
         elif self.dist.main:
             start_run(self.run_dir, c, self.dist.world, self.backbone.kind)
         self.dist.barrier()
-        self.logger = RunLogger(self.run_dir, c.train.logger, c.model_dump(mode="json"), enabled=self.dist.main)
+        self.logger = RunLogger(self.run_dir, c.train.logger, c.model_dump(mode="json"), enabled=self.dist.main,
+                                wandb=c.train.wandb.model_dump())
         try:
             with ThreadPoolExecutor(c.reward.workers, thread_name_prefix="reward") as pool:
                 while self.step < c.train.epochs:
