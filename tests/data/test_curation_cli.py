@@ -68,11 +68,26 @@ def test_build_errors_are_clear(candidates, tmp_path):
     result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"),
                                  "--in", str(candidates), "--out", str(tmp_path / "o2")])
     assert result.exit_code == 2 and "give --model" in result.output
+    assert not (tmp_path / "o2").exists()  # nothing written: the corrected command is free to run
     # nothing listens on this port: the health check fails before any sample is touched
     result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"),
                                  "--in", str(candidates), "--out", str(tmp_path / "o3"), "--model", "m",
                                  "--base-url", "http://127.0.0.1:9/v1"])
-    assert result.exit_code == 2 and not (tmp_path / "o3" / "records.jsonl").exists()
+    assert result.exit_code == 2 and "not reachable" in result.output
+    assert not (tmp_path / "o3" / "records.jsonl").exists() and not (tmp_path / "o3" / "build_config.json").exists()
+
+
+def test_a_build_whose_samples_all_failed_exits_1_with_the_counts(candidates, tmp_path):
+    args = ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"), "--in", str(candidates),
+            "--out", str(tmp_path / "o")]
+    with ScriptedJudgeServer(ScriptedReply(text="no boxes here")) as server:
+        result = runner.invoke(app, [*args, "--model", server.model, "--base-url", server.base_url])
+        assert result.exit_code == 1, result.output
+        message = " ".join(result.output.split())
+        assert "failed" in message and "more than --allow-failures 0 allows" in message and "unparsable" in message
+        result = runner.invoke(app, [*args, "--model", server.model, "--base-url", server.base_url,
+                                     "--allow-failures", "1"])
+        assert result.exit_code == 0, result.output
 
 
 def test_import_errors_name_the_column(pair_jsonl, tmp_path):

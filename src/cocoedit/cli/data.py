@@ -108,6 +108,7 @@ def build(
     api_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the API key (overrides vlm.endpoint.api_key_env).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Samples in flight at once (overrides workers).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Process samples recorded as failed again.")] = False,
+    allow_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of samples that may fail (no decision: unreadable image, VLM timeout...) before the command exits 1.")] = 0.0,
 ) -> None:
     """Annotate masks, augment, refine and filter candidates into a training manifest (resumable)."""
     from cocoedit.data.build import run_build
@@ -128,6 +129,9 @@ def build(
                             on_start=lambda todo, done: task.update(total=todo), on_record=on_record)
     typer.echo(f"{summary.processed}/{summary.total} samples decided: {_counts_text(summary.counts, summary.reasons)}")
     typer.echo(f"manifest: {summary.manifest} (stats: cocoedit data stats {out})")
+    problem = summary.failures_beyond(allow_failures)
+    if problem:
+        raise fail(problem, code=1)
 
 
 @app.command("stats")

@@ -95,8 +95,10 @@ def judge(
     seed: Annotated[int, typer.Option(help="Sampling seed sent to the judge.")] = 0,
     image_format: Annotated[ImageFormatOption, typer.Option(help="How images travel to the server.")] = ImageFormatOption.png,
     max_image_side: Annotated[int, typer.Option(min=16, help="Longest image side sent to the judge.")] = 1024,
+    allow_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of samples per results folder that may go unjudged (failed, missing, unreadable) before the command exits 1.")] = 0.0,
 ) -> None:
     """MLLM-judge scores (GEdit VIEScore SC/PQ/O, ImgEdit rubric) of results folders, with an HTML report."""
+    from cocoedit.eval.judge_bench import unjudged_beyond
     from cocoedit.eval.judge_run import run_judge_benchmark
     from cocoedit.judge.config import EndpointConfig, JudgeConfig, SamplingConfig
 
@@ -120,3 +122,7 @@ def judge(
         typer.echo(f"{label}: {head['metric']} = {value} ({c['scored']}/{c['samples']} judged, "
                    f"{c['failed']} failed, {c['missing']} missing, {c['unreadable']} unreadable)")
     typer.echo(f"report: {report}")
+    problems = unjudged_beyond(summary, allow_failures)
+    if problems:
+        raise fail("; ".join(problems) + f" — more than --allow-failures {allow_failures:g} allows "
+                   "(the outputs above are written)", code=1)

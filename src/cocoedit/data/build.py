@@ -301,8 +301,10 @@ def run_build(
         candidates = read_manifest(in_manifest, model=CandidateSample)
     except ManifestError as e:
         raise BuildError(str(e)) from None
-    out.mkdir(parents=True, exist_ok=True)
+    if config.needs_vlm and not config.vlm.endpoint.model:
+        raise BuildError("this config calls a VLM (grounding, refine or filter): give --model (or vlm.endpoint.model)")
     check_config_record(out, config, in_manifest)
+    out.mkdir(parents=True, exist_ok=True)
     log = RecordLog(out / RECORDS)
     done = log.load()
     todo = [(i, s) for i, s in enumerate(candidates)
@@ -320,10 +322,8 @@ def run_build(
     async def main() -> None:
         judge = None
         if config.needs_vlm and todo:
-            if not config.vlm.endpoint.model:
-                raise BuildError("this config calls a VLM (grounding, refine or filter): give --model "
-                                 "(or vlm.endpoint.model)")
             judge = await open_judge(config.vlm, cache=JudgeCache(config.vlm.cache_path or out / CACHE))
+        check_config_record(out, config, in_manifest, write=True)
         try:
             curator = Curator(config, out, judge, segmenter)
             queue = iter(todo)

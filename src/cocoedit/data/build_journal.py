@@ -69,9 +69,21 @@ class BuildSummary:
     counts: dict[str, int]
     reasons: dict[str, int]
     manifest: Path
+    failed_reasons: dict[str, int]
 
+    def failures_beyond(self, allowed_fraction: float) -> str | None:
+        """A sentence naming the failures when more than ``allowed_fraction`` of the input failed."""
+        failed = self.counts["failed"]
+        if failed == 0 or failed <= allowed_fraction * self.total:
+            return None
+        counted = ", ".join(f"{reason} x{n}" for reason, n in self.failed_reasons.items())
+        return (f"{failed} of {self.total} samples failed ({counted}), more than --allow-failures "
+                f"{allowed_fraction:g} allows; rerun with --retry-failed once the cause is fixed")
 
-def check_config_record(out: Path, config: BuildConfig, in_manifest: Path) -> None:
+def check_config_record(out: Path, config: BuildConfig, in_manifest: Path, write: bool = False) -> None:
+    """Refuse to resume a build made with other decision settings or input; with ``write``, record
+    this build's (done once its first sample is about to be processed, so a start that fails earlier
+    leaves nothing in the way of the corrected command)."""
     wanted = {"input": str(in_manifest.resolve()), "config": config.decision_fields()}
     path = out / CONFIG_RECORD
     if path.is_file():
@@ -80,7 +92,8 @@ def check_config_record(out: Path, config: BuildConfig, in_manifest: Path) -> No
             diff = [k for k in ("input", "config") if found.get(k) != wanted[k]]
             raise BuildError(f"{out} holds a build with a different {' and '.join(diff)} ({path}); "
                              "use a new --out, or the same config and input to resume")
-    else:
+    elif write:
+        out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
 
 
@@ -101,8 +114,9 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
     manifest = write_manifest(samples, out / MANIFEST)
     counts = Counter(r["status"] for r in records.values())
     reasons = Counter(r["reason"] for r in records.values() if r["status"] != "kept")
+    failed = Counter(r["reason"] for r in records.values() if r["status"] == "failed")
     summary = BuildSummary(total, len(records), {k: counts.get(k, 0) for k in ("kept", "dropped", "failed")},
-                           dict(sorted(reasons.items())), manifest)
+                           dict(sorted(reasons.items())), manifest, dict(failed.most_common()))
     (out / SUMMARY).write_text(json.dumps({"total": total, "processed": len(records), "counts": summary.counts,
                                            "reasons": summary.reasons}, indent=2) + "\n", encoding="utf-8")
     return summary

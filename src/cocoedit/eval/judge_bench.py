@@ -275,3 +275,17 @@ def write_judge_outputs(
             scores = rec.pop("scores")
             writer.writerow({**rec, **{k: scores.get(k, "") for k in SCORE_COLUMNS}})
     return summary
+
+
+def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float) -> list[str]:
+    """One sentence per results folder where more than ``allowed_fraction`` of the samples got no
+    judge score (failed, missing or unreadable), with the counts and the failure reasons."""
+    out = []
+    for label, res in summary["results"].items():
+        c = res["counts"]
+        unjudged = c["samples"] - c["scored"]
+        if unjudged and unjudged > allowed_fraction * c["samples"]:
+            reasons = ", ".join(f"{r} x{n}" for r, n in res.get("failure_reasons", {}).items())
+            out.append(f"results {label!r}: {unjudged} of {c['samples']} samples not judged (failed {c['failed']}"
+                       + (f": {reasons}" if reasons else "") + f"; missing {c['missing']}; unreadable {c['unreadable']})")
+    return out
