@@ -57,7 +57,8 @@ class ProgressTask:
         parts = [f"{self.description}: {self.completed}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
         if self.total:
             parts.append(f"({100 * self.completed / self.total:.0f}%)")
-        parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}" if rate else "")
+        per_item = self.unit[:-1] if self.unit.endswith("s") else self.unit
+        parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {per_item}" if rate else "")
         if self.total and rate > 0 and self.completed < self.total:
             parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
         elif self.total and self.completed >= self.total:

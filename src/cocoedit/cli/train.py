@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cocoedit.cli.common import fail
+from cocoedit.cli.common import fail, is_main_process
 from cocoedit.cli.progress import progress
 
 
@@ -47,7 +47,8 @@ def train(
         accepted = [k.value for k in accept_changed or []]
         CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted,
                                     resume=resume).train(resume=resume)
-    typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
+    if is_main_process():
+        typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
 
 
 def report(

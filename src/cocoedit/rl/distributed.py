@@ -8,6 +8,7 @@ sharding of the transformer. With one process every helper returns its input.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -83,11 +84,18 @@ class ProcessGroup:
 
 def init_distributed() -> None:
     """Join the process group when launched by ``accelerate launch`` or torchrun (WORLD_SIZE > 1):
-    accelerate picks the backend (NCCL on GPUs, gloo on CPUs)."""
+    accelerate picks the backend (NCCL on GPUs, gloo on CPUs).
+
+    ``accelerate launch --cpu`` starts one process whatever ``--num_processes`` says (its simple
+    launcher); that case is logged as a warning, since it looks like a distributed launch."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized()):
         from accelerate import PartialState
 
         PartialState()
+    elif os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "WORLD_SIZE" not in os.environ:
+        logging.getLogger("cocoedit").warning(
+            "accelerate launch --cpu runs a single process whatever --num_processes says; for several CPU "
+            "processes use `accelerate launch --multi_gpu --num_processes N` (gloo on CPUs) or torchrun")
 
 
 def default_device() -> str:
