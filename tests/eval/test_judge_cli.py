@@ -17,7 +17,7 @@ def _vie_script(body, index):
     n_images = sum(p["type"] == "image_url" for p in parts)
     if n_images == 1:  # PQ
         return ScriptedReply(text='{"reasoning": "clean", "score": [9, 8]}')
-    if "Remove" in parts[-1]["text"]:
+    if "Remove" in next(p["text"] for p in parts if p["type"] == "text"):
         return ScriptedReply(text="I refuse to answer in JSON")
     return ScriptedReply(text='{"reasoning": "ok", "score": [6, 4]}')
 

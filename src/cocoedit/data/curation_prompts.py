@@ -89,6 +89,7 @@ def grounding_template(with_target: bool, coordinates: BoxCoordinates) -> JudgeT
         images=("source", "edited") if with_target else ("source",),
         parse=parse,
         primary="boxes",
+        text_first=True,  # the prompt says the images follow
     )
 
 
@@ -114,7 +115,7 @@ def refine_template() -> JudgeTemplate:
     def parse(reply: str, tokens) -> dict[str, float]:
         return {"words": float(len(parse_refined_instruction(reply).split()))}
 
-    return JudgeTemplate("curation-refine", "1", REFINE_TEXT, ("source",), parse, "words")
+    return JudgeTemplate("curation-refine", "1", REFINE_TEXT, ("source",), parse, "words", text_first=True)
 
 
 def filter_template() -> JudgeTemplate:
@@ -123,4 +124,5 @@ def filter_template() -> JudgeTemplate:
         scores = {key: float(s.value) for key, s in zip(FILTER_KEYS, found, strict=True)}
         return {**scores, "min": min(scores.values())}
 
-    return JudgeTemplate("curation-filter", "1", FILTER_TEXT, ("source", "mask_overlay"), parse, "min")
+    return JudgeTemplate("curation-filter", "1", FILTER_TEXT, ("source", "mask_overlay"), parse, "min",
+                         text_first=True)

@@ -57,6 +57,7 @@ def cache_key(
         "encoding": encoding_id,
         "template": template.ident,
         "template_sha": template.text_sha,
+        "text_first": template.text_first,
         "images": list(image_hashes),
         "instruction": instruction,
         "sampling": sampling.model_dump(),

@@ -86,7 +86,11 @@ class JudgeBackend(Protocol):
 
     async def health_check(self) -> None: ...
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig) -> JudgeReply: ...
+    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
+                       text_first: bool = False) -> JudgeReply:
+        """One reply to one user message: the images then the prompt, or with ``text_first`` the
+        prompt then the images."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -308,13 +312,15 @@ class OpenAIJudgeBackend:
                                  "for (does the server support logprobs? use the text reward mode otherwise)")
         return reply
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig) -> JudgeReply:
+    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
+                       text_first: bool = False) -> JudgeReply:
         """One judge reply; raises :class:`JudgeCallError` or :class:`JudgeUnavailableError` (module doc)."""
         c = self.config
         async with self._slots:
             urls = await self._image_urls(images)
-            content = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
-            messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+            pictures = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+            text = [{"type": "text", "text": prompt}]
+            messages = [{"role": "user", "content": text + pictures if text_first else pictures + text}]
             retries = waits = 0
             while True:
                 try:

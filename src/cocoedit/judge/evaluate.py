@@ -102,7 +102,7 @@ class Judge:
         text, reason, error = None, "", ""
         for attempt in range(1, self.parse_retries + 2):
             try:
-                reply = await self.backend.complete(prompt, ordered, sampling)
+                reply = await self.backend.complete(prompt, ordered, sampling, template.text_first)
             except JudgeCallError as e:
                 self._record(key, template, hashes, instruction, sampling, None, f"{e.reason}: {e}")
                 return JudgeOutcome(False, None, None, e.reason, str(e), text, attempt, False)

@@ -60,8 +60,10 @@ class TransformersJudgeBackend:
     async def health_check(self) -> None:
         """Nothing to reach: the model is loaded already."""
 
-    def _generate(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig) -> JudgeReply:
-        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
+    def _generate(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
+                  text_first: bool = False) -> JudgeReply:
+        pictures, text = [{"type": "image"} for _ in images], [{"type": "text", "text": prompt}]
+        content = text + pictures if text_first else pictures + text
         chat = self.processor.apply_chat_template([{"role": "user", "content": content}],
                                                   add_generation_prompt=True, tokenize=False)
         inputs = self.processor(text=[chat], images=[im.resized(self.max_image_side) for im in images],
@@ -100,9 +102,10 @@ class TransformersJudgeBackend:
             tokens = tuple(tokens)
         return JudgeReply(text, tokens, finish)
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig) -> JudgeReply:
+    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
+                       text_first: bool = False) -> JudgeReply:
         async with self._lock:
-            return await asyncio.to_thread(self._generate, prompt, images, sampling)
+            return await asyncio.to_thread(self._generate, prompt, images, sampling, text_first)
 
     async def aclose(self) -> None:
         """Nothing to release; the model is freed with the backend."""

@@ -69,7 +69,9 @@ class JudgeTemplate:
     instruction, like VIEScore PQ, simply lack it). ``parse(reply_text, tokens)`` returns named
     scores or raises :class:`ReplyParseError`; ``tokens`` are the reply's per-token
     log-probabilities, required when ``needs_logprobs``. ``primary`` names the score that
-    summarises the reply.
+    summarises the reply. ``text_first``: the message is the text, then the images (as the
+    benchmarks' official scripts send it, and as prompts saying "images follow" read); otherwise
+    the images come first.
     """
 
     name: str
@@ -80,6 +82,7 @@ class JudgeTemplate:
     primary: str
     placeholder: str = "<instruction>"
     needs_logprobs: bool = False
+    text_first: bool = False
 
     def render(self, instruction: str | None) -> str:
         if self.placeholder in self.text:
@@ -181,10 +184,12 @@ def _vie_parser(first: str, second: str) -> Parser:
 def _gedit_pair(sc_text: str, pq_text: str, version: str) -> dict[str, JudgeTemplate]:
     return {
         "sc": JudgeTemplate(
-            "gedit-sc", version, sc_text, ("source", "edited"), _vie_parser("success", "overedit"), "value"
+            "gedit-sc", version, sc_text, ("source", "edited"), _vie_parser("success", "overedit"), "value",
+            text_first=True,
         ),
         "pq": JudgeTemplate(
-            "gedit-pq", version, pq_text, ("edited",), _vie_parser("naturalness", "artifacts"), "value"
+            "gedit-pq", version, pq_text, ("edited",), _vie_parser("naturalness", "artifacts"), "value",
+            text_first=True,
         ),
     }
 
@@ -327,7 +332,8 @@ def _our_imgedit_template(edit_type: str) -> JudgeTemplate:
         answer_lines="\n".join(f"{name}: <score>" for name, _ in rubric),
     )
     labels = [name for name, _ in rubric]
-    return JudgeTemplate(f"imgedit-{edit_type}", "1", text, ("source", "edited"), _imgedit_parser(labels), "score")
+    return JudgeTemplate(f"imgedit-{edit_type}", "1", text, ("source", "edited"), _imgedit_parser(labels), "score",
+                         text_first=True)
 
 
 def imgedit_templates(official_prompts: str | Path | None = None) -> dict[str, JudgeTemplate]:
@@ -359,6 +365,7 @@ def imgedit_templates(official_prompts: str | Path | None = None) -> dict[str, J
             _imgedit_parser(None),
             "score",
             placeholder="<edit_prompt>",
+            text_first=True,  # ImgEdit's basic_bench.py: the prompt, then the source, then the edited image
         )
     return out
 

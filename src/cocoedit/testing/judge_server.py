@@ -301,7 +301,7 @@ def main() -> None:
         script: Script = ScriptedReply(text=args.text, delay_s=args.latency)
     else:
         def script(body: dict, index: int) -> ScriptedReply:
-            prompt = body["messages"][-1]["content"][-1]["text"]
+            prompt = next(part["text"] for part in body["messages"][-1]["content"] if part["type"] == "text")
             return ScriptedReply(text=args.text, delay_s=latency_for(prompt, args.latency, args.latency_max))
     server = ScriptedJudgeServer(script, args.model, args.port, validate_requests=not args.no_validate)
     print(server.base_url, flush=True)  # the parent process reads the address from this line
