@@ -85,3 +85,47 @@ def test_judge_cli_clear_errors(tmp_path):
                               "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
                               "--model", "m", "--official-prompts", str(tmp_path / "nope.json")])
     assert res.exit_code == 2 and "nope.json" in res.output
+
+
+def test_imgedit_as_released_every_key_judged_with_the_official_order(tmp_path):
+    """Keys sharing a source are separate samples; official prompts go text, source, edited."""
+    made = make_sample_benchmark(tmp_path / "data", "imgedit", per_category=2)
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({t: "Rate this <edit_prompt> edit. Below are the images."
+                                   for t in ("adjust", "remove", "style")}))
+    out = tmp_path / "judge"
+    with ScriptedJudgeServer(ScriptedReply(text="A: 5\nB: 4\nC: 3")) as server:
+        res = CliRunner().invoke(app, [
+            "eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
+            "--results", str(made.results["careful"]), "--out", str(out), "--base-url", server.base_url,
+            "--model", server.model, "--official-prompts", str(prompts)])
+        assert res.exit_code == 0, res.output
+        bodies = list(server.requests)
+    run = json.loads((out / "judge_summary.json").read_text())["results"]["careful"]
+    assert run["counts"] == {"samples": 6, "scored": 6, "missing": 0, "unreadable": 0, "failed": 0}
+    assert run["per_category"]["adjust"]["n"] == 2
+    texts = sorted(next(p["text"] for p in b["messages"][0]["content"] if p["type"] == "text") for b in bodies)
+    assert len(texts) == 6 and any("Give the marked part a blue tint." in t for t in texts)
+    assert all([p["type"] for p in b["messages"][0]["content"]] == ["text", "image_url", "image_url"]
+               for b in bodies)
+
+
+def test_gedit_without_intersection_flags_has_no_intersection_table(tmp_path):
+    made = make_sample_benchmark(tmp_path / "data", "gedit", per_category=1)
+    meta_path = made.bench_dir / "metafile_geditbench.json"
+    meta = json.loads(meta_path.read_text())
+    for record in meta.values():
+        del record["Intersection_exist"]
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "judge"
+    with ScriptedJudgeServer(_vie_script) as server:
+        res = CliRunner().invoke(app, [
+            "eval", "judge", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
+            "--results", str(made.results["careful"]), "--out", str(out), "--base-url", server.base_url,
+            "--model", server.model, "--allow-failures", "1"])
+    assert res.exit_code == 0, res.output
+    assert "no intersection flag" in res.output
+    run = json.loads((out / "judge_summary.json").read_text())["results"]["careful"]
+    assert run["per_language"]["en"]["intersection"] is None
+    assert run["per_language"]["en"]["full"]["per_category"]
+    assert "<th>O intersection</th>" in (out / "report.html").read_text()

@@ -4,24 +4,31 @@ Benchmark layouts (the CoCoEdit release ``GEditBench_ImgEditBench_with_mask``):
 
 * **GEdit**: ``<bench>/fullset/<task>/<lang>/<key>.png`` (source) and ``<key>_mask.png``, with an
   optional ``metafile_geditbench.json``. Results: ``<results>/fullset/<task>/<lang>/<key>.png``.
-* **ImgEdit**: ``<bench>/singleturn/<category>/<id>.png`` and ``<id>_mask.png``, with an optional
-  ``metafile_imgeditbench.json``. Results: flat ``<results>/<key>.png``, where ``key`` is the
-  metafile key of the sample (its file stem when there is no metafile).
+* **ImgEdit**: ``<bench>/singleturn/<category>/.../<id>.png`` and ``<id>_mask.png``, with an
+  optional ``metafile_imgeditbench.json`` (ImgEdit's ``basic_edit.json`` with masks). With a
+  metafile there is one sample per key: several keys may share a source image and its mask (the
+  released file has 737 keys over 171 images), and each key names its source by its ``id`` path
+  relative to ``singleturn/`` (nested folders included; the suffix may differ from the file's).
+  A key whose source is not found is an error; source images no key names are reported in a
+  warning. Without a metafile, one sample per source image, keyed by its file stem. Results: flat
+  ``<results>/<key>.png``.
 
 Benchmark masks are white = keep (non-edit region); :func:`load_bench_edit_mask` returns the
 internal convention (1 = edit).
 
-Metafiles are read tolerantly: a JSON object ``{key: record}`` or a list of records; the
-instruction is taken from the first present of ``instruction``, ``prompt``, ``caption``,
-``edit_instruction``, ``text``; the edit type from ``edit_type``, ``task_type``, ``type``;
-records are matched to files by key, by ``id``/``key`` fields, or by the stem of a path-like field
-(``id``, ``image``, ``ref_image_path``, ``input_image``, ``source``). Samples without a metafile
-entry keep ``instruction=None``.
+Metafiles are read tolerantly: a JSON object ``{key: record}`` or a list of records (keyed by
+their ``key`` or ``id`` field, else their position); the instruction is taken from the first
+present of ``instruction``, ``prompt``, ``caption``, ``edit_instruction``, ``text``; the edit type
+from ``edit_type``, ``task_type``, ``type``. GEdit records are matched to files by key, by
+``id``/``key`` fields, or by the stem of a path-like field (``id``, ``image``, ``ref_image_path``,
+``input_image``, ``source``, ``image_path``); GEdit samples without a metafile entry keep
+``instruction=None``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +37,8 @@ import torch
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import load_edit_mask
+
+logger = logging.getLogger("cocoedit")
 
 BenchName = Literal["gedit", "imgedit"]
 BENCHES: tuple[str, ...] = ("gedit", "imgedit")
@@ -157,8 +166,10 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     if not bench_dir.is_dir():
         raise BenchmarkError(f"{bench_dir}: benchmark folder not found")
     records = _load_metafile(bench_dir, bench)
-    index = _index_metafile(records)
-    samples = _load_gedit(bench_dir, index) if bench == "gedit" else _load_imgedit(bench_dir, index)
+    if bench == "gedit":
+        samples = _load_gedit(bench_dir, _index_metafile(records), METAFILES["gedit"] if records else None)
+    else:
+        samples = _load_imgedit(bench_dir, records)
     if not samples:
         expected = "fullset/<task>/<lang>/<key>.png" if bench == "gedit" else "singleturn/<category>/<id>.png"
         raise BenchmarkError(f"{bench_dir}: no {bench} samples found (expected {expected})")
@@ -172,17 +183,24 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     return sorted(samples, key=lambda s: (s.category, s.key))
 
 
-def _load_gedit(bench_dir: Path, index: dict) -> list[BenchSample]:
+INTERSECTION_FIELDS = ("Intersection_exist", "intersection")
+
+
+def _load_gedit(bench_dir: Path, index: dict, metafile: str | None) -> list[BenchSample]:
+    """One sample per source image. ``extra["intersection"]``: the metafile's flag for GEdit's
+    intersection subset, or ``None`` for every sample when the flag is not in every record (no
+    intersection table is then made; with a metafile, a warning says why)."""
     root = bench_dir / "fullset"
     if not root.is_dir():
         raise BenchmarkError(f"{bench_dir}: no 'fullset' folder (GEdit layout fullset/<task>/<lang>/)")
-    samples = []
+    samples, flags = [], []
     for task_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for lang_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
             for stem, image in _image_files(lang_dir).items():
                 rel = f"fullset/{task_dir.name}/{lang_dir.name}/{stem}.png"
                 hit = _match(index, [f"{task_dir.name}/{lang_dir.name}/{stem}", stem], task_dir.name)
                 rec = hit[1] if hit else {}
+                flags.append(next((bool(rec[f]) for f in INTERSECTION_FIELDS if f in rec), None))
                 samples.append(
                     BenchSample(
                         bench="gedit",
@@ -193,34 +211,99 @@ def _load_gedit(bench_dir: Path, index: dict) -> list[BenchSample]:
                         instruction=_first(rec, INSTRUCTION_FIELDS),
                         result_relpath=rel,
                         language=lang_dir.name,
-                        extra={"intersection": bool(rec.get("Intersection_exist", rec.get("intersection", False)))},
                     )
                 )
+    unflagged = sum(f is None for f in flags)
+    if unflagged and metafile:
+        logger.warning("%s: %d of %d samples have no intersection flag (%s); no intersection table is made",
+                       bench_dir / metafile, unflagged, len(samples), " or ".join(INTERSECTION_FIELDS))
+    for sample, flag in zip(samples, flags, strict=True):
+        sample.extra["intersection"] = None if unflagged else flag
     return samples
 
 
-def _load_imgedit(bench_dir: Path, index: dict) -> list[BenchSample]:
+def _source_files(root: Path) -> dict[str, Path]:
+    """Every source image under ``root`` (nested folders included, masks excluded), by its path
+    relative to ``root`` without the suffix (``animal/000342021``)."""
+    out: dict[str, Path] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(MASK_SUFFIX):
+            rel = p.relative_to(root).with_suffix("").as_posix()
+            if rel in out:
+                raise BenchmarkError(f"{root}: two source images are {rel!r} ({out[rel].name}, {p.name})")
+            out[rel] = p
+    return out
+
+
+def _imgedit_source(rec: dict[str, Any], key: str, files: dict[str, Path], by_stem: dict[str, list[str]]) -> str | None:
+    """The relative name (in :func:`_source_files`) of a metafile record's source image.
+
+    The record's path-like field (``id`` in ImgEdit's ``basic_edit.json``: ``animal/000342021.jpg``)
+    is a path relative to ``singleturn/``; its suffix may differ from the file's (the mask
+    release re-encodes to PNG). A bare file name is accepted when exactly one file has that stem.
+    """
+    for name in PATH_LIKE_FIELDS:
+        value = rec.get(name)
+        if not isinstance(value, (str, int)) or not str(value).strip():
+            continue
+        rel = Path(str(value).strip().replace("\\", "/").removeprefix("./").removeprefix("singleturn/"))
+        rel_name = rel.with_suffix("").as_posix() if rel.suffix.lower() in IMAGE_SUFFIXES else rel.as_posix()
+        if rel_name in files:
+            return rel_name
+        if len(rel.parts) == 1 and len(by_stem.get(rel_name, [])) == 1:
+            return by_stem[rel_name][0]
+    if len(by_stem.get(key, [])) == 1:  # no path at all: a key named after its file
+        return by_stem[key][0]
+    return None
+
+
+def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[BenchSample]:
+    """With a metafile: one sample per key (ImgEdit's ``basic_edit.json`` has 737 keys over 171
+    source images, so keys share a source and its mask). Without one: one sample per image, keyed
+    by its file stem."""
     root = bench_dir / "singleturn"
     if not root.is_dir():
         raise BenchmarkError(f"{bench_dir}: no 'singleturn' folder (ImgEdit layout singleturn/<category>/)")
-    samples = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        for stem, image in _image_files(folder).items():
-            hit = _match(index, [f"{folder.name}/{stem}", stem], folder.name)
-            key, rec = hit if hit else (stem, {})
-            samples.append(
-                BenchSample(
-                    bench="imgedit",
-                    key=key,
-                    category=_first(rec, TYPE_FIELDS) or folder.name,
-                    source=image,
-                    mask=_mask_for(image),
-                    instruction=_first(rec, INSTRUCTION_FIELDS),
-                    result_relpath=f"{key}.png",
-                    extra={"folder": folder.name},
-                )
-            )
+    files = _source_files(root)
+    by_stem: dict[str, list[str]] = {}
+    for rel in files:
+        by_stem.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+    if not records:
+        return [_imgedit_sample(rel.rsplit("/", 1)[-1], rel, files[rel], {}) for rel in files]
+    samples, missing, used = [], [], set()
+    for key, rec in records.items():
+        rel = _imgedit_source(rec, key, files, by_stem)
+        if rel is None:
+            missing.append(f"{key} ({_first(rec, PATH_LIKE_FIELDS) or 'no id'})")
+            continue
+        used.add(rel)
+        samples.append(_imgedit_sample(key, rel, files[rel], rec))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise BenchmarkError(
+            f"{bench_dir / METAFILES['imgedit']}: {len(missing)} of {len(records)} keys name a source image "
+            f"not found under {root}: {shown}"
+        )
+    unmatched = [rel for rel in files if rel not in used]
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        logger.warning("%s: %d source images match no key of %s and are not evaluated: %s",
+                       root, len(unmatched), METAFILES["imgedit"], shown)
     return samples
+
+
+def _imgedit_sample(key: str, rel: str, source: Path, rec: dict[str, Any]) -> BenchSample:
+    folder = rel.split("/", 1)[0] if "/" in rel else ""
+    return BenchSample(
+        bench="imgedit",
+        key=key,
+        category=_first(rec, TYPE_FIELDS) or folder or "all",
+        source=source,
+        mask=_mask_for(source),
+        instruction=_first(rec, INSTRUCTION_FIELDS),
+        result_relpath=f"{key}.png",
+        extra={"folder": folder, "source": rel},
+    )
 
 
 def result_path(results_dir: str | Path, sample: BenchSample) -> Path:

@@ -3,8 +3,9 @@
 * **GEdit** (VIEScore, Step1X-Edit's ``calculate_statistics.py``): per sample SC = min of the
   two SC scores, PQ = min of the two PQ scores, O = sqrt(SC·PQ); per category the mean of each
   over scored samples; **overall = unweighted mean of the category means**. Reported per
-  language and for the full set and the ``Intersection`` subset. The edited image is resized to
-  the source size before judging, as GEdit does.
+  language and for the full set and the ``Intersection`` subset (``None``, no table, when the
+  metafile has no intersection flags). The edited image is resized to the source size before
+  judging, as GEdit does.
 * **ImgEdit** (``step1_get_avgscore.py`` / ``step2_typescore.py``): per sample the mean of the
   three 1–5 criteria; per edit type the mean; **overall = mean of the type means** (the papers'
   "Overall"; the official scripts stop at per-type).
@@ -68,7 +69,7 @@ class JudgedSample:
     key: str
     category: str
     language: str | None
-    intersection: bool
+    intersection: bool | None  # None: the benchmark's metafile has no intersection flags
     status: str
     reason: str = ""
     scores: dict[str, float] = field(default_factory=dict)
@@ -115,7 +116,7 @@ async def _judge_one(
     templates: Mapping[str, JudgeTemplate],
 ) -> JudgedSample:
     row = JudgedSample(label, sample.key, sample.category, sample.language,
-                       bool(sample.extra.get("intersection", False)), "scored")
+                       sample.extra.get("intersection"), "scored")
     if not result_path(results_dir, sample).is_file():
         row.status, row.reason = "missing", "missing"
         return row
@@ -230,7 +231,7 @@ def aggregate(bench: BenchName, rows: Sequence[JudgedSample]) -> dict[str, Any]:
         out["per_language"] = {
             lang: {
                 "full": _category_table([r for r in rows if (r.language or "") == lang], ("sc", "pq", "o")),
-                "intersection": _category_table(
+                "intersection": None if any(r.intersection is None for r in rows) else _category_table(
                     [r for r in rows if (r.language or "") == lang and r.intersection], ("sc", "pq", "o")
                 ),
             }

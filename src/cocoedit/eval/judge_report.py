@@ -40,8 +40,9 @@ def _summary_table(summary: dict[str, Any]) -> str:
         row: list[Any] = [label, c["samples"], c["scored"], c["missing"], c["unreadable"], c["failed"]]
         if gedit:
             lang = "en" if "en" in res["per_language"] else next(iter(res["per_language"]))
-            full, inter = res["per_language"][lang]["full"]["overall"], res["per_language"][lang]["intersection"]["overall"]
-            row += [lang, full["sc"], full["pq"], full["o"], inter["o"]] + [full.get(k) for k in GEDIT_SUBSCORES]
+            full, inter = res["per_language"][lang]["full"], res["per_language"][lang]["intersection"]
+            full = full["overall"]
+            row += [lang, full["sc"], full["pq"], full["o"], None if inter is None else inter["overall"]["o"]] + [full.get(k) for k in GEDIT_SUBSCORES]
         else:
             row += [res["overall"]["score"], res["categories_scored"]]
         rows.append(row)

@@ -3,7 +3,9 @@
 Used by the tests, the docs and the built-in demo: no download, deterministic from a seed.
 The photos are the colour images that ship inside scikit-image. Each sample gets an elliptical or
 rectangular edit region; its mask is written white = keep, as in the real mask-annotated
-benchmarks. Three synthetic "editors" write results folders in the benchmark's result layout:
+benchmarks. The ImgEdit benchmark is laid out as released: every second key of an edit type
+edits the previous key's source image (keys share sources and masks), one category sits a folder
+deeper, and the metafile's ``id`` paths end in ``.jpg`` while the files are PNG. Three synthetic "editors" write results folders in the benchmark's result layout:
 
 * ``careful``: performs the edit inside the edit region and leaves every keep-region pixel
   exactly unchanged (keep-region PSNR = :data:`~cocoedit.core.metrics.PSNR_IDENTICAL_DB`).
@@ -40,6 +42,14 @@ INSTRUCTIONS = {
     "remove": "Remove the marked object.",
     "style": "Turn the marked area into a posterised cartoon style.",
 }
+# ImgEdit: the second edit of a shared source, and a category kept one folder deeper, as in
+# ImgEdit's nested source folders.
+ALT_INSTRUCTIONS = {
+    "adjust": "Give the marked part a blue tint.",
+    "remove": "Take the marked object away.",
+    "style": "Redraw the marked area as a flat cartoon.",
+}
+IMGEDIT_SUBFOLDERS = {"daily object": "kitchen/"}
 
 
 def _photos() -> list[np.ndarray]:
@@ -90,6 +100,24 @@ class SampleBenchmark:
     samples: int
 
 
+def _crop(photo: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of ``photo`` with the aspect ratio h:w, resized to (h, w): every sample differs."""
+    scale = rng.uniform(0.6, 0.95)
+    ch = int(min(photo.shape[0], photo.shape[1] * h / w) * scale)
+    cw = int(ch * w / h)
+    y0 = rng.integers(0, photo.shape[0] - ch + 1)
+    x0 = rng.integers(0, photo.shape[1] - cw + 1)
+    return np.asarray(Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize((w, h), Image.LANCZOS))
+
+
+def _save_source(folder: Path, name: str, source: np.ndarray, edit: np.ndarray) -> None:
+    """``folder/<name>.png`` and its mask ``<name>_mask.png``, white = keep as in the benchmarks."""
+    path = folder / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(source).save(path)
+    Image.fromarray(np.where(edit, 0, 255).astype(np.uint8)).save(path.with_name(f"{path.stem}_mask.png"))
+
+
 def make_sample_benchmark(
     out_dir: str | Path,
     bench: BenchName,
@@ -111,21 +139,17 @@ def make_sample_benchmark(
     categories = GEDIT_TASKS if bench == "gedit" else IMGEDIT_TYPES
     index = 0
     for category in categories:
-        for _ in range(per_category):
-            photo = photos[index % len(photos)]
-            # A random crop with the target aspect ratio, then resized: every sample differs.
-            scale = rng.uniform(0.6, 0.95)
-            ch = int(min(photo.shape[0], photo.shape[1] * h / w) * scale)
-            cw = int(ch * w / h)
-            y0 = rng.integers(0, photo.shape[0] - ch + 1)
-            x0 = rng.integers(0, photo.shape[1] - cw + 1)
-            crop = Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize((w, h), Image.LANCZOS)
-            source = np.asarray(crop)
-            edit = _edit_mask(h, w, rng)
+        for j in range(per_category):
             kind = category if bench == "gedit" else category[1]
+            index += 1
+            # ImgEdit keys share source images (its metafile has 737 keys over 171 images): every
+            # second key of a type edits the previous key's source, in the same region, anew.
+            shared = bench == "imgedit" and j % 2 == 1
+            if not shared:
+                source = _crop(photos[(index - 1) % len(photos)], h, w, rng)
+                edit, file_id = _edit_mask(h, w, rng), None
             edited = source.copy()
             edited[edit] = _edit(kind, source[edit][None], rng)[0]
-            index += 1
             if bench == "gedit":
                 key = f"{index:04d}"
                 folder = bench_dir / "fullset" / category / "en"
@@ -137,17 +161,15 @@ def make_sample_benchmark(
                     "instruction_language": "en",
                     "Intersection_exist": index % 2 == 0,
                 }
+                _save_source(folder, key, source, edit)
             else:
-                key = str(index)
                 folder_name, _edit_type = category
-                folder = bench_dir / "singleturn" / folder_name
-                file_id = f"{index:06d}"
-                result_rel = Path(f"{key}.png")
-                metafile[key] = {"id": f"{folder_name}/{file_id}.jpg", "prompt": INSTRUCTIONS[kind], "edit_type": kind}
-                key = file_id
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(source).save(folder / f"{key}.png")
-            Image.fromarray(np.where(edit, 0, 255).astype(np.uint8)).save(folder / f"{key}_mask.png")
+                if file_id is None:
+                    file_id = f"{folder_name}/{IMGEDIT_SUBFOLDERS.get(folder_name, '')}{index:06d}"
+                    _save_source(bench_dir / "singleturn", file_id, source, edit)
+                result_rel = Path(f"{index}.png")
+                instruction = (ALT_INSTRUCTIONS if shared else INSTRUCTIONS)[kind]
+                metafile[str(index)] = {"id": f"{file_id}.jpg", "prompt": instruction, "edit_type": kind}
             outputs = {
                 "careful": Image.fromarray(edited),
                 "drifting": Image.fromarray(_drift(edited, ~edit)),
