@@ -26,7 +26,7 @@ class DtypeOption(str, Enum):
 
 def edit(
     model: Annotated[str, typer.Option(help="Local pipeline folder or hub id.")],
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone kind; detected from a local folder.")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone kind; detected from model_index.json (local folder or hub cache).")] = None,
     image: Annotated[Optional[Path], typer.Option(help="Single mode: source image.")] = None,
     prompt: Annotated[Optional[str], typer.Option(help="Single mode: the instruction.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Single mode: output image.")] = None,
@@ -49,7 +49,7 @@ def edit(
     vae_tiling: Annotated[bool, typer.Option(help="diffusers VAE tiling (large images).")] = False,
 ) -> None:
     """Edit one image, a manifest, or a benchmark with an editor (optionally with a LoRA)."""
-    from cocoedit.core.images import save_image
+    from cocoedit.core.images import image_size, save_image
     from cocoedit.editing import (
         EditorOptions,
         EditSettings,
@@ -59,6 +59,7 @@ def edit(
         load_editor,
         run_batch,
     )
+    from cocoedit.models.registry import check_working_size, detect_kind
 
     single = image is not None or prompt is not None or output is not None
     if sum([single, manifest is not None, bench is not None]) != 1:
@@ -70,13 +71,21 @@ def edit(
     if bench is not None and bench_dir is None:
         raise typer.BadParameter("--bench needs --bench-dir")
     settings = EditSettings(steps, guidance, seed, sampler.value, noise_level, parse_size(size), max_area)
-    editor = load_editor(EditorOptions(model, backbone, device, dtype.value if dtype else None, cpu_offload,
+    # Everything that can be checked without the weights is checked first: loading FLUX or Qwen
+    # takes minutes.
+    kind = backbone or detect_kind(model)
+    if settings.size is not None:
+        check_working_size(model, kind, *settings.size)
+    if single:
+        image_size(image)  # a missing or unreadable --image, named
+    else:
+        jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench.value, bench_dir, out)
+    editor = load_editor(EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload,
                                        vae_tiling, lora, lora_scale))
     if single:
         save_image(edit_one(editor, image, prompt, settings), output)
         typer.echo(f"wrote {output}")
         return
-    jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench.value, bench_dir, out)
     with progress("editing", len(jobs), "images") as task:
         report = run_batch(editor, jobs, settings, on_progress=lambda job: task.advance())
     typer.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (already done), "

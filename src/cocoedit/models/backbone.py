@@ -102,6 +102,12 @@ class EditBackbone(ABC):
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
+    def vae_scale_factor_from_config(cls, vae_config: dict[str, Any]) -> int | None:
+        """The pipeline's ``vae_scale_factor`` read from its ``vae/config.json``, so that a working
+        size can be checked before the model loads; ``None`` when a backbone cannot tell."""
+        return None
+
+    @classmethod
     def pipeline_class(cls):
         import diffusers
 

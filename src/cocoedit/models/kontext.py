@@ -27,6 +27,10 @@ class KontextBackbone(EditBackbone):
     pipeline_class_name = "FluxKontextPipeline"
     default_guidance = 2.5
 
+    @classmethod
+    def vae_scale_factor_from_config(cls, vae_config: dict) -> int | None:
+        return 2 ** (len(vae_config["block_out_channels"]) - 1)  # as FluxKontextPipeline computes it
+
     def __init__(self, pipeline, max_sequence_length: int = 512):
         super().__init__(pipeline)
         if not 1 <= max_sequence_length <= 512:

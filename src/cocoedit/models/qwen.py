@@ -48,6 +48,10 @@ def condition_dimensions(area: int, aspect: float) -> tuple[int, int]:
 class _QwenEditBase(EditBackbone):
     default_guidance = 1.0
 
+    @classmethod
+    def vae_scale_factor_from_config(cls, vae_config: dict) -> int | None:
+        return 2 ** len(vae_config["temperal_downsample"])  # as the QwenImageEdit pipelines compute it
+
     def _vl_images(self, images, height: int, width: int) -> list:
         raise NotImplementedError
 

@@ -119,6 +119,37 @@ def detect_kind(model: str | Path) -> str:
                         f"(supported: {', '.join(sorted(c.pipeline_class_name for c in backbones().values()))})")
 
 
+def _pipeline_file(model: str | Path, filename: str) -> Path | None:
+    """A file of a pipeline (local folder, or hub id through the Hugging Face cache); ``None``
+    when it cannot be had without loading the model."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path / filename if (path / filename).is_file() else None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id=str(model), filename=filename))
+    except Exception:  # noqa: BLE001 - any hub trouble: the load itself will report it
+        return None
+
+
+def check_working_size(model: str | Path, kind: str, height: int, width: int) -> None:
+    """Refuse a working size the model cannot use, from its ``vae/config.json`` alone (no weights
+    are read). Sizes the config cannot decide are left to the backbone's own check at load."""
+    config_path = _pipeline_file(model, "vae/config.json")
+    if config_path is None:
+        return
+    try:
+        factor = backbone_class(kind).vae_scale_factor_from_config(json.loads(config_path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return
+    if factor is None:
+        return
+    m = factor * 2  # the VAE's downsampling, then 2x2 latent packing (EditBackbone.resolution_multiple)
+    if height <= 0 or width <= 0 or height % m or width % m:
+        raise BackboneError(f"{kind}: working size {height}x{width} must be positive multiples of {m}")
+
+
 def load_backbone(
     model: str | Path,
     kind: str | None = None,

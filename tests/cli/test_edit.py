@@ -135,3 +135,29 @@ def test_missing_model_and_bad_size_are_clear_errors(kontext_dir, tmp_path):
     assert result.exit_code == 2 and "no such folder" in result.output
     result = invoke("--model", kontext_dir, "--image", src, "--prompt", "p", "-o", tmp_path / "o.png", "--size", "40")
     assert result.exit_code == 2 and "multiples of 16" in result.output
+
+
+def test_inputs_are_checked_before_the_model_loads(kontext_dir, tmp_path):
+    """A pipeline folder without weights fails only when loaded, so each error below proves its
+    check ran before the load (the minutes FLUX or Qwen take)."""
+    hollow = tmp_path / "hollow"
+    (hollow / "vae").mkdir(parents=True)
+    for name in ("model_index.json", "vae/config.json"):
+        (hollow / name).write_bytes((kontext_dir / name).read_bytes())
+    src = tmp_path / "in.png"
+    photo("astronaut").save(src)
+    single = ("--prompt", "p", "-o", tmp_path / "o.png")
+    result = invoke("--model", hollow, "--image", src, *single)
+    assert result.exit_code == 2 and "cannot load the kontext pipeline" in result.output  # the load does fail
+
+    result = invoke("--model", hollow, "--image", tmp_path / "nope.png", *single)
+    assert result.exit_code == 2 and "nope.png" in result.output and "cannot load" not in result.output
+    (tmp_path / "broken.png").write_bytes(src.read_bytes()[:100])
+    result = invoke("--model", hollow, "--image", tmp_path / "broken.png", *single)
+    assert result.exit_code == 2 and "broken.png" in result.output and "cannot load" not in result.output
+    result = invoke("--model", hollow, "--image", src, *single, "--size", "40")
+    assert result.exit_code == 2 and "multiples of 16" in result.output and "cannot load" not in result.output
+    result = invoke("--model", hollow, "--bench", "gedit", "--bench-dir", tmp_path / "nobench", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "nobench: benchmark folder not found" in result.output
+    result = invoke("--model", hollow, "--manifest", tmp_path / "none.jsonl", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "none.jsonl" in result.output and "cannot load" not in result.output
