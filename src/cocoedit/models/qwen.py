@@ -31,6 +31,9 @@ from collections.abc import Sequence
 
 import torch
 
+# Imported so diffusers can load pipelines whose processor is this class (the tiny test models
+# and folders saved from them name it in model_index.json; diffusers loads only imported modules).
+import cocoedit.core.qwen_processor  # noqa: F401
 from cocoedit.models.backbone import EditBackbone, ImageInput, as_pil_list
 from cocoedit.models.condition import BackboneError, EditCondition
 
