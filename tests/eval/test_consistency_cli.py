@@ -17,13 +17,13 @@ runner = CliRunner()
 DRIFT_PSNR = 20 * math.log10(255 / DRIFT_LEVELS)
 
 
-def run(bench, made, out, results=None, *extra):
+def run(bench, made, out, results=None, *extra, exit_code=0):
     results = results or [made.results[n] for n in ("careful", "drifting", "global")]
     args = ["eval", "consistency", "--bench", bench, "--bench-dir", str(made.bench_dir), "--out", str(out)]
     for r in results:
         args += ["--results", str(r)]
     result = runner.invoke(app, args + list(extra))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     summary = json.loads((out / "summary.json").read_text())
     with open(out / "per_sample.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -59,7 +59,7 @@ def test_macro_is_mean_of_category_means_and_weighted_is_mean_of_samples(gedit_b
     shutil.copytree(gedit_bench.results["global"], results)
     samples = load_benchmark("gedit", gedit_bench.bench_dir)
     result_path(results, samples[0]).unlink()
-    _, summary, rows = run("gedit", gedit_bench, tmp_path / "out", [results])
+    _, summary, rows = run("gedit", gedit_bench, tmp_path / "out", [results], "--allow-failures", "0.2")
     ok = [r for r in rows if r["status"] == "ok"]
     by_cat = {}
     for r in ok:
@@ -81,7 +81,11 @@ def test_missing_and_unreadable_results_are_listed_and_counted(gedit_bench, tmp_
     truncated = result_path(results, samples[2])
     truncated.write_bytes(truncated.read_bytes()[:200])
     out = tmp_path / "out"
-    _, summary, rows = run("gedit", gedit_bench, out, [results, gedit_bench.results["careful"]])
+    result, summary, rows = run("gedit", gedit_bench, out, [results, gedit_bench.results["careful"]], exit_code=1)
+    message = " ".join(result.output.split())
+    assert f"results 'broken': 2 of {gedit_bench.samples} samples not scored (missing 1, unreadable 1" in message
+    assert f"{samples[1].key}: missing" in message and f"{samples[2].key}: " in message
+    assert "results 'careful'" not in message
     res = summary["results"]["broken"]
     assert res["counts"]["missing"] == 1 and res["counts"]["unreadable"] == 1
     assert res["counts"]["scored"] == gedit_bench.samples - 2

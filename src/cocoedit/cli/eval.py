@@ -43,10 +43,11 @@ def consistency(
     clip: Annotated[Optional[str], typer.Option(help="CLIP folder or hub id (transformers CLIPVisionModelWithProjection): adds keep_clip.")] = None,
     dino_size: Annotated[int, typer.Option(min=14, help="Side DINOv2 sees (rounded to its patch size).")] = 224,
     device: Annotated[str, typer.Option(help="Device of the perceptual models.")] = "cpu",
+    allow_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of samples per results folder that may go unscored (missing, unreadable, broken benchmark files) before the command exits 1.")] = 0.0,
 ) -> None:
     """Keep-region PSNR/SSIM/MAE (optionally LPIPS, DINO, CLIP) of edited results, with an HTML report."""
     from cocoedit.eval.benchmarks import load_benchmark
-    from cocoedit.eval.consistency import evaluate_consistency
+    from cocoedit.eval.consistency import evaluate_consistency, unscored_beyond
     from cocoedit.eval.perceptual import load_perceptual
 
     total = len(load_benchmark(bench.value, bench_dir)) * len(results)
@@ -55,6 +56,10 @@ def consistency(
         summary = evaluate_consistency(bench.value, bench_dir, results, out, ssim_mode.value, task.advance, perceptual)
     _print_consistency_summary(summary)
     typer.echo(f"report: {out / 'report.html'}")
+    problems = unscored_beyond(summary, allow_failures)
+    if problems:
+        raise fail("; ".join(problems) + f" — more than --allow-failures {allow_failures:g} allows "
+                   "(the outputs above are written)", code=1)
 
 
 def _print_consistency_summary(summary: dict) -> None:

@@ -175,6 +175,25 @@ def summarize(rows: list[SampleResult], label: str, results_dir: Path,
     }
 
 
+def unscored_beyond(summary: dict[str, Any], allowed_fraction: float, examples: int = 3) -> list[str]:
+    """One sentence per results folder where more than ``allowed_fraction`` of the samples could
+    not be scored (result missing or unreadable, benchmark files broken), naming the counts and
+    the first ``examples`` samples with their reasons. A mask without keep region is not a
+    failure: there is nothing to measure."""
+    out = []
+    for label, res in summary["results"].items():
+        c = res["counts"]
+        failed = c["missing"] + c["unreadable"] + c["bench_error"]
+        if failed and failed > allowed_fraction * c["samples"]:
+            named = ([f"{k}: missing" for k in res["missing"]]
+                     + [f"{e['key']}: {e['error']}" for e in res["unreadable"] + res["bench_errors"]])
+            more = f" (+{len(named) - examples} more)" if len(named) > examples else ""
+            out.append(f"results {label!r}: {failed} of {c['samples']} samples not scored (missing {c['missing']}, "
+                       f"unreadable {c['unreadable']}, benchmark files broken {c['bench_error']}): "
+                       + "; ".join(named[:examples]) + more)
+    return out
+
+
 def _json_safe(value: Any) -> Any:
     """NaN -> None so that summary.json is strict JSON."""
     if isinstance(value, float) and math.isnan(value):
