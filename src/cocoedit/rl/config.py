@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
+from cocoedit.core.settings import explain_validation_error, load_yaml, read_yaml_mapping
 from cocoedit.rewards.mllm import MLLMRewardConfig
 
 
@@ -179,11 +179,14 @@ RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last"
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, item: str) -> Any:
     """A YAML scalar or collection; ``1e-4`` is a float (YAML 1.1 would read it as a string)."""
     if text == "":
         return ""
-    value = yaml.safe_load(text)
+    try:
+        value = load_yaml(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {item!r}: bad YAML value ({getattr(e, 'problem', None) or e})") from None
     if isinstance(value, str) and _FLOAT.match(value.strip()):
         return float(value)
     return value
@@ -202,7 +205,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
             node = child
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = _parse_value(value, item)
     return data
 
 
