@@ -88,5 +88,5 @@ def explain_validation_error(e: ValidationError, model: type[BaseModel], source:
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             problems.append(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
         else:
-            problems.append(f"{key or 'config'}: {err['msg']}")
+            problems.append(f"{key or 'config'}: {err['msg'].removeprefix('Value error, ')}")
     return f"{source}: " + "; ".join(problems)
