@@ -1,7 +1,6 @@
 """A judge cache path that is not a SQLite file (a text file, a folder) is refused by name, the
-file is left unchanged, and the judge's connection is closed; `eval judge --cache` exits 2."""
+file is left unchanged; `eval judge --cache` exits 2."""
 
-import asyncio
 import hashlib
 
 import pytest
@@ -9,9 +8,6 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.judge.cache import JudgeCache, JudgeCacheError
-from cocoedit.judge.client import OpenAIJudgeBackend
-from cocoedit.judge.config import EndpointConfig, JudgeConfig
-from cocoedit.judge.evaluate import open_judge
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sample_data import make_sample_benchmark
 
@@ -35,23 +31,6 @@ def test_a_text_file_is_refused_and_left_unchanged(tmp_path):
 def test_a_folder_is_refused(tmp_path):
     with pytest.raises(JudgeCacheError, match=r"is a folder; give the judge cache a file name"):
         JudgeCache(tmp_path)
-
-
-def test_open_judge_closes_the_backend_when_the_cache_is_refused(tmp_path):
-    path = tmp_path / "notes.txt"
-    path.write_text(NOTES)
-    closed = []
-
-    class Recording(OpenAIJudgeBackend):
-        async def aclose(self) -> None:
-            closed.append(True)
-            await super().aclose()
-
-    with ScriptedJudgeServer(ScriptedReply(text="ok")) as server:
-        endpoint = EndpointConfig(base_url=server.base_url, model=server.model)
-        with pytest.raises(JudgeCacheError):
-            asyncio.run(open_judge(JudgeConfig(endpoint=endpoint, cache_path=path), Recording(endpoint)))
-    assert closed == [True]
 
 
 def test_eval_judge_with_a_text_file_as_cache_prints_one_line(tmp_path):

@@ -139,3 +139,13 @@ def test_wandb_gets_its_settings_and_a_resume_logs_into_the_same_run(inputs, tmp
         "project": "cocoedit-tests", "entity": "lab", "name": "tiny", "tags": ["cpu"]}
     assert first["id"] == second["id"] == (tmp_path / "run" / "wandb_run_id").read_text() and second["resume"] == "allow"
     assert [step for step, _ in fake.logged if "loss/policy" in _] == [1, 2]
+
+
+
+def test_a_judge_down_at_start_is_one_line(inputs, tmp_path, no_model_loading):
+    cfg = config(inputs, reward={"weights": {"judge": 1.0}},
+                 judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}})
+    result = train(tmp_path, cfg)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0, result.output
+    assert result.output.startswith("error: judge server at http://127.0.0.1:9/v1 is not reachable")
