@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cocoedit.cli.common import Bench, parse_size
+from cocoedit.cli.common import Bench, fail, parse_size
 from cocoedit.cli.progress import progress
 
 
@@ -22,6 +22,26 @@ class DtypeOption(str, Enum):
     float32 = "float32"
     bfloat16 = "bfloat16"
     float16 = "float16"
+
+
+def saveable_suffixes() -> list[str]:
+    """The file suffixes PIL can write an image to (``.png``, ``.jpg``, ...)."""
+    from PIL import Image
+
+    Image.init()
+    return sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+
+
+def check_output_image(path: Path) -> None:
+    """Refuse an output path the edited image could not be written to."""
+    if path.is_dir():
+        raise fail(f"-o {path}: is a folder; give an image file name, e.g. {path / 'edited.png'}")
+    if path.suffix.lower() not in saveable_suffixes():
+        suffix = f"the suffix {path.suffix!r}" if path.suffix else "no suffix"
+        raise fail(f"-o {path}: cannot write an image with {suffix}; use one of {', '.join(saveable_suffixes())}")
+    blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise fail(f"-o {path}: {blocking} is a file, not a folder")
 
 
 def edit(
@@ -49,6 +69,7 @@ def edit(
     vae_tiling: Annotated[bool, typer.Option(help="diffusers VAE tiling (large images).")] = False,
 ) -> None:
     """Edit one image, a manifest, or a benchmark with an editor (optionally with a LoRA)."""
+    from cocoedit.core.devices import check_device
     from cocoedit.core.images import image_size, save_image
     from cocoedit.editing import (
         EditorOptions,
@@ -73,11 +94,16 @@ def edit(
     settings = EditSettings(steps, guidance, seed, sampler.value, noise_level, parse_size(size), max_area)
     # Everything that can be checked without the weights is checked first: loading FLUX or Qwen
     # takes minutes.
+    if single and not prompt.strip():
+        raise fail("--prompt is empty: give the edit instruction, e.g. --prompt 'make the sky blue'")
+    if device is not None:
+        check_device(device, "--device")
     kind = backbone or detect_kind(model)
     if settings.size is not None:
         check_working_size(model, kind, *settings.size)
     if single:
         image_size(image)  # a missing or unreadable --image, named
+        check_output_image(output)
     else:
         jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench.value, bench_dir, out)
     editor = load_editor(EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload,

@@ -22,7 +22,7 @@ class AugmentRule(BaseModel):
     becomes its bounding box grown by ``box_expand`` of its size per side), then dilation by
     ``dilate_px + round(dilate_fraction * min(H, W))`` pixels (a square element)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     box: bool = False
     box_expand: float = Field(0.0, ge=0)
@@ -37,7 +37,7 @@ class AugmentConfig(BaseModel):
     """``by_type`` maps an edit type (after ``aliases`` and lower-casing) to its rule; every other
     type, and samples without a type, get ``default``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     default: AugmentRule = AugmentRule()
     by_type: dict[str, AugmentRule] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ class CurationConfigError(CocoEditError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DifferenceConfig(_Strict):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.judge.client import JudgeReply
 from cocoedit.judge.config import SamplingConfig
 from cocoedit.judge.parsing import TokenLogprobs
@@ -77,17 +78,29 @@ def _tokens_from_json(raw: str | None) -> tuple[TokenLogprobs, ...] | None:
     return tuple(TokenLogprobs(tok, dict(top)) for tok, top in json.loads(raw))
 
 
+class JudgeCacheError(CocoEditError):
+    """The judge cache path is not a SQLite file (or cannot be opened)."""
+
+
 class JudgeCache:
     """The SQLite reply store. Use from one thread (the event loop's)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise JudgeCacheError(f"{self.path}: is a folder; give the judge cache a file name, e.g. "
+                                  f"{self.path / 'judge_cache.sqlite'}")
         try:
             self._db = sqlite3.connect(self.path)
-            self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise ValueError(f"{self.path}: not a usable judge cache ({e})") from None
+            raise JudgeCacheError(f"{self.path}: cannot open the judge cache ({e})") from None
+        try:
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:  # "file is not a database": nothing was written to it
+            self._db.close()
+            raise JudgeCacheError(f"{self.path}: not a judge cache (SQLite) file ({e}); it was left unchanged. "
+                                  "Give another path, or move the file away") from None
 
     def lookup(self, key: str) -> JudgeReply | None:
         """The latest reply stored under ``key`` that parsed, if any."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class EndpointConfig(BaseModel):
     """Where the judge is and how to talk to it (no secrets: the key stays in the environment)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = Field(None, description="Model id as the server knows it (required to judge).")
@@ -33,7 +33,7 @@ class EndpointConfig(BaseModel):
 class SamplingConfig(BaseModel):
     """Decoding settings; part of every cache key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -46,7 +46,7 @@ class JudgeConfig(BaseModel):
     """One judge: the endpoint, decoding settings, how often to re-ask after an unparsable reply,
     the reply cache, and whether to check the server before the first request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     endpoint: EndpointConfig
     sampling: SamplingConfig = SamplingConfig()

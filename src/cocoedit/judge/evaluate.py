@@ -150,9 +150,9 @@ async def open_judge(config: JudgeConfig, backend: JudgeBackend | None = None,
     try:
         if config.check_health:
             await backend.health_check()
+        if cache is None and config.cache_path is not None:
+            cache = JudgeCache(config.cache_path)
     except BaseException:
         await backend.aclose()
         raise
-    if cache is None and config.cache_path is not None:
-        cache = JudgeCache(config.cache_path)
     return Judge(backend, config.sampling, config.parse_retries, cache)

@@ -28,6 +28,7 @@ backbone it holds.
 from __future__ import annotations
 
 import copy
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,6 +60,10 @@ DEFAULT_LORA_TARGETS: tuple[str, ...] = (
 )
 
 
+#: Largest working height or width: 4096² is 16.8 M pixels, 16x FLUX's native 1024², and 65,536
+#: latent tokens for Kontext; beyond it one sample alone outgrows the biggest GPUs' memory.
+MAX_WORKING_SIDE = 4096
+
 ImageInput = torch.Tensor | Image.Image | Sequence[Image.Image] | Sequence[torch.Tensor]
 
 
@@ -80,6 +85,17 @@ def as_pil_list(images: ImageInput) -> list[Image.Image]:
     for im in images:
         out.extend(as_pil_list(im))
     return out
+
+
+def check_working_side(kind: str, height: int, width: int, multiple: int | None = None) -> None:
+    """Refuse a working size that is not positive, above :data:`MAX_WORKING_SIDE`, or (when
+    ``multiple`` is known) not made of multiples of it."""
+    if height <= 0 or width <= 0 or (multiple is not None and (height % multiple or width % multiple)):
+        what = f"positive multiples of {multiple}" if multiple is not None else "positive"
+        raise BackboneError(f"{kind}: working size {height}x{width} must be {what}")
+    if max(height, width) > MAX_WORKING_SIDE:
+        raise BackboneError(f"{kind}: working size {height}x{width} is above the largest supported side, "
+                            f"{MAX_WORKING_SIDE} pixels")
 
 
 class EditBackbone(ABC):
@@ -108,6 +124,21 @@ class EditBackbone(ABC):
         return None
 
     @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The keyword options the constructor takes besides the pipeline
+        (``model.backbone_options``)."""
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[2:]  # self, pipeline
+        return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Refuse an option the constructor does not take, before any weights are read."""
+        unknown = sorted(set(options) - set(cls.option_names()))
+        if unknown:
+            accepted = ", ".join(cls.option_names()) or "none"
+            raise BackboneError(f"{cls.kind}: unknown backbone option {unknown[0]!r} (accepted: {accepted})")
+
+    @classmethod
     def pipeline_class(cls):
         import diffusers
 
@@ -118,6 +149,7 @@ class EditBackbone(ABC):
         expected = cls.pipeline_class()
         if not isinstance(pipeline, expected):
             raise BackboneError(f"{cls.kind} needs a {expected.__name__}, got {type(pipeline).__name__}")
+        cls.check_options(options)
         return cls(pipeline, **options)
 
     @classmethod
@@ -129,6 +161,7 @@ class EditBackbone(ABC):
         **options: Any,
     ) -> EditBackbone:
         """Load with the stock pipeline class's ``from_pretrained``; ``device=None`` leaves it on CPU."""
+        cls.check_options(options)
         pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype)
         for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
             module = getattr(pipe, name, None)
@@ -187,9 +220,7 @@ class EditBackbone(ABC):
         return self.vae_scale_factor * 2
 
     def check_resolution(self, height: int, width: int) -> None:
-        m = self.resolution_multiple
-        if height <= 0 or width <= 0 or height % m or width % m:
-            raise BackboneError(f"{self.kind}: working size {height}x{width} must be positive multiples of {m}")
+        check_working_side(self.kind, height, width, self.resolution_multiple)
 
     def latent_grid(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the unpacked latent grid for a working resolution."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from cocoedit.models.backbone import EditBackbone
+from cocoedit.models.backbone import EditBackbone, check_working_side
 from cocoedit.models.condition import BackboneError
 from cocoedit.models.kontext import KontextBackbone
 from cocoedit.models.qwen import QwenImageEditBackbone, QwenImageEditPlusBackbone
@@ -135,7 +135,9 @@ def _pipeline_file(model: str | Path, filename: str) -> Path | None:
 
 def check_working_size(model: str | Path, kind: str, height: int, width: int) -> None:
     """Refuse a working size the model cannot use, from its ``vae/config.json`` alone (no weights
-    are read). Sizes the config cannot decide are left to the backbone's own check at load."""
+    are read), or one above :data:`~cocoedit.models.backbone.MAX_WORKING_SIDE`. Sizes the config
+    cannot decide are left to the backbone's own check at load."""
+    check_working_side(kind, height, width)
     config_path = _pipeline_file(model, "vae/config.json")
     if config_path is None:
         return
@@ -143,11 +145,8 @@ def check_working_size(model: str | Path, kind: str, height: int, width: int) ->
         factor = backbone_class(kind).vae_scale_factor_from_config(json.loads(config_path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, KeyError, TypeError):
         return
-    if factor is None:
-        return
-    m = factor * 2  # the VAE's downsampling, then 2x2 latent packing (EditBackbone.resolution_multiple)
-    if height <= 0 or width <= 0 or height % m or width % m:
-        raise BackboneError(f"{kind}: working size {height}x{width} must be positive multiples of {m}")
+    if factor is not None:  # the VAE's downsampling, then 2x2 latent packing (EditBackbone.resolution_multiple)
+        check_working_side(kind, height, width, factor * 2)
 
 
 def load_backbone(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
+from cocoedit.core.settings import explain_validation_error, load_yaml, read_yaml_mapping
+from cocoedit.models.backbone import MAX_WORKING_SIDE
 from cocoedit.rewards.mllm import MLLMRewardConfig
 
 
@@ -24,7 +25,8 @@ class ConfigError(CocoEditError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # .nan and .inf parse as YAML floats; no key of a training config means anything with them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -32,8 +34,8 @@ class ModelConfig(_Section):
     backbone: str | None = Field(None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json.")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype of the transformer and text encoders (the LoRA adapters are float32 whatever this is; on CUDA the passes run under bf16 autocast).")
     vae_dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Dtype of the VAE (reference: float32).")
-    height: int = Field(512, gt=0, description="Working resolution (ours, not the pipelines' 1024^2).")
-    width: int = Field(512, gt=0)
+    height: int = Field(512, gt=0, le=MAX_WORKING_SIDE, description=f"Working resolution (ours, not the pipelines' 1024^2); at most {MAX_WORKING_SIDE}.")
+    width: int = Field(512, gt=0, le=MAX_WORKING_SIDE)
     guidance: float | None = Field(None, description="Backbone guidance (Kontext embedding 2.5 in the reference); None = backbone default.")
     lora_rank: int = Field(32, ge=1)
     lora_alpha: float = Field(64.0, gt=0)
@@ -67,15 +69,21 @@ class PixelRewardConfig(_Section):
 
 
 class RewardConfig(_Section):
-    weights: dict[str, float] = Field(
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"judge": 0.8, "pixel": 0.2},
-        description="Named reward components and their weights.",
+        description="Named reward components and their weights: 0 or more, at least one above 0 (0 computes and logs a component without training on it).",
     )
     functions: dict[str, str] = Field(default_factory=dict, description="Component name -> a built-in (judge, pixel, edit_judge) or 'package.module:attribute'; a name without an entry is a built-in.")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Component name -> keyword arguments for a class or factory named in functions.")
     pixel: PixelRewardConfig = PixelRewardConfig()
     workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
     max_unscored_fraction: float = Field(0.25, ge=0, le=1, description="Largest share of an epoch's samples a component may fail to score before the run stops.")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> RewardConfig:
+        if not any(self.weights.values()):
+            raise ValueError("at least one of reward.weights must be above 0")
+        return self
 
     def component(self, name: str) -> str:
         """What ``name`` resolves to: its entry in ``functions``, else itself (a built-in)."""
@@ -179,11 +187,14 @@ RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last"
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, item: str) -> Any:
     """A YAML scalar or collection; ``1e-4`` is a float (YAML 1.1 would read it as a string)."""
     if text == "":
         return ""
-    value = yaml.safe_load(text)
+    try:
+        value = load_yaml(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {item!r}: bad YAML value ({getattr(e, 'problem', None) or e})") from None
     if isinstance(value, str) and _FLOAT.match(value.strip()):
         return float(value)
     return value
@@ -202,7 +213,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
             node = child
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = _parse_value(value, item)
     return data
 
 

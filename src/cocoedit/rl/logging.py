@@ -7,6 +7,7 @@ is what ``cocoedit report`` and the tests read, so it is written whatever the lo
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import torch
 
 from cocoedit.core.errors import CocoEditError
+
+
+logger = logging.getLogger("cocoedit.train")
 
 
 class MetricsFileError(CocoEditError):
@@ -103,14 +107,18 @@ class RunLogger:
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """Rows of ``metrics.jsonl``; a step logged again after a resume replaces the earlier row.
 
-    A last line cut off by a crash (no newline, not JSON) is skipped; a bad line anywhere else is
-    an error naming its line number.
+    A last line cut off by a crash (no newline, not JSON) is skipped with a warning naming the file
+    and line; a bad line anywhere else is an error naming its line number.
     """
     path = Path(run_dir) / "metrics.jsonl"
     rows: dict[int, dict[str, Any]] = {}
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise MetricsFileError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x})") from None
     lines = text.split("\n")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -118,9 +126,13 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         try:
             rec = json.loads(line)
             step = rec["step"]
+            if not isinstance(step, int):
+                raise TypeError(f"step is {step!r}, not an integer")
         except (ValueError, KeyError, TypeError) as e:
             if number == len(lines) and not text.endswith("\n"):
-                break  # torn by a crash mid-write
+                logger.warning("%s:%d: skipped the last line, cut off mid-write (%d characters, not a metrics "
+                               "record); the run was likely killed while logging", path, number, len(line))
+                break
             raise MetricsFileError(f"{path}:{number}: not a metrics record ({e})") from None
         rows.setdefault(step, {}).update(rec)
     return [rows[k] for k in sorted(rows)]

@@ -21,6 +21,7 @@ import torch
 import yaml
 
 import cocoedit
+from cocoedit.core.settings import read_yaml_mapping
 from cocoedit.rl.checkpoint import (
     RunError,
     config_differences,
@@ -107,7 +108,7 @@ def check_resume(run_dir: Path, config: CocoEditConfig, accept_changed: Iterable
     unknown = accept - set(CHANGE_KINDS)
     if unknown:
         raise RunError(f"--accept-changed takes {' or '.join(CHANGE_KINDS)}, not {', '.join(sorted(unknown))}")
-    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    saved = read_yaml_mapping(path, RunError)
     current = absolute_config(config)
     diffs = config_differences(saved, current, RESUMABLE_CHANGES)
     if diffs:

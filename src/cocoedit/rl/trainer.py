@@ -33,12 +33,14 @@ from typing import Any
 
 import torch
 
+from cocoedit.core.devices import check_device
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.data.manifest import EditSample
 from cocoedit.judge.client import JudgeUnavailableError
 from cocoedit.models.backbone import EditBackbone
+from cocoedit.models.condition import BackboneError
 from cocoedit.models.lora import (
     adapter_parameters,
     add_lora,
@@ -159,12 +161,13 @@ class CocoEditTrainer:
         accept_changed: Sequence[str] = (),
         resume: bool | None = None,
     ) -> CocoEditTrainer:
-        """Check the run folder (when ``resume`` says what it should hold) and the logger, read the
-        manifests, build the rewards (a judge is contacted now), then load the backbone: inputs are
-        checked before the slow part. ``extra_rewards`` supplies components built in code by the
-        names used in ``reward.weights``."""
+        """Check the run folder (when ``resume`` says what it should hold), the device, the model's
+        kind, options and working size (from its config files) and the logger, read the manifests,
+        build the rewards (a judge is contacted now), then load the backbone: inputs are checked
+        before the slow part. ``extra_rewards`` supplies components built in code by the names used
+        in ``reward.weights``."""
         from cocoedit.data.manifest import detect_layout, read_manifest
-        from cocoedit.models.registry import load_backbone
+        from cocoedit.models.registry import backbone_class, check_working_size, detect_kind, load_backbone
         from cocoedit.rewards.registry import load_rewards
         from cocoedit.rl.distributed import default_device
 
@@ -173,16 +176,25 @@ class CocoEditTrainer:
 
         if resume is not None:
             check_run_folder(Path(run_dir), resume)
+        m = config.model
+        device = str(check_device(config.train.device, "train.device")) if config.train.device else default_device()
+        kind = m.backbone or detect_kind(m.path)
+        try:
+            backbone_class(kind).check_options(m.backbone_options)
+        except BackboneError as e:
+            raise ConfigError(f"model.backbone_options: {e}") from None
+        try:
+            check_working_size(m.path, kind, m.height, m.width)
+        except BackboneError as e:
+            raise ConfigError(f"model.height, model.width: {e}") from None
         check_logger(config.train.logger)
         train_samples = read(config.data.manifest)
         validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
         r = config.reward
         rewards = load_rewards(r.weights, r.functions, r.options, config.judge, r.pixel.model_dump(), extra_rewards)
         try:
-            m = config.model
             dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-            backbone = load_backbone(m.path, m.backbone, dtype=dtypes[m.dtype], device=config.train.device or default_device(),
-                                     **m.backbone_options)
+            backbone = load_backbone(m.path, kind, dtype=dtypes[m.dtype], device=device, **m.backbone_options)
             backbone.set_vae_dtype(dtypes[m.vae_dtype])
             backbone.pipeline.set_progress_bar_config(disable=True)
             return cls(config, run_dir, backbone, train_samples, rewards, validation, progress, accept_changed)
