@@ -1,5 +1,5 @@
 """`cocoedit edit` refuses an output path it could not write, an empty instruction, an unknown
-device and an oversized working size by name, before the model loads (not after the edit)."""
+device, an oversized working size and a LoRA path without weights by name, before the model loads (not after the edit)."""
 
 import os
 
@@ -77,3 +77,11 @@ def test_an_unknown_device_is_refused(hollow, source, tmp_path, device, message)
 def test_a_working_size_above_the_bound_is_refused(hollow, source, tmp_path):
     output = edit(hollow, source, "--prompt", "p", "-o", tmp_path / "o.png", "--size", "100000")
     assert "working size 100000x100000 is above the largest supported side, 4096 pixels" in output
+
+
+def test_a_lora_path_without_weights_is_named(hollow, source, tmp_path):
+    output = edit(hollow, source, "--prompt", "p", "-o", tmp_path / "o.png", "--lora", tmp_path / "none.safetensors")
+    assert "none.safetensors: LoRA file or folder not found" in output
+    (tmp_path / "lora").mkdir()
+    output = edit(hollow, source, "--prompt", "p", "-o", tmp_path / "o.png", "--lora", tmp_path / "lora")
+    assert "lora: no pytorch_lora_weights.safetensors in this folder" in output

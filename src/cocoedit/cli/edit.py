@@ -80,6 +80,7 @@ def edit(
         load_editor,
         run_batch,
     )
+    from cocoedit.models.lora import check_lora_path
     from cocoedit.models.registry import check_working_size, detect_kind
 
     single = image is not None or prompt is not None or output is not None
@@ -101,6 +102,8 @@ def edit(
     kind = backbone or detect_kind(model)
     if settings.size is not None:
         check_working_size(model, kind, *settings.size)
+    if lora is not None:
+        check_lora_path(lora)
     if single:
         image_size(image)  # a missing or unreadable --image, named
         check_output_image(output)

@@ -210,19 +210,26 @@ def save_lora(backbone: EditBackbone, name: str, out_dir: str | Path,
     return out_dir / LORA_WEIGHTS_FILE
 
 
+def check_lora_path(path: str | Path) -> Path:
+    """A diffusers-format LoRA: a ``.safetensors`` file, or a folder holding the weights file.
+    Checked without reading weights, so commands can refuse a wrong path before a model loads."""
+    path = Path(path)
+    if not path.exists():
+        raise LoraError(f"{path}: LoRA file or folder not found")
+    if path.is_dir() and not (path / LORA_WEIGHTS_FILE).is_file():
+        raise LoraError(f"{path}: no {LORA_WEIGHTS_FILE} in this folder")
+    return path
+
+
 def load_lora(backbone: EditBackbone, path: str | Path, name: str, scale: float = 1.0) -> None:
     """Load a diffusers-format LoRA (folder or ``.safetensors`` file) as adapter ``name`` and activate it.
 
     Uses the stock pipeline's ``load_lora_weights``; ``scale`` multiplies the adapter's output.
     """
-    path = Path(path)
-    if not path.exists():
-        raise LoraError(f"{path}: LoRA file or folder not found")
+    path = check_lora_path(path)
     if name in adapter_names(backbone):
         raise LoraError(f"adapter {name!r} already exists")
     if path.is_dir():
-        if not (path / LORA_WEIGHTS_FILE).is_file():
-            raise LoraError(f"{path}: no {LORA_WEIGHTS_FILE} in this folder")
         backbone.pipeline.load_lora_weights(str(path), adapter_name=name)
     else:
         backbone.pipeline.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)

@@ -72,6 +72,8 @@ def _fingerprint(config: CocoEditConfig) -> dict[str, Any]:
 
 def check_run_folder(run_dir: Path, resume: bool) -> None:
     """Before anything loads: a new run needs a folder without a checkpoint; a resume needs a run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: --run-dir is a file, not a folder")
     if not resume and latest_checkpoint(run_dir / "checkpoints") is not None:
         raise RunError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
     if resume and not (run_dir / CONFIG).is_file():
