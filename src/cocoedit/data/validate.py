@@ -3,7 +3,11 @@
 Each problem names the line, the sample id (when known) and the reason. Problem kinds:
 
 ``bad_json``, ``bad_record``, ``outside_root``, ``missing_file``, ``unreadable_file``,
-``size_mismatch``, ``empty_mask``, ``full_mask``, ``non_binary_mask``, ``duplicate_id``.
+``size_mismatch``, ``empty_mask``, ``full_mask``, ``non_binary_mask``, ``duplicate_id``, and
+``no_rows`` (line 0) for a manifest without a single row.
+
+Images are read by :func:`cocoedit.core.images.open_image`'s rule (regular file, decodes, within the
+pixel limit); a file that breaks it is an ``unreadable_file``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.line:  # about the whole file
+            return f"{self.kind}: {self.message}"
         who = f" [{self.sample_id}]" if self.sample_id else ""
         return f"line {self.line}{who}: {self.kind}: {self.message}"
 
@@ -48,7 +54,7 @@ class ValidationReport:
 
     @property
     def bad_rows(self) -> int:
-        return len({p.line for p in self.problems})
+        return len({p.line for p in self.problems if p.line})
 
     def counts(self) -> Counter[str]:
         return Counter(p.kind for p in self.problems)
@@ -150,4 +156,6 @@ def validate_manifest(
                 report.problems.extend(_check_files(sample, row.line))
             if progress is not None:
                 progress(1)
+    if report.rows == 0:
+        report.problems.append(Problem(0, None, "no_rows", f"{path}: manifest has no rows"))
     return report
