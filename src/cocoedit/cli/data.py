@@ -143,4 +143,6 @@ def stats(
 
     report, figures = write_stats(path)
     typer.echo(f"{figures['samples']} samples: " + ", ".join(f"{k} {v}" for k, v in figures["counts"].items()))
+    for error in figures["unreadable"]:
+        typer.echo(f"    unreadable: {error}")
     typer.echo(f"report: {report}")

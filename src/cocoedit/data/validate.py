@@ -21,7 +21,7 @@ import torch
 
 from cocoedit.core.images import ImageFileError, image_size, load_mask_values
 from cocoedit.core.masks import edit_mask_from_file_values
-from cocoedit.data.manifest import EditSample, ManifestLayout, iter_manifest
+from cocoedit.data.manifest import EditSample, ManifestError, ManifestLayout, iter_manifest
 
 # A mask pixel counts as grey (neither black nor white) when it is this far from both ends; the
 # margin tolerates 8-bit rounding but not JPEG ringing or anti-aliased edges.
@@ -159,3 +159,15 @@ def validate_manifest(
     if report.rows == 0:
         report.problems.append(Problem(0, None, "no_rows", f"{path}: manifest has no rows"))
     return report
+
+
+def require_valid_manifest(path: str | Path, layout: ManifestLayout = "manifest", shown: int = 10) -> None:
+    """Raise :class:`ManifestError` naming the first ``shown`` problems (and how many more) when
+    :func:`validate_manifest` finds any: what ``cocoedit train`` runs before a model loads."""
+    report = validate_manifest(path, layout=layout)
+    if report.ok:
+        return
+    listed = "; ".join(str(p) for p in report.problems[:shown])
+    more = f"; and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
+    raise ManifestError(f"{path}: {report.bad_rows} of {report.rows} row(s) are bad "
+                        f"(`cocoedit data validate {path}` lists them): {listed}{more}")
