@@ -180,7 +180,8 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     if not samples:
         expected = "fullset/<task>/<lang>/<key>.png" if bench == "gedit" else "singleturn/<category>/<id>.png"
         raise BenchmarkError(f"{bench_dir}: no {bench} samples found (expected {expected})")
-    outside = [str(p) for s in samples for p in (s.source, s.mask) if p is not None and not is_really_inside(bench_dir, p)]
+    files = dict.fromkeys(p for s in samples for p in (s.source, s.mask) if p is not None)  # keys share files
+    outside = [str(p) for p in files if not is_really_inside(bench_dir, p)]
     if outside:
         shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
         raise BenchmarkError(f"{bench_dir}: {len(outside)} file(s) are links to places outside the benchmark folder: {shown}")
