@@ -1,6 +1,8 @@
 """A manifest the project writes reads back: Unicode line separators inside strings, CRLF line
 ends and a UTF-8 byte-order mark."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -24,6 +26,11 @@ def test_instructions_with_line_separators_round_trip(files):
     assert count_rows(path) == len(tricky)
     assert [s.instruction for s in read_manifest(path)] == tricky
     assert "\u2028" not in path.read_text(encoding="utf-8")  # escaped for tools that split there
+    # as older versions and other tools write them: raw inside the strings
+    raw = "".join(json.dumps({"id": f"r{i}", "source": "a.png", "mask": "m.png", "instruction": text}, ensure_ascii=False)
+                  + "\n" for i, text in enumerate(tricky))
+    (files / "raw.jsonl").write_text(raw, encoding="utf-8", newline="")
+    assert [s.instruction for s in read_manifest(files / "raw.jsonl")] == tricky
 
 
 def test_a_byte_order_mark_and_crlf_lines_are_accepted(files):
