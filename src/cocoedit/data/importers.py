@@ -2,11 +2,18 @@
 
 An import manifest is our JSONL manifest of :class:`~cocoedit.data.manifest.CandidateSample`
 rows (the mask may be missing: ``cocoedit data build`` annotates it). The importer copies (or
-symlinks, ``link=True``) every image into the output folder, so the folder is self-contained and
+hard-links, ``link=True``) every image into the output folder, so the folder is self-contained and
 its paths are relative, like any manifest:
 
-    OUT/manifest.jsonl   OUT/images/<stem>.<ext>   OUT/targets/<stem>.<ext>   OUT/masks/<stem>.<ext>
+    OUT/manifest.jsonl   OUT/images/<name>   OUT/targets/<name>   OUT/masks/<name>
     OUT/import_skipped.jsonl   (one line per source row that could not be imported, with the reason)
+
+``<name>`` is :func:`cocoedit.core.paths.safe_file_name` of the id with the image's suffix appended
+(``img.000`` -> ``img.000.png``). ``link=True`` makes hard links, not symlinks: a symlink would
+point out of the dataset folder, which every reader refuses; a file on another file system is
+copied. Files are written to a staging folder inside ``OUT`` and moved into place at the end, after
+checking that none of them would replace an input file (``--out`` set to the table's own folder):
+that is refused, naming the file, and no input changes.
 
 Sources (``fmt``):
 
@@ -22,9 +29,12 @@ written as they are, never re-encoded. An instruction cell may be a list of phra
 non-empty one is used and the list is kept in ``metadata["instructions"]``. Unmapped columns that
 are JSON values are carried along in ``metadata["columns"]``.
 
-A row that cannot be imported (a missing column value, a missing file, bytes that are not an
-image) is skipped and written to ``import_skipped.jsonl`` with its row number and reason; with
-``strict=True`` the first one raises :class:`DataImportError` instead.
+Every image cell must be an image that :func:`cocoedit.core.images.open_image` reads (decodes
+completely, within the pixel limit). A row that cannot be imported (a missing column value, a
+missing file, a file or bytes that are not a readable image, an unsafe or duplicate id, an id whose
+file name another id has) is skipped and written to ``import_skipped.jsonl`` with its row number,
+column and reason, and the other rows go on; with ``strict=True`` the first one raises
+:class:`DataImportError` instead.
 """
 
 from __future__ import annotations
@@ -73,6 +83,8 @@ class ColumnMapping(BaseModel):
     edit_type: str | None = None
     mask: str | None = None
 
+
+# ---- image cells -------------------------------------------------------------------------------
 
 class _RowProblem(Exception):
     """One row cannot be imported (skipped and logged)."""
