@@ -5,7 +5,8 @@ benchmark, resumable, with per-sample errors.
 
 Output layouts are the ones `cocoedit eval consistency` reads: for a benchmark,
 ``<out>/<BenchSample.result_relpath>`` (GEdit ``fullset/<task>/<lang>/<key>.png``, ImgEdit flat
-``<key>.png``); for a manifest, ``<out>/<sample id>.png``. Every sample uses a generator seeded
+``<key>.png``); for a manifest, ``<out>/<safe_file_name(sample id, ".png")>`` (the id itself when
+it is made of ``A-Za-z0-9._-``, see :mod:`cocoedit.core.paths`). Every sample uses a generator seeded
 with the same ``seed`` (as the reference benchmark scripts do), so a resumed run writes what an
 uninterrupted one would have.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 from cocoedit.core.images import ImageFileError, image_size, load_image, save_image
+from cocoedit.core.paths import output_paths_for_ids
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.generate import edit_images
 
@@ -91,10 +93,13 @@ def load_editor(options: EditorOptions) -> EditBackbone:
 
 
 def jobs_from_manifest(manifest: str | Path, out_dir: str | Path) -> list[EditJob]:
+    """One job per row, written to ``out_dir / safe_file_name(id, ".png")``; two ids that would
+    share a file are refused before anything is edited."""
     from cocoedit.data.manifest import read_manifest
 
-    out_dir = Path(out_dir)
-    return [EditJob(s.id, s.source, s.instruction, out_dir / f"{s.id}.png") for s in read_manifest(manifest)]
+    samples = read_manifest(manifest)
+    outputs = output_paths_for_ids(out_dir, [s.id for s in samples], ".png")
+    return [EditJob(s.id, s.source, s.instruction, outputs[s.id]) for s in samples]
 
 
 def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) -> list[EditJob]:

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from cocoedit.data.importers import ColumnMapping, file_stem, import_pairs
+from cocoedit.core.paths import safe_file_name, safe_stem
+from cocoedit.data.importers import ColumnMapping, import_pairs
 from cocoedit.data.manifest import CandidateSample, read_manifest
 from cocoedit.data.tables import DataImportError, detect_format
 
@@ -116,14 +117,15 @@ def test_bad_rows_are_skipped_with_reason_or_raise_when_strict(pair_jsonl, tmp_p
     rows[2]["src"] = "raw/nowhere.png"
     rows[4]["prompt"] = "  "
     (tmp_path / "raw" / "junk.png").write_bytes(b"not an image")
-    rows[5]["tgt"] = {"bytes": None, "path": "raw/junk.png"}  # a path: copied, decoded later by the build
+    rows[5]["tgt"] = {"bytes": None, "path": "raw/junk.png"}  # a path to a file that is no image
     rows[6]["tgt"] = 17
     (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = import_pairs(tmp_path / "bad.jsonl", tmp_path / "out", columns=COLUMNS)
-    assert result.imported == 5
-    assert result.skipped == {"column 'src'": 1, "column 'prompt'": 1, "column 'tgt'": 1}
+    assert result.imported == 4
+    assert result.skipped == {"column 'src'": 1, "column 'prompt'": 1, "column 'tgt'": 2}
     logged = [json.loads(line) for line in (tmp_path / "out" / "import_skipped.jsonl").read_text().splitlines()]
-    assert [entry["row"] for entry in logged] == [3, 5, 7]
+    assert [entry["row"] for entry in logged] == [3, 5, 6, 7]
+    assert "junk.png: not a readable image" in logged[2]["error"]
     assert "nowhere.png not found" in logged[0]["error"]
     with pytest.raises(DataImportError, match=r"bad.jsonl: row 3: column 'src': file .*nowhere.png not found"):
         import_pairs(tmp_path / "bad.jsonl", tmp_path / "out2", columns=COLUMNS, strict=True)
@@ -148,18 +150,18 @@ def test_cocoedit40k_release(tmp_path):
     result = import_pairs(rel, tmp_path / "out")
     [s] = read_manifest(result.manifest, model=CandidateSample)
     assert s.id == "images/a/0001" and s.mask_polarity == "white_is_keep"
-    assert s.source.name == f"{file_stem('images/a/0001')}.jpg"
+    assert s.source.name == safe_file_name("images/a/0001", ".jpg")
     assert s.mask.read_bytes() == (rel / "masks" / "0001.png").read_bytes()
     assert s.metadata["task"] == "color"
 
 
-def test_symlink_mode_links_instead_of_copying(pair_jsonl, tmp_path):
+def test_link_mode_hard_links_instead_of_copying(pair_jsonl, tmp_path):
     result = import_pairs(pair_jsonl, tmp_path / "out", columns=COLUMNS, link=True)
     [first, *_] = read_manifest(result.manifest, model=CandidateSample)
-    assert first.source.is_symlink() and first.source.resolve() == (tmp_path / "raw" / "src_0.png").resolve()
+    assert not first.source.is_symlink() and first.source.samefile(tmp_path / "raw" / "src_0.png")
 
 
-def test_file_stem_is_safe_and_collision_free():
-    assert file_stem("pair-001") == "pair-001"
-    assert file_stem("a/b") != file_stem("a_b")
-    assert "/" not in file_stem("images/a/0001")
+def test_safe_stem_is_safe_and_collision_free():
+    assert safe_stem("pair-001") == "pair-001"
+    assert safe_stem("a/b") != safe_stem("a_b")
+    assert "/" not in safe_stem("images/a/0001")

@@ -74,7 +74,7 @@ def import_(
     edit_type_col: Annotated[Optional[str], typer.Option(help="Column of the edit type (default: 'edit_type' if present).")] = None,
     mask_col: Annotated[Optional[str], typer.Option(help="Column of an existing mask (white = edit).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split of a saved DatasetDict.")] = None,
-    link: Annotated[bool, typer.Option("--link", help="Symlink image files instead of copying them.")] = False,
+    link: Annotated[bool, typer.Option("--link", help="Hard-link image files instead of copying them (copied across file systems).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad row instead of skipping it.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Import at most this many rows.")] = None,
 ) -> None:
@@ -143,4 +143,6 @@ def stats(
 
     report, figures = write_stats(path)
     typer.echo(f"{figures['samples']} samples: " + ", ".join(f"{k} {v}" for k, v in figures["counts"].items()))
+    for error in figures["unreadable"]:
+        typer.echo(f"    unreadable: {error}")
     typer.echo(f"report: {report}")

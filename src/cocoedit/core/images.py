@@ -2,10 +2,19 @@
 
 Images load as float ``[3, H, W]`` RGB in [0, 1]; masks as float ``[1, H, W]`` binary edit masks
 (1 = edit) after converting the file's polarity (see :mod:`cocoedit.core.masks`).
+
+Every image file is read by :func:`open_image`, one rule for all: a regular file (inside a given
+root, links followed: :func:`cocoedit.core.paths.is_really_inside`), an image that decodes
+completely, at most :func:`max_image_pixels` pixels (checked from the header before decoding, so a
+decompression bomb costs no memory). Any failure is an :class:`ImageFileError` naming the file and
+the reason.
 """
 
 from __future__ import annotations
 
+import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +23,103 @@ from PIL import Image, UnidentifiedImageError
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.masks import MaskPolarity, edit_mask_from_file_values
+from cocoedit.core.paths import is_really_inside
+
+#: Pixels an image file may have unless ``COCOEDIT_MAX_IMAGE_PIXELS`` says otherwise: 8192 x 8192,
+#: four times a 4K x 4K image and far below a decompression bomb's billions.
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_IMAGE_PIXELS_ENV = "COCOEDIT_MAX_IMAGE_PIXELS"
+
+#: Greyscale modes with more than 8 bits (PNG 16-bit greyscale opens as one of these).
+_WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 class ImageFileError(CocoEditError):
-    """An image or mask file is missing, unreadable or truncated."""
+    """An image or mask file is missing, not a regular file, unreadable, truncated or too large."""
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file (truncated files fail here, with the path named)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageFileError(f"{path}: file not found")
+def max_image_pixels() -> int:
+    """The pixel limit of :func:`open_image`: ``COCOEDIT_MAX_IMAGE_PIXELS`` when set, else
+    :data:`DEFAULT_MAX_IMAGE_PIXELS`. Read at every call, so a test or a job can change it.
+    Pillow refuses images above twice ``PIL.Image.MAX_IMAGE_PIXELS`` (about 179 megapixels) on its
+    own; those are reported as over the limit too."""
+    value = os.environ.get(MAX_IMAGE_PIXELS_ENV)
+    if value is None:
+        return DEFAULT_MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as im:
-            im.load()  # decodes everything: truncated files fail here, not later
-            return im.copy()
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise CocoEditError(f"{MAX_IMAGE_PIXELS_ENV}={value!r}: expected a positive whole number of pixels")
+    return limit
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer) greyscale as 8-bit ``L``: value / 257, so 65535 -> 255.
+
+    Pillow's own conversion clips these modes at 255, turning a 16-bit photo near-white.
+    """
+    if im.mode not in _WIDE_GREY_MODES:
+        return im
+    values = np.asarray(im, dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
+
+
+def open_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
+    """Open and fully decode an image file under the one reading rule (module docstring); with
+    ``root``, its real path (links followed) must also be inside ``root``'s.
+
+    16-bit greyscale comes back as 8-bit ``L`` (value / 257); every other mode as stored
+    (``P``, ``RGBA``, ``LA``, ...): :func:`to_rgb` makes RGB of any of them.
+    """
+    path = Path(path)
+    if root is not None and not is_really_inside(root, path):
+        raise ImageFileError(f"{path}: its real path {os.path.realpath(path)} is outside {root} (a link out of it)")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: file not found") from None
+    except OSError as e:
+        raise ImageFileError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageFileError(f"{path}: not a regular file")
+    limit = max_image_pixels()
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own threshold; our limit below decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                pixels = im.width * im.height
+                if pixels > limit:
+                    raise ImageFileError(_too_large(path, im.width, im.height, limit))
+                im.load()  # decodes everything: truncated files fail here, not later
+                return _eight_bit(im.copy())
+    except Image.DecompressionBombError as e:
+        raise ImageFileError(f"{path}: image too large to decode ({e}); limit {limit} pixels "
+                             f"({MAX_IMAGE_PIXELS_ENV})") from None
     except UnidentifiedImageError as e:
         raise ImageFileError(f"{path}: not a readable image ({e})") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageFileError(f"{path}: unreadable or truncated image ({e})") from e
+
+
+def _too_large(path: Path, width: int, height: int, limit: int) -> str:
+    return (f"{path}: image is {width}x{height} = {width * height} pixels, over the limit of {limit} "
+            f"(set {MAX_IMAGE_PIXELS_ENV} to raise it)")
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any image as 8-bit RGB: palette colours looked up, greyscale replicated, 16-bit greyscale
+    scaled to 8 bits, and **alpha dropped** (the colour stored under a transparent pixel is kept,
+    as diffusers' ``load_image`` and the reference pipelines do; compositing onto a background
+    would change pixels the edit mask says to keep)."""
+    return _eight_bit(im).convert("RGB")
+
+
+def open_rgb_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
+    """:func:`open_image` then :func:`to_rgb`."""
+    return to_rgb(open_image(path, root))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -42,8 +129,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def pil_to_tensor(im: Image.Image) -> torch.Tensor:
-    """PIL image -> float RGB ``[3, H, W]`` in [0, 1] (alpha is dropped, greyscale replicated)."""
-    arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    """PIL image -> float RGB ``[3, H, W]`` in [0, 1], converted by :func:`to_rgb`."""
+    arr = np.asarray(to_rgb(im), dtype=np.float32) / 255.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
@@ -71,15 +158,14 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
 def load_mask_values(path: str | Path) -> torch.Tensor:
     """Raw mask intensities ``[1, H, W]`` in [0, 1]: the maximum over RGB channels.
 
-    The maximum (not channel 0) so that a mask drawn in any colour counts.
+    The maximum (not channel 0) so that a mask drawn in any colour counts; alpha is ignored
+    (:func:`to_rgb`), 16-bit files are read at 8 bits.
     """
     im = open_image(Path(path))
-    if im.mode.startswith("I"):  # 16/32-bit greyscale
-        arr = np.asarray(im, dtype=np.float32) / 65535.0
-    elif im.mode == "F":
+    if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
     else:
-        arr = np.asarray(im.convert("RGB"), dtype=np.float32).max(axis=2) / 255.0
+        arr = np.asarray(to_rgb(im), dtype=np.float32).max(axis=2) / 255.0
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 

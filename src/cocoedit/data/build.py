@@ -48,11 +48,12 @@ from PIL import Image
 from cocoedit.core.images import (
     ImageFileError,
     load_edit_mask,
-    open_image,
+    open_rgb_image,
     pil_to_tensor,
     save_edit_mask,
     tensor_to_pil,
 )
+from cocoedit.core.paths import link_or_copy, output_paths_for_ids, safe_file_name
 from cocoedit.data.annotate import (
     boxes_from_reply,
     difference_mask,
@@ -77,7 +78,6 @@ from cocoedit.data.curation_prompts import (
     parse_refined_instruction,
     refine_template,
 )
-from cocoedit.data.importers import file_stem
 from cocoedit.data.manifest import (
     CandidateSample,
     ManifestError,
@@ -137,8 +137,8 @@ def _place(src: Path, dest: Path, media: str) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.unlink(missing_ok=True)
-    if media == "symlink":
-        os.symlink(os.path.abspath(src), tmp)
+    if media == "link":
+        link_or_copy(src, tmp)
     else:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
@@ -184,10 +184,10 @@ class Curator:
         cfg = self.config
         stages = record["stages"]
         try:
-            source_pil = await asyncio.to_thread(lambda: open_image(sample.source).convert("RGB"))
+            source_pil = await asyncio.to_thread(lambda: open_rgb_image(sample.source))
             target_pil = None
             if sample.target is not None:
-                target_pil = await asyncio.to_thread(lambda: open_image(sample.target).convert("RGB"))
+                target_pil = await asyncio.to_thread(lambda: open_rgb_image(sample.target))
         except ImageFileError as e:
             raise _Failed("unreadable_image", str(e)) from None
         size = (source_pil.height, source_pil.width)
@@ -267,12 +267,11 @@ class Curator:
         await asyncio.to_thread(self._write_files, sample, mask, record)
 
     def _write_files(self, sample: CandidateSample, mask: torch.Tensor, record: dict) -> None:
-        stem = file_stem(sample.id)
-        files = {"source": self.out / "images" / f"{stem}{sample.source.suffix.lower()}",
-                 "mask": self.out / "masks" / f"{stem}.png"}
+        files = {"source": self.out / "images" / safe_file_name(sample.id, sample.source.suffix.lower()),
+                 "mask": self.out / "masks" / safe_file_name(sample.id, ".png")}
         _place(sample.source, files["source"], self.config.media)
         if sample.target is not None:
-            files["target"] = self.out / "targets" / f"{stem}{sample.target.suffix.lower()}"
+            files["target"] = self.out / "targets" / safe_file_name(sample.id, sample.target.suffix.lower())
             _place(sample.target, files["target"], self.config.media)
         tmp = files["mask"].with_name(f".{files['mask'].name}.tmp.png")
         save_edit_mask(mask[0], tmp, "white_is_edit")
@@ -301,6 +300,7 @@ def run_build(
         candidates = read_manifest(in_manifest, model=CandidateSample)
     except ManifestError as e:
         raise BuildError(str(e)) from None
+    output_paths_for_ids(out / "masks", (c.id for c in candidates), ".png")  # two ids, one file: refused now
     if config.needs_vlm and not config.vlm.endpoint.model:
         raise BuildError("this config calls a VLM (grounding, refine or filter): give --model (or vlm.endpoint.model)")
     check_config_record(out, config, in_manifest)

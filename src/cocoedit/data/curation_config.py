@@ -105,7 +105,7 @@ class BuildConfig(_Strict):
     filter: FilterConfig = FilterConfig()
     vlm: VLMConfig = VLMConfig()
     workers: int = Field(4, ge=1)
-    media: Literal["copy", "symlink"] = "copy"
+    media: Literal["copy", "link"] = "copy"  # link: hard links (a symlink would leave the dataset)
 
     @property
     def needs_vlm(self) -> bool:

@@ -2,11 +2,18 @@
 
 An import manifest is our JSONL manifest of :class:`~cocoedit.data.manifest.CandidateSample`
 rows (the mask may be missing: ``cocoedit data build`` annotates it). The importer copies (or
-symlinks, ``link=True``) every image into the output folder, so the folder is self-contained and
+hard-links, ``link=True``) every image into the output folder, so the folder is self-contained and
 its paths are relative, like any manifest:
 
-    OUT/manifest.jsonl   OUT/images/<stem>.<ext>   OUT/targets/<stem>.<ext>   OUT/masks/<stem>.<ext>
+    OUT/manifest.jsonl   OUT/images/<name>   OUT/targets/<name>   OUT/masks/<name>
     OUT/import_skipped.jsonl   (one line per source row that could not be imported, with the reason)
+
+``<name>`` is :func:`cocoedit.core.paths.safe_file_name` of the id with the image's suffix appended
+(``img.000`` -> ``img.000.png``). ``link=True`` makes hard links, not symlinks: a symlink would
+point out of the dataset folder, which every reader refuses; a file on another file system is
+copied. Files are written to a staging folder inside ``OUT`` and moved into place at the end, after
+checking that none of them would replace an input file (``--out`` set to the table's own folder):
+that is refused, naming the file, and no input changes.
 
 Sources (``fmt``):
 
@@ -22,18 +29,19 @@ written as they are, never re-encoded. An instruction cell may be a list of phra
 non-empty one is used and the list is kept in ``metadata["instructions"]``. Unmapped columns that
 are JSON values are carried along in ``metadata["columns"]``.
 
-A row that cannot be imported (a missing column value, a missing file, bytes that are not an
-image) is skipped and written to ``import_skipped.jsonl`` with its row number and reason; with
-``strict=True`` the first one raises :class:`DataImportError` instead.
+Every image cell must be an image that :func:`cocoedit.core.images.open_image` reads (decodes
+completely, within the pixel limit). A row that cannot be imported (a missing column value, a
+missing file, a file or bytes that are not a readable image, an unsafe or duplicate id, an id whose
+file name another id has) is skipped and written to ``import_skipped.jsonl`` with its row number,
+column and reason, and the other rows go on; with ``strict=True`` the first one raises
+:class:`DataImportError` instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,6 +51,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
+from cocoedit.core.images import ImageFileError, open_image
+from cocoedit.core.paths import FileNames, UnsafeNameError, link_or_copy, unsafe_id_reason
 from cocoedit.data.manifest import (
     CandidateSample,
     ManifestError,
@@ -74,26 +84,92 @@ class ColumnMapping(BaseModel):
     mask: str | None = None
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def file_stem(sample_id: str) -> str:
-    """A file-name-safe stem for a sample id, unique per id.
-
-    Ids that are already safe are used as they are; others (``cat/0001``) get their unsafe runs
-    replaced by ``_`` plus 8 hex digits of the id's SHA-256, so ``a/b`` and ``a_b`` never share
-    a file.
-    """
-    safe = _SAFE.sub("_", sample_id).strip("._") or "sample"
-    if safe == sample_id:
-        return safe
-    return f"{safe[:80]}-{hashlib.sha256(sample_id.encode('utf-8')).hexdigest()[:8]}"
-
-
 # ---- image cells -------------------------------------------------------------------------------
 
 class _RowProblem(Exception):
     """One row cannot be imported (skipped and logged)."""
+
+
+_FOLDERS = ("images", "targets", "masks")
+
+
+class _Staging:
+    """Where an import writes: files go to ``OUT/.import-staging/<folder>/<name>`` and are moved
+    to ``OUT/<folder>/<name>`` by :meth:`publish`, which first refuses to replace any input file."""
+
+    def __init__(self, out: Path, link: bool) -> None:
+        self.out, self.link = out, link
+        self.dir = out / ".import-staging"
+        shutil.rmtree(self.dir, ignore_errors=True)  # what a crashed import left
+        self.names = {folder: FileNames(out / folder) for folder in _FOLDERS}
+        self.files: list[tuple[Path, Path]] = []  # (staged, final)
+        self.inputs: dict[str, Path] = {}  # every name an input file is reachable by -> the input
+
+    def add_input(self, path: Path) -> None:
+        self.inputs[_entry(path)] = path
+        self.inputs[os.path.realpath(path)] = path
+
+    def _paths(self, sample_id: str, folder: str, suffix: str) -> tuple[Path, Path]:
+        try:
+            final = self.names[folder].claim(sample_id, suffix)
+        except UnsafeNameError as e:
+            raise _RowProblem(f"id: {e}") from None
+        staged = self.dir / folder / final.name
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        return staged, final
+
+    def place_file(self, src: Path, sample_id: str, folder: str, where: str) -> Path:
+        """Check ``src`` is a readable image, then copy or hard-link it; returns its final path."""
+        try:
+            open_image(src)
+        except ImageFileError as e:
+            raise _RowProblem(f"{where}: {e}") from None
+        self.add_input(src)
+        staged, final = self._paths(sample_id, folder, src.suffix.lower() or ".img")
+        staged.unlink(missing_ok=True)
+        if self.link:
+            link_or_copy(src, staged)
+        else:
+            shutil.copyfile(src, staged)
+        self.files.append((staged, final))
+        return final
+
+    def write_bytes(self, data: bytes, sample_id: str, folder: str, where: str) -> Path:
+        """Write image bytes as they are (suffix from their format), checked readable like a file."""
+        staged, final = self._paths(sample_id, folder, _image_suffix(data, where))
+        staged.write_bytes(data)
+        try:
+            open_image(staged)
+        except ImageFileError as e:
+            staged.unlink()
+            raise _RowProblem(f"{where}: bytes are not a readable image ({str(e).split(': ', 1)[-1]})") from None
+        self.files.append((staged, final))
+        return final
+
+    def check_not_input(self, final: Path) -> None:
+        hit = self.inputs.get(_entry(final))
+        if hit is not None:
+            raise DataImportError(f"writing {final} would overwrite the input file {hit}; "
+                                  "choose an --out folder that holds no input")
+
+    def publish(self, extra_outputs: tuple[Path, ...]) -> None:
+        """Move every staged file into place; refuses (writing nothing) if one would replace an
+        input. ``extra_outputs`` are files written afterwards (the manifest), checked too."""
+        for final in [f for _, f in self.files] + list(extra_outputs):
+            self.check_not_input(final)
+        for staged, final in self.files:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)  # a crash never leaves a half-copied file under the final name
+        self.discard()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _entry(path: Path) -> str:
+    """The directory entry ``path`` names, its folder's links resolved but not its own: replacing
+    it replaces exactly this entry."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
 
 
 def _image_suffix(data: bytes, where: str) -> str:
@@ -105,42 +181,20 @@ def _image_suffix(data: bytes, where: str) -> str:
     return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}" if fmt else ".img")
 
 
-def _place_file(src: Path, dest_stem: Path, link: bool) -> Path:
-    dest = dest_stem.with_suffix(src.suffix.lower() or ".img")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    if link:
-        tmp.unlink(missing_ok=True)
-        os.symlink(os.path.abspath(src), tmp)
-    else:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)  # a crash never leaves a half-copied file under the final name
-    return dest
-
-
-def _write_bytes(data: bytes, dest_stem: Path, where: str) -> Path:
-    dest = dest_stem.with_suffix(_image_suffix(data, where))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
-    return dest
-
-
-def _store_image(value: Any, column: str, table_dir: Path, dest_stem: Path, link: bool) -> Path:
-    """Put one image cell into the output folder; returns the written path."""
+def _store_image(value: Any, column: str, table_dir: Path, sample_id: str, folder: str, staging: _Staging) -> Path:
+    """Put one image cell into the output folder; returns its final path."""
     where = f"column {column!r}"
     if isinstance(value, dict):  # datasets' Image feature: {"bytes": ..., "path": ...}
         if value.get("bytes"):
-            return _write_bytes(value["bytes"], dest_stem, where)
+            return staging.write_bytes(value["bytes"], sample_id, folder, where)
         value = value.get("path")
     if isinstance(value, (bytes, bytearray)):
-        return _write_bytes(bytes(value), dest_stem, where)
+        return staging.write_bytes(bytes(value), sample_id, folder, where)
     if isinstance(value, str) and value.strip():
         src = Path(value) if os.path.isabs(value) else table_dir / value
         if not src.is_file():
             raise _RowProblem(f"{where}: file {src} not found")
-        return _place_file(src, dest_stem, link)
+        return staging.place_file(src, sample_id, folder, where)
     raise _RowProblem(f"{where}: expected an image path, bytes or {{bytes, path}}, got {type(value).__name__}")
 
 
@@ -198,35 +252,45 @@ def import_pairs(
     table_dir = path if path.is_dir() else path.parent
     out.mkdir(parents=True, exist_ok=True)
     result = ImportResult(manifest=out / MANIFEST_NAME)
+    staging = _Staging(out, link)
+    for table_file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
+        staging.add_input(table_file)
+    for output in (result.manifest, out / SKIPPED_NAME):
+        staging.check_not_input(output)
     samples: list[CandidateSample] = []
+    skipped_lines: list[str] = []
     ids: dict[str, int] = {}
     resolved: ColumnMapping | None = None
-    with open(out / SKIPPED_NAME, "w", encoding="utf-8") as skipped_log:
+    try:
         for row_no, row in iter_source_rows(path, fmt, split):
             if progress is not None:
                 progress(1)
             if resolved is None:
                 resolved = _check_columns(columns, row, path, row_no)
             try:
-                sample = _import_row(row, row_no, resolved, path, table_dir, out, link, ids)
+                sample = _import_row(row, row_no, resolved, path, table_dir, staging, ids)
             except _RowProblem as e:
                 if strict:
                     raise DataImportError(f"{path}: row {row_no}: {e}") from None
                 reason = str(e).split(":")[0]
                 result.skipped[reason] += 1
-                skipped_log.write(json.dumps({"row": row_no, "reason": reason, "error": str(e)}) + "\n")
+                skipped_lines.append(json.dumps({"row": row_no, "reason": reason, "error": str(e)}) + "\n")
                 continue
             samples.append(sample)
             if limit is not None and len(samples) >= limit:
                 break
-    if resolved is None:
-        raise DataImportError(f"{path}: no rows")
+        if resolved is None:
+            raise DataImportError(f"{path}: no rows")
+        staging.publish((result.manifest,))
+    finally:
+        staging.discard()
+    (out / SKIPPED_NAME).write_text("".join(skipped_lines), encoding="utf-8")
     write_manifest(samples, result.manifest)
     result.imported = len(samples)
     return result
 
 
-def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link, ids) -> CandidateSample:
+def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, staging: _Staging, ids) -> CandidateSample:
     instruction = row.get(columns.instruction)
     alternatives = None
     if isinstance(instruction, list):  # several phrasings per pair: use the first, keep them all
@@ -236,16 +300,18 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link,
         raise _RowProblem(f"column {columns.instruction!r}: instruction is missing or empty")
     raw_id = row.get(columns.id) if columns.id else None
     sample_id = str(raw_id) if raw_id not in (None, "") else f"{path.stem}-{row_no:07d}"
+    unsafe = unsafe_id_reason(sample_id)
+    if unsafe is not None:
+        raise _RowProblem(f"column {columns.id!r}: {unsafe}")
     if sample_id in ids:
         raise _RowProblem(f"column {columns.id!r}: duplicate id {sample_id!r} (first on row {ids[sample_id]})")
-    stem = file_stem(sample_id)
-    source = _store_image(row.get(columns.source), columns.source, table_dir, out / "images" / stem, link)
+    source = _store_image(row.get(columns.source), columns.source, table_dir, sample_id, "images", staging)
     target = None
     if columns.target is not None:
-        target = _store_image(row.get(columns.target), columns.target, table_dir, out / "targets" / stem, link)
+        target = _store_image(row.get(columns.target), columns.target, table_dir, sample_id, "targets", staging)
     mask = None
     if columns.mask is not None:
-        mask = _store_image(row.get(columns.mask), columns.mask, table_dir, out / "masks" / stem, link)
+        mask = _store_image(row.get(columns.mask), columns.mask, table_dir, sample_id, "masks", staging)
     edit_type = row.get(columns.edit_type) if columns.edit_type else None
     used = {c for c in columns.model_dump().values() if c}
     extra = {k: v for k, v in row.items() if k not in used and _json_value(v)}
@@ -262,7 +328,7 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, out, link,
 def import_cocoedit40k(
     path: str | Path, out: str | Path, link: bool = False, limit: int | None = None, progress=None
 ) -> ImportResult:
-    """Copy (or link) a CoCoEdit-40K release into ``out`` as an import manifest (masks kept,
+    """Copy (or hard-link) a CoCoEdit-40K release into ``out`` as an import manifest (masks kept,
     white = keep). A bad row of the release is an error naming its line (the release is ours to
     trust, unlike a scraped table)."""
     path, out = Path(path), Path(out)
@@ -273,22 +339,31 @@ def import_cocoedit40k(
     if limit is not None:
         samples = samples[:limit]
     out.mkdir(parents=True, exist_ok=True)
-    (out / SKIPPED_NAME).write_text("", encoding="utf-8")
+    result = ImportResult(manifest=out / MANIFEST_NAME)
+    staging = _Staging(out, link)
+    staging.add_input(path / "metadata.jsonl" if path.is_dir() else path)
     written = []
-    for sample in samples:
-        stem = file_stem(sample.id)
-        for p in (sample.source, sample.mask):
-            if not p.is_file():
-                raise DataImportError(f"{path}: sample {sample.id!r}: file {p} not found (are the zips extracted?)")
-        source = _place_file(sample.source, out / "images" / stem, link)
-        mask = _place_file(sample.mask, out / "masks" / stem, link)
-        written.append(CandidateSample(
-            id=sample.id, source=source.absolute(), instruction=sample.instruction, mask=mask.absolute(),
-            mask_polarity=sample.mask_polarity, edit_type=sample.edit_type or sample.metadata.get("edit_type"),
-            metadata={"import": {"file": str(path), "layout": "cocoedit40k"}, **sample.metadata},
-        ))
-        if progress is not None:
-            progress(1)
-    result = ImportResult(manifest=out / MANIFEST_NAME, imported=len(written))
+    try:
+        for sample in samples:
+            for p in (sample.source, sample.mask):
+                if not p.is_file():
+                    raise DataImportError(f"{path}: sample {sample.id!r}: file {p} not found (are the zips extracted?)")
+            try:
+                source = staging.place_file(sample.source, sample.id, "images", "image")
+                mask = staging.place_file(sample.mask, sample.id, "masks", "mask")
+            except _RowProblem as e:
+                raise DataImportError(f"{path}: sample {sample.id!r}: {e}") from None
+            written.append(CandidateSample(
+                id=sample.id, source=source.absolute(), instruction=sample.instruction, mask=mask.absolute(),
+                mask_polarity=sample.mask_polarity, edit_type=sample.edit_type or sample.metadata.get("edit_type"),
+                metadata={"import": {"file": str(path), "layout": "cocoedit40k"}, **sample.metadata},
+            ))
+            if progress is not None:
+                progress(1)
+        staging.publish((result.manifest, out / SKIPPED_NAME))
+    finally:
+        staging.discard()
+    (out / SKIPPED_NAME).write_text("", encoding="utf-8")
+    result.imported = len(written)
     write_manifest(written, result.manifest)
     return result

@@ -11,8 +11,15 @@ A manifest is a JSON-lines file; each line is one :class:`EditSample` with file 
 memory every mask is converted to the internal convention (1 = edit) when it is loaded. This lets a
 manifest point at the CoCoEdit-40K mask files (white = keep) without rewriting them.
 
-Paths that resolve outside the dataset root (``../x.png``, absolute paths elsewhere) are refused
-unless ``allow_outside_root=True``: a manifest should not read arbitrary files by accident.
+Paths whose real location is outside the dataset root (``../x.png``, absolute paths elsewhere, a
+symlink inside the root pointing out of it) are refused unless ``allow_outside_root=True``: a
+manifest should not read arbitrary files by accident (:func:`cocoedit.core.paths.resolve_inside`).
+Ids must be usable in file names' place (:func:`cocoedit.core.paths.unsafe_id_reason`: no ``..``,
+not absolute, no control characters).
+
+Files are UTF-8 (a byte-order mark is accepted) with one record per ``\n``-ended line; the
+Unicode line separators U+2028, U+2029 and U+0085 may appear inside strings and are written
+escaped.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import save_edit_mask
 from cocoedit.core.masks import MaskPolarity
+from cocoedit.core.paths import resolve_inside, safe_file_name, unsafe_id_reason
 
 
 class ManifestError(CocoEditError):
@@ -60,6 +68,14 @@ class CandidateSample(BaseModel):
     edit_type: str | None = None
     target: Path | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_safe(cls, v: str) -> str:
+        reason = unsafe_id_reason(v)
+        if reason is not None:
+            raise ValueError(reason)
+        return v
 
     @field_validator("instruction")
     @classmethod
@@ -105,18 +121,6 @@ def cocoedit40k_record(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def resolve_inside(root: Path, relative: str | Path, allow_outside_root: bool) -> Path:
-    """``root / relative``, normalised; refuses results outside ``root`` unless allowed."""
-    root = Path(os.path.abspath(root))
-    resolved = Path(os.path.abspath(root / relative))
-    if not allow_outside_root and not resolved.is_relative_to(root):
-        raise ValueError(
-            f"path {str(relative)!r} resolves to {resolved}, outside the dataset root {root} "
-            "(pass allow_outside_root=True / --allow-outside-root to permit this)"
-        )
-    return resolved
-
-
 @dataclass(frozen=True)
 class ManifestRow:
     """One line of a manifest: the sample, or why the line could not become one."""
@@ -154,10 +158,16 @@ def _format_validation_error(e: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def manifest_lines(text: str) -> list[str]:
+    """The lines of a manifest's text: split at ``\n`` only (``str.splitlines`` would also split
+    at U+2028, U+0085, ``\x1c`` ... inside a string), a ``\r`` before it dropped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def count_rows(path: str | Path) -> int:
     """Non-empty lines of a manifest file (a progress total; rows are not parsed)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return sum(1 for line in f if line.strip())
+    text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
+    return sum(1 for line in manifest_lines(text) if line.strip())
 
 
 def iter_manifest(
@@ -176,12 +186,12 @@ def iter_manifest(
     path = Path(path)
     root = path.parent
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ManifestError(f"{path}: manifest not found") from None
     except UnicodeDecodeError as e:
         raise ManifestError(f"{path}: not UTF-8 text ({e})") from None
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(manifest_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -207,8 +217,9 @@ def read_manifest(
     model: type[BaseModel] = EditSample,
 ) -> list[EditSample]:
     """All samples of a manifest; raises :class:`ManifestError` naming file and line on the first
-    bad line or duplicated id. Files are not opened: use ``cocoedit data validate`` for that.
-    ``model=CandidateSample`` reads an import manifest, whose rows may lack a mask."""
+    bad line or duplicated id, or naming the file when it has no rows. Files are not opened: use
+    ``cocoedit data validate`` for that. ``model=CandidateSample`` reads an import manifest, whose
+    rows may lack a mask."""
     samples: list[EditSample] = []
     seen: dict[str, int] = {}
     for row in iter_manifest(path, allow_outside_root, layout, model):
@@ -221,6 +232,8 @@ def read_manifest(
             )
         seen[row.sample.id] = row.line
         samples.append(row.sample)
+    if not samples:
+        raise ManifestError(f"{path}: manifest has no rows")
     return samples
 
 
@@ -236,7 +249,7 @@ def detect_layout(path: str | Path) -> ManifestLayout:
     """``"cocoedit40k"`` if the first parsable line has ``prompt`` and ``image`` but no ``source``."""
     if not Path(path).is_file():
         raise ManifestError(f"{path}: manifest not found")
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as f:
         for line in f:
             try:
                 record = json.loads(line)
@@ -268,6 +281,17 @@ def sample_to_record(
     return record
 
 
+# JSON leaves these raw with ensure_ascii=False; tools that split lines the Unicode way (and
+# older versions of this module) would cut a row in two at them.
+_LINE_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+
+
+def _escape_line_separators(line: str) -> str:
+    for char, escaped in _LINE_SEPARATORS.items():
+        line = line.replace(char, escaped)
+    return line
+
+
 def write_manifest(
     samples: Iterable[EditSample | CandidateSample], path: str | Path, allow_outside_root: bool = False
 ) -> Path:
@@ -281,7 +305,7 @@ def write_manifest(
             raise ManifestError(f"duplicate id {sample.id!r} while writing {path}")
         seen.add(sample.id)
         record = sample_to_record(sample, path.parent, allow_outside_root)
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(_escape_line_separators(json.dumps(record, ensure_ascii=False)))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -296,11 +320,12 @@ def write_manifest(
 def save_generated_sample(
     root: str | Path, name: str, source: np.ndarray, target: np.ndarray, edit_region: np.ndarray
 ) -> dict[str, Path]:
-    """Write a generated pair as ``root/images/<name>.png``, ``root/targets/<name>.png`` and its
-    edit mask ``root/masks/<name>.png`` (white = edit). ``source``/``target`` are uint8
-    ``[H, W, 3]``, ``edit_region`` bool ``[H, W]``. Returns the three paths by folder name."""
+    """Write a generated pair as ``root/images/<file>``, ``root/targets/<file>`` and its edit mask
+    ``root/masks/<file>`` (white = edit), ``<file>`` being ``safe_file_name(name, ".png")``.
+    ``source``/``target`` are uint8 ``[H, W, 3]``, ``edit_region`` bool ``[H, W]``. Returns the
+    three paths by folder name."""
     root = Path(root)
-    paths = {k: root / k / f"{name}.png" for k in ("images", "targets", "masks")}
+    paths = {k: root / k / safe_file_name(name, ".png") for k in ("images", "targets", "masks")}
     for key, array in (("images", source), ("targets", target)):
         paths[key].parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array).save(paths[key])

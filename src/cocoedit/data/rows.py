@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from cocoedit.core.images import load_edit_mask, open_image, pil_to_tensor
+from cocoedit.core.images import load_edit_mask, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.data.manifest import EditSample, ManifestError
 
@@ -43,7 +43,7 @@ def _center_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, 
 
 def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
     """Load a sample's source and mask, crop both to ``width / height`` and resize."""
-    image = open_image(sample.source).convert("RGB")
+    image = open_rgb_image(sample.source)
     mask = load_edit_mask(sample.mask, sample.mask_polarity)
     if tuple(mask.shape[-2:]) != (image.height, image.width):
         raise ManifestError(
@@ -59,7 +59,7 @@ def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
     edit = resize_mask(mask[None, :, y0:y1, x0:x1], (height, width))[0]
     target = None
     if sample.target is not None:
-        target_image = open_image(sample.target).convert("RGB")
+        target_image = open_rgb_image(sample.target)
         if target_image.size != image.size:
             raise ManifestError(f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
                              f"{target_image.height} but the source is {image.width}x{image.height}")

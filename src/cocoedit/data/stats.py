@@ -2,8 +2,8 @@
 example images per drop reason and the VLM filter's score histograms (kept against dropped).
 
 Reads a ``cocoedit data build`` output folder (its ``records.jsonl`` journal: every decision) or,
-for any other dataset, a manifest (every row counts as kept; mask areas are read from the mask
-files). Writes ``stats.json`` and ``stats.html`` (tables and matplotlib plots) next to it.
+for any other dataset, a manifest (a row counts as kept when it parses and its files read, else as
+``unreadable``, named with its line and reason; mask areas are read from the mask files). Writes ``stats.json`` and ``stats.html`` (tables and matplotlib plots) next to it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cocoedit.core.reporting import (
 )
 from cocoedit.data.build_journal import RECORDS
 from cocoedit.data.curation_prompts import FILTER_KEYS
-from cocoedit.data.manifest import ManifestError, detect_layout, read_manifest
+from cocoedit.data.manifest import ManifestError, detect_layout, iter_manifest
 
 AREA_BINS = 20
 EXAMPLES_PER_REASON = 4
@@ -63,21 +63,39 @@ def rows_from_records(records_path: Path) -> list[dict[str, Any]]:
 
 
 def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
-    """Per-sample rows of a manifest (all kept); the mask area is the edit share of its file."""
+    """Per-sample rows of a manifest: ``kept`` when the row parses and its source, target and mask
+    files read (the mask area is the edit share of its file), else ``unreadable`` with the
+    reason (``bad_record`` or ``unreadable_file``) and the error naming line and file."""
     try:
-        samples = read_manifest(manifest, layout=detect_layout(manifest))
+        lines = list(iter_manifest(manifest, layout=detect_layout(manifest)))
     except ManifestError as e:
         raise StatsError(str(e)) from None
+    if not lines:
+        raise StatsError(f"{manifest}: manifest has no rows")
     rows = []
-    for s in samples:
+    for line in lines:
+        if line.error is not None:
+            rows.append(_unreadable("bad_record", f"{manifest}:{line.line}: {line.error}",
+                                    (line.raw or {}).get("id"), None))
+            continue
+        s = line.sample
         try:
+            for image in (s.source, s.target):
+                if image is not None:
+                    open_image(image)
             area = float(load_edit_mask(s.mask, s.mask_polarity).mean())
         except ImageFileError as e:
-            raise StatsError(f"sample {s.id!r}: {e}") from None
+            rows.append(_unreadable("unreadable_file", f"{manifest}:{line.line}: {e}", s.id, None))
+            continue
         words = _words(s.instruction)
         rows.append({"status": "kept", "reason": "kept", "edit_type": s.edit_type, "mask_area": area,
-                     "words": words, "original_words": words})
+                     "words": words, "original_words": words, "id": s.id})
     return rows
+
+
+def _unreadable(reason: str, error: str, sample_id: Any, edit_type: str | None) -> dict[str, Any]:
+    return {"status": "unreadable", "reason": reason, "error": error, "id": sample_id, "edit_type": edit_type,
+            "mask_area": None, "words": None, "original_words": None, "instruction": error}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,6 +115,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"mean": float(a.mean()), "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max())}
 
     statuses = Counter(r["status"] for r in rows)
+    counted = ("kept", "dropped", "failed") + (("unreadable",) if statuses["unreadable"] else ())  # manifests only
     filter_scores: dict[str, dict[str, dict[str, int]]] = {}
     low, high = FILTER_SCORE_RANGE
     for key in FILTER_KEYS:
@@ -109,7 +128,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             filter_scores[key] = counts
     return {
         "samples": len(rows),
-        "counts": {k: statuses.get(k, 0) for k in ("kept", "dropped", "failed")},
+        "counts": {k: statuses.get(k, 0) for k in counted},
+        "unreadable": [r["error"] for r in rows if r["status"] == "unreadable"],
         "reasons": dict(sorted(Counter(r["reason"] for r in rows if r["status"] != "kept").items())),
         "edit_types_kept": dict(Counter(r["edit_type"] or "(none)" for r in kept).most_common()),
         "edit_types_all": dict(Counter(r["edit_type"] or "(none)" for r in rows).most_common()),

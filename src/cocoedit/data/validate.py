@@ -3,7 +3,11 @@
 Each problem names the line, the sample id (when known) and the reason. Problem kinds:
 
 ``bad_json``, ``bad_record``, ``outside_root``, ``missing_file``, ``unreadable_file``,
-``size_mismatch``, ``empty_mask``, ``full_mask``, ``non_binary_mask``, ``duplicate_id``.
+``size_mismatch``, ``empty_mask``, ``full_mask``, ``non_binary_mask``, ``duplicate_id``, and
+``no_rows`` (line 0) for a manifest without a single row.
+
+Images are read by :func:`cocoedit.core.images.open_image`'s rule (regular file, decodes, within the
+pixel limit); a file that breaks it is an ``unreadable_file``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 
 from cocoedit.core.images import ImageFileError, image_size, load_mask_values
 from cocoedit.core.masks import edit_mask_from_file_values
-from cocoedit.data.manifest import EditSample, ManifestLayout, iter_manifest
+from cocoedit.data.manifest import EditSample, ManifestError, ManifestLayout, iter_manifest
 
 # A mask pixel counts as grey (neither black nor white) when it is this far from both ends; the
 # margin tolerates 8-bit rounding but not JPEG ringing or anti-aliased edges.
@@ -32,6 +36,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.line:  # about the whole file
+            return f"{self.kind}: {self.message}"
         who = f" [{self.sample_id}]" if self.sample_id else ""
         return f"line {self.line}{who}: {self.kind}: {self.message}"
 
@@ -48,7 +54,7 @@ class ValidationReport:
 
     @property
     def bad_rows(self) -> int:
-        return len({p.line for p in self.problems})
+        return len({p.line for p in self.problems if p.line})
 
     def counts(self) -> Counter[str]:
         return Counter(p.kind for p in self.problems)
@@ -150,4 +156,18 @@ def validate_manifest(
                 report.problems.extend(_check_files(sample, row.line))
             if progress is not None:
                 progress(1)
+    if report.rows == 0:
+        report.problems.append(Problem(0, None, "no_rows", f"{path}: manifest has no rows"))
     return report
+
+
+def require_valid_manifest(path: str | Path, layout: ManifestLayout = "manifest", shown: int = 10) -> None:
+    """Raise :class:`ManifestError` naming the first ``shown`` problems (and how many more) when
+    :func:`validate_manifest` finds any: what ``cocoedit train`` runs before a model loads."""
+    report = validate_manifest(path, layout=layout)
+    if report.ok:
+        return
+    listed = "; ".join(str(p) for p in report.problems[:shown])
+    more = f"; and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
+    raise ManifestError(f"{path}: {report.bad_rows} of {report.rows} row(s) are bad "
+                        f"(`cocoedit data validate {path}` lists them): {listed}{more}")

@@ -13,6 +13,10 @@ Benchmark layouts (the CoCoEdit release ``GEditBench_ImgEditBench_with_mask``):
   warning. Without a metafile, one sample per source image, keyed by its file stem. Results: flat
   ``<results>/<key>.png``.
 
+Every source and mask must really be inside the benchmark folder (a link out of it is refused
+when the benchmark loads); ImgEdit metafile keys name result files, so a key with a separator,
+``..`` or a control character is refused. Metafiles may start with a UTF-8 byte-order mark.
+
 Benchmark masks are white = keep (non-edit region); :func:`load_bench_edit_mask` returns the
 internal convention (1 = edit).
 
@@ -37,6 +41,7 @@ import torch
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import load_edit_mask
+from cocoedit.core.paths import is_really_inside, unsafe_id_reason
 
 logger = logging.getLogger("cocoedit")
 
@@ -108,7 +113,9 @@ def _load_metafile(bench_dir: Path, bench: BenchName) -> dict[str, dict[str, Any
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise BenchmarkError(f"{path}: not UTF-8 text ({e})") from None
     except json.JSONDecodeError as e:
         raise BenchmarkError(f"{path}: bad JSON: {e.msg} at line {e.lineno}") from None
     if isinstance(data, list):
@@ -173,6 +180,11 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     if not samples:
         expected = "fullset/<task>/<lang>/<key>.png" if bench == "gedit" else "singleturn/<category>/<id>.png"
         raise BenchmarkError(f"{bench_dir}: no {bench} samples found (expected {expected})")
+    files = dict.fromkeys(p for s in samples for p in (s.source, s.mask) if p is not None)  # keys share files
+    outside = [str(p) for p in files if not is_really_inside(bench_dir, p)]
+    if outside:
+        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        raise BenchmarkError(f"{bench_dir}: {len(outside)} file(s) are links to places outside the benchmark folder: {shown}")
     keys: dict[str, BenchSample] = {}
     for s in samples:
         if s.key in keys:
@@ -272,6 +284,9 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
         return [_imgedit_sample(rel.rsplit("/", 1)[-1], rel, files[rel], {}) for rel in files]
     samples, missing, used = [], [], set()
     for key, rec in records.items():
+        if "/" in key or "\\" in key or unsafe_id_reason(key) or key in (".", ".."):
+            raise BenchmarkError(f"{bench_dir / METAFILES['imgedit']}: key {key!r} cannot name a result file "
+                                 f"(results are <results>/<key>.png: no separators, '..' or control characters)")
         rel = _imgedit_source(rec, key, files, by_stem)
         if rel is None:
             missing.append(f"{key} ({_first(rec, PATH_LIKE_FIELDS) or 'no id'})")
@@ -310,7 +325,9 @@ def result_path(results_dir: str | Path, sample: BenchSample) -> Path:
     """Where ``results_dir`` holds the edited image of ``sample``.
 
     A ``.png`` is expected; if it is absent an image with the same stem and another common suffix
-    (``.jpg``, ``.jpeg``, ``.webp``) is accepted, since several samplers write JPEG.
+    (``.jpg``, ``.jpeg``, ``.webp``) is accepted, since several samplers write JPEG. Open it with
+    ``root=results_dir`` (:func:`cocoedit.core.images.open_image`), so a link out of the results
+    folder is that sample's error.
     """
     expected = Path(results_dir) / sample.result_relpath
     if expected.is_file():

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cocoedit.core.images import ImageFileError, load_image, open_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, load_image, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
 from cocoedit.eval.benchmarks import (
@@ -89,8 +89,8 @@ def results_labels(results_dirs: Sequence[Path]) -> list[str]:
     return labels
 
 
-def _load_result(path: Path, size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
-    im = open_image(path).convert("RGB")
+def _load_result(path: Path, results_dir: Path, size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+    im = open_rgb_image(path, root=results_dir)
     h, w = size
     if (im.height, im.width) == (h, w):
         return pil_to_tensor(im), False
@@ -115,7 +115,7 @@ def score_sample(
         row.status, row.error = "missing", f"no file at {path}"
         return row
     try:
-        result, row.resized = _load_result(path, tuple(source.shape[-2:]))
+        result, row.resized = _load_result(path, results_dir, tuple(source.shape[-2:]))
     except ImageFileError as e:
         row.status, row.error = "unreadable", str(e)
         return row

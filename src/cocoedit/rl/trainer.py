@@ -162,17 +162,21 @@ class CocoEditTrainer:
         resume: bool | None = None,
     ) -> CocoEditTrainer:
         """Check the run folder (when ``resume`` says what it should hold), the device, the model's
-        kind, options and working size (from its config files) and the logger, read the manifests,
-        build the rewards (a judge is contacted now), then load the backbone: inputs are checked
-        before the slow part. ``extra_rewards`` supplies components built in code by the names used
-        in ``reward.weights``."""
+        kind, options and working size (from its config files) and the logger, read the manifests
+        and check every row and file as ``cocoedit data validate`` does, build the rewards (a judge
+        is contacted now), then load the backbone: inputs are checked before the slow part.
+        ``extra_rewards`` supplies components built in code by the names used in
+        ``reward.weights``."""
         from cocoedit.data.manifest import detect_layout, read_manifest
+        from cocoedit.data.validate import require_valid_manifest
         from cocoedit.models.registry import backbone_class, check_working_size, detect_kind, load_backbone
         from cocoedit.rewards.registry import load_rewards
         from cocoedit.rl.distributed import default_device
 
         def read(path: str) -> list[EditSample]:
-            return read_manifest(path, layout=detect_layout(path))
+            layout = detect_layout(path)
+            require_valid_manifest(path, layout)  # the rows `cocoedit data validate` refuses, refused here too
+            return read_manifest(path, layout=layout)
 
         if resume is not None:
             check_run_folder(Path(run_dir), resume)

@@ -29,7 +29,7 @@ from PIL import Image
 
 from cocoedit.core.error_map import ERROR_MAP_MAX, heatmap_image, keep_error_map
 from cocoedit.core.formatting import format_number
-from cocoedit.core.images import ImageFileError, load_image, open_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, load_image, open_image, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.reporting import html_page, html_table, mask_overlay, section
 from cocoedit.eval.benchmarks import (
@@ -115,7 +115,7 @@ def _sample_entry(sample: BenchSample, index: int, labels: Sequence[str], folder
     entry: dict[str, Any] = {"key": sample.key, "category": sample.category, "instruction": sample.instruction or "",
                              "results": {}}
     try:
-        source_img = open_image(sample.source).convert("RGB")
+        source_img = open_rgb_image(sample.source)
         source = load_image(sample.source)
         edit_mask = load_bench_edit_mask(sample)
         if tuple(edit_mask.shape[-2:]) != tuple(source.shape[-2:]):
@@ -132,7 +132,7 @@ def _sample_entry(sample: BenchSample, index: int, labels: Sequence[str], folder
         row = score_sample(sample, source, edit_mask, results_dir, label, "normalized") if compute else None
         cell["metrics"] = (_metrics_row(row, names) if compute else metrics.get((label, sample.key)))
         try:
-            result_img = open_image(path).convert("RGB")
+            result_img = open_rgb_image(path)
         except ImageFileError as e:
             cell["status"] = "missing" if not path.is_file() else "unreadable"
             cell["error"] = str(e)

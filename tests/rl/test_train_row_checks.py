@@ -1,0 +1,59 @@
+"""`cocoedit train` refuses the rows `cocoedit data validate` refuses (empty, full, grey and JPEG
+masks, unreadable files, no rows at all), naming them, before any model loads."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+import cocoedit.models.registry
+from cocoedit.cli import app
+from cocoedit.testing.sample_data import make_sample_manifest
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the rows were checked")
+
+    monkeypatch.setattr(cocoedit.models.registry, "load_backbone", refuse)
+
+
+def train(tmp_path, manifest):
+    cfg = {"model": {"path": str(tmp_path / "no-model"), "height": 64, "width": 64},
+           "data": {"manifest": str(manifest)}, "reward": {"weights": {"pixel": 1.0}},
+           "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
+           "optim": {"train_batch_size": 2}, "train": {"epochs": 1, "logger": "none"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return CliRunner().invoke(app, ["train", "--config", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path / "run")])
+
+
+def test_bad_masks_are_named_before_a_model_loads(tmp_path, no_model_loading):
+    manifest = make_sample_manifest(tmp_path / "ds", samples=2, size=(64, 64))
+    root = manifest.parent
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    masks = {"zero": np.zeros((64, 64), np.uint8), "one": np.full((64, 64), 255, np.uint8),
+             "grey": np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))}
+    for name, mask in masks.items():
+        Image.fromarray(mask).save(root / "masks" / f"{name}.png")
+    yy, xx = np.mgrid[:64, :64]
+    disc = (((yy - 30) ** 2 + (xx - 34) ** 2) < 200).astype(np.uint8) * 255  # a binary mask, saved lossy
+    Image.fromarray(disc).save(root / "masks" / "jpeg.jpg", quality=75)
+    extra = [{**rows[0], "id": name, "mask": f"masks/{name}.png"} for name in masks]
+    extra.append({**rows[0], "id": "jpeg", "mask": "masks/jpeg.jpg"})
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    result = train(tmp_path, manifest)
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "4 of 6 row(s) are bad" in out
+    assert "line 3 [zero]: empty_mask" in out and "line 4 [one]: full_mask" in out
+    assert "line 5 [grey]: non_binary_mask" in out and "line 6 [jpeg]: non_binary_mask" in out
+
+
+def test_a_manifest_without_rows_is_refused(tmp_path, no_model_loading):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    result = train(tmp_path, tmp_path / "empty.jsonl")
+    assert result.exit_code == 2 and "empty.jsonl: manifest has no rows" in " ".join(result.output.split())
