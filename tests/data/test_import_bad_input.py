@@ -1,5 +1,6 @@
 """`cocoedit data import`: dotted and suffix-like ids get files of their own, path cells that are
-not readable images are row errors (never copied), and an --out that would overwrite an input
+not readable images are row errors (never copied, named on the console), a table that is not
+UTF-8 is named, and an --out that would overwrite an input
 file is refused with no input changed."""
 
 import hashlib
@@ -59,6 +60,22 @@ def test_path_cells_that_are_not_images_are_named_row_errors(tmp_path):
     assert "hostname" in logged[1]["error"]
     assert "cut.png: unreadable or truncated image" in logged[2]["error"]
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["r0.png"]
+    shown = " ".join(result.output.split())  # the console names each skipped row with its reason
+    assert "row 2: column 'source':" in shown and "notes.txt: not a readable image" in shown
+    assert "row 4: column 'source':" in shown and "import_skipped.jsonl" in shown
+
+
+def test_a_table_that_is_not_utf8_is_named(tmp_path):
+    photo(tmp_path / "raw" / "good.png", 0)
+    csv = tmp_path / "t.csv"
+    csv.write_bytes("id,source,instruction\nr0,raw/good.png,caf\xe9 au lait\n".encode("latin-1"))
+    result = runner.invoke(app, ["data", "import", str(csv), "--out", str(tmp_path / "out"), "--target-col", ""])
+    assert result.exit_code == 2, result.output
+    assert f"{csv}: not UTF-8 text" in " ".join(result.output.split())
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_bytes(b'{"id": "r0", "source": "raw/good.png", "instruction": "caf\xe9"}\n')
+    with pytest.raises(DataImportError, match="t.jsonl: not UTF-8 text"):
+        import_pairs(jsonl, tmp_path / "out2", columns=NO_TARGET)
 
 
 def test_an_out_folder_that_would_overwrite_an_input_is_refused(tmp_path):

@@ -44,6 +44,7 @@ def test_gedit_judge_report_merges_with_consistency(tmp_path):
         message = " ".join(res.output.split())
         assert "results 'careful': 2 of 6 samples not judged (failed 2: sc:unparsable x2; missing 0" in message
         assert "results 'drifting': 3 of 6 samples not judged" in message and "--allow-failures 0" in message
+        assert "subject-remove/en/0003: sc:unparsable (sc: no JSON object in the reply" in message  # samples named
         requests = len(server.requests)
         res = runner.invoke(app, [*args, "--allow-failures", "0.5"])  # a re-run is served from the cache
         assert res.exit_code == 0, res.output
@@ -53,6 +54,7 @@ def test_gedit_judge_report_merges_with_consistency(tmp_path):
     run = summary["results"]["careful"]
     assert run["counts"] == {"samples": 6, "scored": 4, "missing": 0, "unreadable": 0, "failed": 2}
     assert run["failure_reasons"] == {"sc:unparsable": 2}
+    assert {(u["status"], u["reason"]) for u in run["unjudged"]} == {("failed", "sc:unparsable")}
     assert run["headline"]["value"] == pytest.approx((4 * 8) ** 0.5)  # SC = min(6, 4), PQ = min(9, 8)
     assert summary["results"]["drifting"]["counts"]["missing"] == 1
     assert summary["judge"]["prompt_source"] == "cocoedit's own wording"

@@ -79,7 +79,7 @@ def import_(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Import at most this many rows.")] = None,
 ) -> None:
     """Import an editing dataset as a manifest of candidates for `cocoedit data build`."""
-    from cocoedit.data.importers import ColumnMapping, import_pairs
+    from cocoedit.data.importers import SKIPPED_NAME, ColumnMapping, import_pairs
 
     columns = ColumnMapping(source=source_col, target=target_col or None, instruction=instruction_col,
                             id=id_col, edit_type=edit_type_col, mask=mask_col)
@@ -90,6 +90,12 @@ def import_(
     typer.echo(f"{result.imported} imported, {sum(result.skipped.values())} skipped -> {result.manifest}")
     for reason, n in result.skipped.most_common():
         typer.echo(f"    skipped ({reason}): {n}")
+    shown = 5
+    for row, why in result.skipped_rows[:shown]:
+        typer.echo(f"    row {row}: {why}")
+    if result.skipped_rows:
+        more = f"{len(result.skipped_rows) - shown} more, " if len(result.skipped_rows) > shown else ""
+        typer.echo(f"    ({more}every skipped row with its reason: {result.manifest.parent / SKIPPED_NAME})")
 
 
 def _counts_text(counts: dict, reasons: dict) -> str:

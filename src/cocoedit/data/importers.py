@@ -213,6 +213,7 @@ class ImportResult:
     manifest: Path
     imported: int = 0
     skipped: Counter = field(default_factory=Counter)
+    skipped_rows: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason), as in SKIPPED_NAME
 
 
 def _check_columns(columns: ColumnMapping, first: dict[str, Any], path: Path, row: int) -> ColumnMapping:
@@ -274,6 +275,7 @@ def import_pairs(
                     raise DataImportError(f"{path}: row {row_no}: {e}") from None
                 reason = str(e).split(":")[0]
                 result.skipped[reason] += 1
+                result.skipped_rows.append((row_no, str(e)))
                 skipped_lines.append(json.dumps({"row": row_no, "reason": reason, "error": str(e)}) + "\n")
                 continue
             samples.append(sample)

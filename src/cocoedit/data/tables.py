@@ -40,8 +40,20 @@ def detect_format(path: Path) -> SourceFormat:
     return by_suffix[suffix]  # type: ignore[return-value]
 
 
+def _not_utf8(path: Path, e: UnicodeDecodeError) -> DataImportError:
+    return DataImportError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start} of a "
+                           "read block); save the table as UTF-8")
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
+    try:
+        yield from _jsonl_lines(path)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from None
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -55,10 +67,13 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8", newline="") as f:
-        # Row numbers count the header as line 1, as a spreadsheet would show them.
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            yield n, {k: (v if v != "" else None) for k, v in row.items()}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: spreadsheets write a BOM
+            # Row numbers count the header as line 1, as a spreadsheet would show them.
+            for n, row in enumerate(csv.DictReader(f), start=2):
+                yield n, {k: (v if v != "" else None) for k, v in row.items()}
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from None
 
 
 def _arrow_table_rows(batches, start: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:

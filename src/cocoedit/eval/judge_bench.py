@@ -225,6 +225,8 @@ def aggregate(bench: BenchName, rows: Sequence[JudgedSample]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "counts": _counts(rows),
         "failure_reasons": dict(Counter(r.reason for r in rows if r.status == "failed").most_common()),
+        "unjudged": [{"key": r.key, "status": r.status, "reason": r.reason, "error": r.error}
+                     for r in rows if r.status != "scored"],
     }
     if bench == "gedit":
         languages = sorted({r.language or "" for r in rows})
@@ -278,15 +280,25 @@ def write_judge_outputs(
     return summary
 
 
-def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float) -> list[str]:
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float, examples: int = 3) -> list[str]:
     """One sentence per results folder where more than ``allowed_fraction`` of the samples got no
-    judge score (failed, missing or unreadable), with the counts and the failure reasons."""
+    judge score (failed, missing or unreadable), with the counts, the failure reasons and the first
+    ``examples`` samples with theirs."""
     out = []
     for label, res in summary["results"].items():
         c = res["counts"]
         unjudged = c["samples"] - c["scored"]
         if unjudged and unjudged > allowed_fraction * c["samples"]:
             reasons = ", ".join(f"{r} x{n}" for r, n in res.get("failure_reasons", {}).items())
+            named = [f"{u['key']}: {u['reason']}" + (f" ({_short(u['error'])})" if u["error"] else "")
+                     for u in res.get("unjudged", [])]
+            more = f" (+{len(named) - examples} more)" if len(named) > examples else ""
             out.append(f"results {label!r}: {unjudged} of {c['samples']} samples not judged (failed {c['failed']}"
-                       + (f": {reasons}" if reasons else "") + f"; missing {c['missing']}; unreadable {c['unreadable']})")
+                       + (f": {reasons}" if reasons else "") + f"; missing {c['missing']}; unreadable {c['unreadable']})"
+                       + (": " + "; ".join(named[:examples]) + more if named else ""))
     return out
