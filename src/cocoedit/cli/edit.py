@@ -88,8 +88,6 @@ def edit(
         raise typer.BadParameter("choose one mode: --image/--prompt/-o, --manifest/--out, or --bench/--bench-dir/--out")
     if single and (image is None or prompt is None or output is None):
         raise typer.BadParameter("single mode needs --image, --prompt and -o/--output")
-    if single and not prompt.strip():
-        raise typer.BadParameter("--prompt is empty: give the edit instruction")
     if not single and out is None:
         raise typer.BadParameter("batch mode needs --out")
     if bench is not None and bench_dir is None:
