@@ -23,7 +23,8 @@ def no_model_loading(monkeypatch):
 
 
 def train(tmp_path, manifest):
-    cfg = {"model": {"path": str(tmp_path / "no-model"), "height": 64, "width": 64},
+    # No model folder: the kind is given, and the rows are refused before anything reads the model.
+    cfg = {"model": {"path": str(tmp_path / "no-model"), "backbone": "kontext", "height": 64, "width": 64},
            "data": {"manifest": str(manifest)}, "reward": {"weights": {"pixel": 1.0}},
            "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
            "optim": {"train_batch_size": 2}, "train": {"epochs": 1, "logger": "none"}}
