@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench install browser clean
+.PHONY: demo test test-fast lint bench install browser clean
 
 install: $(STAMP) browser
 
@@ -32,7 +32,12 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/cocoedit demo --out $(DEMO_OUT)
 
-test: $(STAMP) browser
+# ruff: lint rules and format settings in pyproject.toml ([tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) browser lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) browser

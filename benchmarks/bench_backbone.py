@@ -24,13 +24,27 @@ import torch
 
 # Public checkpoint configs (transformer only).
 KONTEXT_DEV = dict(
-    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-    num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True,
+    patch_size=1,
+    in_channels=64,
+    num_layers=19,
+    num_single_layers=38,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    joint_attention_dim=4096,
+    pooled_projection_dim=768,
+    guidance_embeds=True,
     axes_dims_rope=[16, 56, 56],
 )
 QWEN_IMAGE = dict(
-    patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
-    num_attention_heads=24, joint_attention_dim=3584, guidance_embeds=False, axes_dims_rope=(16, 56, 56),
+    patch_size=2,
+    in_channels=64,
+    out_channels=16,
+    num_layers=60,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    joint_attention_dim=3584,
+    guidance_embeds=False,
+    axes_dims_rope=(16, 56, 56),
 )
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
@@ -88,22 +102,43 @@ def bench_tiny(size: int, steps: int, repeats: int, batch: int) -> None:
 
     image = Image.fromarray(np.asarray(data.astronaut())).resize((size, size), Image.BICUBIC)
     print(f"tiny models, {size}x{size}, {steps} steps, {torch.get_num_threads()} threads, median of {repeats}")
-    print(f"{'backbone':24s} {'ours s/img':>11s} {'stock s/img':>12s} {'ratio':>6s} {'LoRA step s':>12s} {'step/fwd':>9s}")
+    print(
+        f"{'backbone':24s} {'ours s/img':>11s} {'stock s/img':>12s} {'ratio':>6s} {'LoRA step s':>12s} {'step/fwd':>9s}"
+    )
     for kind in BACKBONE_KINDS:
         pipe = build_tiny_pipeline(kind)
         pipe.set_progress_bar_config(disable=True)
         bb = wrap_pipeline(pipe, condition_area=56 * 56) if kind == "qwen-image-edit-plus" else wrap_pipeline(pipe)
         guidance = bb.default_guidance
-        extra = (dict(max_area=size * size, _auto_resize=False, guidance_scale=guidance) if kind == "kontext"
-                 else dict(true_cfg_scale=guidance))
+        extra = (
+            dict(max_area=size * size, _auto_resize=False, guidance_scale=guidance)
+            if kind == "kontext"
+            else dict(true_cfg_scale=guidance)
+        )
 
         def ours():
-            edit_images(bb, "make the sky blue", image, size, size, steps, guidance=guidance,
-                        generator=torch.Generator().manual_seed(0))
+            edit_images(
+                bb,
+                "make the sky blue",
+                image,
+                size,
+                size,
+                steps,
+                guidance=guidance,
+                generator=torch.Generator().manual_seed(0),
+            )
 
         def stock():
-            pipe(image=image, prompt="make the sky blue", num_inference_steps=steps, height=size, width=size,
-                 output_type="pt", generator=torch.Generator().manual_seed(0), **extra)
+            pipe(
+                image=image,
+                prompt="make the sky blue",
+                num_inference_steps=steps,
+                height=size,
+                width=size,
+                output_type="pt",
+                generator=torch.Generator().manual_seed(0),
+                **extra,
+            )
 
         t_ours, t_stock = timed(ours, repeats), timed(stock, repeats)
         cond = bb.encode_condition(["make the sky blue"] * batch, [image] * batch, size, size)
@@ -138,15 +173,26 @@ def _bench_one_full_size(label, cls, cfg, text_len, batch, n_img, latent, repeat
     t = torch.full((batch,), 0.5, device=dev, dtype=dt)
     if cls is FluxTransformer2DModel:
         ids = torch.zeros(2 * n_img, 3, device=dev, dtype=dt)
-        kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
-                      pooled_projections=torch.randn(batch, 768, device=dev, dtype=dt),
-                      guidance=torch.full((batch,), 2.5, device=dev), txt_ids=torch.zeros(text_len, 3, device=dev, dtype=dt),
-                      img_ids=ids, return_dict=False)
+        kwargs = dict(
+            hidden_states=hidden,
+            encoder_hidden_states=text,
+            timestep=t,
+            pooled_projections=torch.randn(batch, 768, device=dev, dtype=dt),
+            guidance=torch.full((batch,), 2.5, device=dev),
+            txt_ids=torch.zeros(text_len, 3, device=dev, dtype=dt),
+            img_ids=ids,
+            return_dict=False,
+        )
         layers = cfg["num_layers"] + cfg["num_single_layers"]
     else:
         g = latent // 2
-        kwargs = dict(hidden_states=hidden, encoder_hidden_states=text, timestep=t,
-                      img_shapes=[[(1, g, g), (1, g, g)]] * batch, return_dict=False)
+        kwargs = dict(
+            hidden_states=hidden,
+            encoder_hidden_states=text,
+            timestep=t,
+            img_shapes=[[(1, g, g), (1, g, g)]] * batch,
+            return_dict=False,
+        )
         layers = cfg["num_layers"]
     dim = cfg["num_attention_heads"] * cfg["attention_head_dim"]
     tokens = 2 * n_img + text_len
@@ -160,8 +206,10 @@ def _bench_one_full_size(label, cls, cfg, text_len, batch, n_img, latent, repeat
 
     from cocoedit.models.backbone import DEFAULT_LORA_TARGETS
 
-    model.add_adapter(LoraConfig(r=32, lora_alpha=64, init_lora_weights="gaussian",
-                                 target_modules=list(DEFAULT_LORA_TARGETS)), adapter_name="bench")
+    model.add_adapter(
+        LoraConfig(r=32, lora_alpha=64, init_lora_weights="gaussian", target_modules=list(DEFAULT_LORA_TARGETS)),
+        adapter_name="bench",
+    )
     lora = [p for n, p in model.named_parameters() if "lora_" in n]
     for p in lora:
         p.requires_grad_(True)
@@ -181,8 +229,10 @@ def _bench_one_full_size(label, cls, cfg, text_len, batch, n_img, latent, repeat
     tf_fwd, tf_step = flops / t_fwd / 1e12, (4 if checkpointing else 3) * flops / t_step / 1e12
     gib = torch.cuda.max_memory_allocated() / 2**30
     frac = f"{100 * tf_fwd / peak:8.1f}%" if peak else "     n/a"
-    print(f"{label:22s} {params / 1e9:6.2f}B {t_fwd:7.3f} {batch * tokens / t_fwd:10.0f} {tf_fwd:8.1f} "
-          f"{t_step:12.3f} {tf_step:8.1f} {gib:9.1f} {frac:>9s}")
+    print(
+        f"{label:22s} {params / 1e9:6.2f}B {t_fwd:7.3f} {batch * tokens / t_fwd:10.0f} {tf_fwd:8.1f} "
+        f"{t_step:12.3f} {tf_step:8.1f} {gib:9.1f} {frac:>9s}"
+    )
 
 
 def bench_full_size(size: int, repeats: int, batch: int, checkpointing: bool = True) -> None:
@@ -193,9 +243,14 @@ def bench_full_size(size: int, repeats: int, batch: int, checkpointing: bool = T
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
     latent = size // 8  # both real VAEs compress 8x
     n_img = (latent // 2) ** 2
-    print(f"{name}: full-size random transformers, bf16, {size}x{size} ({n_img} target + {n_img} source tokens), batch {batch}")
-    print(f"{'model':22s} {'params':>7s} {'fwd s':>7s} {'tokens/s':>10s} {'TFLOP/s':>8s} {'LoRA step s':>12s} "
-          f"{'TFLOP/s':>8s} {'peak GiB':>9s} {'% of peak':>9s}")
+    print(
+        f"{name}: full-size random transformers, bf16, {size}x{size} ({n_img} target + {n_img} source tokens), "
+        f"batch {batch}"
+    )
+    print(
+        f"{'model':22s} {'params':>7s} {'fwd s':>7s} {'tokens/s':>10s} {'TFLOP/s':>8s} {'LoRA step s':>12s} "
+        f"{'TFLOP/s':>8s} {'peak GiB':>9s} {'% of peak':>9s}"
+    )
     for label, cls, cfg, text_len in (
         ("flux1-kontext-dev", FluxTransformer2DModel, KONTEXT_DEV, 512),
         ("qwen-image-edit-2509", QwenImageTransformer2DModel, QWEN_IMAGE, 256),
@@ -212,8 +267,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=None, help="LoRA step batch (default 4 tiny, 1 full)")
-    parser.add_argument("--cudnn-attention", action="store_true",
-                        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see docs/performance.md)")
+    parser.add_argument(
+        "--cudnn-attention",
+        action="store_true",
+        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see "
+        "docs/performance.md)",
+    )
     parser.add_argument("--no-grad-checkpointing", action="store_true", help="full size: keep activations instead")
     args = parser.parse_args()
     if not args.cudnn_attention:

@@ -54,8 +54,13 @@ async def run(base_url: str, requests: int, concurrency: int) -> tuple[float, fl
     judge = Judge(backend, parse_retries=0)
     template = reward_template("text")
     gen = torch.Generator().manual_seed(0)
-    pairs = [{"source": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen)),
-              "edited": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen))} for _ in range(requests)]
+    pairs = [
+        {
+            "source": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen)),
+            "edited": JudgeImage.from_tensor(torch.rand(3, 64, 64, generator=gen)),
+        }
+        for _ in range(requests)
+    ]
     c = backend.config
     for p in pairs:  # memoised on the image: the timed part measures the request machinery
         for im in p.values():
@@ -63,8 +68,9 @@ async def run(base_url: str, requests: int, concurrency: int) -> tuple[float, fl
     try:
         await backend.health_check()
         start, cpu_start = time.perf_counter(), time.process_time()
-        outcomes = await asyncio.gather(*[judge.evaluate(template, p, text)
-                                          for p, text in zip(pairs, instructions(requests), strict=True)])
+        outcomes = await asyncio.gather(
+            *[judge.evaluate(template, p, text) for p, text in zip(pairs, instructions(requests), strict=True)]
+        )
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         await backend.aclose()
@@ -81,10 +87,21 @@ async def run_bare(base_url: str, requests: int, concurrency: int) -> tuple[floa
     template = reward_template("text")
     slots = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
         async def one(text: str) -> None:
-            body = {"model": "scripted-judge", "max_tokens": 32, "messages": [{"role": "user", "content": [
-                *({"type": "image_url", "image_url": {"url": u}} for u in urls),
-                {"type": "text", "text": template.render(text)}]}]}
+            body = {
+                "model": "scripted-judge",
+                "max_tokens": 32,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            *({"type": "image_url", "image_url": {"url": u}} for u in urls),
+                            {"type": "text", "text": template.render(text)},
+                        ],
+                    }
+                ],
+            }
             async with slots, session.post(f"{base_url}/chat/completions", json=body) as response:
                 (await response.json())["choices"][0]["message"]["content"]
 
@@ -102,8 +119,21 @@ def main() -> int:
     args = parser.parse_args()
     low, high = args.latency
     server = subprocess.Popen(
-        [sys.executable, "-m", "cocoedit.testing.judge_server", "--latency", str(low), "--latency-max", str(high),
-         "--text", "Editing effect: 4\nVisual quality: 5", "--no-validate"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "cocoedit.testing.judge_server",
+            "--latency",
+            str(low),
+            "--latency-max",
+            str(high),
+            "--text",
+            "Editing effect: 4\nVisual quality: 5",
+            "--no-validate",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
         if not base_url.startswith("http://"):
@@ -115,13 +145,16 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=10)
     template = reward_template("text")
-    ideal = ideal_makespan([latency_for(template.render(t), low, high) for t in instructions(args.requests)],
-                           args.concurrency)
+    ideal = ideal_makespan(
+        [latency_for(template.render(t), low, high) for t in instructions(args.requests)], args.concurrency
+    )
     throughput = ideal / elapsed
     print(f"requests={args.requests} concurrency={args.concurrency} latency {low:g}-{high:g} s ok={ok}")
     print(f"client CPU in the timed part: {cpu:.3f}s ({cpu / args.requests * 1e3:.2f} ms per request)")
-    print(f"baseline, a bare aiohttp client on the same server: elapsed={bare:.3f}s throughput={ideal / bare:.4f} "
-          f"of ideal, CPU {bare_cpu / args.requests * 1e3:.2f} ms per request")
+    print(
+        f"baseline, a bare aiohttp client on the same server: elapsed={bare:.3f}s throughput={ideal / bare:.4f} "
+        f"of ideal, CPU {bare_cpu / args.requests * 1e3:.2f} ms per request"
+    )
     print(f"elapsed={elapsed:.3f}s ideal={ideal:.3f}s throughput={throughput:.4f} of ideal, target>={args.target}")
     passed = throughput >= args.target and ok == args.requests
     print("PASS" if passed else "FAIL")

@@ -27,10 +27,11 @@ def conv2d_ssim(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch
     k = stack.shape[1]
     window = (g[:, None] * g[None, :]).expand(k, 1, -1, -1).contiguous()
     f = F.conv2d(stack, window, padding=5, groups=k)
-    w = f[:, 4 * c:].clamp_min(1e-12)
-    mx, my, sq, xy = (f[:, i * c:(i + 1) * c] / w for i in range(4))
+    w = f[:, 4 * c :].clamp_min(1e-12)
+    mx, my, sq, xy = (f[:, i * c : (i + 1) * c] / w for i in range(4))
     ssim = ((2 * mx * my + 1e-4) * (2 * (xy - mx * my) + 9e-4)) / (
-        (mx * mx + my * my + 1e-4) * (sq - mx * mx - my * my + 9e-4))
+        (mx * mx + my * my + 1e-4) * (sq - mx * mx - my * my + 9e-4)
+    )
     scored = torch.zeros_like(region)
     scored[..., 5:-5, 5:-5] = region[..., 5:-5, 5:-5]
     return (ssim * scored).sum(dim=(1, 2, 3)) / (scored.sum(dim=(1, 2, 3)) * c)
@@ -68,29 +69,41 @@ def main() -> None:
     region = torch.ones(args.batch, 1, args.size, args.size)
     for i in range(args.batch):  # a different edit region per image
         y0, x0 = 40 + 20 * i, 60 + 15 * i
-        region[i, :, y0:y0 + args.size // 3, x0:x0 + args.size // 4] = 0
+        region[i, :, y0 : y0 + args.size // 3, x0 : x0 + args.size // 4] = 0
     mpix = args.batch * args.size * args.size / 1e6
 
     ours = time_it(lambda: (region_psnr(x, y, region), region_ssim(x, y, region)), args.repeats)
-    ours_full_map = time_it(lambda: (region_psnr(x, y, region), region_ssim(x, y, region, mode="full_map")), args.repeats)
+    ours_full_map = time_it(
+        lambda: (region_psnr(x, y, region), region_ssim(x, y, region, mode="full_map")), args.repeats
+    )
     conv2d = time_it(lambda: (region_psnr(x, y, region), conv2d_ssim(x, y, region)), args.repeats)
     xs = x.permute(0, 2, 3, 1).double().numpy()
     ys = y.permute(0, 2, 3, 1).double().numpy()
-    sk = time_it(lambda: [structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                                data_range=1, channel_axis=-1) for a, b in zip(xs, ys)],
-                 max(1, args.repeats // 2))
+    sk = time_it(
+        lambda: [
+            structural_similarity(
+                a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1
+            )
+            for a, b in zip(xs, ys)
+        ],
+        max(1, args.repeats // 2),
+    )
 
     # The baselines must agree with ours before their speed means anything.
     agree = (conv2d_ssim(x, y, region) - region_ssim(x, y, region)).abs().max().item()
     print(f"batch {args.batch} x {args.size}^2 RGB, {torch.get_num_threads()} threads, median of {args.repeats}")
     print(f"{'method':<44}{'seconds':>9}{'MPix/s':>9}{'vs ours':>9}")
-    for name, t in [("cocoedit masked PSNR+SSIM (normalized)", ours),
-                    ("cocoedit masked PSNR+SSIM (full_map)", ours_full_map),
-                    ("baseline: 2-D 11x11 conv SSIM + PSNR", conv2d),
-                    ("baseline: scikit-image SSIM (full image)", sk)]:
+    for name, t in [
+        ("cocoedit masked PSNR+SSIM (normalized)", ours),
+        ("cocoedit masked PSNR+SSIM (full_map)", ours_full_map),
+        ("baseline: 2-D 11x11 conv SSIM + PSNR", conv2d),
+        ("baseline: scikit-image SSIM (full image)", sk),
+    ]:
         print(f"{name:<44}{t:>9.3f}{mpix / t:>9.2f}{ours / t:>9.2f}")
-    print(f"speed-up over 2-D conv: {conv2d / ours:.1f}x; over scikit-image: {sk / ours:.1f}x; "
-          f"max |ours - 2-D conv| = {agree:.1e}")
+    print(
+        f"speed-up over 2-D conv: {conv2d / ours:.1f}x; over scikit-image: {sk / ours:.1f}x; "
+        f"max |ours - 2-D conv| = {agree:.1e}"
+    )
     target = 10.0
     print(f"target >= {target} MPix/s: {'met' if mpix / ours >= target else 'NOT met'} ({mpix / ours:.1f})")
 

@@ -32,9 +32,9 @@ import torch
 def bench_cpu(epochs: int) -> None:
     from cocoedit.data.manifest import read_manifest
     from cocoedit.models.registry import wrap_pipeline
+    from cocoedit.rewards.pixel import PixelReward
     from cocoedit.rl.config import load_config
     from cocoedit.rl.logging import read_metrics
-    from cocoedit.rewards.pixel import PixelReward
     from cocoedit.rl.trainer import CocoEditTrainer
     from cocoedit.testing.sample_data import make_sample_manifest
     from cocoedit.testing.tiny import build_tiny_pipeline
@@ -43,25 +43,43 @@ def bench_cpu(epochs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         samples = read_manifest(make_sample_manifest(tmp / "ds", samples=8, size=(64, 64)))
-        cfg = load_config(None, [], base={
-            "model": {"path": "tiny", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                      "gradient_checkpointing": False},
-            "data": {"manifest": "tiny"},
-            "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 4, "steps": 4},
-            "reward": {"weights": {"pixel": 1.0}},
-            "advantage": {"std_threshold": 0.0},
-            "optim": {"train_batch_size": 4},
-            "train": {"epochs": epochs, "checkpoint_every": 1000, "validate_every": 1000,
-                      "sample_grid_every": 1000, "logger": "none"},
-        })
+        cfg = load_config(
+            None,
+            [],
+            base={
+                "model": {
+                    "path": "tiny",
+                    "height": 64,
+                    "width": 64,
+                    "lora_rank": 4,
+                    "lora_alpha": 4,
+                    "gradient_checkpointing": False,
+                },
+                "data": {"manifest": "tiny"},
+                "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 4, "steps": 4},
+                "reward": {"weights": {"pixel": 1.0}},
+                "advantage": {"std_threshold": 0.0},
+                "optim": {"train_batch_size": 4},
+                "train": {
+                    "epochs": epochs,
+                    "checkpoint_every": 1000,
+                    "validate_every": 1000,
+                    "sample_grid_every": 1000,
+                    "logger": "none",
+                },
+            },
+        )
         pipe = build_tiny_pipeline("kontext")
         pipe.set_progress_bar_config(disable=True)
-        trainer = CocoEditTrainer(cfg, tmp / "run", wrap_pipeline(pipe, max_sequence_length=48), samples,
-                                  {"pixel": PixelReward(40, 0.5, 0.5)})
+        trainer = CocoEditTrainer(
+            cfg, tmp / "run", wrap_pipeline(pipe, max_sequence_length=48), samples, {"pixel": PixelReward(40, 0.5, 0.5)}
+        )
         trainer.train()
         rows = read_metrics(tmp / "run")[1:]  # the first epoch warms up (imports, caches)
-        phases = {k: statistics.median(r[k] for r in rows) for k in
-                  ("time/sampling", "time/waiting_for_rewards", "time/training", "time/epoch")}
+        phases = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("time/sampling", "time/waiting_for_rewards", "time/training", "time/epoch")
+        }
         # Baseline: the stock pipeline making the same 8 images of an epoch, 4 at a time.
         stock = build_tiny_pipeline("kontext")
         stock.set_progress_bar_config(disable=True)
@@ -69,9 +87,18 @@ def bench_cpu(epochs: int) -> None:
 
         def stock_epoch():
             for _ in range(2):
-                stock(image=image[None], prompt=[samples[0].instruction] * 4, height=64, width=64, max_area=64 * 64,
-                      _auto_resize=False, num_inference_steps=4, guidance_scale=2.5, max_sequence_length=48,
-                      output_type="pt")
+                stock(
+                    image=image[None],
+                    prompt=[samples[0].instruction] * 4,
+                    height=64,
+                    width=64,
+                    max_area=64 * 64,
+                    _auto_resize=False,
+                    num_inference_steps=4,
+                    guidance_scale=2.5,
+                    max_sequence_length=48,
+                    output_type="pt",
+                )
 
         stock_epoch()
         start = time.perf_counter()
@@ -80,11 +107,20 @@ def bench_cpu(epochs: int) -> None:
     print(f"tiny Kontext 64x64, 2 prompts x 4 samples, 4 steps; median over {len(rows)} epochs after warm-up")
     for k, v in phases.items():
         print(f"  {k:28s} {v:7.3f} s")
-    print(f"  stock pipeline, same images   {baseline:7.3f} s  (sampling / stock = {phases['time/sampling'] / baseline:.2f})")
+    ratio = phases["time/sampling"] / baseline
+    print(f"  stock pipeline, same images   {baseline:7.3f} s  (sampling / stock = {ratio:.2f})")
 
 
-def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats: int,
-                    config: dict | None = None, device: str = "cuda", checkpointing: bool = True) -> None:
+def bench_full_size(
+    size: int,
+    batch: int,
+    steps: int,
+    train_steps: int,
+    repeats: int,
+    config: dict | None = None,
+    device: str = "cuda",
+    checkpointing: bool = True,
+) -> None:
     """``config``/``device`` exist so the same code can be smoke-tested small on a CPU."""
     import sys
 
@@ -128,12 +164,20 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
     guidance = torch.full((batch,), 2.5, device=dev)
     sigmas = torch.linspace(1, 1 / steps, steps).tolist() + [0.0]
     edit_mask = torch.zeros(batch, 1, latent, latent, device=dev)
-    edit_mask[..., latent // 4: 3 * latent // 4, latent // 4: 3 * latent // 4] = 1
+    edit_mask[..., latent // 4 : 3 * latent // 4, latent // 4 : 3 * latent // 4] = 1
 
     def velocity(x, sigma):
         t = torch.as_tensor(sigma, device=dev, dtype=dt).expand(batch) if not torch.is_tensor(sigma) else sigma.to(dt)
-        out = model(hidden_states=torch.cat([x, source], 1), encoder_hidden_states=text, pooled_projections=pooled,
-                    timestep=t, guidance=guidance, txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
+        out = model(
+            hidden_states=torch.cat([x, source], 1),
+            encoder_hidden_states=text,
+            pooled_projections=pooled,
+            timestep=t,
+            guidance=guidance,
+            txt_ids=txt_ids,
+            img_ids=img_ids,
+            return_dict=False,
+        )[0]
         return out[:, :n_img]
 
     def use(adapter):
@@ -160,8 +204,17 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
             v = velocity(x_t, t)
             policy = nft_policy_loss(r, v.float(), v_old.float(), x_t.float(), x0.float(), t, valid)
             grid = lambda z: unpack_latents(z, (latent, latent))  # noqa: E731
-            reg = region_regularizers(grid(policy.x0_positive), grid(policy.x0_negative), grid(x0.float()),
-                                      grid(source.float()), edit_mask, r, valid, 0.02, 0.02)
+            reg = region_regularizers(
+                grid(policy.x0_positive),
+                grid(policy.x0_negative),
+                grid(x0.float()),
+                grid(source.float()),
+                edit_mask,
+                r,
+                valid,
+                0.02,
+                0.02,
+            )
             (policy.loss + reg.loss + kl_to_reference(v, v_ref, valid)).div(train_steps).backward()
         torch.nn.utils.clip_grad_norm_(current, 1.0)
         optimizer.step()
@@ -180,17 +233,31 @@ def bench_full_size(size: int, batch: int, steps: int, train_steps: int, repeats
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     tokens = 2 * n_img + text_len
-    fwd = _flops_forward(params, tokens, arch["num_layers"] + arch["num_single_layers"],
-                         arch["num_attention_heads"] * arch["attention_head_dim"], batch)
+    fwd = _flops_forward(
+        params,
+        tokens,
+        arch["num_layers"] + arch["num_single_layers"],
+        arch["num_attention_heads"] * arch["attention_head_dim"],
+        batch,
+    )
     # Rollout: `steps` forwards. Training per timestep: old + ref + current forward, the forward
     # recomputed by checkpointing (if on) and a backward of twice a forward.
     total_flops = fwd * (steps + (6 if checkpointing else 5) * train_steps)
     tflops = total_flops / seconds / 1e12
     gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-    result = {"gpu": name, "size": size, "micro_batch": batch, "rollout_steps": steps, "trained_timesteps": train_steps,
-              "gradient_checkpointing": checkpointing, "seconds_per_micro_batch": round(seconds, 3), "samples_per_s": round(batch / seconds, 3),
-              "peak_memory_gib": round(gib, 1), "achieved_tflops": round(tflops, 1),
-              "percent_of_bf16_peak": round(100 * tflops / peak, 1) if peak else None}
+    result = {
+        "gpu": name,
+        "size": size,
+        "micro_batch": batch,
+        "rollout_steps": steps,
+        "trained_timesteps": train_steps,
+        "gradient_checkpointing": checkpointing,
+        "seconds_per_micro_batch": round(seconds, 3),
+        "samples_per_s": round(batch / seconds, 3),
+        "peak_memory_gib": round(gib, 1),
+        "achieved_tflops": round(tflops, 1),
+        "percent_of_bf16_peak": round(100 * tflops / peak, 1) if peak else None,
+    }
     print(json.dumps(result, indent=1))
 
 
@@ -203,8 +270,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="GPU: rollout steps")
     parser.add_argument("--train-steps", type=int, default=9, help="GPU: trained timesteps per sample")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--cudnn-attention", action="store_true",
-                        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see docs/performance.md)")
+    parser.add_argument(
+        "--cudnn-attention",
+        action="store_true",
+        help="allow PyTorch's cuDNN attention backend (its backward crashed on torch 2.11 + cu130, see "
+        "docs/performance.md)",
+    )
     parser.add_argument("--no-grad-checkpointing", action="store_true", help="GPU: keep activations instead")
     args = parser.parse_args()
     if not args.cudnn_attention:
@@ -212,8 +283,14 @@ def main() -> None:
     if args.full_size_random:
         if not torch.cuda.is_available():
             parser.error("--full-size-random needs a CUDA GPU")
-        bench_full_size(args.size, args.batch, args.steps, args.train_steps, args.repeats,
-                        checkpointing=not args.no_grad_checkpointing)
+        bench_full_size(
+            args.size,
+            args.batch,
+            args.steps,
+            args.train_steps,
+            args.repeats,
+            checkpointing=not args.no_grad_checkpointing,
+        )
     else:
         bench_cpu(args.epochs)
 

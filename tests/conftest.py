@@ -32,6 +32,7 @@ def imgedit_bench(tmp_path_factory):
 
     return make_sample_benchmark(tmp_path_factory.mktemp("imgedit"), "imgedit", per_category=2)
 
+
 SIZE = 64  # working resolution of the photo fixtures
 
 

@@ -81,7 +81,7 @@ class Case:
     ``folder``) under which the command may create files."""
 
     name: str
-    build: Callable[[Path, "Base"], list[str]]
+    build: Callable[[Path, Base], list[str]]
     names: list[str] = field(default_factory=list)  # "a|b": either
     exit_codes: tuple[int, ...] = (1, 2)
     writes: tuple[str, ...] = ("out/",)
@@ -140,6 +140,7 @@ def validate(manifest: Path) -> list[str]:
 
 
 # --- manifests, checked by `data validate` (and the trainer: see TRAIN_ROWS) -----------------
+
 
 def replace_file(folder: Path, base: Base, field_name: str, make: Callable[[Path, Path], None]) -> Path:
     """The good dataset with row 0's ``field_name`` file replaced by ``make(path, original)``."""
@@ -208,9 +209,11 @@ FILE_PROBLEMS = {
 for _field in ("source", "mask", "target"):
     for _problem, (_make, _names) in FILE_PROBLEMS.items():
         case(f"validate: {_field} is {_problem}", names=[ROW1, *_names])(
-            lambda folder, base, f=_field, m=_make: validate(replace_file(folder, base, f, m)))
+            lambda folder, base, f=_field, m=_make: validate(replace_file(folder, base, f, m))
+        )
     case(f"validate: {_field} file is missing", names=[ROW1, "not found"])(
-        lambda folder, base, f=_field: validate(replace_file(folder, base, f, lambda p, o: None)))
+        lambda folder, base, f=_field: validate(replace_file(folder, base, f, lambda p, o: None))
+    )
 
 MASK_PROBLEMS = {
     "all zero (nothing to edit)": _mask_values(0),
@@ -221,7 +224,8 @@ MASK_PROBLEMS = {
 }
 for _problem, _make in MASK_PROBLEMS.items():
     case(f"validate: mask {_problem}", names=[ROW1])(
-        lambda folder, base, m=_make: validate(replace_file(folder, base, "mask", m)))
+        lambda folder, base, m=_make: validate(replace_file(folder, base, "mask", m))
+    )
 
 FIELD_PROBLEMS = {
     "id missing": dict(id=None),
@@ -243,8 +247,7 @@ FIELD_PROBLEMS = {
     "an unknown field": dict(colour="red"),
 }
 for _problem, _changes in FIELD_PROBLEMS.items():
-    case(f"validate: {_problem}", names=[ROW1])(
-        lambda folder, base, c=_changes: validate(edit_row(folder, base, **c)))
+    case(f"validate: {_problem}", names=[ROW1])(lambda folder, base, c=_changes: validate(edit_row(folder, base, **c)))
 
 
 def _raw_manifest(text: bytes, names=()):
@@ -318,11 +321,14 @@ def _accepted_source(make):
 
 case("validate accepts: a 16-bit source", exit_codes=(0,))(_accepted_source(sixteen_bit_png))
 case("validate accepts: a palette source", exit_codes=(0,))(
-    _accepted_source(lambda p, o: Image.open(o).convert("P").save(p)))
+    _accepted_source(lambda p, o: Image.open(o).convert("P").save(p))
+)
 case("validate accepts: an RGBA source", exit_codes=(0,))(
-    _accepted_source(lambda p, o: Image.open(o).convert("RGBA").save(p)))
+    _accepted_source(lambda p, o: Image.open(o).convert("RGBA").save(p))
+)
 case("validate accepts: a greyscale source", exit_codes=(0,))(
-    _accepted_source(lambda p, o: Image.open(o).convert("L").save(p)))
+    _accepted_source(lambda p, o: Image.open(o).convert("L").save(p))
+)
 
 
 @case("validate accepts: a byte-order mark", exit_codes=(0,))
@@ -346,10 +352,17 @@ def _crlf(folder, base):
 
 # --- train: the same row checks before the model loads, and its config --------------------
 
+
 def train_config(folder: Path, base: Base, manifest: Path | None = None, **sections) -> dict:
     cfg = {
-        "model": {"path": str(base.model), "height": SIZE, "width": SIZE, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
+        "model": {
+            "path": str(base.model),
+            "height": SIZE,
+            "width": SIZE,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "backbone_options": {"max_sequence_length": 48},
+        },
         "data": {"manifest": str(manifest or dataset(folder, base))},
         "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
         "reward": {"weights": {"pixel": 1.0}},
@@ -386,7 +399,10 @@ TRAIN_ROWS = {
 }
 for _problem, (_field, _make) in TRAIN_ROWS.items():
     case(f"train: {_problem}", names=[ROW1])(
-        lambda folder, base, f=_field, m=_make: train(folder, train_config(folder, base, replace_file(folder, base, f, m))))
+        lambda folder, base, f=_field, m=_make: train(
+            folder, train_config(folder, base, replace_file(folder, base, f, m))
+        )
+    )
 
 
 @case("train: an empty manifest", names=["no rows"])
@@ -416,19 +432,22 @@ _train_setting("no reward", ["reward.weights"], reward={"weights": {}})
 _train_setting("zero epochs", ["train.epochs"], train={"epochs": 0, "logger": "none"})
 _train_setting("an unknown device", ["tpu9"], train={"epochs": 1, "logger": "none", "device": "tpu9"})
 _train_setting("cuda on a machine without it", ["cuda"], train={"epochs": 1, "logger": "none", "device": "cuda"})
-_train_setting("an unknown backbone option", ["colour_space"],
-               model={"backbone_options": {"max_sequence_length": 48, "colour_space": "lab"}})
+_train_setting(
+    "an unknown backbone option",
+    ["colour_space"],
+    model={"backbone_options": {"max_sequence_length": 48, "colour_space": "lab"}},
+)
 _train_setting("a huge working height", ["model.height", "4096"], model={"height": 100_000})
 _train_setting("a height the VAE cannot use", ["60"], model={"height": 60})
 _train_setting("a model folder that does not exist", ["no-such-model"], model={"path": "no-such-model"})
-_train_setting("a validation manifest that does not exist", ["val.jsonl"],
-               data={"validation_manifest": "val.jsonl"})
+_train_setting("a validation manifest that does not exist", ["val.jsonl"], data={"validation_manifest": "val.jsonl"})
 
 
 @case("train: the judge is down", names=["127.0.0.1:9", "not reachable"])
 def _train_judge_down(folder, base):
-    judge = {"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0,
-                          "unreachable_timeout_s": 0}}
+    judge = {
+        "endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0, "unreachable_timeout_s": 0}
+    }
     return train(folder, train_config(folder, base, reward={"weights": {"judge": 1.0}}, judge=judge))
 
 
@@ -495,12 +514,17 @@ def _train_resume_nothing(folder, base):
 
 # --- data import --------------------------------------------------------------------------
 
-def pair_table(folder: Path, base: Base, changes: dict[int, dict] | None = None, extra: list[dict] | None = None) -> Path:
+
+def pair_table(
+    folder: Path, base: Base, changes: dict[int, dict] | None = None, extra: list[dict] | None = None
+) -> Path:
     """A JSONL pair table over the good dataset's images (columns id, source, target, instruction)."""
     ds = folder / "ds"
     shutil.copytree(base.dataset, ds)
-    records = [{"id": r["id"], "source": r["source"], "target": r["target"], "instruction": r["instruction"]}
-               for r in rows(ds / "manifest.jsonl")]
+    records = [
+        {"id": r["id"], "source": r["source"], "target": r["target"], "instruction": r["instruction"]}
+        for r in rows(ds / "manifest.jsonl")
+    ]
     for i, change in (changes or {}).items():
         records[i].update(change)
     table = ds / "pairs.jsonl"
@@ -524,8 +548,10 @@ for _problem, _change, _names in [
     ("ids Cat and cat", {"id": "cat"}, ["row 2", "Cat", "cat"]),
 ]:
     case(f"import skips: {_problem}", names=_names, exit_codes=(0,))(
-        lambda folder, base, c=_change: import_(pair_table(folder, base, {0: c, 1: {"id": "Cat"}}
-                                                           if c.get("id") == "cat" else {0: c}), folder / "out"))
+        lambda folder, base, c=_change: import_(
+            pair_table(folder, base, {0: c, 1: {"id": "Cat"}} if c.get("id") == "cat" else {0: c}), folder / "out"
+        )
+    )
 
 
 @case("import: --strict stops at a row naming a text file", names=["row 1", "manifest.jsonl"])
@@ -572,8 +598,9 @@ def _import_empty(folder, base):
 def _import_latin1_csv(folder, base):
     table = pair_table(folder, base)
     csv = folder / "ds" / "pairs.csv"
-    lines = ["id,source,target,instruction"] + [f"{r['id']},{r['source']},{r['target']},caf\xe9 {r['instruction']}"
-                                                for r in rows(table)]
+    lines = ["id,source,target,instruction"] + [
+        f"{r['id']},{r['source']},{r['target']},caf\xe9 {r['instruction']}" for r in rows(table)
+    ]
     csv.write_bytes("\n".join(lines).encode("latin-1"))
     return import_(csv, folder / "out")
 
@@ -587,11 +614,13 @@ def _import_fake_parquet(folder, base):
 
 @case("import accepts: ids with dots get one image each", exit_codes=(0,))
 def _import_dotted_ids(folder, base):
-    return import_(pair_table(folder, base, {0: {"id": "img.000"}, 1: {"id": "img.001"}, 2: {"id": "img.002"}}),
-                   folder / "out")
+    return import_(
+        pair_table(folder, base, {0: {"id": "img.000"}, 1: {"id": "img.001"}, 2: {"id": "img.002"}}), folder / "out"
+    )
 
 
 # --- eval consistency and eval judge ------------------------------------------------------
+
 
 def bench_copy(folder: Path, base: Base) -> tuple[Path, Path]:
     shutil.copytree(base.bench / "bench", folder / "bench")
@@ -600,8 +629,18 @@ def bench_copy(folder: Path, base: Base) -> tuple[Path, Path]:
 
 
 def consistency(bench: Path, results: Path, folder: Path) -> list[str]:
-    return ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(bench), "--results", str(results),
-            "--out", str(folder / "out")]
+    return [
+        "eval",
+        "consistency",
+        "--bench",
+        "gedit",
+        "--bench-dir",
+        str(bench),
+        "--results",
+        str(results),
+        "--out",
+        str(folder / "out"),
+    ]
 
 
 def first_result(results: Path) -> Path:
@@ -644,11 +683,14 @@ def _bench_problem(make):
 
 
 case("eval consistency: a mask is truncated", names=["0001_mask.png"])(
-    _bench_problem(lambda b: truncated_png(first_mask(b), first_mask(b))))
+    _bench_problem(lambda b: truncated_png(first_mask(b), first_mask(b)))
+)
 case("eval consistency: a mask is a pixel bomb", names=["0001_mask.png"])(
-    _bench_problem(lambda b: huge_png(first_mask(b), 20_000, 20_000)))
+    _bench_problem(lambda b: huge_png(first_mask(b), 20_000, 20_000))
+)
 case("eval consistency: the metafile is not JSON", names=["metafile_geditbench.json"])(
-    _bench_problem(lambda b: metafile(b).write_text("{ nope")))
+    _bench_problem(lambda b: metafile(b).write_text("{ nope"))
+)
 
 
 @case("eval consistency: an ImgEdit metafile key with ../", names=["../0009"])
@@ -659,8 +701,18 @@ def _imgedit_unsafe_key(folder, base):
     first = next(iter(records))
     records["../0009"] = records.pop(first)
     meta.write_text(json.dumps(records))
-    return ["eval", "consistency", "--bench", "imgedit", "--bench-dir", str(folder / "bench"),
-            "--results", str(base.imgedit / "careful"), "--out", str(folder / "out")]
+    return [
+        "eval",
+        "consistency",
+        "--bench",
+        "imgedit",
+        "--bench-dir",
+        str(folder / "bench"),
+        "--results",
+        str(base.imgedit / "careful"),
+        "--out",
+        str(folder / "out"),
+    ]
 
 
 @case("eval consistency: the results folder is missing", names=["nothing"])
@@ -676,8 +728,23 @@ def _consistency_missing_bench(folder, base):
 
 
 def judge(bench: Path, results: Path, folder: Path, base: Base, *extra: str) -> list[str]:
-    return ["eval", "judge", "--bench", "gedit", "--bench-dir", str(bench), "--results", str(results),
-            "--out", str(folder / "out"), "--model", base.judge_model, "--base-url", base.judge_url, *extra]
+    return [
+        "eval",
+        "judge",
+        "--bench",
+        "gedit",
+        "--bench-dir",
+        str(bench),
+        "--results",
+        str(results),
+        "--out",
+        str(folder / "out"),
+        "--model",
+        base.judge_model,
+        "--base-url",
+        base.judge_url,
+        *extra,
+    ]
 
 
 @case("eval judge: --cache is not SQLite", names=["cache.db"])
@@ -697,9 +764,14 @@ def _judge_bomb(folder, base):
 @case("eval judge: the judge is down", names=["127.0.0.1:9"])
 def _judge_down(folder, base):
     bench, results = bench_copy(folder, base)
-    return judge(bench, results, folder, Base(base.model, base.dataset, base.bench, base.imgedit,
-                                              "http://127.0.0.1:9/v1", "m"),
-                 "--unreachable-timeout", "0")
+    return judge(
+        bench,
+        results,
+        folder,
+        Base(base.model, base.dataset, base.bench, base.imgedit, "http://127.0.0.1:9/v1", "m"),
+        "--unreachable-timeout",
+        "0",
+    )
 
 
 @case("eval judge: an empty instruction in the metafile", names=["0001"])
@@ -713,6 +785,7 @@ def _judge_empty_instruction(folder, base):
 
 # --- edit: everything checked before the model loads --------------------------------------
 
+
 def edit(base: Base, *args: str) -> list[str]:
     return ["edit", "--model", str(base.model), *args]
 
@@ -724,6 +797,7 @@ def source_image(folder: Path, base: Base) -> Path:
 
 for _problem, (_make, _names) in FILE_PROBLEMS.items():
     if _problem != "a symlink out of the dataset":
+
         def _edit_bad_image(folder, base, make=_make):
             image = folder / "in.png"
             make(image, base.dataset / "images" / "0000.png")
@@ -755,32 +829,77 @@ def _edit_output_folder(folder, base):
 
 @case("edit: --size 100000", names=["100000"])
 def _edit_huge_size(folder, base):
-    return edit(base, "--image", str(source_image(folder, base)), "--prompt", "x", "--size", "100000",
-                "-o", str(folder / "out" / "o.png"))
+    return edit(
+        base,
+        "--image",
+        str(source_image(folder, base)),
+        "--prompt",
+        "x",
+        "--size",
+        "100000",
+        "-o",
+        str(folder / "out" / "o.png"),
+    )
 
 
 @case("edit: --size the VAE cannot use", names=["60"])
 def _edit_odd_size(folder, base):
-    return edit(base, "--image", str(source_image(folder, base)), "--prompt", "x", "--size", "60",
-                "-o", str(folder / "out" / "o.png"))
+    return edit(
+        base,
+        "--image",
+        str(source_image(folder, base)),
+        "--prompt",
+        "x",
+        "--size",
+        "60",
+        "-o",
+        str(folder / "out" / "o.png"),
+    )
 
 
 @case("edit: --size not a size", names=["big"])
 def _edit_size_word(folder, base):
-    return edit(base, "--image", str(source_image(folder, base)), "--prompt", "x", "--size", "big",
-                "-o", str(folder / "out" / "o.png"))
+    return edit(
+        base,
+        "--image",
+        str(source_image(folder, base)),
+        "--prompt",
+        "x",
+        "--size",
+        "big",
+        "-o",
+        str(folder / "out" / "o.png"),
+    )
 
 
 @case("edit: --model does not exist", names=["no-such-model"])
 def _edit_missing_model(folder, base):
-    return ["edit", "--model", str(folder / "no-such-model"), "--image", str(source_image(folder, base)),
-            "--prompt", "x", "-o", str(folder / "out" / "o.png")]
+    return [
+        "edit",
+        "--model",
+        str(folder / "no-such-model"),
+        "--image",
+        str(source_image(folder, base)),
+        "--prompt",
+        "x",
+        "-o",
+        str(folder / "out" / "o.png"),
+    ]
 
 
 @case("edit: --lora does not exist", names=["lora.safetensors"])
 def _edit_missing_lora(folder, base):
-    return edit(base, "--image", str(source_image(folder, base)), "--prompt", "x", "--lora",
-                str(folder / "lora.safetensors"), "-o", str(folder / "out" / "o.png"))
+    return edit(
+        base,
+        "--image",
+        str(source_image(folder, base)),
+        "--prompt",
+        "x",
+        "--lora",
+        str(folder / "lora.safetensors"),
+        "-o",
+        str(folder / "out" / "o.png"),
+    )
 
 
 for _problem, _changes, _names in [
@@ -789,8 +908,10 @@ for _problem, _changes, _names in [
     ("a blank instruction", {"instruction": " "}, [ROW1]),
 ]:
     case(f"edit --manifest: {_problem}", names=_names)(
-        lambda folder, base, c=_changes: edit(base, "--manifest", str(edit_row(folder, base, **c)),
-                                              "--out", str(folder / "out")))
+        lambda folder, base, c=_changes: edit(
+            base, "--manifest", str(edit_row(folder, base, **c)), "--out", str(folder / "out")
+        )
+    )
 
 
 @case("edit --manifest: ids Cat and cat (one file where case is ignored)", names=["Cat", "cat"])
@@ -809,6 +930,7 @@ def _edit_manifest_symlink(folder, base):
 
 
 # --- report and stats ---------------------------------------------------------------------
+
 
 def run_folder(folder: Path, lines: list[str], torn: bool = False) -> Path:
     """A run folder whose metrics.jsonl holds ``lines``; ``torn``: the last one has no line end."""
@@ -844,8 +966,12 @@ def _report_no_metrics(folder, base):
     return ["report", str(folder / "run"), "--out", str(folder / "out" / "report.html")]
 
 
-@case("stats: unreadable rows are not counted as kept", names=[ROW1, "unreadable"], exit_codes=(0, 1, 2),
-      writes=("ds/stats",))
+@case(
+    "stats: unreadable rows are not counted as kept",
+    names=[ROW1, "unreadable"],
+    exit_codes=(0, 1, 2),
+    writes=("ds/stats",),
+)
 def _stats_unreadable(folder, base):
     manifest = replace_file(folder, base, "source", _text_file)
     return ["data", "stats", str(manifest)]
@@ -877,6 +1003,7 @@ def base(tmp_path_factory):
     ds = make_sample_manifest(root / "dataset", samples=3, size=(SIZE, SIZE)).parent
     make_sample_benchmark(root / "gedit", "gedit", per_category=1, size=(SIZE, SIZE))
     make_sample_benchmark(root / "imgedit", "imgedit", per_category=1, size=(SIZE, SIZE))
+
     def vie_score(body, index):  # a VIEScore answer: two numbers for SC, two for PQ
         return ScriptedReply(text='{"reasoning": "fine", "score": [7, 8]}')
 
@@ -903,7 +1030,8 @@ def test_each_broken_input_gets_a_named_error_and_changes_nothing(case, base, tm
     output = " ".join(result.output.split())
 
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{case.name}: raised {result.exception!r}\n{result.output}")
+        f"{case.name}: raised {result.exception!r}\n{result.output}"
+    )
     assert "Traceback" not in result.output, result.output
     assert result.exit_code in case.exit_codes, f"{case.name}: exit {result.exit_code}\n{result.output}"
     for name in case.names:  # "a|b": either spelling

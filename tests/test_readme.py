@@ -60,8 +60,9 @@ def test_commands_are_found_and_marked_ones_name_why():
     assert len(commands) > 15
     assert {c for c, _ in commands if not c.startswith(".venv/bin/cocoedit ")} == {"make demo", "make test"}
     marked = [c for c, m in commands if m]
-    assert marked and all(c.startswith((".venv/bin/cocoedit edit --model Qwen/", ".venv/bin/cocoedit train "))
-                          for c in marked)
+    assert marked and all(
+        c.startswith((".venv/bin/cocoedit edit --model Qwen/", ".venv/bin/cocoedit train ")) for c in marked
+    )
 
 
 def _curation_and_benchmark_judge(body: dict, index: int) -> ScriptedReply:
@@ -121,8 +122,9 @@ def _lay_out_readme_inputs(work: Path) -> None:
 
 def _serve_until_up(command: list[str], work: Path, env: dict, url: str) -> None:
     """Run a command that serves until stopped: wait for its page, then stop it as Ctrl-C does."""
-    process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -161,16 +163,25 @@ def test_every_readme_command_runs_as_written(tmp_path):
     assert len(ran) >= 16
 
     # What the commands say they write is there.
-    for path in ("eval/gedit/report.html", "eval/gedit/judge_summary.json", "data/curated/stats.html",
-                 "view/gedit/index.html", "ratings.sqlite", "runs/tiny/metrics.jsonl", "edited.png",
-                 "models/pixel-editor/model_index.json", "data/sample-bench/bench/metafile_imgeditbench.json"):
+    for path in (
+        "eval/gedit/report.html",
+        "eval/gedit/judge_summary.json",
+        "data/curated/stats.html",
+        "view/gedit/index.html",
+        "ratings.sqlite",
+        "runs/tiny/metrics.jsonl",
+        "edited.png",
+        "models/pixel-editor/model_index.json",
+        "data/sample-bench/bench/metafile_imgeditbench.json",
+    ):
         assert (work / path).exists(), path
     judged = json.loads((work / "eval/gedit/judge_summary.json").read_text())["results"]["rl"]["counts"]
     assert judged["scored"] == judged["samples"] == 3
 
     code = readme_python(README) + "\nprint(float(m.psnr[0]), float(m.ssim[0]))"
-    python = subprocess.run([str(work / ".venv/bin/python"), "-c", code], cwd=work, env=env, capture_output=True,
-                            text=True, timeout=120)
+    python = subprocess.run(
+        [str(work / ".venv/bin/python"), "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=120
+    )
     assert python.returncode == 0, python.stderr
     psnr, ssim = map(float, python.stdout.split())
     assert psnr > 40 and ssim > 0.99  # the careful editor left the keep region exactly as it was

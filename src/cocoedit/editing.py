@@ -79,8 +79,9 @@ def load_editor(options: EditorOptions) -> EditBackbone:
 
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = DTYPES[options.dtype] if options.dtype else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
-    backbone = load_backbone(options.model, kind=options.backbone, dtype=dtype,
-                             device=None if options.cpu_offload else device)
+    backbone = load_backbone(
+        options.model, kind=options.backbone, dtype=dtype, device=None if options.cpu_offload else device
+    )
     if options.cpu_offload:
         backbone.pipeline.enable_model_cpu_offload(device=device)
         backbone.refresh_placement()
@@ -106,7 +107,9 @@ def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) 
     from cocoedit.eval.benchmarks import load_benchmark
 
     out_dir = Path(out_dir)
-    return [EditJob(s.key, s.source, s.instruction, out_dir / s.result_relpath) for s in load_benchmark(bench, bench_dir)]
+    return [
+        EditJob(s.key, s.source, s.instruction, out_dir / s.result_relpath) for s in load_benchmark(bench, bench_dir)
+    ]
 
 
 def working_size(backbone: EditBackbone, source_hw: tuple[int, int], max_area: int) -> tuple[int, int]:

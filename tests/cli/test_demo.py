@@ -13,7 +13,9 @@ from cocoedit.cli import app
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(root / "out"), "--cache-dir", str(root / "cache")])
+    result = CliRunner().invoke(
+        app, ["demo", "--quick", "--out", str(root / "out"), "--cache-dir", str(root / "cache")]
+    )
     assert result.exit_code == 0, result.output
     return root, result
 
@@ -54,8 +56,19 @@ def test_second_run_reuses_the_cached_base_editor(quick_demo, tmp_path):
     root, _ = quick_demo
     config = tmp_path / "demo.yaml"
     config.write_text("rl:\n  epochs: 1\nseeds: [0]\n")
-    result = CliRunner().invoke(app, ["demo", "--quick", "--config", str(config), "--out", str(tmp_path / "again"),
-                                      "--cache-dir", str(root / "cache")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--quick",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "again"),
+            "--cache-dir",
+            str(root / "cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert summary["base_editor"]["reused_from_cache"] is True

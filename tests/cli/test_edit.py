@@ -39,14 +39,37 @@ def test_single_image_equals_stock_pipeline(kontext_dir, tmp_path):
     src = tmp_path / "in.png"
     photo("astronaut").save(src)
     out = tmp_path / "out.png"
-    result = invoke("--model", kontext_dir, "--image", src, "--prompt", "make the sky blue", "-o", out,
-                    "--steps", 3, "--guidance", 2.5, "--seed", 5)
+    result = invoke(
+        "--model",
+        kontext_dir,
+        "--image",
+        src,
+        "--prompt",
+        "make the sky blue",
+        "-o",
+        out,
+        "--steps",
+        3,
+        "--guidance",
+        2.5,
+        "--seed",
+        5,
+    )
     assert result.exit_code == 0, result.output
     pipe = FluxKontextPipeline.from_pretrained(kontext_dir, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe(image=Image.open(src), prompt="make the sky blue", num_inference_steps=3, guidance_scale=2.5,
-                    height=SIZE, width=SIZE, max_area=SIZE * SIZE, _auto_resize=False, output_type="pt",
-                    generator=torch.Generator().manual_seed(5)).images[0]
+    expected = pipe(
+        image=Image.open(src),
+        prompt="make the sky blue",
+        num_inference_steps=3,
+        guidance_scale=2.5,
+        height=SIZE,
+        width=SIZE,
+        max_area=SIZE * SIZE,
+        _auto_resize=False,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(5),
+    ).images[0]
     ours = load_image(out)
     assert ours.shape == (3, SIZE, SIZE)
     # The file is 8-bit: equal up to rounding.
@@ -94,19 +117,43 @@ def test_manifest_and_imgedit_layouts(kontext_dir, tmp_path):
     (data / "images").mkdir(parents=True)
     photo("coffee").save(data / "images" / "c1.png")
     Image.new("L", (SIZE, SIZE), 0).save(data / "images" / "c1_mask.png")
-    (data / "m.jsonl").write_text(json.dumps({"id": "c1", "source": "images/c1.png", "instruction": "make it red",
-                                              "mask": "images/c1_mask.png"}) + "\n")
-    result = invoke("--model", kontext_dir, "--manifest", data / "m.jsonl", "--out", tmp_path / "r1", "--steps", 2,
-                    "--sampler", "dpm2")
+    (data / "m.jsonl").write_text(
+        json.dumps({"id": "c1", "source": "images/c1.png", "instruction": "make it red", "mask": "images/c1_mask.png"})
+        + "\n"
+    )
+    result = invoke(
+        "--model",
+        kontext_dir,
+        "--manifest",
+        data / "m.jsonl",
+        "--out",
+        tmp_path / "r1",
+        "--steps",
+        2,
+        "--sampler",
+        "dpm2",
+    )
     assert result.exit_code == 0, result.output
     assert load_image(tmp_path / "r1" / "c1.png").shape == (3, SIZE, SIZE)
 
     folder = tmp_path / "imgedit" / "singleturn" / "replace"
     folder.mkdir(parents=True)
     photo("chelsea").save(folder / "0001.png")
-    (tmp_path / "imgedit" / "metafile_imgeditbench.json").write_text(json.dumps({"0001": {"prompt": "make the cat a dog"}}))
-    result = invoke("--model", kontext_dir, "--bench", "imgedit", "--bench-dir", tmp_path / "imgedit",
-                    "--out", tmp_path / "r2", "--steps", 2)
+    (tmp_path / "imgedit" / "metafile_imgeditbench.json").write_text(
+        json.dumps({"0001": {"prompt": "make the cat a dog"}})
+    )
+    result = invoke(
+        "--model",
+        kontext_dir,
+        "--bench",
+        "imgedit",
+        "--bench-dir",
+        tmp_path / "imgedit",
+        "--out",
+        tmp_path / "r2",
+        "--steps",
+        2,
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r2" / "0001.png").is_file()  # ImgEdit results are flat
 

@@ -32,8 +32,11 @@ def manifest(root, ids):
     Image.fromarray(data.astronaut()[:32, :32]).save(root / "a.png")
     Image.fromarray(np.eye(32, dtype=np.uint8) * 255).save(root / "m.png")
     path = root / "manifest.jsonl"
-    path.write_text("".join(json.dumps({"id": i, "source": "a.png", "mask": "m.png", "instruction": "make it red"}) + "\n"
-                            for i in ids))
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "source": "a.png", "mask": "m.png", "instruction": "make it red"}) + "\n" for i in ids
+        )
+    )
     return path
 
 
@@ -47,8 +50,18 @@ def test_outputs_are_one_safe_file_per_id(tmp_path):
 def test_unsafe_or_colliding_ids_are_refused_before_the_model_loads(model_dir, tmp_path, no_model_loading):
     def edit(ids, folder):
         (tmp_path / folder).mkdir()
-        return CliRunner().invoke(app, ["edit", "--model", str(model_dir), "--manifest",
-                                        str(manifest(tmp_path / folder, ids)), "--out", str(tmp_path / "out")])
+        return CliRunner().invoke(
+            app,
+            [
+                "edit",
+                "--model",
+                str(model_dir),
+                "--manifest",
+                str(manifest(tmp_path / folder, ids)),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+        )
 
     result = edit(["ok", "../../escape"], "dotdot")
     assert result.exit_code == 2 and "field 'id'" in result.output and "has a '..' component" in result.output
@@ -61,6 +74,18 @@ def test_unsafe_or_colliding_ids_are_refused_before_the_model_loads(model_dir, t
 
 def test_an_empty_prompt_is_refused(model_dir, tmp_path, no_model_loading):
     Image.fromarray(data.astronaut()[:32, :32]).save(tmp_path / "a.png")
-    result = CliRunner().invoke(app, ["edit", "--model", str(model_dir), "--image", str(tmp_path / "a.png"),
-                                      "--prompt", "  ", "-o", str(tmp_path / "o.png")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "edit",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(tmp_path / "a.png"),
+            "--prompt",
+            "  ",
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+    )
     assert result.exit_code == 2 and "--prompt is empty" in result.output

@@ -1,5 +1,6 @@
 """`cocoedit edit` refuses an output path it could not write, an empty instruction, an unknown
-device, an oversized working size and a LoRA path without weights by name, before the model loads (not after the edit)."""
+device, an oversized working size and a LoRA path without weights by name, before the model loads
+(not after the edit)."""
 
 import os
 
@@ -42,8 +43,9 @@ def edit(hollow, source, *args):
 
 
 def test_the_hollow_model_does_fail_when_loaded(hollow, source, tmp_path):
-    result = CliRunner().invoke(app, ["edit", "--model", str(hollow), "--image", str(source), "--prompt", "p",
-                                      "-o", str(tmp_path / "o.png")])
+    result = CliRunner().invoke(
+        app, ["edit", "--model", str(hollow), "--image", str(source), "--prompt", "p", "-o", str(tmp_path / "o.png")]
+    )
     assert result.exit_code == 2 and "cannot load the kontext pipeline" in result.output
 
 
@@ -57,7 +59,9 @@ def test_an_output_suffix_pil_cannot_write_is_named_with_the_accepted_ones(hollo
 
 def test_an_output_that_is_a_folder_or_under_a_file_is_named(hollow, source, tmp_path):
     (tmp_path / "results").mkdir()
-    assert "results: is a folder; give an image file name" in edit(hollow, source, "--prompt", "p", "-o", tmp_path / "results")
+    assert "results: is a folder; give an image file name" in edit(
+        hollow, source, "--prompt", "p", "-o", tmp_path / "results"
+    )
     (tmp_path / "notes.txt").write_text("x")
     output = edit(hollow, source, "--prompt", "p", "-o", tmp_path / "notes.txt" / "out.png")
     assert "notes.txt is a file, not a folder" in output
@@ -68,8 +72,10 @@ def test_an_empty_instruction_is_refused(hollow, source, tmp_path, prompt):
     assert "--prompt is empty" in edit(hollow, source, "--prompt", prompt, "-o", tmp_path / "o.png")
 
 
-@pytest.mark.parametrize(("device", "message"), [("tpu9", "--device 'tpu9' is not a device"),
-                                                 ("cuda:x", "--device 'cuda:x' is not a device")])
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("tpu9", "--device 'tpu9' is not a device"), ("cuda:x", "--device 'cuda:x' is not a device")],
+)
 def test_an_unknown_device_is_refused(hollow, source, tmp_path, device, message):
     assert message in edit(hollow, source, "--prompt", "p", "-o", tmp_path / "o.png", "--device", device)
 

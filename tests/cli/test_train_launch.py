@@ -24,13 +24,26 @@ def config_file(tmp_path_factory):
     model = save_tiny_pipeline("kontext", root / "model")
     manifest = make_sample_manifest(root / "ds", samples=4, size=(64, 64))
     path = root / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}}, "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2}, "train": {"epochs": EPOCHS, "logger": "none"}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {
+                    "path": str(model),
+                    "height": 64,
+                    "width": 64,
+                    "lora_rank": 4,
+                    "lora_alpha": 4,
+                    "backbone_options": {"max_sequence_length": 48},
+                },
+                "data": {"manifest": str(manifest)},
+                "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
+                "reward": {"weights": {"pixel": 1.0}},
+                "advantage": {"std_threshold": 0.0},
+                "optim": {"train_batch_size": 2},
+                "train": {"epochs": EPOCHS, "logger": "none"},
+            }
+        )
+    )
     return path
 
 
@@ -43,8 +56,13 @@ def free_port() -> int:
 def launch(prefix, config_file, run_dir, log):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:  # not a terminal: a batch job's log
-        result = subprocess.run([*prefix, "train", "--config", str(config_file), "--run-dir", str(run_dir)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, timeout=300)
+        result = subprocess.run(
+            [*prefix, "train", "--config", str(config_file), "--run-dir", str(run_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
     text = log.read_text()
     assert result.returncode == 0, text[-3000:]
     return text
@@ -69,10 +87,30 @@ def test_one_process_logs_one_plain_line_per_step(config_file, tmp_path):
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_n_processes_run_and_only_rank_0_prints(launcher, config_file, tmp_path):
     bin_dir, port = os.path.dirname(sys.executable), str(free_port())
-    prefix = {"torchrun": [os.path.join(bin_dir, "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                           "--master_port", port, "-m", "cocoedit"],
-              "accelerate": [os.path.join(bin_dir, "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-                             "--main_process_port", port, "-m", "cocoedit"]}[launcher]
+    prefix = {
+        "torchrun": [
+            os.path.join(bin_dir, "torchrun"),
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            port,
+            "-m",
+            "cocoedit",
+        ],
+        "accelerate": [
+            os.path.join(bin_dir, "accelerate"),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--main_process_port",
+            port,
+            "-m",
+            "cocoedit",
+        ],
+    }[launcher]
     text = launch(prefix, config_file, tmp_path / "run", tmp_path / "log")
     assert json.loads((tmp_path / "run" / "run_info.json").read_text())["world_size"] == 2
     assert len(step_lines(text)) == EPOCHS  # each step once, not once per process

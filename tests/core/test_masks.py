@@ -28,10 +28,7 @@ def test_keep_from_edit_flips():
 
 
 def test_downsizing_uses_area_then_threshold():
-    mask = grid(["##..",
-                 "#...",
-                 "...#",
-                 "...."])
+    mask = grid(["##..", "#...", "...#", "...."])
     # 2x2 cells cover 3, 0, 0 and 1 edit pixels.
     assert M.resize_mask(mask, (2, 2)).squeeze().tolist() == [[1.0, 0.0], [0.0, 0.0]]
     assert M.resize_mask(mask, (2, 2), threshold=1e-6).squeeze().tolist() == [[1.0, 0.0], [0.0, 1.0]]
@@ -97,11 +94,7 @@ def test_boxes_to_mask_round_trips():
 
 
 def test_remove_small_components_is_8_connected():
-    mask = grid(["#.......",
-                 ".#......",
-                 "....####",
-                 "....####",
-                 "....####"])
+    mask = grid(["#.......", ".#......", "....####", "....####", "....####"])
     kept = M.remove_small_components(mask, 3)
     assert kept[..., 2:, 4:].sum() == 12
     assert kept[..., :2, :2].sum() == 0  # the diagonal pair is one component of 2 pixels

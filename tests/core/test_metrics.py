@@ -17,16 +17,21 @@ def photo(name: str) -> torch.Tensor:
 
 def skimage_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
     return structural_similarity(
-        x[0].permute(1, 2, 0).double().numpy(), y[0].permute(1, 2, 0).double().numpy(),
-        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1,
+        x[0].permute(1, 2, 0).double().numpy(),
+        y[0].permute(1, 2, 0).double().numpy(),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1,
+        channel_axis=-1,
     )
 
 
 def test_mse_mae_psnr_by_hand():
     x = torch.zeros(1, 3, 4, 4)
     y = torch.zeros(1, 3, 4, 4)
-    y[..., :2, :] = 0.1          # region: the top half, off by 0.1 everywhere
-    y[..., 2:, :] = 0.9          # outside the region: must not count
+    y[..., :2, :] = 0.1  # region: the top half, off by 0.1 everywhere
+    y[..., 2:, :] = 0.9  # outside the region: must not count
     region = torch.zeros(1, 1, 4, 4)
     region[..., :2, :] = 1
     assert M.region_mse(x, y, region).item() == pytest.approx(0.01)
@@ -83,8 +88,9 @@ def test_normalized_ssim_ignores_the_edit_region_and_full_map_does_not(astronaut
     base = M.region_ssim(x, y, keep).item()
     assert M.region_ssim(x, y_other, keep).item() == pytest.approx(base, abs=1e-6)
     assert M.region_ssim(x_other, y_other, keep).item() == pytest.approx(base, abs=1e-6)
-    full_map_change = abs(M.region_ssim(x, y_other, keep, mode="full_map").item()
-                          - M.region_ssim(x, y, keep, mode="full_map").item())
+    full_map_change = abs(
+        M.region_ssim(x, y_other, keep, mode="full_map").item() - M.region_ssim(x, y, keep, mode="full_map").item()
+    )
     assert full_map_change > 1e-3
 
 
@@ -94,7 +100,7 @@ def test_batch_and_chunking_give_the_same_values(astronaut, monkeypatch):
     region = torch.ones(2, 1, 128, 160)
     region[0, :, 30:90, 40:120] = 0
     batched = M.region_ssim(x, y, region)
-    single = torch.cat([M.region_ssim(x[i:i + 1], y[i:i + 1], region[i:i + 1]) for i in range(2)])
+    single = torch.cat([M.region_ssim(x[i : i + 1], y[i : i + 1], region[i : i + 1]) for i in range(2)])
     monkeypatch.setattr(M, "_CPU_CHUNK_ELEMENTS", 13 * 160 * 17)  # 7-row chunks: many boundaries
     chunked = M.region_ssim(x, y, region)
     assert torch.allclose(batched, single, atol=1e-6)
@@ -104,8 +110,8 @@ def test_batch_and_chunking_give_the_same_values(astronaut, monkeypatch):
 def test_keep_region_metrics_uses_the_complement_of_the_edit_mask():
     source = torch.zeros(1, 3, 32, 32)
     edited = source.clone()
-    edited[..., :16, :] = 1.0          # edited region changed completely
-    edited[..., 16:, :] = 0.01         # keep region nearly unchanged
+    edited[..., :16, :] = 1.0  # edited region changed completely
+    edited[..., 16:, :] = 0.01  # keep region nearly unchanged
     edit_mask = torch.zeros(1, 1, 32, 32)
     edit_mask[..., :16, :] = 1
     keep = M.keep_region_metrics(edited, source, edit_mask)

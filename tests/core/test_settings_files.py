@@ -10,8 +10,11 @@ from cocoedit.data.curation_config import CurationConfigError, load_build_config
 from cocoedit.demo.settings import DemoSettingsError, load_demo_settings
 from cocoedit.rl.config import ConfigError, apply_overrides, load_config
 
-READERS = [(load_config, ConfigError), (load_build_config, CurationConfigError),
-           (load_demo_settings, DemoSettingsError)]
+READERS = [
+    (load_config, ConfigError),
+    (load_build_config, CurationConfigError),
+    (load_demo_settings, DemoSettingsError),
+]
 
 
 @pytest.mark.parametrize(("read", "error"), READERS)
@@ -46,7 +49,9 @@ def test_duplicates_are_found_in_nested_and_flow_mappings():
 
 
 def test_an_override_value_with_a_duplicate_key_is_refused():
-    with pytest.raises(ConfigError, match=r"override 'reward.weights=\{pixel: 1, pixel: 2\}': .*key 'pixel' given twice"):
+    with pytest.raises(
+        ConfigError, match=r"override 'reward.weights=\{pixel: 1, pixel: 2\}': .*key 'pixel' given twice"
+    ):
         apply_overrides({}, ["reward.weights={pixel: 1, pixel: 2}"])
 
 
@@ -54,7 +59,9 @@ def test_the_command_line_prints_one_line_and_exits_2(tmp_path):
     (tmp_path / "bad.yaml").write_bytes(b"model:\n  path: \xff\xfe\n")
     (tmp_path / "dir.yaml").mkdir()
     for name, message in [("bad.yaml", "not UTF-8 text"), ("dir.yaml", "is a folder")]:
-        result = CliRunner().invoke(app, ["train", "--config", str(tmp_path / name), "--run-dir", str(tmp_path / "run")])
+        result = CliRunner().invoke(
+            app, ["train", "--config", str(tmp_path / name), "--run-dir", str(tmp_path / "run")]
+        )
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output
         assert not (tmp_path / "run").exists()

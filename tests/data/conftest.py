@@ -45,9 +45,16 @@ def make_pairs(root, n: int) -> list[dict]:
         tgt[y0:y1, x0:x1] = (tgt[y0:y1, x0:x1].astype(np.int32) + 128) % 256
         Image.fromarray(src).save(raw / f"src_{i}.png")
         Image.fromarray(tgt).save(raw / f"tgt_{i}.png")
-        rows.append({"uid": f"pair-{i:03d}", "src": f"raw/src_{i}.png", "tgt": f"raw/tgt_{i}.png",
-                     "prompt": f"change the object number {i} to something else", "kind": EDIT_TYPES[i % 4],
-                     "score": 0.5 + i / 100})
+        rows.append(
+            {
+                "uid": f"pair-{i:03d}",
+                "src": f"raw/src_{i}.png",
+                "tgt": f"raw/tgt_{i}.png",
+                "prompt": f"change the object number {i} to something else",
+                "kind": EDIT_TYPES[i % 4],
+                "score": 0.5 + i / 100,
+            }
+        )
     return rows
 
 

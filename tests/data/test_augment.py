@@ -32,8 +32,9 @@ def test_box_then_dilate():
 
 
 def test_rules_by_type_with_aliases_and_default():
-    cfg = AugmentConfig(default=AugmentRule(), by_type={"replace": AugmentRule(dilate_px=2)},
-                        aliases={"subject-replace": "replace"})
+    cfg = AugmentConfig(
+        default=AugmentRule(), by_type={"replace": AugmentRule(dilate_px=2)}, aliases={"subject-replace": "replace"}
+    )
     assert cfg.rule_for("Subject-Replace").dilate_px == 2
     assert cfg.rule_for("replace").dilate_px == 2
     assert cfg.rule_for("color") == cfg.default

@@ -34,7 +34,7 @@ def test_build_writes_a_valid_training_manifest_with_known_masks(candidates, tmp
         y0, x0, y1, x1 = known_edit(i)
         r = 2 if s.edit_type == "replace" else 0  # the replace rule dilates by 2 pixels
         expected = torch.zeros(1, H, W)
-        expected[:, max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r] = 1
+        expected[:, max(0, y0 - r) : y1 + r, max(0, x0 - r) : x1 + r] = 1
         assert torch.equal(load_edit_mask(s.mask, s.mask_polarity), expected), s.id
         assert s.metadata["curation"]["mask_area"] == pytest.approx(float(expected.mean()))
         assert s.source.parent == out / "images" and s.target.parent == out / "targets"

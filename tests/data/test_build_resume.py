@@ -25,17 +25,42 @@ WORKERS = 2
 def _reply(body, index):
     # slow enough that the run can be killed in the middle; sample 4's mask is judged inaccurate
     low = "object number 4 " in prompt_of(body)
-    return ScriptedReply(text=f"Instruction clarity: 4\nMask accuracy: {2 if low else 4}\nTarget prominence: 4",
-                         delay_s=0.25)
+    return ScriptedReply(
+        text=f"Instruction clarity: 4\nMask accuracy: {2 if low else 4}\nTarget prominence: 4", delay_s=0.25
+    )
 
 
 def _build(args, server, out, config):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": str(Path(cocoedit.__file__).parents[1])}  # this checkout's cocoedit
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(cocoedit.__file__).parents[1]),
+    }  # this checkout's cocoedit
     return subprocess.Popen(
-        [sys.executable, "-m", "cocoedit", "data", "build", "--config", str(config), "--in", str(args),
-         "--out", str(out), "--model", server.model, "--base-url", server.base_url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "cocoedit",
+            "data",
+            "build",
+            "--config",
+            str(config),
+            "--in",
+            str(args),
+            "--out",
+            str(out),
+            "--model",
+            server.model,
+            "--base-url",
+            server.base_url,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _lines(path):
@@ -58,8 +83,11 @@ def test_killed_build_resumes_to_the_uninterrupted_result(tmp_path):
     columns = ColumnMapping(source="src", target="tgt", instruction="prompt", id="uid", edit_type="kind")
     manifest = import_pairs(tmp_path / "pairs.jsonl", tmp_path / "imported", columns=columns).manifest
     config = tmp_path / "curation.yaml"
-    config.write_text(yaml.safe_dump({"filter": {"enabled": True}, "workers": WORKERS,
-                                      "augment": {"by_type": {"replace": {"dilate_px": 3}}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {"filter": {"enabled": True}, "workers": WORKERS, "augment": {"by_type": {"replace": {"dilate_px": 3}}}}
+        )
+    )
 
     with ScriptedJudgeServer(_reply) as server:
         ref = _build(manifest, server, tmp_path / "ref", config)

@@ -32,14 +32,21 @@ def script(body, index):
     if "Rewrite the instruction" in prompt:
         if i == 2:
             return ScriptedReply(text='{"instruction": "paint a dog"}')
-        return ScriptedReply(text=json.dumps({"instruction": f"change the square object number {i} near the top to something else"}))
+        return ScriptedReply(
+            text=json.dumps({"instruction": f"change the square object number {i} near the top to something else"})
+        )
     accuracy = 2 if i == 3 else 4
     return ScriptedReply(text=f"Instruction clarity: 4\nMask accuracy: {accuracy}\nTarget prominence: 5")
 
 
 def _config(server, **update):
-    data = {"annotate": {"method": "grounding"}, "refine": {"enabled": True}, "filter": {"enabled": True},
-            "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}, "parse_retries": 1}, "workers": 3}
+    data = {
+        "annotate": {"method": "grounding"},
+        "refine": {"enabled": True},
+        "filter": {"enabled": True},
+        "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}, "parse_retries": 1},
+        "workers": 3,
+    }
     data.update(update)
     return BuildConfig.model_validate(data)
 
@@ -66,7 +73,9 @@ def test_grounding_refine_filter_decisions_are_stored_with_raw_replies(candidate
     assert sorted(kept) == ["pair-000", "pair-001", "pair-002", "pair-004", "pair-007"]
     assert kept["pair-002"].instruction == "change the object number 2 to something else"  # rewrite rejected
     assert kept["pair-000"].instruction == "change the square object number 0 near the top to something else"
-    assert kept["pair-000"].metadata["curation"]["original_instruction"] == "change the object number 0 to something else"
+    assert (
+        kept["pair-000"].metadata["curation"]["original_instruction"] == "change the object number 0 to something else"
+    )
     for sid, s in kept.items():
         y0, x0, y1, x1 = known_edit(int(sid[-3:]))
         expected = torch.zeros(1, H, W)

@@ -18,17 +18,45 @@ runner = CliRunner()
 
 
 def _import(pair_jsonl, out):
-    return runner.invoke(app, ["data", "import", str(pair_jsonl), "--out", str(out), "--source-col", "src",
-                               "--target-col", "tgt", "--instruction-col", "prompt", "--id-col", "uid",
-                               "--edit-type-col", "kind"])
+    return runner.invoke(
+        app,
+        [
+            "data",
+            "import",
+            str(pair_jsonl),
+            "--out",
+            str(out),
+            "--source-col",
+            "src",
+            "--target-col",
+            "tgt",
+            "--instruction-col",
+            "prompt",
+            "--id-col",
+            "uid",
+            "--edit-type-col",
+            "kind",
+        ],
+    )
 
 
 def test_import_build_stats_validate(pair_jsonl, tmp_path):
     result = _import(pair_jsonl, tmp_path / "imported")
     assert result.exit_code == 0, result.output
     assert "8 imported, 0 skipped" in result.output
-    result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_pairs_difference.yaml"),
-                                 "--in", str(tmp_path / "imported" / "manifest.jsonl"), "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "build",
+            "--config",
+            str(CONFIGS / "curation_pairs_difference.yaml"),
+            "--in",
+            str(tmp_path / "imported" / "manifest.jsonl"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "8/8 samples decided: kept 8 · dropped 0 · failed 0" in result.output
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "out" / "manifest.jsonl")])
@@ -47,13 +75,31 @@ def test_the_cocoedit_preset_through_the_cli_with_a_served_vlm(pair_jsonl, tmp_p
         if "bounding box" in prompt:
             return ScriptedReply(text=known_box_reply(i))
         if "Rewrite" in prompt:
-            return ScriptedReply(text=json.dumps({"instruction": f"change the object number {i} on the left to a vase"}))
+            return ScriptedReply(
+                text=json.dumps({"instruction": f"change the object number {i} on the left to a vase"})
+            )
         return ScriptedReply(text="Instruction clarity: 5\nMask accuracy: 4\nTarget prominence: 4")
 
     with ScriptedJudgeServer(reply) as server:
-        result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"),
-                                     "--in", str(tmp_path / "imported" / "manifest.jsonl"), "--out", str(tmp_path / "out"),
-                                     "--model", server.model, "--base-url", server.base_url, "--workers", "4"])
+        result = runner.invoke(
+            app,
+            [
+                "data",
+                "build",
+                "--config",
+                str(CONFIGS / "curation_local_edits.yaml"),
+                "--in",
+                str(tmp_path / "imported" / "manifest.jsonl"),
+                "--out",
+                str(tmp_path / "out"),
+                "--model",
+                server.model,
+                "--base-url",
+                server.base_url,
+                "--workers",
+                "4",
+            ],
+        )
     assert result.exit_code == 0, result.output
     samples = read_manifest(tmp_path / "out" / "manifest.jsonl")
     assert len(samples) == 8 and all("on the left to a vase" in s.instruction for s in samples)
@@ -63,30 +109,66 @@ def test_the_cocoedit_preset_through_the_cli_with_a_served_vlm(pair_jsonl, tmp_p
 def test_build_errors_are_clear(candidates, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"annotate": {"methd": "difference"}}))
-    result = runner.invoke(app, ["data", "build", "--config", str(bad), "--in", str(candidates), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["data", "build", "--config", str(bad), "--in", str(candidates), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2 and "unknown key 'annotate.methd' (did you mean 'annotate.method'?)" in result.output
-    result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"),
-                                 "--in", str(candidates), "--out", str(tmp_path / "o2")])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "build",
+            "--config",
+            str(CONFIGS / "curation_local_edits.yaml"),
+            "--in",
+            str(candidates),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+    )
     assert result.exit_code == 2 and "give --model" in result.output
     assert not (tmp_path / "o2").exists()  # nothing written: the corrected command is free to run
     # nothing listens on this port: the health check fails before any sample is touched
-    result = runner.invoke(app, ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"),
-                                 "--in", str(candidates), "--out", str(tmp_path / "o3"), "--model", "m",
-                                 "--base-url", "http://127.0.0.1:9/v1"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "build",
+            "--config",
+            str(CONFIGS / "curation_local_edits.yaml"),
+            "--in",
+            str(candidates),
+            "--out",
+            str(tmp_path / "o3"),
+            "--model",
+            "m",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+    )
     assert result.exit_code == 2 and "not reachable" in result.output
     assert not (tmp_path / "o3" / "records.jsonl").exists() and not (tmp_path / "o3" / "build_config.json").exists()
 
 
 def test_a_build_whose_samples_all_failed_exits_1_with_the_counts(candidates, tmp_path):
-    args = ["data", "build", "--config", str(CONFIGS / "curation_local_edits.yaml"), "--in", str(candidates),
-            "--out", str(tmp_path / "o")]
+    args = [
+        "data",
+        "build",
+        "--config",
+        str(CONFIGS / "curation_local_edits.yaml"),
+        "--in",
+        str(candidates),
+        "--out",
+        str(tmp_path / "o"),
+    ]
     with ScriptedJudgeServer(ScriptedReply(text="no boxes here")) as server:
         result = runner.invoke(app, [*args, "--model", server.model, "--base-url", server.base_url])
         assert result.exit_code == 1, result.output
         message = " ".join(result.output.split())
         assert "failed" in message and "more than --allow-failures 0 allows" in message and "unparsable" in message
-        result = runner.invoke(app, [*args, "--model", server.model, "--base-url", server.base_url,
-                                     "--allow-failures", "1"])
+        result = runner.invoke(
+            app, [*args, "--model", server.model, "--base-url", server.base_url, "--allow-failures", "1"]
+        )
         assert result.exit_code == 0, result.output
 
 

@@ -24,8 +24,10 @@ def test_grounding_template_images_and_parse():
 
 
 def test_refined_instruction_parsing():
-    assert parse_refined_instruction('{"instruction": " make the red cup on the left blue "}') == \
-        "make the red cup on the left blue"
+    assert (
+        parse_refined_instruction('{"instruction": " make the red cup on the left blue "}')
+        == "make the red cup on the left blue"
+    )
     for reply, message in {
         '{"instruction": ""}': "non-empty",
         '{"instruction": "a\\nb"}': "several lines",

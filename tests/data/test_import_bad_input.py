@@ -35,8 +35,14 @@ def table(path, rows):
 
 def test_every_id_gets_its_own_files(tmp_path):
     ids = ["img.000", "img.001", "img.002", "x", "x.png"]
-    rows = [{"id": sample_id, "source": str(photo(tmp_path / "raw" / f"{i}.png", i).relative_to(tmp_path)),
-             "instruction": "make it red"} for i, sample_id in enumerate(ids)]
+    rows = [
+        {
+            "id": sample_id,
+            "source": str(photo(tmp_path / "raw" / f"{i}.png", i).relative_to(tmp_path)),
+            "instruction": "make it red",
+        }
+        for i, sample_id in enumerate(ids)
+    ]
     result = import_pairs(table(tmp_path / "t.jsonl", rows), tmp_path / "out", columns=NO_TARGET)
     samples = {s.id: s for s in read_manifest(result.manifest, model=CandidateSample)}
     assert result.imported == 5 and len({s.source for s in samples.values()}) == 5
@@ -50,12 +56,18 @@ def test_path_cells_that_are_not_images_are_named_row_errors(tmp_path):
     (tmp_path / "raw" / "cut.png").write_bytes(good.read_bytes()[:300])
     sources = ["raw/good.png", "raw/notes.txt", "/etc/hostname", "raw/cut.png"]
     rows = [{"id": f"r{i}", "source": s, "instruction": "make it red"} for i, s in enumerate(sources)]
-    result = runner.invoke(app, ["data", "import", str(table(tmp_path / "t.jsonl", rows)), "--out", str(tmp_path / "out"),
-                                 "--target-col", ""])
+    result = runner.invoke(
+        app,
+        ["data", "import", str(table(tmp_path / "t.jsonl", rows)), "--out", str(tmp_path / "out"), "--target-col", ""],
+    )
     assert result.exit_code == 0, result.output
     assert "1 imported, 3 skipped" in result.output
     logged = [json.loads(line) for line in (tmp_path / "out" / "import_skipped.jsonl").read_text().splitlines()]
-    assert [(e["row"], e["reason"]) for e in logged] == [(2, "column 'source'"), (3, "column 'source'"), (4, "column 'source'")]
+    assert [(e["row"], e["reason"]) for e in logged] == [
+        (2, "column 'source'"),
+        (3, "column 'source'"),
+        (4, "column 'source'"),
+    ]
     assert "notes.txt: not a readable image" in logged[0]["error"]
     assert "hostname" in logged[1]["error"]
     assert "cut.png: unreadable or truncated image" in logged[2]["error"]
@@ -83,8 +95,10 @@ def test_an_out_folder_that_would_overwrite_an_input_is_refused(tmp_path):
     photo(folder / "images" / "b.png", 0)
     photo(folder / "images" / "c.png", 1)
     # Row "b" would be written to images/b.png, its own input; row "c" reads images/c.png.
-    rows = [{"id": "b", "source": "images/c.png", "instruction": "make it red"},
-            {"id": "c", "source": "images/b.png", "instruction": "make it blue"}]
+    rows = [
+        {"id": "b", "source": "images/c.png", "instruction": "make it red"},
+        {"id": "c", "source": "images/b.png", "instruction": "make it blue"},
+    ]
     t = table(folder / "t.jsonl", rows)
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
     with pytest.raises(DataImportError, match=r"writing .*images/b.png would overwrite the input file .*images/b.png"):

@@ -59,16 +59,18 @@ def _image_bytes(path):
 
 def test_parquet_with_image_bytes(pair_jsonl, tmp_path):
     rows = [json.loads(line) for line in pair_jsonl.read_text().splitlines()]
-    table = pa.table({
-        "uid": [r["uid"] for r in rows],
-        # datasets' Image feature layout: a struct of bytes and an (informational) path
-        "src": [{"bytes": _image_bytes(tmp_path / r["src"]), "path": None} for r in rows],
-        "tgt": [_image_bytes(tmp_path / r["tgt"]) for r in rows],
-        # several phrasings per pair, the first one empty
-        "prompt": [["", r["prompt"], "another phrasing"] for r in rows],
-        "kind": [r["kind"] for r in rows],
-        "score": [r["score"] for r in rows],
-    })
+    table = pa.table(
+        {
+            "uid": [r["uid"] for r in rows],
+            # datasets' Image feature layout: a struct of bytes and an (informational) path
+            "src": [{"bytes": _image_bytes(tmp_path / r["src"]), "path": None} for r in rows],
+            "tgt": [_image_bytes(tmp_path / r["tgt"]) for r in rows],
+            # several phrasings per pair, the first one empty
+            "prompt": [["", r["prompt"], "another phrasing"] for r in rows],
+            "kind": [r["kind"] for r in rows],
+            "score": [r["score"] for r in rows],
+        }
+    )
     pq.write_table(table, tmp_path / "pairs.parquet", row_group_size=3)
     result = import_pairs(tmp_path / "pairs.parquet", tmp_path / "out", columns=COLUMNS)
     samples = _check_imported(result.manifest, tmp_path, 8)
@@ -85,18 +87,19 @@ def _save_to_disk_layout(folder, table, shards=2):
         with pa.OSFile(str(folder / name), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table.slice(k * per, per))
         names.append(name)
-    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": n} for n in names],
-                                                   "_split": "train"}))
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": n} for n in names], "_split": "train"}))
     (folder / "dataset_info.json").write_text("{}")
 
 
 def test_hf_save_to_disk_folder_and_dataset_dict(pair_jsonl, tmp_path):
     rows = [json.loads(line) for line in pair_jsonl.read_text().splitlines()]
-    table = pa.table({
-        "source_image": [{"bytes": _image_bytes(tmp_path / r["src"]), "path": r["src"]} for r in rows],
-        "edited_image": [{"bytes": _image_bytes(tmp_path / r["tgt"]), "path": r["tgt"]} for r in rows],
-        "edit_prompt": [r["prompt"] for r in rows],
-    })
+    table = pa.table(
+        {
+            "source_image": [{"bytes": _image_bytes(tmp_path / r["src"]), "path": r["src"]} for r in rows],
+            "edited_image": [{"bytes": _image_bytes(tmp_path / r["tgt"]), "path": r["tgt"]} for r in rows],
+            "edit_prompt": [r["prompt"] for r in rows],
+        }
+    )
     root = tmp_path / "hf"
     _save_to_disk_layout(root / "train", table)
     (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train"]}))
@@ -144,8 +147,12 @@ def test_cocoedit40k_release(tmp_path):
     keep = np.full((8, 8), 255, np.uint8)
     keep[2:5, 2:6] = 0  # white = keep in the release
     Image.fromarray(keep).save(rel / "masks" / "0001.png")
-    (rel / "metadata.jsonl").write_text(json.dumps(
-        {"prompt": "make the cup red", "image": "images/a/0001.jpg", "mask": "masks/0001.png", "task": "color"}) + "\n")
+    (rel / "metadata.jsonl").write_text(
+        json.dumps(
+            {"prompt": "make the cup red", "image": "images/a/0001.jpg", "mask": "masks/0001.png", "task": "color"}
+        )
+        + "\n"
+    )
     assert detect_format(rel) == "cocoedit40k"
     result = import_pairs(rel, tmp_path / "out")
     [s] = read_manifest(result.manifest, model=CandidateSample)

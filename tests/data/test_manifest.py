@@ -29,8 +29,14 @@ def make_files(root, name="a", size=(16, 24)):
 
 def test_write_then_read_round_trips_with_relative_paths(tmp_path):
     src, mask = make_files(tmp_path / "ds")
-    sample = EditSample(id="a", source=src, instruction="make it red", mask=mask, edit_type="recolor",
-                        metadata={"split": "train", "score": 4.5})
+    sample = EditSample(
+        id="a",
+        source=src,
+        instruction="make it red",
+        mask=mask,
+        edit_type="recolor",
+        metadata={"split": "train", "score": 4.5},
+    )
     path = write_manifest([sample], tmp_path / "ds" / "manifest.jsonl")
     record = json.loads(path.read_text())
     assert record["source"] == "images/a.png" and record["mask"] == "masks/a.png"
@@ -46,8 +52,12 @@ def test_paths_escaping_the_root_are_refused_unless_allowed(tmp_path):
     make_files(tmp_path / "outside")
     (tmp_path / "ds").mkdir()
     manifest = tmp_path / "ds" / "m.jsonl"
-    manifest.write_text(json.dumps({"id": "x", "source": "../outside/images/a.png",
-                                    "instruction": "x", "mask": "../outside/masks/a.png"}) + "\n")
+    manifest.write_text(
+        json.dumps(
+            {"id": "x", "source": "../outside/images/a.png", "instruction": "x", "mask": "../outside/masks/a.png"}
+        )
+        + "\n"
+    )
     with pytest.raises(ManifestError, match=r"m.jsonl:1: field 'source'.*outside the dataset root"):
         read_manifest(manifest)
     assert read_manifest(manifest, allow_outside_root=True)[0].source == tmp_path / "outside" / "images" / "a.png"
@@ -55,9 +65,11 @@ def test_paths_escaping_the_root_are_refused_unless_allowed(tmp_path):
 
 def test_errors_name_file_line_and_field(tmp_path):
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text('{"id": "a", "source": "a.png", "instruction": "x", "mask": "m.png"}\n'
-                        "\n"
-                        '{"id": "b", "source": "b.png", "mask": "m.png"}\n')
+    manifest.write_text(
+        '{"id": "a", "source": "a.png", "instruction": "x", "mask": "m.png"}\n'
+        "\n"
+        '{"id": "b", "source": "b.png", "mask": "m.png"}\n'
+    )
     with pytest.raises(ManifestError, match=r"m.jsonl:3: field 'instruction': Field required"):
         read_manifest(manifest)
     manifest.write_text('{"id": "a", "source": "a.png", "instruction": "x", "mask": "m.png"}\n{"id": ')
@@ -74,7 +86,11 @@ def test_errors_name_file_line_and_field(tmp_path):
 def test_cocoedit40k_metadata_is_read_with_white_as_keep(tmp_path):
     src, mask = make_files(tmp_path)
     (tmp_path / "metadata.jsonl").write_text(
-        json.dumps({"prompt": "make the box red", "image": "images/a.png", "mask": "masks/a.png", "source_dataset": "omniedit"}) + "\n")
+        json.dumps(
+            {"prompt": "make the box red", "image": "images/a.png", "mask": "masks/a.png", "source_dataset": "omniedit"}
+        )
+        + "\n"
+    )
     assert detect_layout(tmp_path / "metadata.jsonl") == "cocoedit40k"
     (sample,) = read_cocoedit40k(tmp_path)
     assert sample.id == "images/a" and sample.instruction == "make the box red"

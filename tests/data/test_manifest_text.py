@@ -20,15 +20,19 @@ def files(tmp_path):
 
 def test_instructions_with_line_separators_round_trip(files):
     tricky = ["up\u2028down", "para\u2029graph", "next\u0085line", "fs\x1cgs\x1drs\x1e", "cr\rlf\r\n", "tab\tbell\x07"]
-    samples = [EditSample(id=f"s{i}", source=files / "a.png", mask=files / "m.png", instruction=text)
-               for i, text in enumerate(tricky)]
+    samples = [
+        EditSample(id=f"s{i}", source=files / "a.png", mask=files / "m.png", instruction=text)
+        for i, text in enumerate(tricky)
+    ]
     path = write_manifest(samples, files / "manifest.jsonl")
     assert count_rows(path) == len(tricky)
     assert [s.instruction for s in read_manifest(path)] == tricky
     assert "\u2028" not in path.read_text(encoding="utf-8")  # escaped for tools that split there
     # as older versions and other tools write them: raw inside the strings
-    raw = "".join(json.dumps({"id": f"r{i}", "source": "a.png", "mask": "m.png", "instruction": text}, ensure_ascii=False)
-                  + "\n" for i, text in enumerate(tricky))
+    raw = "".join(
+        json.dumps({"id": f"r{i}", "source": "a.png", "mask": "m.png", "instruction": text}, ensure_ascii=False) + "\n"
+        for i, text in enumerate(tricky)
+    )
     (files / "raw.jsonl").write_text(raw, encoding="utf-8", newline="")
     assert [s.instruction for s in read_manifest(files / "raw.jsonl")] == tricky
 

@@ -57,10 +57,14 @@ def test_build_with_the_sam_segmenter(tiny_sam, candidates, tmp_path):
 
     out = tmp_path / "built"
     with ScriptedJudgeServer(reply) as server:
-        config = BuildConfig.model_validate({
-            "annotate": {"method": "grounding", "grounding": {"segmenter": "sam", "sam_model": str(tiny_sam)}},
-            "area": {"min_fraction": 0.0, "max_fraction": 1.0},
-            "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}}, "workers": 2})
+        config = BuildConfig.model_validate(
+            {
+                "annotate": {"method": "grounding", "grounding": {"segmenter": "sam", "sam_model": str(tiny_sam)}},
+                "area": {"min_fraction": 0.0, "max_fraction": 1.0},
+                "vlm": {"endpoint": {"model": server.model, "base_url": server.base_url}},
+                "workers": 2,
+            }
+        )
         summary = run_build(config, candidates, out)
     records = RecordLog(out / "records.jsonl").load()
     assert summary.processed == 8 and summary.counts["failed"] == 0

@@ -12,14 +12,26 @@ from cocoedit.data.stats import StatsError, summarize, write_stats
 
 
 def _row(status="kept", reason="kept", edit_type="replace", area=0.1, words=5, original=3):
-    return {"status": status, "reason": reason, "edit_type": edit_type, "mask_area": area,
-            "words": words, "original_words": original}
+    return {
+        "status": status,
+        "reason": reason,
+        "edit_type": edit_type,
+        "mask_area": area,
+        "words": words,
+        "original_words": original,
+    }
 
 
 def test_summarize_hand_checked():
-    rows = [_row(area=0.01), _row(area=0.049), _row(area=0.05, edit_type="add", words=9), _row(area=1.0, edit_type=None),
-            _row("dropped", "mask_too_small", area=0.0001), _row("dropped", "low_clarity", edit_type="add"),
-            _row("failed", "filter_timeout", area=None)]
+    rows = [
+        _row(area=0.01),
+        _row(area=0.049),
+        _row(area=0.05, edit_type="add", words=9),
+        _row(area=1.0, edit_type=None),
+        _row("dropped", "mask_too_small", area=0.0001),
+        _row("dropped", "low_clarity", edit_type="add"),
+        _row("failed", "filter_timeout", area=None),
+    ]
     s = summarize(rows)
     assert s["samples"] == 7 and s["counts"] == {"kept": 4, "dropped": 2, "failed": 1}
     assert s["reasons"] == {"filter_timeout": 1, "low_clarity": 1, "mask_too_small": 1}
@@ -58,8 +70,9 @@ def test_stats_of_a_plain_manifest_reads_mask_areas_from_files(tmp_path):
     keep = np.full((10, 10), 255, np.uint8)
     keep[:, :3] = 0  # white = keep: 30% edit
     Image.fromarray(keep).save(tmp_path / "masks" / "a.png")
-    (tmp_path / "metadata.jsonl").write_text(json.dumps({"prompt": "make it red", "image": "images/a.png",
-                                                         "mask": "masks/a.png"}) + "\n")
+    (tmp_path / "metadata.jsonl").write_text(
+        json.dumps({"prompt": "make it red", "image": "images/a.png", "mask": "masks/a.png"}) + "\n"
+    )
     _, stats = write_stats(tmp_path)
     assert stats["mask_area"]["mean"] == pytest.approx(0.3)
     assert stats["instruction_words"]["mean"] == 3
@@ -70,12 +83,22 @@ def test_stats_of_a_plain_manifest_reads_mask_areas_from_files(tmp_path):
 def test_filter_score_histograms_and_examples_from_a_journal(tmp_path):
     Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(tmp_path / "a.png")
     records = []
-    for i, (status, reason, clarity) in enumerate([("kept", "kept", 5), ("kept", "kept", 4), ("dropped", "low_clarity", 2),
-                                                    ("dropped", "low_clarity", 1)]):
-        records.append({"id": f"s{i}", "status": status, "reason": reason, "edit_type": "add",
-                        "instruction": f"add a hat {i}", "original_instruction": "add a hat", "mask_area": 0.2,
-                        "input_source": str(tmp_path / "a.png"),
-                        "stages": {"filter": {"scores": {"clarity": clarity, "mask_accuracy": 4, "prominence": 3}}}})
+    for i, (status, reason, clarity) in enumerate(
+        [("kept", "kept", 5), ("kept", "kept", 4), ("dropped", "low_clarity", 2), ("dropped", "low_clarity", 1)]
+    ):
+        records.append(
+            {
+                "id": f"s{i}",
+                "status": status,
+                "reason": reason,
+                "edit_type": "add",
+                "instruction": f"add a hat {i}",
+                "original_instruction": "add a hat",
+                "mask_area": 0.2,
+                "input_source": str(tmp_path / "a.png"),
+                "stages": {"filter": {"scores": {"clarity": clarity, "mask_accuracy": 4, "prominence": 3}}},
+            }
+        )
     (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     page_path, stats = write_stats(tmp_path)
     clarity = stats["filter_scores"]["clarity"]

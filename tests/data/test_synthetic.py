@@ -47,8 +47,23 @@ def test_written_task_is_deterministic_split_and_valid(tmp_path):
 
 
 def test_cli_writes_the_splits(tmp_path):
-    result = CliRunner().invoke(app, ["dev", "make-synthetic", "--out", str(tmp_path), "--train", "5",
-                                      "--validation", "0", "--test", "5", "--size", "16"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "dev",
+            "make-synthetic",
+            "--out",
+            str(tmp_path),
+            "--train",
+            "5",
+            "--validation",
+            "0",
+            "--test",
+            "5",
+            "--size",
+            "16",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "train" / "manifest.jsonl").is_file() and (tmp_path / "test" / "manifest.jsonl").is_file()
     assert not (tmp_path / "validation").exists()

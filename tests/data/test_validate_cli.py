@@ -35,15 +35,25 @@ def build_dataset(root):
     for i in range(9):
         write_image(root / "images" / f"{i}.png")
         write_mask(root / "masks" / f"{i}.png")
-    (root / "images" / "1.png").unlink()                                   # missing source
+    (root / "images" / "1.png").unlink()  # missing source
     data = (root / "images" / "2.png").read_bytes()
-    (root / "images" / "2.png").write_bytes(data[: len(data) // 2])        # truncated
-    write_mask(root / "masks" / "3.png", size=(30, 48))                    # size mismatch
-    write_mask(root / "masks" / "4.png", box=(0, 0, 0, 0))                 # empty edit region
-    write_mask(root / "masks" / "5.png", box=(0, 0, 32, 48))               # full edit region
-    write_mask(root / "masks" / "6.png", fill=128)                          # grey values
-    lines = [row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7, id="s0"),
-             '{"id": "s8", "source": ', row(8, source="../outside.png")]
+    (root / "images" / "2.png").write_bytes(data[: len(data) // 2])  # truncated
+    write_mask(root / "masks" / "3.png", size=(30, 48))  # size mismatch
+    write_mask(root / "masks" / "4.png", box=(0, 0, 0, 0))  # empty edit region
+    write_mask(root / "masks" / "5.png", box=(0, 0, 32, 48))  # full edit region
+    write_mask(root / "masks" / "6.png", fill=128)  # grey values
+    lines = [
+        row(0),
+        row(1),
+        row(2),
+        row(3),
+        row(4),
+        row(5),
+        row(6),
+        row(7, id="s0"),
+        '{"id": "s8", "source": ',
+        row(8, source="../outside.png"),
+    ]
     (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     return root / "manifest.jsonl"
 
@@ -81,8 +91,17 @@ def test_report_mode_counts_problems_with_examples(tmp_path):
     result = runner.invoke(app, ["data", "validate", str(manifest), "--report", "--examples", "1"])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    for kind in ("missing_file: 1", "unreadable_file: 1", "size_mismatch: 1", "empty_mask: 1",
-                 "full_mask: 1", "non_binary_mask: 1", "duplicate_id: 1", "bad_json: 1", "outside_root: 1"):
+    for kind in (
+        "missing_file: 1",
+        "unreadable_file: 1",
+        "size_mismatch: 1",
+        "empty_mask: 1",
+        "full_mask: 1",
+        "non_binary_mask: 1",
+        "duplicate_id: 1",
+        "bad_json: 1",
+        "outside_root: 1",
+    ):
         assert kind in lines
 
 
@@ -98,8 +117,10 @@ def test_clean_manifest_passes(tmp_path):
 
 def test_cocoedit40k_layout_is_detected_and_polarity_respected(tmp_path):
     write_image(tmp_path / "images" / "a.png")
-    write_mask(tmp_path / "masks" / "a.png", box=(0, 0, 32, 48))   # all white = all keep: empty edit
-    (tmp_path / "metadata.jsonl").write_text(json.dumps({"prompt": "x", "image": "images/a.png", "mask": "masks/a.png"}) + "\n")
+    write_mask(tmp_path / "masks" / "a.png", box=(0, 0, 32, 48))  # all white = all keep: empty edit
+    (tmp_path / "metadata.jsonl").write_text(
+        json.dumps({"prompt": "x", "image": "images/a.png", "mask": "masks/a.png"}) + "\n"
+    )
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "metadata.jsonl")])
     assert result.exit_code == 1
     assert "line 1 [images/a]: empty_mask: no edit region (mask a.png, white = keep)" in result.stdout

@@ -13,12 +13,21 @@ def summary(plumbing):
     def spread(mean):
         return {"mean": mean, "std": 0.01, "per_seed": []}
 
-    arm = {"title": "(a) judge only", "edit_success": spread(0.7), "keep_psnr": spread(20.0), "keep_ssim": spread(0.7),
-           "vs_base": {"edit_success": paired_change([0.05, 0.04, 0.06]), "keep_psnr": paired_change([-2.0, 1.0, -2.0])}}
+    arm = {
+        "title": "(a) judge only",
+        "edit_success": spread(0.7),
+        "keep_psnr": spread(20.0),
+        "keep_ssim": spread(0.7),
+        "vs_base": {"edit_success": paired_change([0.05, 0.04, 0.06]), "keep_psnr": paired_change([-2.0, 1.0, -2.0])},
+    }
     base = {"title": "base", "edit_success": spread(0.6), "keep_psnr": spread(22.0), "keep_ssim": spread(0.8)}
-    return {"plumbing_check": plumbing, "seeds": [0, 1, 2], "table": {"base": base, "judge": arm},
-            "statement": ([PLUMBING_NOTE] if plumbing else []) + ["A sentence."],
-            "seconds": {"task": 4.2, "base_editor": 190.6, "rl_arms": 226.0}}
+    return {
+        "plumbing_check": plumbing,
+        "seeds": [0, 1, 2],
+        "table": {"base": base, "judge": arm},
+        "statement": ([PLUMBING_NOTE] if plumbing else []) + ["A sentence."],
+        "seconds": {"task": 4.2, "base_editor": 190.6, "rl_arms": 226.0},
+    }
 
 
 @pytest.mark.parametrize("plumbing", [True, False])

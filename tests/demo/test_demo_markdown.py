@@ -9,14 +9,27 @@ def spread(mean, std):
 
 
 def summary(plumbing):
-    base = {"title": "base editor (SFT)", "edit_success": spread(0.6, 0.01), "keep_psnr": spread(22.0, 0.1),
-            "keep_ssim": spread(0.8, 0.01)}
-    arm = {"title": "(a) judge only", "edit_success": spread(0.65, 0.01), "keep_psnr": spread(20.0, 0.2),
-           "keep_ssim": spread(0.7, 0.01),
-           "vs_base": {"edit_success": paired_change([0.05, 0.04, 0.06]), "keep_psnr": paired_change([-2.0, 1.0, -2.0])}}
-    return {"plumbing_check": plumbing, "seeds": [0, 1, 2], "test_samples": 60, "table": {"base": base, "judge": arm},
-            "statement": ([PLUMBING_NOTE] if plumbing else []) + ["(a) judge only: a sentence."],
-            "seconds": {"task": 7.0, "rl_arms": 300.4}}
+    base = {
+        "title": "base editor (SFT)",
+        "edit_success": spread(0.6, 0.01),
+        "keep_psnr": spread(22.0, 0.1),
+        "keep_ssim": spread(0.8, 0.01),
+    }
+    arm = {
+        "title": "(a) judge only",
+        "edit_success": spread(0.65, 0.01),
+        "keep_psnr": spread(20.0, 0.2),
+        "keep_ssim": spread(0.7, 0.01),
+        "vs_base": {"edit_success": paired_change([0.05, 0.04, 0.06]), "keep_psnr": paired_change([-2.0, 1.0, -2.0])},
+    }
+    return {
+        "plumbing_check": plumbing,
+        "seeds": [0, 1, 2],
+        "test_samples": 60,
+        "table": {"base": base, "judge": arm},
+        "statement": ([PLUMBING_NOTE] if plumbing else []) + ["(a) judge only: a sentence."],
+        "seconds": {"task": 7.0, "rl_arms": 300.4},
+    }
 
 
 def test_table_rows_deltas_and_seconds():

@@ -22,12 +22,15 @@ def test_yaml_overrides_nested_keys_on_top_of_the_preset(tmp_path):
     assert settings.seeds == [3]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("rl:\n  epoch: 5\n", ["rl.epoch", "unknown key"]),
-    ("task:\n  size: 30\n", ["task.size", "multiple of 4"]),
-    ("seeds: []\n", ["seeds"]),
-    ("- 1\n", ["top level"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("rl:\n  epoch: 5\n", ["rl.epoch", "unknown key"]),
+        ("task:\n  size: 30\n", ["task.size", "multiple of 4"]),
+        ("seeds: []\n", ["seeds"]),
+        ("- 1\n", ["top level"]),
+    ],
+)
 def test_bad_settings_name_the_key(tmp_path, text, words):
     path = tmp_path / "demo.yaml"
     path.write_text(text)
@@ -42,8 +45,10 @@ def test_base_key_follows_what_changes_the_base_editor_only(tmp_path):
     settings = load_demo_settings(quick=True)
     same = settings.model_copy(update={"rl": settings.rl.model_copy(update={"epochs": 99}), "seeds": [7]})
     assert same.base_key() == settings.base_key()
-    for changed in (settings.model_copy(update={"base": settings.base.model_copy(update={"steps": 7})}),
-                    settings.model_copy(update={"task": settings.task.model_copy(update={"seed": 1})})):
+    for changed in (
+        settings.model_copy(update={"base": settings.base.model_copy(update={"steps": 7})}),
+        settings.model_copy(update={"task": settings.task.model_copy(update={"seed": 1})}),
+    ):
         assert changed.base_key() != settings.base_key()
 
 
@@ -94,4 +99,8 @@ def test_base_settings_become_the_sft_config():
     settings = load_demo_settings()
     config = settings.sft_config()
     assert (config.size, config.steps, config.conditioning, config.prediction) == (
-        settings.task.size, settings.base.steps, "channels", "source_residual")
+        settings.task.size,
+        settings.base.steps,
+        "channels",
+        "source_residual",
+    )

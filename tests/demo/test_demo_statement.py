@@ -30,16 +30,24 @@ PSNR_UP = [2.0, 1.8, 2.2]
 
 
 def rows(**arms):
-    titles = {"judge": "(a) judge only", "judge_pixel": "(b) judge + pixel", "cocoedit": "(c) CoCoEdit",
-              "cocoedit_corrected": "(d) CoCoEdit, corrected edit term"}
+    titles = {
+        "judge": "(a) judge only",
+        "judge_pixel": "(b) judge + pixel",
+        "cocoedit": "(c) CoCoEdit",
+        "cocoedit_corrected": "(d) CoCoEdit, corrected edit term",
+    }
     return {"base": {"title": "base"}, **{name: _row(titles[name], *values) for name, values in arms.items()}}
 
 
 def test_the_papers_pattern_is_claimed_when_an_arm_improves_both():
-    claims, sentences = claims_and_sentences(rows(judge=(UP, DOWN), judge_pixel=(UP, FLAT), cocoedit=(DOWN, PSNR_UP),
-                                                  cocoedit_corrected=(UP, PSNR_UP)))
-    assert claims == {"judge_only_tradeoff": True, "both_improve": {"cocoedit": False, "cocoedit_corrected": True},
-                      "paper_pattern": True}
+    claims, sentences = claims_and_sentences(
+        rows(judge=(UP, DOWN), judge_pixel=(UP, FLAT), cocoedit=(DOWN, PSNR_UP), cocoedit_corrected=(UP, PSNR_UP))
+    )
+    assert claims == {
+        "judge_only_tradeoff": True,
+        "both_improve": {"cocoedit": False, "cocoedit_corrected": True},
+        "paper_pattern": True,
+    }
     assert "edit success up 0.060 (± 0.006 s.e., beyond the seed spread)" in sentences[0]
     assert "keep-region PSNR down 1.20 dB" in sentences[0]
     assert "(c) CoCoEdit does not raise both" in " ".join(sentences)

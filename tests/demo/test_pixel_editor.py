@@ -7,12 +7,7 @@ from typer.testing import CliRunner
 from cocoedit.cli import app
 from cocoedit.data.synthetic import write_synthetic_task
 from cocoedit.demo.pixel_editor import build_pixel_editor
-from cocoedit.demo.sft import (
-    SFTConfig,
-    drift_keep_region,
-    pixel_loss_weights,
-    train_pixel_editor,
-)
+from cocoedit.demo.sft import SFTConfig, drift_keep_region, pixel_loss_weights, train_pixel_editor
 from cocoedit.models.lora import add_lora, load_lora, save_lora, use_adapter
 from cocoedit.models.registry import load_backbone, wrap_pipeline
 
@@ -64,8 +59,22 @@ def test_sft_learns_and_saves_a_loadable_editor(tmp_path):
     losses = train_pixel_editor(manifest, tmp_path / "editor", config)
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
     assert load_backbone(tmp_path / "editor").kind == "pixel-kontext"
-    result = CliRunner().invoke(app, ["sft", "--manifest", str(manifest), "--out", str(tmp_path / "cli"), "--size", "16",
-                                      "--steps", "3", "--batch-size", "4"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sft",
+            "--manifest",
+            str(manifest),
+            "--out",
+            str(tmp_path / "cli"),
+            "--size",
+            "16",
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "editor:" in result.stdout and (tmp_path / "cli" / "sft_config.json").is_file()
 

@@ -28,8 +28,21 @@ def test_bad_result_files_are_row_errors_and_the_others_are_scored(gedit_bench, 
     grey = np.asarray(Image.open(deep).convert("L")).astype(np.uint16) * 257
     Image.fromarray(grey).save(deep)  # 16-bit: must read as the same grey, not white
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(gedit_bench.bench_dir),
-                                      "--out", str(out), "--results", str(results)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "consistency",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(gedit_bench.bench_dir),
+            "--out",
+            str(out),
+            "--results",
+            str(results),
+        ],
+    )
     assert result.exit_code == 1, result.output  # two samples not scored: said by the exit status
     summary = json.loads((out / "summary.json").read_text())["results"]["results"]
     assert summary["counts"]["unreadable"] == 2 and summary["counts"]["scored"] == gedit_bench.samples - 2

@@ -6,12 +6,7 @@ import shutil
 
 import pytest
 
-from cocoedit.eval.benchmarks import (
-    BenchmarkError,
-    load_bench_edit_mask,
-    load_benchmark,
-    result_path,
-)
+from cocoedit.eval.benchmarks import BenchmarkError, load_bench_edit_mask, load_benchmark, result_path
 
 
 def test_gedit_layout(gedit_bench):
@@ -84,7 +79,9 @@ def test_mask_polarity_white_is_keep(gedit_bench):
 
 def test_metafile_as_list_with_other_field_names(tmp_path, imgedit_bench):
     bench, meta = _copy(imgedit_bench, tmp_path)
-    as_list = [{"key": k, "image": v["id"], "edit_instruction": v["prompt"], "type": v["edit_type"]} for k, v in meta.items()]
+    as_list = [
+        {"key": k, "image": v["id"], "edit_instruction": v["prompt"], "type": v["edit_type"]} for k, v in meta.items()
+    ]
     (bench / "metafile_imgeditbench.json").write_text(json.dumps(as_list))
     samples = load_benchmark("imgedit", bench)
     assert len(samples) == 6 and {s.category for s in samples} == {"adjust", "remove", "style"}

@@ -47,8 +47,15 @@ def test_known_edits_give_known_numbers(bench, gedit_bench, imgedit_bench, tmp_p
     assert all(r["resized"] == ("True" if r["results"] == "global" else "False") for r in rows)
     for name, res in summary["results"].items():
         exact = made.samples if name == "careful" else 0  # careful leaves every keep pixel as it was
-        assert res["counts"] == {"samples": made.samples, "scored": made.samples, "exact": exact, "missing": 0,
-                                 "unreadable": 0, "no_keep_region": 0, "bench_error": 0}
+        assert res["counts"] == {
+            "samples": made.samples,
+            "scored": made.samples,
+            "exact": exact,
+            "missing": 0,
+            "unreadable": 0,
+            "no_keep_region": 0,
+            "bench_error": 0,
+        }
     assert {r["instruction"] for r in rows} == {s.instruction for s in load_benchmark(bench, made.bench_dir)}
     assert not any(name in rows[0] for name in ("keep_lpips", "keep_dino", "keep_clip"))  # not asked for
 
@@ -98,11 +105,37 @@ def test_missing_and_unreadable_results_are_listed_and_counted(gedit_bench, tmp_
 
 
 def test_bad_arguments_fail_clearly(gedit_bench, tmp_path):
-    result = runner.invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(tmp_path),
-                                 "--results", str(gedit_bench.results["careful"]), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "consistency",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(tmp_path),
+            "--results",
+            str(gedit_bench.results["careful"]),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "no 'fullset' folder" in result.output
-    result = runner.invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(gedit_bench.bench_dir),
-                                 "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "consistency",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(gedit_bench.bench_dir),
+            "--results",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "results folder not found" in result.output
 
 
@@ -112,8 +145,20 @@ def test_perceptual_metrics_appear_only_when_asked_and_rank_the_editors(perceptu
     made = make_sample_benchmark(tmp_path / "b", "gedit", per_category=1, size=(16, 24))
     w = perceptual_weights
     folders = [made.results["careful"], made.results["drifting"]]
-    _, summary, rows = run("gedit", made, tmp_path / "out", folders, "--lpips-weights", str(w / "vgg16.pth"),
-                           "--dino", str(w / "dino"), "--dino-size", "32", "--clip", str(w / "clip"))
+    _, summary, rows = run(
+        "gedit",
+        made,
+        tmp_path / "out",
+        folders,
+        "--lpips-weights",
+        str(w / "vgg16.pth"),
+        "--dino",
+        str(w / "dino"),
+        "--dino-size",
+        "32",
+        "--clip",
+        str(w / "clip"),
+    )
     assert {"keep_lpips", "keep_dino", "keep_clip"} <= set(rows[0])
     assert "uncalibrated" in summary["perceptual"]["keep_lpips"]["label"]
     careful, drifting = summary["results"]["careful"]["overall_macro"], summary["results"]["drifting"]["overall_macro"]
@@ -124,7 +169,21 @@ def test_perceptual_metrics_appear_only_when_asked_and_rank_the_editors(perceptu
     html = (tmp_path / "out" / "report.html").read_text()
     assert "keep LPIPS (uncalibrated) macro" in html and "keep CLIP similarity macro" in html
     # A model the hub would have to supply fails before any scoring, naming it.
-    result = runner.invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
-                                 "--results", str(made.results["careful"]), "--out", str(tmp_path / "o2"),
-                                 "--dino", "facebook/dinov2-small"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "consistency",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(made.bench_dir),
+            "--results",
+            str(made.results["careful"]),
+            "--out",
+            str(tmp_path / "o2"),
+            "--dino",
+            "facebook/dinov2-small",
+        ],
+    )
     assert result.exit_code == 2 and "facebook/dinov2-small" in result.output and "HF_HUB_OFFLINE" in result.output

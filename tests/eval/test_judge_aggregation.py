@@ -12,7 +12,8 @@ def _g(key, cat, sc, pq, lang="en", inter=False, status="scored"):
 
 def test_gedit_overall_is_the_mean_of_category_means():
     rows = [
-        _g("a1", "add", 4, 9, inter=True), _g("a2", "add", 8, 8),
+        _g("a1", "add", 4, 9, inter=True),
+        _g("a2", "add", 8, 8),
         _g("b1", "remove", 9, 4, inter=True),
         _g("b2", "remove", 0, 0, status="failed"),
         _g("c1", "add", 1, 1, lang="cn"),
@@ -30,8 +31,10 @@ def test_gedit_overall_is_the_mean_of_category_means():
 
 
 def test_imgedit_overall_is_the_mean_of_type_means():
-    rows = [JudgedSample("run", k, t, None, False, "scored", "", {"score": s, "c1": s, "c2": s, "c3": s})
-            for k, t, s in [("1", "add", 5.0), ("2", "add", 3.0), ("3", "remove", 2.0)]]
+    rows = [
+        JudgedSample("run", k, t, None, False, "scored", "", {"score": s, "c1": s, "c2": s, "c3": s})
+        for k, t, s in [("1", "add", 5.0), ("2", "add", 3.0), ("3", "remove", 2.0)]
+    ]
     rows.append(JudgedSample("run", "4", "style", None, False, "missing", "missing"))
     summary = aggregate("imgedit", rows)
     assert summary["per_category"]["add"]["score"] == 4.0 and summary["per_category"]["style"]["n"] == 0

@@ -29,15 +29,50 @@ def test_gedit_judge_report_merges_with_consistency(tmp_path):
     next(drifting.rglob("*.png")).unlink()  # one missing result
     runner = CliRunner()
     cons = tmp_path / "cons"
-    res = runner.invoke(app, ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
-                              "--results", str(careful), "--results", str(drifting), "--out", str(cons),
-                              "--allow-failures", "0.2"])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "consistency",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(made.bench_dir),
+            "--results",
+            str(careful),
+            "--results",
+            str(drifting),
+            "--out",
+            str(cons),
+            "--allow-failures",
+            "0.2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = tmp_path / "judge"
     with ScriptedJudgeServer(_vie_script) as server:
-        args = ["eval", "judge", "--bench", "gedit", "--bench-dir", str(made.bench_dir), "--results", str(careful),
-                "--results", str(drifting), "--out", str(out), "--base-url", server.base_url, "--model", server.model,
-                "--consistency", str(cons), "--parse-retries", "0"]
+        args = [
+            "eval",
+            "judge",
+            "--bench",
+            "gedit",
+            "--bench-dir",
+            str(made.bench_dir),
+            "--results",
+            str(careful),
+            "--results",
+            str(drifting),
+            "--out",
+            str(out),
+            "--base-url",
+            server.base_url,
+            "--model",
+            server.model,
+            "--consistency",
+            str(cons),
+            "--parse-retries",
+            "0",
+        ]
         res = runner.invoke(app, args)
         # Not every sample was judged: the outputs are written, and the exit status says so.
         assert res.exit_code == 1, res.output
@@ -65,8 +100,9 @@ def test_gedit_judge_report_merges_with_consistency(tmp_path):
     assert rerun_requests == len(failed)  # only the unparsable SC calls were asked again
     scored = [r for r in rows if r["status"] == "scored"]
     assert scored and all(r["reasoning"] == "SC: ok\nPQ: clean" for r in scored)
-    assert all((r["success"], r["overedit"], r["naturalness"], r["artifacts"]) == ("6.0", "4.0", "9.0", "8.0")
-               for r in scored)
+    assert all(
+        (r["success"], r["overedit"], r["naturalness"], r["artifacts"]) == ("6.0", "4.0", "9.0", "8.0") for r in scored
+    )
     replies = (out / "judge_replies.jsonl").read_text().splitlines()
     assert any("I refuse" in line for line in replies)
     html = (out / "report.html").read_text()
@@ -80,13 +116,49 @@ def test_judge_cli_clear_errors(tmp_path):
     runner = CliRunner()
     with ScriptedJudgeServer(ScriptedReply(text="x")) as server:
         url = server.base_url
-    res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
-                              "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
-                              "--base-url", url, "--model", "m", "--timeout", "2", "--max-retries", "0"])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "judge",
+            "--bench",
+            "imgedit",
+            "--bench-dir",
+            str(made.bench_dir),
+            "--results",
+            str(made.results["careful"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--base-url",
+            url,
+            "--model",
+            "m",
+            "--timeout",
+            "2",
+            "--max-retries",
+            "0",
+        ],
+    )
     assert res.exit_code == 2 and "not reachable" in res.output and len(res.output.strip().splitlines()) <= 3
-    res = runner.invoke(app, ["eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
-                              "--results", str(made.results["careful"]), "--out", str(tmp_path / "o"),
-                              "--model", "m", "--official-prompts", str(tmp_path / "nope.json")])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "judge",
+            "--bench",
+            "imgedit",
+            "--bench-dir",
+            str(made.bench_dir),
+            "--results",
+            str(made.results["careful"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            "m",
+            "--official-prompts",
+            str(tmp_path / "nope.json"),
+        ],
+    )
     assert res.exit_code == 2 and "nope.json" in res.output
 
 
@@ -94,14 +166,32 @@ def test_imgedit_as_released_every_key_judged_with_the_official_order(tmp_path):
     """Keys sharing a source are separate samples; official prompts go text, source, edited."""
     made = make_sample_benchmark(tmp_path / "data", "imgedit", per_category=2)
     prompts = tmp_path / "prompts.json"
-    prompts.write_text(json.dumps({t: "Rate this <edit_prompt> edit. Below are the images."
-                                   for t in ("adjust", "remove", "style")}))
+    prompts.write_text(
+        json.dumps({t: "Rate this <edit_prompt> edit. Below are the images." for t in ("adjust", "remove", "style")})
+    )
     out = tmp_path / "judge"
     with ScriptedJudgeServer(ScriptedReply(text="A: 5\nB: 4\nC: 3")) as server:
-        res = CliRunner().invoke(app, [
-            "eval", "judge", "--bench", "imgedit", "--bench-dir", str(made.bench_dir),
-            "--results", str(made.results["careful"]), "--out", str(out), "--base-url", server.base_url,
-            "--model", server.model, "--official-prompts", str(prompts)])
+        res = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "judge",
+                "--bench",
+                "imgedit",
+                "--bench-dir",
+                str(made.bench_dir),
+                "--results",
+                str(made.results["careful"]),
+                "--out",
+                str(out),
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--official-prompts",
+                str(prompts),
+            ],
+        )
         assert res.exit_code == 0, res.output
         bodies = list(server.requests)
     run = json.loads((out / "judge_summary.json").read_text())["results"]["careful"]
@@ -109,8 +199,7 @@ def test_imgedit_as_released_every_key_judged_with_the_official_order(tmp_path):
     assert run["per_category"]["adjust"]["n"] == 2
     texts = sorted(next(p["text"] for p in b["messages"][0]["content"] if p["type"] == "text") for b in bodies)
     assert len(texts) == 6 and any("Give the marked part a blue tint." in t for t in texts)
-    assert all([p["type"] for p in b["messages"][0]["content"]] == ["text", "image_url", "image_url"]
-               for b in bodies)
+    assert all([p["type"] for p in b["messages"][0]["content"]] == ["text", "image_url", "image_url"] for b in bodies)
 
 
 def test_gedit_without_intersection_flags_has_no_intersection_table(tmp_path):
@@ -122,10 +211,27 @@ def test_gedit_without_intersection_flags_has_no_intersection_table(tmp_path):
     meta_path.write_text(json.dumps(meta))
     out = tmp_path / "judge"
     with ScriptedJudgeServer(_vie_script) as server:
-        res = CliRunner().invoke(app, [
-            "eval", "judge", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
-            "--results", str(made.results["careful"]), "--out", str(out), "--base-url", server.base_url,
-            "--model", server.model, "--allow-failures", "1"])
+        res = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "judge",
+                "--bench",
+                "gedit",
+                "--bench-dir",
+                str(made.bench_dir),
+                "--results",
+                str(made.results["careful"]),
+                "--out",
+                str(out),
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--allow-failures",
+                "1",
+            ],
+        )
     assert res.exit_code == 0, res.output
     assert "no intersection flag" in res.output
     run = json.loads((out / "judge_summary.json").read_text())["results"]["careful"]

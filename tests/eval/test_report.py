@@ -11,8 +11,14 @@ def test_report_is_self_contained_with_plots_and_worst_samples(gedit_bench, tmp_
     evaluate_consistency("gedit", gedit_bench.bench_dir, results, tmp_path)
     html = (tmp_path / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>")
-    for heading in ("Summary: keep-region consistency", "Per category", "Keep-region PSNR distribution",
-                    "Worst samples: careful", "Worst samples: global", "Samples not scored (0)"):
+    for heading in (
+        "Summary: keep-region consistency",
+        "Per category",
+        "Keep-region PSNR distribution",
+        "Worst samples: careful",
+        "Worst samples: global",
+        "Samples not scored (0)",
+    ):
         assert f"<h2>{heading}</h2>" in html
     sources = re.findall(r'src="([^"]+)"', html)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -29,8 +35,9 @@ def test_report_is_self_contained_with_plots_and_worst_samples(gedit_bench, tmp_
 
 
 def test_exact_copies_are_counted_shown_as_exact_and_kept_out_of_the_plots(gedit_bench, tmp_path):
-    evaluate_consistency("gedit", gedit_bench.bench_dir, [gedit_bench.results["careful"],
-                                                          gedit_bench.results["drifting"]], tmp_path)
+    evaluate_consistency(
+        "gedit", gedit_bench.bench_dir, [gedit_bench.results["careful"], gedit_bench.results["drifting"]], tmp_path
+    )
     html = (tmp_path / "report.html").read_text()
     summary_table = html.split("<h2>Per category</h2>")[0]
     careful_row = summary_table.split("<td>careful</td>")[1].split("</tr>")[0]
@@ -39,9 +46,11 @@ def test_exact_copies_are_counted_shown_as_exact_and_kept_out_of_the_plots(gedit
     assert cells[3] == str(gedit_bench.samples) and cells[4] == "exact" and cells[5] == "–"
     assert "100.00" not in html
 
-    rows = [{"results": "a", "status": "ok", "keep_psnr": "100.0", "keep_mse": "0.0"},
-            {"results": "a", "status": "ok", "keep_psnr": "31.0", "keep_mse": "0.0008"},
-            {"results": "b", "status": "ok", "keep_psnr": "30.0", "keep_mse": "0.001"}]
+    rows = [
+        {"results": "a", "status": "ok", "keep_psnr": "100.0", "keep_mse": "0.0"},
+        {"results": "a", "status": "ok", "keep_psnr": "31.0", "keep_mse": "0.0008"},
+        {"results": "b", "status": "ok", "keep_psnr": "30.0", "keep_mse": "0.001"},
+    ]
     fig = psnr_histogram_figure(rows, ["a", "b"])
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (1 exact, not drawn)", "b"]

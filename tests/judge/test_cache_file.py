@@ -39,10 +39,27 @@ def test_eval_judge_with_a_text_file_as_cache_prints_one_line(tmp_path):
     cache.write_text(NOTES)
     before = digest(cache)
     with ScriptedJudgeServer(ScriptedReply(text='{"reasoning": "ok", "score": [6, 4]}')) as server:
-        result = CliRunner().invoke(app, [
-            "eval", "judge", "--bench", "gedit", "--bench-dir", str(made.bench_dir),
-            "--results", str(made.results["careful"]), "--out", str(tmp_path / "judge"),
-            "--base-url", server.base_url, "--model", server.model, "--cache", str(cache)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "judge",
+                "--bench",
+                "gedit",
+                "--bench-dir",
+                str(made.bench_dir),
+                "--results",
+                str(made.results["careful"]),
+                "--out",
+                str(tmp_path / "judge"),
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--cache",
+                str(cache),
+            ],
+        )
         assert server.requests == []  # refused before any sample was judged
     assert result.exit_code == 2, result.output
     assert "notes.txt: not a judge cache (SQLite) file" in " ".join(result.output.split())

@@ -11,12 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cocoedit.judge.client import (
-    JudgeCallError,
-    JudgeUnavailableError,
-    JudgeUnreachableError,
-    OpenAIJudgeBackend,
-)
+from cocoedit.judge.client import JudgeCallError, JudgeUnavailableError, JudgeUnreachableError, OpenAIJudgeBackend
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
@@ -45,8 +40,13 @@ def _decoded(url: str) -> Image.Image:
 
 def test_request_wire_format_images_in_order_and_size_cap():
     with ScriptedJudgeServer(ScriptedReply(text="fine")) as server:
-        reply = _call(server, [_image(0.0), _image(1.0, 40, 80)], SamplingConfig(temperature=0.0, seed=3),
-                      max_image_side=40, image_format="jpeg")
+        reply = _call(
+            server,
+            [_image(0.0), _image(1.0, 40, 80)],
+            SamplingConfig(temperature=0.0, seed=3),
+            max_image_side=40,
+            image_format="jpeg",
+        )
     assert reply.text == "fine" and reply.tokens is None and reply.finish_reason == "stop"
     assert server.invalid_requests == 0 and len(server.requests) == 1
     body = server.requests[0]
@@ -59,7 +59,9 @@ def test_request_wire_format_images_in_order_and_size_cap():
 
 
 def test_logprobs_are_requested_and_returned():
-    with ScriptedJudgeServer(ScriptedReply(text="Score: 4", tokens=[("Score: ", {"Score: ": 0.0}), ("4", {"4": -0.1, "3": -2.4})])) as server:
+    with ScriptedJudgeServer(
+        ScriptedReply(text="Score: 4", tokens=[("Score: ", {"Score: ": 0.0}), ("4", {"4": -0.1, "3": -2.4})])
+    ) as server:
         reply = _call(server, [_image(0.5)], SamplingConfig(top_logprobs=5))
     assert server.requests[0]["logprobs"] is True and server.requests[0]["top_logprobs"] == 5
     assert reply.tokens[1].top == {"4": -0.1, "3": -2.4}
@@ -146,9 +148,12 @@ def test_unusable_bodies_are_retried_then_fail_as_bad_body(raw):
         (b'{"id": "x"}', "bad_response", "no choices"),
         (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "bad_response", r"no choices\[0\]\.message"),
         (b'{"choices": [{"message": {"content": 4}}]}', "bad_response", r"choices\[0\]\.message\.content of type int"),
-        (b'{"choices": [{"message": {"content": "4"}, '
-         b'"logprobs": {"content": [{"token": "4", "top_logprobs": [{"token": "4"}]}]}}]}',
-         "bad_response", r"no choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[0\]\.logprob"),
+        (
+            b'{"choices": [{"message": {"content": "4"}, '
+            b'"logprobs": {"content": [{"token": "4", "top_logprobs": [{"token": "4"}]}]}}]}',
+            "bad_response",
+            r"no choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[0\]\.logprob",
+        ),
     ],
 )
 def test_malformed_answers_fail_naming_the_field_and_are_not_retried(raw, reason, message):
@@ -176,9 +181,11 @@ def test_the_request_on_the_wire_is_built_by_the_openai_client():
     prompt = 'Rate "this"\nedit \\ ok — ✓'
     image = _image(0.5)
     with ScriptedJudgeServer(ScriptedReply(text="ok")) as server:
+
         async def go():
-            backend = OpenAIJudgeBackend(EndpointConfig(base_url=server.base_url, model=server.model,
-                                                        headers={"X-Team": "vision"}))
+            backend = OpenAIJudgeBackend(
+                EndpointConfig(base_url=server.base_url, model=server.model, headers={"X-Team": "vision"})
+            )
             try:
                 return await backend.complete(prompt, [image, image], SamplingConfig(seed=None, top_logprobs=4))
             finally:
@@ -188,12 +195,23 @@ def test_the_request_on_the_wire_is_built_by_the_openai_client():
     url = image.data_url("png", 95, 1024)
     body = server.requests[0]
     assert {k: v for k, v in body.items() if k != "messages"} == {
-        "model": server.model, "temperature": 0.0, "top_p": 1.0, "max_tokens": 512, "logprobs": True, "top_logprobs": 4}
-    assert body["messages"] == [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "text", "text": prompt},
-    ]}]
+        "model": server.model,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_tokens": 512,
+        "logprobs": True,
+        "top_logprobs": 4,
+    }
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": prompt},
+            ],
+        }
+    ]
     assert server.headers[0]["x-team"] == "vision" and "openai" in server.headers[0]["user-agent"].lower()
 
 
@@ -209,8 +227,11 @@ def test_an_unreachable_server_is_waited_for_then_stops_the_run():
         url = server.base_url
     start = time.perf_counter()
     with pytest.raises(JudgeUnreachableError, match="unreachable for .*unreachable_timeout_s = 0.5"):
-        asyncio.run(_complete_with(EndpointConfig(base_url=url, model="m", unreachable_timeout_s=0.5,
-                                                  max_retries=0, backoff_s=0.05)))
+        asyncio.run(
+            _complete_with(
+                EndpointConfig(base_url=url, model="m", unreachable_timeout_s=0.5, max_retries=0, backoff_s=0.05)
+            )
+        )
     assert 0.5 <= time.perf_counter() - start < 10  # waited past max_retries = 0, then gave up
 
 
@@ -219,8 +240,11 @@ def test_a_judge_that_comes_back_is_used_again():
         url, port = server.base_url, int(server.base_url.split(":")[2].split("/")[0])
 
     async def go():
-        backend = OpenAIJudgeBackend(EndpointConfig(base_url=url, model="m", unreachable_timeout_s=30,
-                                                    max_retries=0, backoff_s=0.05, backoff_max_s=0.2))
+        backend = OpenAIJudgeBackend(
+            EndpointConfig(
+                base_url=url, model="m", unreachable_timeout_s=30, max_retries=0, backoff_s=0.05, backoff_max_s=0.2
+            )
+        )
         try:
             call = asyncio.create_task(backend.complete("x", [_image(0.5)], SamplingConfig()))
             await asyncio.sleep(0.5)  # the server is down; the call waits

@@ -19,9 +19,13 @@ IMAGES = {"source": JudgeImage.from_tensor(torch.zeros(3, 8, 8)), "edited": Judg
 
 def _evaluate(script, template, parse_retries=2, max_retries=0):
     with ScriptedJudgeServer(script) as server:
+
         async def go():
-            backend = OpenAIJudgeBackend(EndpointConfig(base_url=server.base_url, model=server.model,
-                                                        max_retries=max_retries, backoff_s=0.0, timeout_s=0.5))
+            backend = OpenAIJudgeBackend(
+                EndpointConfig(
+                    base_url=server.base_url, model=server.model, max_retries=max_retries, backoff_s=0.0, timeout_s=0.5
+                )
+            )
             try:
                 return await Judge(backend, SamplingConfig(), parse_retries).evaluate(template, IMAGES, "make it red")
             finally:
@@ -44,19 +48,31 @@ def test_a_retry_that_parses_succeeds():
 
 
 def test_truncated_json_fails_and_says_so():
-    outcome, _ = _evaluate(ScriptedReply(text='{"reasoning": "the edit', finish_reason="length"),
-                           gedit_templates()["sc"], parse_retries=0)
+    outcome, _ = _evaluate(
+        ScriptedReply(text='{"reasoning": "the edit', finish_reason="length"), gedit_templates()["sc"], parse_retries=0
+    )
     assert not outcome.ok and "never closed" in outcome.error
 
 
 def test_logprob_mode_requests_logprobs_and_fails_without_them():
-    outcome, server = _evaluate(ScriptedReply(text="Editing effect: 4\nVisual quality: 4", omit_logprobs=True),
-                                reward_template("logprobs"), parse_retries=0)
+    outcome, server = _evaluate(
+        ScriptedReply(text="Editing effect: 4\nVisual quality: 4", omit_logprobs=True),
+        reward_template("logprobs"),
+        parse_retries=0,
+    )
     assert server.requests[0]["top_logprobs"] == 20
     assert not outcome.ok and outcome.reason == "no_logprobs" and outcome.attempts == 1
-    pieces = [("Editing effect: ", {}), ("4", {"4": -0.0, "5": -30.0}), ("\nVisual quality: ", {}), ("2", {"2": -0.6931471805599453, "4": -0.6931471805599453})]
-    outcome, _ = _evaluate(ScriptedReply(text="Editing effect: 4\nVisual quality: 2", tokens=pieces),
-                           reward_template("logprobs"), parse_retries=0)
+    pieces = [
+        ("Editing effect: ", {}),
+        ("4", {"4": -0.0, "5": -30.0}),
+        ("\nVisual quality: ", {}),
+        ("2", {"2": -0.6931471805599453, "4": -0.6931471805599453}),
+    ]
+    outcome, _ = _evaluate(
+        ScriptedReply(text="Editing effect: 4\nVisual quality: 2", tokens=pieces),
+        reward_template("logprobs"),
+        parse_retries=0,
+    )
     assert outcome.ok and abs(outcome.scores["quality"] - 3.0) < 1e-9 and abs(outcome.primary - 0.7) < 1e-6
 
 
@@ -91,5 +107,7 @@ def test_message_order_follows_each_benchmarks_official_script(tmp_path):
     assert _order(server.requests[0]) == ["text", "dark", "bright"]
     _, server = _evaluate(ScriptedReply(text='{"reasoning": "ok", "score": [7, 4]}'), gedit_templates()["sc"])
     assert _order(server.requests[0]) == ["text", "dark", "bright"]
-    _, server = _evaluate(ScriptedReply(text="Editing effect: 4\nVisual quality: 4"), reward_template(), parse_retries=0)
+    _, server = _evaluate(
+        ScriptedReply(text="Editing effect: 4\nVisual quality: 4"), reward_template(), parse_retries=0
+    )
     assert _order(server.requests[0]) == ["dark", "bright", "text"]

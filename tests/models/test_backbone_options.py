@@ -10,9 +10,10 @@ from cocoedit.models.condition import BackboneError
 from cocoedit.models.registry import backbone_class, check_working_size, load_backbone
 
 
-@pytest.mark.parametrize(("kind", "accepted"), [("kontext", "max_sequence_length"),
-                                                ("qwen-image-edit-plus", "condition_area"),
-                                                ("qwen-image-edit", "none")])
+@pytest.mark.parametrize(
+    ("kind", "accepted"),
+    [("kontext", "max_sequence_length"), ("qwen-image-edit-plus", "condition_area"), ("qwen-image-edit", "none")],
+)
 def test_unknown_option_names_the_key_and_the_accepted_ones(kind, accepted):
     with pytest.raises(BackboneError, match=rf"{kind}: unknown backbone option 'foo' \(accepted: {accepted}\)"):
         backbone_class(kind).check_options({"foo": 1})
@@ -32,6 +33,9 @@ def test_loading_refuses_the_option_before_reading_weights(tmp_path):
 
 def test_working_size_bound_is_checked_without_the_vae_config(tmp_path):
     check_working_size(tmp_path, "kontext", MAX_WORKING_SIDE, 512)  # no vae/config.json: only the bound
-    with pytest.raises(BackboneError, match=rf"working size 512x{MAX_WORKING_SIDE + 16} is above the largest "
-                                            rf"supported side, {MAX_WORKING_SIDE} pixels"):
+    with pytest.raises(
+        BackboneError,
+        match=rf"working size 512x{MAX_WORKING_SIDE + 16} is above the largest "
+        rf"supported side, {MAX_WORKING_SIDE} pixels",
+    ):
         check_working_size(tmp_path, "kontext", 512, MAX_WORKING_SIDE + 16)

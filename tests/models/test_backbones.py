@@ -3,12 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.models.condition import (
-    BackboneError,
-    EditCondition,
-    pack_latents,
-    unpack_latents,
-)
+from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
 from cocoedit.models.generate import edit_images
 from cocoedit.models.registry import wrap_pipeline
 from cocoedit.testing.tiny import build_tiny_pipeline
@@ -56,21 +51,36 @@ def stock_call(pipe, kind, image, guidance, steps, seed, height=SIZE, width=SIZE
 
 
 @pytest.mark.parametrize(
-    "kind, guidance", [("kontext", 2.5), ("qwen-image-edit", 1.0), ("qwen-image-edit-plus", 1.0), ("qwen-image-edit-plus", 4.0)]
+    "kind, guidance",
+    [("kontext", 2.5), ("qwen-image-edit", 1.0), ("qwen-image-edit-plus", 1.0), ("qwen-image-edit-plus", 4.0)],
 )
 def test_euler_equals_stock_pipeline(pipelines, kind, guidance, astronaut_small, small_qwen_constants):
     small_qwen_constants(SIZE * SIZE, VL_AREA)
     pipe = pipelines[kind]
     expected = stock_call(pipe, kind, astronaut_small, guidance, steps=3, seed=7)
     ours = edit_images(
-        backbone_for(pipe, kind), PROMPT, astronaut_small, SIZE, SIZE, 3, guidance=guidance,
+        backbone_for(pipe, kind),
+        PROMPT,
+        astronaut_small,
+        SIZE,
+        SIZE,
+        3,
+        guidance=guidance,
         generator=torch.Generator().manual_seed(7),
     )
     assert ours.shape == expected.shape == (1, 3, SIZE, SIZE)
     assert (ours - expected).abs().max().item() <= 1e-4
     # The output depends on the source: another photo gives another edit.
-    other = edit_images(backbone_for(pipe, kind), PROMPT, astronaut_small.rotate(90), SIZE, SIZE, 3,
-                        guidance=guidance, generator=torch.Generator().manual_seed(7))
+    other = edit_images(
+        backbone_for(pipe, kind),
+        PROMPT,
+        astronaut_small.rotate(90),
+        SIZE,
+        SIZE,
+        3,
+        guidance=guidance,
+        generator=torch.Generator().manual_seed(7),
+    )
     assert (other - ours).abs().max().item() > 1e-3
 
 
@@ -78,8 +88,16 @@ def test_kontext_non_square_equals_stock(pipelines, coffee_small):
     pipe = pipelines["kontext"]
     image = coffee_small.resize((96, 64))
     expected = stock_call(pipe, "kontext", image, 2.5, steps=2, seed=1, height=64, width=96)
-    ours = edit_images(backbone_for(pipe, "kontext"), PROMPT, image, 64, 96, 2, guidance=2.5,
-                       generator=torch.Generator().manual_seed(1))
+    ours = edit_images(
+        backbone_for(pipe, "kontext"),
+        PROMPT,
+        image,
+        64,
+        96,
+        2,
+        guidance=2.5,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert ours.shape == (1, 3, 64, 96)
     assert (ours - expected).abs().max().item() <= 1e-4
 

@@ -25,7 +25,11 @@ KINDS = ("kontext", "qwen-image-edit-plus")
 def fresh(kind):
     pipe = build_tiny_pipeline(kind)
     pipe.set_progress_bar_config(disable=True)
-    return wrap_pipeline(pipe, max_sequence_length=48) if kind == "kontext" else wrap_pipeline(pipe, condition_area=56 * 56)
+    return (
+        wrap_pipeline(pipe, max_sequence_length=48)
+        if kind == "kontext"
+        else wrap_pipeline(pipe, condition_area=56 * 56)
+    )
 
 
 def randomise(params, seed):
@@ -107,21 +111,49 @@ def test_saved_lora_loads_into_the_stock_pipeline(trained, astronaut_small, smal
     kind, bb, out = trained
     assert (out / "pytorch_lora_weights.safetensors").is_file()
     with use_adapter(bb, "current"):
-        ours = edit_images(bb, "make the sky blue", astronaut_small, SIZE, SIZE, 2, guidance=2.5 if kind == "kontext" else 1.0,
-                           generator=torch.Generator().manual_seed(3))
+        ours = edit_images(
+            bb,
+            "make the sky blue",
+            astronaut_small,
+            SIZE,
+            SIZE,
+            2,
+            guidance=2.5 if kind == "kontext" else 1.0,
+            generator=torch.Generator().manual_seed(3),
+        )
     stock = build_tiny_pipeline(kind)
     stock.set_progress_bar_config(disable=True)
     stock.load_lora_weights(str(out))  # no conversion, no adapter name
-    extra = dict(max_area=SIZE * SIZE, _auto_resize=False, max_sequence_length=48, guidance_scale=2.5) if kind == "kontext" else {}
-    expected = stock(image=astronaut_small, prompt="make the sky blue", num_inference_steps=2, height=SIZE, width=SIZE,
-                     output_type="pt", generator=torch.Generator().manual_seed(3), **extra).images
+    extra = (
+        dict(max_area=SIZE * SIZE, _auto_resize=False, max_sequence_length=48, guidance_scale=2.5)
+        if kind == "kontext"
+        else {}
+    )
+    expected = stock(
+        image=astronaut_small,
+        prompt="make the sky blue",
+        num_inference_steps=2,
+        height=SIZE,
+        width=SIZE,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(3),
+        **extra,
+    ).images
     assert (ours - expected).abs().max().item() <= 1e-4
     # And back into a backbone, with a scale: 0 is the base model, 1 the adapter.
     reloaded = fresh(kind)
     load_lora(reloaded, out, "rl", scale=1.0)
     assert adapter_names(reloaded) == ["rl"]
-    again = edit_images(reloaded, "make the sky blue", astronaut_small, SIZE, SIZE, 2, guidance=2.5 if kind == "kontext" else 1.0,
-                        generator=torch.Generator().manual_seed(3))
+    again = edit_images(
+        reloaded,
+        "make the sky blue",
+        astronaut_small,
+        SIZE,
+        SIZE,
+        2,
+        guidance=2.5 if kind == "kontext" else 1.0,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert (again - ours).abs().max().item() <= 1e-5
 
 

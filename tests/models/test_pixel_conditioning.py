@@ -46,18 +46,30 @@ def test_a_source_residual_editor_starts_as_a_copy_and_its_x0_is_source_plus_out
     pipe = build_pixel_editor(prediction="source_residual")
     backbone = wrap_pipeline(pipe)
     source = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
-    out = edit_images(backbone, ["remove the red circle", "add a blue square"], source, SIZE, SIZE, num_steps=4,
-                      sampler="dpm2", generator=torch.Generator().manual_seed(5))
+    out = edit_images(
+        backbone,
+        ["remove the red circle", "add a blue square"],
+        source,
+        SIZE,
+        SIZE,
+        num_steps=4,
+        sampler="dpm2",
+        generator=torch.Generator().manual_seed(5),
+    )
     assert (out - source).abs().max() < 1 / 255 + 1e-5  # untrained: the output layer is zero, the edit a copy
     torch.nn.init.normal_(pipe.transformer.proj_out.weight, std=0.1)
     cond = condition(backbone, source[:1])
     x, sigma = noisy(), 0.3
     with torch.no_grad():
         residual = backbone.transformer(
-            hidden_states=torch.cat([x, cond.source_latents], -1), timestep=torch.tensor([sigma]),
-            pooled_projections=cond.text["pooled_prompt_embeds"], encoder_hidden_states=cond.text["prompt_embeds"],
-            txt_ids=torch.zeros(cond.text["prompt_embeds"].shape[1], 3), img_ids=backbone._position_ids(SIZE, SIZE, 0.0),
-            return_dict=False)[0]
+            hidden_states=torch.cat([x, cond.source_latents], -1),
+            timestep=torch.tensor([sigma]),
+            pooled_projections=cond.text["pooled_prompt_embeds"],
+            encoder_hidden_states=cond.text["prompt_embeds"],
+            txt_ids=torch.zeros(cond.text["prompt_embeds"].shape[1], 3),
+            img_ids=backbone._position_ids(SIZE, SIZE, 0.0),
+            return_dict=False,
+        )[0]
         v = backbone.predict_velocity(x, sigma, cond)
     assert residual.abs().max() > 0.01
     assert torch.allclose(x - sigma * v, cond.source_latents + residual, atol=1e-5)

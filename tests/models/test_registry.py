@@ -44,8 +44,11 @@ def test_an_uncached_hub_id_offline_says_how_to_get_it(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(BackboneError, match=r"Qwen/Qwen-Image-Edit-2509: not in the local Hugging Face cache.*"
-                                            r"huggingface-cli download Qwen/Qwen-Image-Edit-2509"):
+    with pytest.raises(
+        BackboneError,
+        match=r"Qwen/Qwen-Image-Edit-2509: not in the local Hugging Face cache.*"
+        r"huggingface-cli download Qwen/Qwen-Image-Edit-2509",
+    ):
         detect_kind("Qwen/Qwen-Image-Edit-2509")
 
 
@@ -56,9 +59,29 @@ def test_a_cached_hub_id_is_detected_and_edits_offline(tmp_path):
 
     Image.new("RGB", (64, 64), (120, 40, 200)).save(tmp_path / "in.png")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
-    result = subprocess.run([sys.executable, "-m", "cocoedit", "edit", "--model", "cocoedit/tiny-kontext",
-                             "--image", str(tmp_path / "in.png"), "--prompt", "make it red", "-o",
-                             str(tmp_path / "out.png"), "--size", "64", "--steps", "2"],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cocoedit",
+            "edit",
+            "--model",
+            "cocoedit/tiny-kontext",
+            "--image",
+            str(tmp_path / "in.png"),
+            "--prompt",
+            "make it red",
+            "-o",
+            str(tmp_path / "out.png"),
+            "--size",
+            "64",
+            "--steps",
+            "2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out.png").is_file()

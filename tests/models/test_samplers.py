@@ -54,7 +54,9 @@ def test_dpm2_beats_euler_at_10_steps_and_both_converge():
     steps = (10, 40, 160)
     rms = {}
     for name, fn in (("euler", euler_sample), ("dpm2", dpm_solver_2m_sample)):
-        rms[name] = [(fn(exact_velocity, z, linear_sigmas(n)).sample - target).pow(2).mean().sqrt().item() for n in steps]
+        rms[name] = [
+            (fn(exact_velocity, z, linear_sigmas(n)).sample - target).pow(2).mean().sqrt().item() for n in steps
+        ]
     assert rms["dpm2"][0] < rms["euler"][0] / 3
     for name in rms:
         assert all(b < a for a, b in zip(rms[name], rms[name][1:])), (name, rms[name])
@@ -77,7 +79,9 @@ def test_dpm2_first_and_last_steps_are_ddim():
     # With two steps, both are DDIM (= Euler) steps: dpm2 equals Euler exactly.
     z = torch.randn(16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     sig = [1.0, 0.4, 0.0]
-    assert torch.allclose(dpm_solver_2m_sample(exact_velocity, z, sig).sample, euler_sample(exact_velocity, z, sig).sample)
+    assert torch.allclose(
+        dpm_solver_2m_sample(exact_velocity, z, sig).sample, euler_sample(exact_velocity, z, sig).sample
+    )
 
 
 def test_sde_with_zero_noise_is_euler():

@@ -14,8 +14,11 @@ def batch(n=4):
     rng = np.random.default_rng(0)
     samples = [make_sample(32, rng, t) for t in ("recolor", "remove", "add", "replace")[:n]]
     to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
-    return (to([s.source for s in samples]), to([s.target for s in samples]),
-            torch.from_numpy(np.stack([s.edit_mask for s in samples]))[:, None].float())
+    return (
+        to([s.source for s in samples]),
+        to([s.target for s in samples]),
+        torch.from_numpy(np.stack([s.edit_mask for s in samples]))[:, None].float(),
+    )
 
 
 def test_known_good_and_bad_edits():
@@ -24,7 +27,7 @@ def test_known_good_and_bad_edits():
     assert edit_success(source, source, target, mask).scores.tolist() == pytest.approx([0.0] * 4)
     halfway = 0.5 * source + 0.5 * target
     assert edit_success(halfway, source, target, mask).scores.tolist() == pytest.approx([0.5] * 4, abs=1e-5)
-    wrong = (1 - target)  # a change, but not the asked one: no closer than the source
+    wrong = 1 - target  # a change, but not the asked one: no closer than the source
     assert (edit_success(wrong, source, target, mask).scores < 0.5).all()
 
 

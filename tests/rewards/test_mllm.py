@@ -45,7 +45,8 @@ def test_an_unreachable_judge_raises_instead_of_failing_samples():
         reward = _reward(server)
     try:  # the server is gone now
         reward.judge.backend.config = reward.judge.backend.config.model_copy(
-            update={"unreachable_timeout_s": 0.2, "backoff_s": 0.05})
+            update={"unreachable_timeout_s": 0.2, "backoff_s": 0.05}
+        )
         with pytest.raises(JudgeUnreachableError, match="unreachable"):
             reward(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), ["a", "b"])
     finally:
@@ -55,8 +56,12 @@ def test_an_unreachable_judge_raises_instead_of_failing_samples():
 def test_callable_from_trainer_threads_and_rejects_bad_shapes():
     with ScriptedJudgeServer(_by_instruction) as server, _reward(server) as reward:
         results = []
-        threads = [threading.Thread(target=lambda: results.append(reward(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), ["a", "b"])))
-                   for _ in range(3)]
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(reward(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), ["a", "b"]))
+            )
+            for _ in range(3)
+        ]
         for t in threads:
             t.start()
         for t in threads:

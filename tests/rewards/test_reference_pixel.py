@@ -21,13 +21,14 @@ from cocoedit.rewards.reference_pixel import (
 
 def smooth_image(size=96):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    return torch.stack([0.5 + 0.25 * torch.sin(2 * math.pi * (a * yy + b * xx))
-                        for a, b in ((1, 0.5), (0.3, 1.2), (0.8, 0.8))])[None]
+    return torch.stack(
+        [0.5 + 0.25 * torch.sin(2 * math.pi * (a * yy + b * xx)) for a, b in ((1, 0.5), (0.3, 1.2), (0.8, 0.8))]
+    )[None]
 
 
 def edit_square(size, b=1):
     mask = torch.zeros(b, 1, size, size)
-    mask[..., size // 4: size // 2, size // 4: size // 2] = 1
+    mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1
     return mask
 
 
@@ -42,8 +43,8 @@ def test_psnr_is_exactly_10_log10_3_below_the_true_psnr():
 
 def test_psnr_by_hand():
     source = torch.full((1, 3, 16, 16), 0.4)
-    edited = source + 0.1        # true MSE 0.01 (20 dB); channel-summed: 0.03
-    edited[..., :4, :4] = 1.0    # inside the edit region: not scored
+    edited = source + 0.1  # true MSE 0.01 (20 dB); channel-summed: 0.03
+    edited[..., :4, :4] = 1.0  # inside the edit region: not scored
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., :4, :4] = 1
     assert reference_psnr(edited, source, mask).item() == pytest.approx(10 * math.log10(1 / 0.03), abs=1e-4)
@@ -121,7 +122,7 @@ def test_ssim_saturates_where_the_true_ssim_does_not(noise, reference_above, our
 def test_reward_worked_example_of_method_md():
     # True keep PSNR 25 dB -> reference 20.23 dB -> 0.506 normalised; SSIM ~ 0.99 -> about 0.675.
     source = smooth_image(48)
-    edited = source + math.sqrt(10 ** -2.5)  # a uniform shift: true MSE 10^-2.5
+    edited = source + math.sqrt(10**-2.5)  # a uniform shift: true MSE 10^-2.5
     edit = edit_square(48)
     psnr = reference_psnr(edited, source, edit).item()
     assert psnr == pytest.approx(25 - 10 * math.log10(3), abs=1e-3)

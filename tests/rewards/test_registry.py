@@ -4,12 +4,7 @@ what a custom reward may return, and errors that name the config key."""
 import pytest
 import torch
 
-from cocoedit.rewards.base import (
-    RewardBatch,
-    RewardError,
-    RewardInputs,
-    as_reward_batch,
-)
+from cocoedit.rewards.base import RewardBatch, RewardError, RewardInputs, as_reward_batch
 from cocoedit.rewards.edit_judge import EditJudge
 from cocoedit.rewards.pixel import PixelReward
 from cocoedit.rewards.registry import load_rewards
@@ -29,7 +24,9 @@ def test_builtins_dotted_functions_and_classes_with_options():
     rewards = load_rewards(
         {"pixel": 0.2, "edit_judge": 0.1, "bright": 0.3, "target": 0.4},
         {"bright": "cocoedit.testing.trainer:brightness", "target": "cocoedit.testing.trainer:BrightnessTarget"},
-        {"target": {"target": 0.75}}, pixel={"psnr_weight": 0.65, "ssim_weight": 0.35})
+        {"target": {"target": 0.75}},
+        pixel={"psnr_weight": 0.65, "ssim_weight": 0.35},
+    )
     assert isinstance(rewards["pixel"], PixelReward) and rewards["pixel"].kwargs["psnr_weight"] == 0.65
     assert isinstance(rewards["edit_judge"], EditJudge)
     assert rewards["bright"] is brightness
@@ -51,7 +48,11 @@ def test_given_components_win_and_extra_names_are_refused():
         ({"r": "nonsense"}, {}, r"reward.functions.r: 'nonsense' is neither a built-in reward"),
         ({"r": "no_such_package.rewards:f"}, {}, r"reward.functions.r: cannot import no_such_package.rewards"),
         ({"r": "cocoedit.testing.trainer:nothing_here"}, {}, r"has no attribute 'nothing_here'"),
-        ({"r": "cocoedit.testing.trainer:BrightnessTarget"}, {"r": {"colour": 1}}, r"unexpected keyword argument 'colour'"),
+        (
+            {"r": "cocoedit.testing.trainer:BrightnessTarget"},
+            {"r": {"colour": 1}},
+            r"unexpected keyword argument 'colour'",
+        ),
     ],
 )
 def test_bad_specs_name_the_key(functions, options, message):

@@ -27,17 +27,36 @@ def main() -> None:
     rank = dist.get_rank() if dist.is_initialized() else 0
 
     def trainer(epochs):
-        cfg = load_config(None, [], base={
-            "model": {"path": model, "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                      "backbone_options": {"max_sequence_length": 48}},
-            "data": {"manifest": manifest, "validation_manifest": manifest, "validation_samples": 3},
-            "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 2, "steps": 3},
-            "reward": {"weights": {"pixel": 0.5, "brightness": 0.5},
-                       "functions": {"brightness": "cocoedit.testing.trainer:brightness"}},
-            "advantage": {"std_threshold": 0.0},
-            "optim": {"lr": 1e-3, "train_batch_size": 2},
-            "train": {"epochs": epochs, "checkpoint_every": 1, "validate_every": 1, "sample_grid_every": 1,
-                      "logger": "none", "parallel": mode.split("-")[0]}})
+        cfg = load_config(
+            None,
+            [],
+            base={
+                "model": {
+                    "path": model,
+                    "height": 64,
+                    "width": 64,
+                    "lora_rank": 4,
+                    "lora_alpha": 4,
+                    "backbone_options": {"max_sequence_length": 48},
+                },
+                "data": {"manifest": manifest, "validation_manifest": manifest, "validation_samples": 3},
+                "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 2, "steps": 3},
+                "reward": {
+                    "weights": {"pixel": 0.5, "brightness": 0.5},
+                    "functions": {"brightness": "cocoedit.testing.trainer:brightness"},
+                },
+                "advantage": {"std_threshold": 0.0},
+                "optim": {"lr": 1e-3, "train_batch_size": 2},
+                "train": {
+                    "epochs": epochs,
+                    "checkpoint_every": 1,
+                    "validate_every": 1,
+                    "sample_grid_every": 1,
+                    "logger": "none",
+                    "parallel": mode.split("-")[0],
+                },
+            },
+        )
         return CocoEditTrainer.from_config(cfg, out / "run")
 
     if mode == "fsdp2-resume":
@@ -50,8 +69,15 @@ def main() -> None:
         final = trainer(2)
         initial = [whole(p) for p in final.current]
         final.train()
-    torch.save({"initial": initial, "current": [whole(p) for p in final.current], "old": [whole(p) for p in final.old],
-                "world": int(os.environ.get("WORLD_SIZE", 1))}, out / f"rank{rank}.pt")
+    torch.save(
+        {
+            "initial": initial,
+            "current": [whole(p) for p in final.current],
+            "old": [whole(p) for p in final.old],
+            "world": int(os.environ.get("WORLD_SIZE", 1)),
+        },
+        out / f"rank{rank}.pt",
+    )
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -56,8 +56,9 @@ def test_unscored_samples_are_excluded_not_imputed():
 
 
 def test_a_group_with_no_scored_sample_is_invalid_and_not_banned():
-    out = optimality_probability(torch.tensor([0.3, 0.7, float("nan")]), torch.tensor([0, 0, 1]),
-                                 scored=torch.tensor([True, True, False]))
+    out = optimality_probability(
+        torch.tensor([0.3, 0.7, float("nan")]), torch.tensor([0, 0, 1]), scored=torch.tensor([True, True, False])
+    )
     assert math.isnan(out.group_mean[1].item())
     assert out.valid.tolist() == [True, True, False] and out.ban.tolist() == [False, False]
 

@@ -9,17 +9,18 @@ import torch
 from cocoedit.rl.checkpoint import (
     best_checkpoint,
     capture_rng_state,
-    config_differences,
     latest_checkpoint,
     list_checkpoints,
     restore_rng_state,
     save_checkpoint,
 )
+from cocoedit.rl.fingerprint import config_differences
 
 
 def writer(value):
     def write(folder):
         torch.save({"value": value}, folder / "state.pt")
+
     return write
 
 
@@ -57,5 +58,6 @@ def test_config_differences_name_keys_and_skip_allowed():
     saved = {"optim": {"lr": 3e-4, "clip": 1.0}, "train": {"epochs": 10, "log_every": 1}}
     current = {"optim": {"lr": 1e-4, "clip": 1.0}, "train": {"epochs": 20, "log_every": 5}}
     assert config_differences(saved, current, may_change=["train.epochs", "train.log_every"]) == [
-        "optim.lr: 0.0003 -> 0.0001"]
+        "optim.lr: 0.0003 -> 0.0001"
+    ]
     assert config_differences(saved, current, may_change=["train.", "optim."]) == []

@@ -27,7 +27,9 @@ def test_reference_hyperparameters_in_presets():
 def test_unknown_key_suggests_the_nearest():
     with pytest.raises(ConfigError, match=r"unknown key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
         load_config(CONFIGS / "tiny.yaml", ["optim.lrr=1e-3"])
-    with pytest.raises(ConfigError, match=r"unknown key 'regularizer.lamda_ner' \(did you mean 'regularizer.lambda_ner'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'regularizer.lamda_ner' \(did you mean 'regularizer.lambda_ner'\?\)"
+    ):
         load_config(CONFIGS / "tiny.yaml", ["regularizer.lamda_ner=1"])
 
 

@@ -11,9 +11,17 @@ from cocoedit.rl.config import ConfigError, load_config
 TINY = Path(__file__).parents[2] / "configs" / "tiny.yaml"
 
 
-@pytest.mark.parametrize("override", ["optim.lr=.inf", "optim.lr=nan", "advantage.mean_threshold=.nan",
-                                      "reward.weights.pixel=-.inf", "reward.weights.pixel=.nan",
-                                      "judge.endpoint.timeout_s=.inf"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "optim.lr=.inf",
+        "optim.lr=nan",
+        "advantage.mean_threshold=.nan",
+        "reward.weights.pixel=-.inf",
+        "reward.weights.pixel=.nan",
+        "judge.endpoint.timeout_s=.inf",
+    ],
+)
 def test_nan_and_infinity_are_refused_by_key(override):
     key = override.split("=")[0]
     extra = ["judge.endpoint.model=m"] if key.startswith("judge") else []

@@ -4,12 +4,7 @@ step of the term alone, with the implicit negative x0- = 2 x0_old - x0_theta (be
 import pytest
 import torch
 
-from cocoedit.rl.regularizers import (
-    edit_region_term,
-    region_regularizers,
-    region_weight_maps,
-    weighted_latent_distance,
-)
+from cocoedit.rl.regularizers import edit_region_term, region_regularizers, region_weight_maps, weighted_latent_distance
 
 EDIT = torch.zeros(1, 1, 8, 8)
 EDIT[..., 2:6, 2:6] = 1  # a 4x4 edit region in the middle
@@ -29,9 +24,21 @@ def one_step(form: str, old_offset: float, distance: str = "squared", tau: float
     x0_old = x_src + old_offset * direction
     x0_theta = x0_old.clone().requires_grad_(True)  # the leaf: the policy's prediction
     x0_negative = 2 * x0_old - x0_theta
-    out = region_regularizers(x0_theta, x0_negative, x0_old, x_src, EDIT, r=torch.zeros(1), valid=torch.ones(1, dtype=torch.bool),
-                              lambda_ner=0.0, lambda_er=1.0, tau_neg=tau, erode_radius=0,
-                              edit_term=form, edit_distance=distance)
+    out = region_regularizers(
+        x0_theta,
+        x0_negative,
+        x0_old,
+        x_src,
+        EDIT,
+        r=torch.zeros(1),
+        valid=torch.ones(1, dtype=torch.bool),
+        lambda_ner=0.0,
+        lambda_er=1.0,
+        tau_neg=tau,
+        erode_radius=0,
+        edit_term=form,
+        edit_distance=distance,
+    )
     out.loss.backward()
     before = weighted_latent_distance(x0_theta.detach(), x_src, W_EDIT).item()
     after = weighted_latent_distance(x0_theta.detach() - lr * x0_theta.grad, x_src, W_EDIT).item()
@@ -63,8 +70,10 @@ def test_every_distance_keeps_each_forms_direction(distance):
 def test_non_squared_distances_keep_their_gradient_at_an_unedited_output():
     # As the prediction approaches the source, the squared distance's gradient shrinks with it;
     # sqrt and L1 keep a gradient of fixed size.
-    norms = {d: [one_step("push_positive", offset, d, tau=1.0)[2].norm().item() for offset in (1e-2, 1e-4)]
-             for d in ("squared", "sqrt", "l1")}
+    norms = {
+        d: [one_step("push_positive", offset, d, tau=1.0)[2].norm().item() for offset in (1e-2, 1e-4)]
+        for d in ("squared", "sqrt", "l1")
+    }
     assert norms["squared"][1] < 0.02 * norms["squared"][0]
     for d in ("sqrt", "l1"):
         assert norms[d][1] == pytest.approx(norms[d][0], rel=1e-3) and norms[d][1] > 0
@@ -79,9 +88,14 @@ def test_hinges_by_hand():
     x_src = torch.zeros(1, 2, 4, 4)
     w = torch.ones(1, 1, 4, 4)
     x0_pos, x0_neg = x_src + 0.1, x_src + 0.3  # squared distances 0.01 and 0.09
-    cases = {("reference", "squared"): (0.05 - 0.09, 0.09), ("push_positive", "squared"): (0.05 - 0.01, 0.01),
-             ("pull_negative", "squared"): (0.09 - 0.05, 0.09), ("reference", "sqrt"): (0.05 - 0.3, 0.3),
-             ("push_positive", "l1"): (0.05 - 0.1, 0.1), ("off", "squared"): (0.0, 0.09)}
+    cases = {
+        ("reference", "squared"): (0.05 - 0.09, 0.09),
+        ("push_positive", "squared"): (0.05 - 0.01, 0.01),
+        ("pull_negative", "squared"): (0.09 - 0.05, 0.09),
+        ("reference", "sqrt"): (0.05 - 0.3, 0.3),
+        ("push_positive", "l1"): (0.05 - 0.1, 0.1),
+        ("off", "squared"): (0.0, 0.09),
+    }
     for (form, distance), (hinge_arg, d) in cases.items():
         term, dist = edit_region_term(x0_pos, x0_neg, x_src, w, form, distance, tau=0.05)
         assert dist.item() == pytest.approx(d, rel=1e-5), (form, distance)

@@ -3,12 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.rl.epoch_plan import (
-    EpochPlanError,
-    plan_epoch,
-    sample_generator,
-    sample_seed,
-)
+from cocoedit.rl.epoch_plan import EpochPlanError, plan_epoch, sample_generator, sample_seed
 
 
 def test_prompts_are_distinct_seeded_and_skip_banned():

@@ -20,20 +20,33 @@ from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.trainer import brightness, tiny_backbone, tiny_config
 
 GOLDEN = {
-    1: {"loss/policy": 6.393768350283304, "loss/kl": 8.37287202533806e-09, "loss/keep_region": 1.1339994271596274,
-        "loss/edit_region": 48.84555435180665, "reward/combined": 0.32229238748550415},
-    2: {"loss/policy": 7.553789138793945, "loss/kl": 5.846154005340054e-09, "loss/keep_region": 1.2270432313283284,
-        "loss/edit_region": 48.755187352498375, "reward/combined": 0.2971222698688507},
+    1: {
+        "loss/policy": 6.393768350283304,
+        "loss/kl": 8.37287202533806e-09,
+        "loss/keep_region": 1.1339994271596274,
+        "loss/edit_region": 48.84555435180665,
+        "reward/combined": 0.32229238748550415,
+    },
+    2: {
+        "loss/policy": 7.553789138793945,
+        "loss/kl": 5.846154005340054e-09,
+        "loss/keep_region": 1.2270432313283284,
+        "loss/edit_region": 48.755187352498375,
+        "reward/combined": 0.2971222698688507,
+    },
 }
 
 
 @pytest.mark.slow
 def test_first_steps_match_the_pinned_losses(tmp_path):
     samples = read_manifest(make_sample_manifest(tmp_path / "ds", samples=6, size=(64, 64)))
-    cfg = tiny_config(train={"epochs": 2, "checkpoint_every": 10, "validate_every": 10, "sample_grid_every": 10},
-                      regularizer={"tau_neg": 50.0})
-    trainer = CocoEditTrainer(cfg, tmp_path / "run", tiny_backbone("kontext"), samples,
-                              {"pixel": PixelReward(), "brightness": brightness})
+    cfg = tiny_config(
+        train={"epochs": 2, "checkpoint_every": 10, "validate_every": 10, "sample_grid_every": 10},
+        regularizer={"tau_neg": 50.0},
+    )
+    trainer = CocoEditTrainer(
+        cfg, tmp_path / "run", tiny_backbone("kontext"), samples, {"pixel": PixelReward(), "brightness": brightness}
+    )
     generator = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for p in trainer.current + trainer.old:

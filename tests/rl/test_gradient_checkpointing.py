@@ -8,12 +8,7 @@ import torch.utils.checkpoint
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, init_lora_
 from cocoedit.rl.config import RegularizerConfig
-from cocoedit.rl.step import (
-    AdapterPolicies,
-    RolloutBatch,
-    StepSettings,
-    accumulate_gradients,
-)
+from cocoedit.rl.step import AdapterPolicies, RolloutBatch, StepSettings, accumulate_gradients
 from cocoedit.testing.trainer import tiny_backbone
 
 SIZE = 64
@@ -34,20 +29,33 @@ def _gradients(kind: str, checkpointing: bool, monkeypatch) -> tuple[list[torch.
     if checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
         original = torch.utils.checkpoint.checkpoint
-        monkeypatch.setattr(torch.utils.checkpoint, "checkpoint",
-                            lambda *a, **k: calls.append(1) or original(*a, **k))
+        monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or original(*a, **k))
     gen = torch.Generator().manual_seed(0)
     sources = torch.rand(2, 3, SIZE, SIZE, generator=gen)
-    conds = [backbone.encode_condition(["make it red"], sources[i:i + 1], SIZE, SIZE) for i in range(2)]
+    conds = [backbone.encode_condition(["make it red"], sources[i : i + 1], SIZE, SIZE) for i in range(2)]
     edit = torch.zeros(2, 1, SIZE, SIZE)
     edit[:, :, 16:48, 16:48] = 1
     clean = torch.randn(2, backbone.num_tokens(SIZE, SIZE), conds[0].source_latents.shape[-1], generator=gen)
-    batch = RolloutBatch(clean=clean, conditions=conds, r=torch.tensor([0.8, 0.3]), valid=torch.tensor([True, True]),
-                         edit_masks=latent_grid_mask(edit, backbone.latent_grid(SIZE, SIZE)), seeds=[11, 12])
-    settings = StepSettings(timesteps=backbone.sigma_schedule(3, SIZE, SIZE)[:-1], num_timesteps=2, micro_batch_size=2,
-                            beta=1.0, adv_clip_max=5.0, kl_weight=1e-4, regularizer=RegularizerConfig(erode_radius=0))
-    accumulate_gradients(batch, AdapterPolicies(backbone, "default", "old"), settings,
-                         lambda z: backbone.unpack(z, SIZE, SIZE))
+    batch = RolloutBatch(
+        clean=clean,
+        conditions=conds,
+        r=torch.tensor([0.8, 0.3]),
+        valid=torch.tensor([True, True]),
+        edit_masks=latent_grid_mask(edit, backbone.latent_grid(SIZE, SIZE)),
+        seeds=[11, 12],
+    )
+    settings = StepSettings(
+        timesteps=backbone.sigma_schedule(3, SIZE, SIZE)[:-1],
+        num_timesteps=2,
+        micro_batch_size=2,
+        beta=1.0,
+        adv_clip_max=5.0,
+        kl_weight=1e-4,
+        regularizer=RegularizerConfig(erode_radius=0),
+    )
+    accumulate_gradients(
+        batch, AdapterPolicies(backbone, "default", "old"), settings, lambda z: backbone.unpack(z, SIZE, SIZE)
+    )
     # Modules of the last block's text stream feed nothing downstream: no gradient either way.
     return [None if p.grad is None else p.grad.clone() for p in current], len(calls)
 

@@ -35,10 +35,15 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path, caplog):
     assert "metrics.jsonl:4: skipped the last line" in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize(("bad", "reason"), [('{"step": 2, "loss/pol\n', "Unterminated string"),
-                                             ("[1, 2]\n", "list indices"),
-                                             ('{"loss/policy": 1}\n', "'step'"),
-                                             ('{"step": "two"}\n', "step is 'two', not an integer")])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ('{"step": 2, "loss/pol\n', "Unterminated string"),
+        ("[1, 2]\n", "list indices"),
+        ('{"loss/policy": 1}\n', "'step'"),
+        ('{"step": "two"}\n', "step is 'two', not an integer"),
+    ],
+)
 def test_a_bad_middle_line_is_named(tmp_path, bad, reason):
     lines = ROWS.splitlines(keepends=True)
     run = run_with(tmp_path, lines[0] + bad + "".join(lines[1:]))

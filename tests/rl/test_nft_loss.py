@@ -3,13 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.rl.nft_loss import (
-    adaptive_x0_loss,
-    kl_to_reference,
-    nft_policy_loss,
-    nft_velocities,
-    x0_from_velocity,
-)
+from cocoedit.rl.nft_loss import adaptive_x0_loss, kl_to_reference, nft_policy_loss, nft_velocities, x0_from_velocity
 
 
 def test_velocities_and_their_gradients():

@@ -12,9 +12,17 @@ CONFIGS = Path(__file__).parents[2] / "configs"
 # method.md §c.2 table and §d.3: (lambda_ner, lambda_er, judge weight, pixel weight)
 REFERENCE = {"kontext": (0.02, 0.02, 0.9, 0.1), "qwen_image_edit_2509": (0.8, 0.5, 0.8, 0.2)}
 REPRODUCTION_KEYS = {
-    "reward.pixel.scorer", "regularizer.positive_target", "regularizer.edit_term", "regularizer.edit_distance",
-    "optim.skip_step_without_valid", "data.validation_manifest", "judge.endpoint.image_format",
-    "judge.endpoint.jpeg_quality", "judge.sampling.temperature", "judge.sampling.top_p", "judge.sampling.max_tokens",
+    "reward.pixel.scorer",
+    "regularizer.positive_target",
+    "regularizer.edit_term",
+    "regularizer.edit_distance",
+    "optim.skip_step_without_valid",
+    "data.validation_manifest",
+    "judge.endpoint.image_format",
+    "judge.endpoint.jpeg_quality",
+    "judge.sampling.temperature",
+    "judge.sampling.top_p",
+    "judge.sampling.max_tokens",
     "judge.sampling.seed",
 }
 
@@ -35,17 +43,38 @@ def test_reference_preset_holds_the_reference_values(name):
     lambda_ner, lambda_er, judge, pixel = REFERENCE[name]
     g = cfg.regularizer
     assert (g.lambda_ner, g.lambda_er, g.tau_pos, g.tau_neg, g.erode_radius, g.ring_weight) == (
-        lambda_ner, lambda_er, 1e-3, 3e-2, 2, 0.2)
+        lambda_ner,
+        lambda_er,
+        1e-3,
+        3e-2,
+        2,
+        0.2,
+    )
     assert (g.positive_target, g.edit_term, g.edit_distance) == ("sample", "reference", "squared")
     assert cfg.reward.weights == {"judge": judge, "pixel": pixel}
     p = cfg.reward.pixel
     assert (p.scorer, p.psnr_weight, p.ssim_weight, p.psnr_max_db) == ("reference", 0.65, 0.35, 40)
-    assert (cfg.sampling.prompts_per_epoch, cfg.sampling.group_size, cfg.sampling.steps, cfg.sampling.sampler) == (24, 12, 10, "dpm2")
-    assert (cfg.advantage.normaliser, cfg.advantage.adv_clip_max, cfg.advantage.std_threshold, cfg.advantage.mean_threshold) == (
-        "global", 5, 0.02, 0.9)
+    assert (cfg.sampling.prompts_per_epoch, cfg.sampling.group_size, cfg.sampling.steps, cfg.sampling.sampler) == (
+        24,
+        12,
+        10,
+        "dpm2",
+    )
+    assert (
+        cfg.advantage.normaliser,
+        cfg.advantage.adv_clip_max,
+        cfg.advantage.std_threshold,
+        cfg.advantage.mean_threshold,
+    ) == ("global", 5, 0.02, 0.9)
     assert (cfg.nft.beta, cfg.nft.kl_weight, cfg.nft.timestep_fraction) == (1.0, 1e-4, 0.99)
     o = cfg.optim
-    assert (o.lr, o.weight_decay, o.grad_clip, o.old_policy_decay, o.skip_step_without_valid) == (3e-4, 1e-4, 1.0, "linear", False)
+    assert (o.lr, o.weight_decay, o.grad_clip, o.old_policy_decay, o.skip_step_without_valid) == (
+        3e-4,
+        1e-4,
+        1.0,
+        "linear",
+        False,
+    )
     assert (cfg.model.lora_rank, cfg.model.lora_alpha) == (32, 64)
     assert (cfg.judge.sampling.temperature, cfg.judge.sampling.top_p) == (0.7, 0.9)
 

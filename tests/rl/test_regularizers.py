@@ -3,11 +3,7 @@
 import pytest
 import torch
 
-from cocoedit.rl.regularizers import (
-    region_regularizers,
-    region_weight_maps,
-    weighted_latent_distance,
-)
+from cocoedit.rl.regularizers import region_regularizers, region_weight_maps, weighted_latent_distance
 
 
 def left_half_edit(b=1, h=8, w=8):
@@ -27,8 +23,8 @@ def test_weight_maps_erode_both_regions_and_share_the_ring():
 def test_weighted_distance_by_hand():
     a = torch.zeros(1, 2, 2, 2)
     b = torch.zeros(1, 2, 2, 2)
-    b[:, 0, 0, 0] = 1.0   # weighted 1
-    b[:, 1, 1, 1] = 3.0   # weighted 0: ignored
+    b[:, 0, 0, 0] = 1.0  # weighted 1
+    b[:, 1, 1, 1] = 3.0  # weighted 0: ignored
     weight = torch.tensor([[[[1.0, 0.5], [0.5, 0.0]]]])
     # sum W (a-b)^2 = 1, C * sum W = 2 * 2 = 4
     assert weighted_latent_distance(a, b, weight).item() == pytest.approx(0.25)
@@ -37,9 +33,17 @@ def test_weighted_distance_by_hand():
 def run(x0_pos, x0_neg, x_src, r=(1.0,), valid=(True,), **kw):
     kw.setdefault("lambda_ner", 1.0)
     kw.setdefault("lambda_er", 1.0)
-    return region_regularizers(x0_pos, x0_neg, x0_sample=kw.pop("x0_sample", x_src), x_source=x_src,
-                               edit_mask=left_half_edit(), r=torch.tensor(r), valid=torch.tensor(valid),
-                               erode_radius=1, **kw)
+    return region_regularizers(
+        x0_pos,
+        x0_neg,
+        x0_sample=kw.pop("x0_sample", x_src),
+        x_source=x_src,
+        edit_mask=left_half_edit(),
+        r=torch.tensor(r),
+        valid=torch.tensor(valid),
+        erode_radius=1,
+        **kw,
+    )
 
 
 def test_keep_term_ignores_the_edit_core_and_hinges_at_tau():
@@ -59,8 +63,8 @@ def test_keep_term_ignores_the_edit_core_and_hinges_at_tau():
 def test_edit_term_penalises_negative_predictions_that_did_not_edit():
     src = torch.zeros(1, 4, 8, 8)
     unchanged = run(src, src.clone(), src, r=(0.0,))
-    assert unchanged.edit_term.item() == pytest.approx(3e-2)            # relu(tau- - 0)
-    assert unchanged.loss.item() == pytest.approx(3e-2)                  # (1 - r) * lambda_er
+    assert unchanged.edit_term.item() == pytest.approx(3e-2)  # relu(tau- - 0)
+    assert unchanged.loss.item() == pytest.approx(3e-2)  # (1 - r) * lambda_er
     edited = run(src, src + 1.0, src, r=(0.0,))
     assert edited.edit_term.item() == 0 and edited.loss.item() == 0
 
@@ -77,14 +81,34 @@ def test_positive_target_source_versus_sample():
 
 def test_r_lambda_and_valid_weighting():
     src = torch.zeros(2, 4, 8, 8)
-    x0_pos = src + 0.2          # keep distance 0.04 -> L_ner = 0.039
-    out = region_regularizers(x0_pos, src.clone(), src, src, left_half_edit(2), r=torch.tensor([0.25, float("nan")]),
-                              valid=torch.tensor([True, False]), lambda_ner=2.0, lambda_er=0.5, erode_radius=1)
+    x0_pos = src + 0.2  # keep distance 0.04 -> L_ner = 0.039
+    out = region_regularizers(
+        x0_pos,
+        src.clone(),
+        src,
+        src,
+        left_half_edit(2),
+        r=torch.tensor([0.25, float("nan")]),
+        valid=torch.tensor([True, False]),
+        lambda_ner=2.0,
+        lambda_er=0.5,
+        erode_radius=1,
+    )
     expected = 0.25 * 2.0 * (0.04 - 1e-3) + 0.75 * 0.5 * 3e-2
     assert out.loss.item() == pytest.approx(expected, rel=1e-5)
     x0_pos.requires_grad_()
-    loss = region_regularizers(x0_pos, src.clone(), src, src, left_half_edit(2), r=torch.tensor([1.0, 1.0]),
-                               valid=torch.tensor([True, False]), lambda_ner=1.0, lambda_er=0.0, erode_radius=1).loss
+    loss = region_regularizers(
+        x0_pos,
+        src.clone(),
+        src,
+        src,
+        left_half_edit(2),
+        r=torch.tensor([1.0, 1.0]),
+        valid=torch.tensor([True, False]),
+        lambda_ner=1.0,
+        lambda_er=0.0,
+        erode_radius=1,
+    ).loss
     loss.backward()
     assert x0_pos.grad[1].abs().sum() == 0 and x0_pos.grad[0].abs().sum() > 0
     assert x0_pos.grad[0, :, :, :3].abs().sum() == 0  # the edit core is never pulled

@@ -28,16 +28,30 @@ def config_file(tmp_path_factory):
     model = save_tiny_pipeline("kontext", root / "model")
     manifest = make_sample_manifest(root / "ds", samples=6, size=(64, 64))
     config = {
-        "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
+        "model": {
+            "path": str(model),
+            "height": 64,
+            "width": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "backbone_options": {"max_sequence_length": 48},
+        },
         "data": {"manifest": str(manifest)},
         "sampling": {"prompts_per_epoch": 2, "group_size": 3, "batch_size": 3, "steps": 3},
-        "reward": {"weights": {"pixel": 0.5, "brightness": 0.5},
-                   "functions": {"brightness": "cocoedit.testing.trainer:brightness"}},
+        "reward": {
+            "weights": {"pixel": 0.5, "brightness": 0.5},
+            "functions": {"brightness": "cocoedit.testing.trainer:brightness"},
+        },
         "advantage": {"std_threshold": 0.0},
         "optim": {"lr": 1e-3, "train_batch_size": 3},
-        "train": {"epochs": EPOCHS, "checkpoint_every": 1, "keep_last": 2, "validate_every": 100,
-                  "sample_grid_every": 100, "logger": "none"},
+        "train": {
+            "epochs": EPOCHS,
+            "checkpoint_every": 1,
+            "keep_last": 2,
+            "validate_every": 100,
+            "sample_grid_every": 100,
+            "logger": "none",
+        },
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -85,8 +99,9 @@ def test_two_runs_of_one_config_are_bitwise_equal(config_file, tmp_path):
 def _run_and_kill(config_file, run_dir, rng) -> bool:
     """Start (or resume) the run; once it logs a training step, SIGKILL it after a random delay.
     Returns whether it was killed (False: it finished first)."""
-    process = subprocess.Popen(_command(config_file, run_dir), env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        _command(config_file, run_dir), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     stepped = threading.Event()
 
     def watch():

@@ -29,8 +29,14 @@ def run(tmp_path, monkeypatch):
     save_tiny_pipeline("kontext", tmp_path / "model")
     make_sample_manifest(tmp_path / "ds", samples=4, size=(64, 64))
     config = {
-        "model": {"path": "model", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
+        "model": {
+            "path": "model",
+            "height": 64,
+            "width": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "backbone_options": {"max_sequence_length": 48},
+        },
         "data": {"manifest": "ds/manifest.jsonl"},
         "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
         "reward": {"weights": {"pixel": 1.0}},
@@ -103,13 +109,26 @@ def test_a_crash_leftover_is_cleaned_up_on_resume(run):
 def test_a_non_finite_loss_stops_before_anything_is_saved(tmp_path):
     save_tiny_pipeline("kontext", tmp_path / "model")
     manifest = make_sample_manifest(tmp_path / "ds", samples=4, size=(64, 64))
-    config = load_config(None, [], base={
-        "model": {"path": str(tmp_path / "model"), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}}, "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2}, "train": {"epochs": 2, "checkpoint_every": 1, "logger": "none"}})
+    config = load_config(
+        None,
+        [],
+        base={
+            "model": {
+                "path": str(tmp_path / "model"),
+                "height": 64,
+                "width": 64,
+                "lora_rank": 4,
+                "lora_alpha": 4,
+                "backbone_options": {"max_sequence_length": 48},
+            },
+            "data": {"manifest": str(manifest)},
+            "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
+            "reward": {"weights": {"pixel": 1.0}},
+            "advantage": {"std_threshold": 0.0},
+            "optim": {"train_batch_size": 2},
+            "train": {"epochs": 2, "checkpoint_every": 1, "logger": "none"},
+        },
+    )
     trainer = CocoEditTrainer.from_config(config, tmp_path / "run")
     with torch.no_grad():
         trainer.current[1].fill_(float("inf"))  # a lora_B matrix: the current policy's output blows up

@@ -22,8 +22,9 @@ def edit_region_brightness(backbone, rows) -> float:
     """Mean brightness of the edit region of the test edits, from fixed noise."""
     generators = [torch.Generator().manual_seed(100 + i) for i in range(len(rows))]
     with torch.no_grad():
-        cond = backbone.encode_condition([r.sample.instruction for r in rows], torch.stack([r.source for r in rows]),
-                                         SIZE, SIZE)
+        cond = backbone.encode_condition(
+            [r.sample.instruction for r in rows], torch.stack([r.source for r in rows]), SIZE, SIZE
+        )
         images = backbone.decode(sample_latents(backbone, cond, 4, "euler", generators).sample, SIZE, SIZE)
     masks = torch.stack([r.edit_mask for r in rows])
     return float((images * masks).sum() / (3 * masks.sum()))
@@ -44,15 +45,25 @@ def test_brightness_reward_brightens_and_its_inverse_darkens(editor):
     base = edit_region_brightness(load_backbone(root / "editor"), rows)
     after = {}
     for name in ("brightness", "darkness"):
-        config = load_config(None, [], base={
-            "model": {"path": str(root / "editor"), "height": SIZE, "width": SIZE},
-            "data": {"manifest": str(train_manifest)},
-            "sampling": {"prompts_per_epoch": 4, "group_size": 4, "batch_size": 16, "steps": 4},
-            "reward": {"weights": {name: 1.0}, "functions": {name: f"cocoedit.testing.trainer:{name}"}},
-            "advantage": {"std_threshold": 0.0},
-            "optim": {"train_batch_size": 16},
-            "train": {"epochs": 12, "checkpoint_every": 100, "validate_every": 100, "sample_grid_every": 100,
-                      "logger": "none"}})
+        config = load_config(
+            None,
+            [],
+            base={
+                "model": {"path": str(root / "editor"), "height": SIZE, "width": SIZE},
+                "data": {"manifest": str(train_manifest)},
+                "sampling": {"prompts_per_epoch": 4, "group_size": 4, "batch_size": 16, "steps": 4},
+                "reward": {"weights": {name: 1.0}, "functions": {name: f"cocoedit.testing.trainer:{name}"}},
+                "advantage": {"std_threshold": 0.0},
+                "optim": {"train_batch_size": 16},
+                "train": {
+                    "epochs": 12,
+                    "checkpoint_every": 100,
+                    "validate_every": 100,
+                    "sample_grid_every": 100,
+                    "logger": "none",
+                },
+            },
+        )
         assert config.model.gradient_checkpointing and config.optim.lr == 3e-4
         trainer = CocoEditTrainer.from_config(config, root / f"run-{name}")
         assert trainer.backbone.transformer.gradient_checkpointing

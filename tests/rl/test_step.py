@@ -7,12 +7,7 @@ import torch
 
 from cocoedit.models.condition import EditCondition, pack_latents, unpack_latents
 from cocoedit.rl.config import RegularizerConfig
-from cocoedit.rl.step import (
-    NonFiniteError,
-    RolloutBatch,
-    StepSettings,
-    accumulate_gradients,
-)
+from cocoedit.rl.step import NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
 
 GRID = (4, 4)  # latent grid h, w; C = 1 channel -> packed [B, 4, 4]
 
@@ -52,16 +47,30 @@ class FreePolicies:
 
 def _batch(clean, source, edit_mask, r, valid=None):
     n = clean.shape[0]
-    conds = [EditCondition(text={"x": torch.zeros(1, 1)}, source_latents=source[i:i + 1], height=8, width=8, guidance=1.0)
-             for i in range(n)]
-    return RolloutBatch(clean=clean, conditions=conds, r=torch.tensor(r, dtype=torch.float32),
-                        valid=torch.ones(n, dtype=torch.bool) if valid is None else torch.tensor(valid),
-                        edit_masks=edit_mask, seeds=list(range(n)))
+    conds = [
+        EditCondition(text={"x": torch.zeros(1, 1)}, source_latents=source[i : i + 1], height=8, width=8, guidance=1.0)
+        for i in range(n)
+    ]
+    return RolloutBatch(
+        clean=clean,
+        conditions=conds,
+        r=torch.tensor(r, dtype=torch.float32),
+        valid=torch.ones(n, dtype=torch.bool) if valid is None else torch.tensor(valid),
+        edit_masks=edit_mask,
+        seeds=list(range(n)),
+    )
 
 
 def _settings(regularizer=None, kl_weight=0.0, steps=3):
-    return StepSettings(timesteps=torch.linspace(0.9, 0.3, steps, dtype=torch.float64), num_timesteps=steps,
-                        micro_batch_size=2, beta=1.0, adv_clip_max=5.0, kl_weight=kl_weight, regularizer=regularizer)
+    return StepSettings(
+        timesteps=torch.linspace(0.9, 0.3, steps, dtype=torch.float64),
+        num_timesteps=steps,
+        micro_batch_size=2,
+        beta=1.0,
+        adv_clip_max=5.0,
+        kl_weight=kl_weight,
+        regularizer=regularizer,
+    )
 
 
 def _unpack(z):
@@ -110,8 +119,9 @@ def test_keep_term_acts_on_the_keep_region_only_and_pulls_towards_the_source():
     p = _grid(torch.full(GRID, 2.0)).requires_grad_(True)
     policies = FreePolicies(p, q=p.detach().clone())
     batch = _batch(x0, source, edit, [1.0])
-    keep_only = RegularizerConfig(lambda_ner=10.0, lambda_er=0.0, tau_pos=0.0, erode_radius=0, ring_weight=0.0,
-                                  positive_target="source")
+    keep_only = RegularizerConfig(
+        lambda_ner=10.0, lambda_er=0.0, tau_pos=0.0, erode_radius=0, ring_weight=0.0, positive_target="source"
+    )
     diff = _unpack(_grad(policies, batch, _settings(keep_only)) - _grad(policies, batch, _settings()))[0, 0]
     assert diff[:, :2].abs().max() == 0  # the edit region is never pulled by the keep term
     assert (diff[:, 2:] > 0).all()  # descent lowers P (2.0) towards the source (0.5) on the keep region

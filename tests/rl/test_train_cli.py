@@ -12,15 +12,31 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_train_resume_and_report_from_the_cli(tmp_path):
-    assert runner.invoke(app, ["dev", "make-tiny", "--backbone", "kontext", "--out", str(tmp_path / "model")]).exit_code == 0
+    assert (
+        runner.invoke(app, ["dev", "make-tiny", "--backbone", "kontext", "--out", str(tmp_path / "model")]).exit_code
+        == 0
+    )
     assert runner.invoke(app, ["dev", "make-dataset", "--out", str(tmp_path / "data"), "--samples", "6"]).exit_code == 0
-    common = ["--set", f"model.path={tmp_path / 'model'}", "--set", f"data.manifest={tmp_path / 'data' / 'manifest.jsonl'}",
-              "--set", f"data.validation_manifest={tmp_path / 'data' / 'manifest.jsonl'}",
-              "--set", "sampling.prompts_per_epoch=2", "--set", "sampling.group_size=2", "--set", "sampling.steps=2",
-              "--set", "train.logger=none"]
+    common = [
+        "--set",
+        f"model.path={tmp_path / 'model'}",
+        "--set",
+        f"data.manifest={tmp_path / 'data' / 'manifest.jsonl'}",
+        "--set",
+        f"data.validation_manifest={tmp_path / 'data' / 'manifest.jsonl'}",
+        "--set",
+        "sampling.prompts_per_epoch=2",
+        "--set",
+        "sampling.group_size=2",
+        "--set",
+        "sampling.steps=2",
+        "--set",
+        "train.logger=none",
+    ]
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--config", "configs/tiny.yaml", "--run-dir", str(run), *common,
-                                 "--set", "train.epochs=2"])
+    result = runner.invoke(
+        app, ["train", "--config", "configs/tiny.yaml", "--run-dir", str(run), *common, "--set", "train.epochs=2"]
+    )
     assert result.exit_code == 0, result.output
     assert f"run: {run}" in result.stdout
     result = runner.invoke(app, ["train", "--resume", "--run-dir", str(run), "--set", "train.epochs=3"])
@@ -34,9 +50,26 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
     assert result.exit_code == 0 and (run / "report.html").stat().st_size > 10_000
     # The trained adapter edits through `cocoedit edit`.
     source = sorted((tmp_path / "data" / "images").iterdir())[0]
-    result = runner.invoke(app, ["edit", "--model", str(tmp_path / "model"), "--image", str(source), "--prompt", "make it blue",
-                                 "-o", str(tmp_path / "edited.png"), "--lora", str(run / "checkpoints" / "step-000003" / "lora"),
-                                 "--steps", "2", "--size", "64"])
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            "--model",
+            str(tmp_path / "model"),
+            "--image",
+            str(source),
+            "--prompt",
+            "make it blue",
+            "-o",
+            str(tmp_path / "edited.png"),
+            "--lora",
+            str(run / "checkpoints" / "step-000003" / "lora"),
+            "--steps",
+            "2",
+            "--size",
+            "64",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "edited.png").is_file()
 
@@ -44,5 +77,7 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
 def test_train_needs_a_config(tmp_path):
     result = runner.invoke(app, ["train", "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "give --config FILE" in result.output
-    result = runner.invoke(app, ["train", "--run-dir", str(tmp_path), "--config", "configs/tiny.yaml", "--set", "optim.lrr=1"])
+    result = runner.invoke(
+        app, ["train", "--run-dir", str(tmp_path), "--config", "configs/tiny.yaml", "--set", "optim.lrr=1"]
+    )
     assert result.exit_code == 2 and "did you mean 'optim.lr'" in result.output

@@ -27,8 +27,14 @@ def inputs(tmp_path_factory):
 def config(inputs, **sections):
     model, manifest = inputs
     base = {
-        "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
+        "model": {
+            "path": str(model),
+            "height": 64,
+            "width": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "backbone_options": {"max_sequence_length": 48},
+        },
         "data": {"manifest": str(manifest)},
         "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
         "reward": {"weights": {"pixel": 1.0}},
@@ -59,22 +65,38 @@ def test_bad_inputs_are_named_before_a_model_loads(inputs, tmp_path, no_model_lo
     cases = [
         (config(inputs, data={"manifest": str(tmp_path / "missing.jsonl")}), "missing.jsonl"),
         (config(inputs, reward={"weights": {"ocr": 1.0}}), "reward 'ocr': 'ocr' is neither a built-in reward"),
-        (config(inputs, reward={"weights": {"x": 1.0}, "functions": {"x": "no_such_pkg:f"}}), "cannot import no_such_pkg"),
-        (config(inputs, reward={"weights": {"judge": 1.0}},
-                judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}}),
-         "judge server at http://127.0.0.1:9/v1 is not reachable"),
+        (
+            config(inputs, reward={"weights": {"x": 1.0}, "functions": {"x": "no_such_pkg:f"}}),
+            "cannot import no_such_pkg",
+        ),
+        (
+            config(
+                inputs,
+                reward={"weights": {"judge": 1.0}},
+                judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}},
+            ),
+            "judge server at http://127.0.0.1:9/v1 is not reachable",
+        ),
         (config(inputs, train={"epochs": 1, "logger": "wandb"}), "the wandb package is not installed"),
         (config(inputs, train={"epochs": 1, "device": "tpu9"}), "train.device 'tpu9' is not a device"),
         (config(inputs, train={"epochs": 1, "device": "cuda:x"}), "train.device 'cuda:x' is not a device"),
-        (config(inputs, model={"backbone_options": {"max_sequence_length": 48, "foo": 1}}),
-         "model.backbone_options: kontext: unknown backbone option 'foo' (accepted: max_sequence_length)"),
-        (config(inputs, model={"height": 60}), "model.height, model.width: kontext: working size 60x64 must be "
-                                              "positive multiples of 16"),
+        (
+            config(inputs, model={"backbone_options": {"max_sequence_length": 48, "foo": 1}}),
+            "model.backbone_options: kontext: unknown backbone option 'foo' (accepted: max_sequence_length)",
+        ),
+        (
+            config(inputs, model={"height": 60}),
+            "model.height, model.width: kontext: working size 60x64 must be positive multiples of 16",
+        ),
         (config(inputs, model={"height": 100000}), "model.height: Input should be less than or equal to 4096"),
     ]
     if not torch.cuda.is_available():
-        cases.append((config(inputs, train={"epochs": 1, "device": "cuda"}),
-                      "train.device is 'cuda' but this machine has no usable CUDA GPU"))
+        cases.append(
+            (
+                config(inputs, train={"epochs": 1, "device": "cuda"}),
+                "train.device is 'cuda' but this machine has no usable CUDA GPU",
+            )
+        )
     for cfg, message in cases:
         result = train(tmp_path, cfg)
         assert result.exit_code == 2, result.output
@@ -129,22 +151,37 @@ def test_wandb_gets_its_settings_and_a_resume_logs_into_the_same_run(inputs, tmp
     fake = FakeWandb()
     monkeypatch.setitem(sys.modules, "wandb", fake)
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object() if name == "wandb" else None)
-    cfg = config(inputs, train={"epochs": 1, "logger": "wandb", "checkpoint_every": 1,
-                                "wandb": {"project": "cocoedit-tests", "entity": "lab", "name": "tiny", "tags": ["cpu"]}})
+    cfg = config(
+        inputs,
+        train={
+            "epochs": 1,
+            "logger": "wandb",
+            "checkpoint_every": 1,
+            "wandb": {"project": "cocoedit-tests", "entity": "lab", "name": "tiny", "tags": ["cpu"]},
+        },
+    )
     assert train(tmp_path, cfg).exit_code == 0
     result = runner.invoke(app, ["train", "--resume", "--run-dir", str(tmp_path / "run"), "--set", "train.epochs=2"])
     assert result.exit_code == 0, result.output
     first, second = fake.inits
     assert {k: first[k] for k in ("project", "entity", "name", "tags")} == {
-        "project": "cocoedit-tests", "entity": "lab", "name": "tiny", "tags": ["cpu"]}
-    assert first["id"] == second["id"] == (tmp_path / "run" / "wandb_run_id").read_text() and second["resume"] == "allow"
+        "project": "cocoedit-tests",
+        "entity": "lab",
+        "name": "tiny",
+        "tags": ["cpu"],
+    }
+    assert (
+        first["id"] == second["id"] == (tmp_path / "run" / "wandb_run_id").read_text() and second["resume"] == "allow"
+    )
     assert [step for step, _ in fake.logged if "loss/policy" in _] == [1, 2]
 
 
-
 def test_a_judge_down_at_start_is_one_line(inputs, tmp_path, no_model_loading):
-    cfg = config(inputs, reward={"weights": {"judge": 1.0}},
-                 judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}})
+    cfg = config(
+        inputs,
+        reward={"weights": {"judge": 1.0}},
+        judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}},
+    )
     result = train(tmp_path, cfg)
     assert result.exit_code == 2, result.output
     assert result.output.strip().count("\n") == 0, result.output

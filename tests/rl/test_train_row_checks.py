@@ -24,20 +24,29 @@ def no_model_loading(monkeypatch):
 
 def train(tmp_path, manifest):
     # No model folder: the kind is given, and the rows are refused before anything reads the model.
-    cfg = {"model": {"path": str(tmp_path / "no-model"), "backbone": "kontext", "height": 64, "width": 64},
-           "data": {"manifest": str(manifest)}, "reward": {"weights": {"pixel": 1.0}},
-           "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-           "optim": {"train_batch_size": 2}, "train": {"epochs": 1, "logger": "none"}}
+    cfg = {
+        "model": {"path": str(tmp_path / "no-model"), "backbone": "kontext", "height": 64, "width": 64},
+        "data": {"manifest": str(manifest)},
+        "reward": {"weights": {"pixel": 1.0}},
+        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
+        "optim": {"train_batch_size": 2},
+        "train": {"epochs": 1, "logger": "none"},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return CliRunner().invoke(app, ["train", "--config", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path / "run")])
+    return CliRunner().invoke(
+        app, ["train", "--config", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path / "run")]
+    )
 
 
 def test_bad_masks_are_named_before_a_model_loads(tmp_path, no_model_loading):
     manifest = make_sample_manifest(tmp_path / "ds", samples=2, size=(64, 64))
     root = manifest.parent
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
-    masks = {"zero": np.zeros((64, 64), np.uint8), "one": np.full((64, 64), 255, np.uint8),
-             "grey": np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))}
+    masks = {
+        "zero": np.zeros((64, 64), np.uint8),
+        "one": np.full((64, 64), 255, np.uint8),
+        "grey": np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1)),
+    }
     for name, mask in masks.items():
         Image.fromarray(mask).save(root / "masks" / f"{name}.png")
     yy, xx = np.mgrid[:64, :64]

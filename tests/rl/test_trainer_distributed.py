@@ -42,8 +42,24 @@ def inputs(tmp_path_factory):
 @pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume"])
 def test_two_processes_equal_one(tmp_path, inputs, mode):
     model, manifest = map(str, inputs)
-    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(free_port()), str(WORKER), model, manifest, str(tmp_path / "two"), mode])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(WORKER),
+            model,
+            manifest,
+            str(tmp_path / "two"),
+            mode,
+        ]
+    )
     run([sys.executable, str(WORKER), model, manifest, str(tmp_path / "one"), "ddp"])
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in (0, 1))
     single = torch.load(tmp_path / "one" / "rank0.pt")
@@ -54,7 +70,9 @@ def test_two_processes_equal_one(tmp_path, inputs, mode):
     assert any(a.abs().sum() > 0 for a in r0["initial"])  # the A matrices are drawn, not zero
     for key in ("current", "old"):
         assert all(torch.equal(a, b) for a, b in zip(r0[key], r1[key])), f"ranks differ in {key}"
-        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(r0[key], single[key])), f"{key} differs from 1 process"
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(r0[key], single[key])), (
+            f"{key} differs from 1 process"
+        )
     assert any(not torch.equal(a, b) for a, b in zip(r0["current"], r0["initial"]))  # training moved the adapter
     assert (tmp_path / "two" / "run" / "checkpoints" / "step-000002").is_dir()
     # Validation ran on both ranks (sharded forward passes are collectives) and saw every row.

@@ -17,15 +17,28 @@ def inputs(tmp_path_factory):
 
 
 def _config(model, manifest, **model_overrides):
-    return load_config(None, [], base={
-        "model": {"path": str(model), "dtype": "bfloat16", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}, **model_overrides},
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 1, "logger": "none"}})
+    return load_config(
+        None,
+        [],
+        base={
+            "model": {
+                "path": str(model),
+                "dtype": "bfloat16",
+                "height": 64,
+                "width": 64,
+                "lora_rank": 4,
+                "lora_alpha": 4,
+                "backbone_options": {"max_sequence_length": 48},
+                **model_overrides,
+            },
+            "data": {"manifest": str(manifest)},
+            "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
+            "reward": {"weights": {"pixel": 1.0}},
+            "advantage": {"std_threshold": 0.0},
+            "optim": {"train_batch_size": 2},
+            "train": {"epochs": 1, "logger": "none"},
+        },
+    )
 
 
 @pytest.mark.slow

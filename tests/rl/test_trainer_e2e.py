@@ -29,20 +29,37 @@ def judge_script(body, index):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["kontext", "qwen-image-edit"])
-def test_training_runs_with_pixel_and_judge_rewards(kind, train_samples, tmp_path, make_backbone, make_config, brightness_reward):
+def test_training_runs_with_pixel_and_judge_rewards(
+    kind, train_samples, tmp_path, make_backbone, make_config, brightness_reward
+):
     backbone = make_backbone(kind)
-    cfg = make_config(reward={"weights": {"judge": 0.6, "pixel": 0.2, "brightness": 0.2}, "max_unscored_fraction": 1.0},
-                      sampling={"prompts_per_epoch": 3}, judge={"endpoint": {"model": "scripted-judge"}})
+    cfg = make_config(
+        reward={"weights": {"judge": 0.6, "pixel": 0.2, "brightness": 0.2}, "max_unscored_fraction": 1.0},
+        sampling={"prompts_per_epoch": 3},
+        judge={"endpoint": {"model": "scripted-judge"}},
+    )
     with ScriptedJudgeServer(judge_script) as server:
-        judge = MLLMReward(MLLMRewardConfig(
-            endpoint=EndpointConfig(base_url=server.base_url, model=server.model, max_retries=0),
-            parse_retries=0))
+        judge = MLLMReward(
+            MLLMRewardConfig(
+                endpoint=EndpointConfig(base_url=server.base_url, model=server.model, max_retries=0), parse_retries=0
+            )
+        )
         rewards = {"judge": JudgeReward(judge), "pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness_reward}
         trainer = CocoEditTrainer(cfg, tmp_path, backbone, train_samples, rewards, validation_samples=train_samples[:2])
         initial = [p.detach().clone() for p in trainer.current]
-        initial_by_name = [p for _, p in sorted(zip(
-            [n.replace(".default.", ".<adapter>.") for n, q in backbone.transformer.named_parameters()
-             if "lora_" in n and ".default." in n], initial))]
+        initial_by_name = [
+            p
+            for _, p in sorted(
+                zip(
+                    [
+                        n.replace(".default.", ".<adapter>.")
+                        for n, q in backbone.transformer.named_parameters()
+                        if "lora_" in n and ".default." in n
+                    ],
+                    initial,
+                )
+            )
+        ]
         trainer.train()
         assert len(server.requests) >= 3 * 3 * 3  # every rollout (plus validation) was judged
 
@@ -69,19 +86,33 @@ def test_training_runs_with_pixel_and_judge_rewards(kind, train_samples, tmp_pat
 
 
 @pytest.mark.slow
-def test_saved_lora_loads_into_the_stock_pipeline(train_samples, tmp_path, make_backbone, make_config, brightness_reward):
+def test_saved_lora_loads_into_the_stock_pipeline(
+    train_samples, tmp_path, make_backbone, make_config, brightness_reward
+):
     from cocoedit.testing.tiny import build_tiny_pipeline
 
     backbone = make_backbone("kontext")
     cfg = make_config(train={"epochs": 2, "checkpoint_every": 2})
-    CocoEditTrainer(cfg, tmp_path, backbone, train_samples, {"pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness_reward}).train()
+    CocoEditTrainer(
+        cfg, tmp_path, backbone, train_samples, {"pixel": PixelReward(40, 0.5, 0.5), "brightness": brightness_reward}
+    ).train()
     stock = build_tiny_pipeline("kontext")
     image = train_samples[0].source
     from PIL import Image
 
-    kwargs = dict(image=Image.open(image), prompt="make it blue", height=64, width=64, max_area=64 * 64, _auto_resize=False,
-                  num_inference_steps=2, guidance_scale=2.5, max_sequence_length=48, output_type="pt",
-                  generator=torch.Generator().manual_seed(0))
+    kwargs = dict(
+        image=Image.open(image),
+        prompt="make it blue",
+        height=64,
+        width=64,
+        max_area=64 * 64,
+        _auto_resize=False,
+        num_inference_steps=2,
+        guidance_scale=2.5,
+        max_sequence_length=48,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(0),
+    )
     before = stock(**kwargs).images
     stock.load_lora_weights(str(tmp_path / "checkpoints" / "step-000002" / "lora"))
     kwargs["generator"] = torch.Generator().manual_seed(0)

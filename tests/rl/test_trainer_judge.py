@@ -13,11 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.rl.checkpoint import (
-    latest_checkpoint,
-    list_checkpoints,
-    read_trainer_state,
-)
+from cocoedit.rl.checkpoint import latest_checkpoint, list_checkpoints, read_trainer_state
 from cocoedit.rl.config import load_config
 from cocoedit.rl.logging import read_metrics
 from cocoedit.rl.trainer import CocoEditTrainer, RewardFailureError
@@ -37,6 +33,7 @@ def by_image(body, index):
 def failing_every(n):
     def script(body, index):
         return ScriptedReply(text="no idea") if index % n == n - 1 else by_image(body, index)
+
     return script
 
 
@@ -49,17 +46,37 @@ def inputs(tmp_path_factory):
 def config_dict(inputs, base_url, epochs=3, **train):
     model, manifest = inputs
     return {
-        "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "backbone_options": {"max_sequence_length": 48}},
+        "model": {
+            "path": str(model),
+            "height": 64,
+            "width": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "backbone_options": {"max_sequence_length": 48},
+        },
         "data": {"manifest": str(manifest)},
         "sampling": {"prompts_per_epoch": 8, "group_size": 3, "batch_size": 3, "steps": 2},
         "reward": {"weights": {"judge": 1.0}},
         "advantage": {"std_threshold": 0.0},
         "optim": {"lr": 1e-3, "train_batch_size": 3},
-        "train": {"epochs": epochs, "checkpoint_every": 10, "validate_every": 100, "sample_grid_every": 100,
-                  "logger": "none", **train},
-        "judge": {"endpoint": {"base_url": base_url, "model": "scripted-judge", "max_retries": 0, "backoff_s": 0.05,
-                               "unreachable_timeout_s": 1.0}, "parse_retries": 0},
+        "train": {
+            "epochs": epochs,
+            "checkpoint_every": 10,
+            "validate_every": 100,
+            "sample_grid_every": 100,
+            "logger": "none",
+            **train,
+        },
+        "judge": {
+            "endpoint": {
+                "base_url": base_url,
+                "model": "scripted-judge",
+                "max_retries": 0,
+                "backoff_s": 0.05,
+                "unreachable_timeout_s": 1.0,
+            },
+            "parse_retries": 0,
+        },
     }
 
 
@@ -91,8 +108,11 @@ def test_too_many_failures_stop_the_run_after_a_checkpoint(inputs, tmp_path):
 
     with ScriptedJudgeServer(script) as server:
         config = load_config(None, [], base=config_dict(inputs, server.base_url))
-        with pytest.raises(RewardFailureError, match=r"epoch 2: reward 'judge' could not score 12 of 24 samples "
-                                                     r"\(50% > reward.max_unscored_fraction 0.25\): unparsable x12"):
+        with pytest.raises(
+            RewardFailureError,
+            match=r"epoch 2: reward 'judge' could not score 12 of 24 samples "
+            r"\(50% > reward.max_unscored_fraction 0.25\): unparsable x12",
+        ):
             CocoEditTrainer.from_config(config, tmp_path / "run").train()
     assert [step for step, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [1]
 
@@ -102,6 +122,7 @@ def _stop_after(server, requests):
         while len(server.requests) < requests:
             time.sleep(0.01)
         server.stop()
+
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread

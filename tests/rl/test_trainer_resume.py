@@ -28,21 +28,26 @@ def final_state(run_dir):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_adapters(train_samples, tmp_path, make_backbone, make_config, brightness_reward):
+def test_killed_run_resumes_to_the_same_adapters(
+    train_samples, tmp_path, make_backbone, make_config, brightness_reward
+):
     cfg = make_config(train={"epochs": 4, "checkpoint_every": 2, "validate_every": 100})
     pixel = PixelReward(40, 0.5, 0.5)
 
-    CocoEditTrainer(cfg, tmp_path / "a", make_backbone("kontext"), train_samples,
-                    {"pixel": pixel, "brightness": brightness_reward}).train()
+    CocoEditTrainer(
+        cfg, tmp_path / "a", make_backbone("kontext"), train_samples, {"pixel": pixel, "brightness": brightness_reward}
+    ).train()
 
     # Crash in epoch 3, after the step-2 checkpoint: 2 sampling batches per epoch.
     crashing = CrashAfter(brightness_reward, calls=2 * 2 + 1)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        CocoEditTrainer(cfg, tmp_path / "b", make_backbone("kontext"), train_samples,
-                        {"pixel": pixel, "brightness": crashing}).train()
+        CocoEditTrainer(
+            cfg, tmp_path / "b", make_backbone("kontext"), train_samples, {"pixel": pixel, "brightness": crashing}
+        ).train()
     assert not (tmp_path / "b" / "checkpoints" / "step-000003").exists()
-    CocoEditTrainer(cfg, tmp_path / "b", make_backbone("kontext"), train_samples,
-                    {"pixel": pixel, "brightness": brightness_reward}).train(resume=True)
+    CocoEditTrainer(
+        cfg, tmp_path / "b", make_backbone("kontext"), train_samples, {"pixel": pixel, "brightness": brightness_reward}
+    ).train(resume=True)
 
     a, b = final_state(tmp_path / "a"), final_state(tmp_path / "b")
     assert a.step == b.step == 4

@@ -11,13 +11,7 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.rl.logging import RunLogger, read_metrics
-from cocoedit.rl.report import (
-    is_constant,
-    panels_figure,
-    smooth,
-    tick_text,
-    write_training_report,
-)
+from cocoedit.rl.report import is_constant, panels_figure, smooth, tick_text, write_training_report
 
 runner = CliRunner()
 INSTRUCTIONS = ["Make the sky a deep violet.", "Remove the cup on the left.", "Turn the cat's fur white."]
@@ -27,9 +21,16 @@ def make_run(path, seed, steps=12, sidecar=True):
     rng = np.random.default_rng(seed)
     logger = RunLogger(path, backend="none")
     for step in range(1, steps + 1):
-        logger.log(step, {"reward/combined": 0.3 + 0.03 * step + 0.05 * rng.standard_normal(),
-                          "val/keep_psnr": 25 + 0.5 * step, "loss/policy": 1.0002 + 1e-6 * rng.standard_normal(),
-                          "train/lr": 1e-4, "train/stepped": 1.0})
+        logger.log(
+            step,
+            {
+                "reward/combined": 0.3 + 0.03 * step + 0.05 * rng.standard_normal(),
+                "val/keep_psnr": 25 + 0.5 * step,
+                "loss/policy": 1.0002 + 1e-6 * rng.standard_normal(),
+                "train/lr": 1e-4,
+                "train/stepped": 1.0,
+            },
+        )
     logger.close()
     samples = path / "samples"
     samples.mkdir()
@@ -76,11 +77,15 @@ def test_axes_have_no_offset_notation_and_runs_overlay(tmp_path):
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     # Plain numbers that tell the ticks apart (the series moves by about 1e-6 around 1.0002).
     assert labels and all(re.fullmatch(r"-?[0-9.]+", t) for t in labels) and len(set(labels)) == len(labels)
-    assert tick_text(0.25, 0.25) == "0.25" and tick_text(1.0002005, 5e-7) == "1.0002005" and tick_text(40.0, 5.0) == "40"
+    assert (
+        tick_text(0.25, 0.25) == "0.25" and tick_text(1.0002005, 5e-7) == "1.0002005" and tick_text(40.0, 5.0) == "40"
+    )
     assert len([line for line in fig.axes[1].lines if line.get_label() in ("a", "b")]) == 2  # one bold curve per run
     result = runner.invoke(app, ["report", str(tmp_path / "a"), str(tmp_path / "b")])
     assert result.exit_code == 2 and "--out" in result.output
-    result = runner.invoke(app, ["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp.html")])
+    result = runner.invoke(
+        app, ["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp.html")]
+    )
     assert result.exit_code == 0, result.output
     html = (tmp_path / "cmp.html").read_text()
     assert "Training runs compared: a, b" in html

@@ -15,8 +15,16 @@ SIZE = 64
 def run_stock(pipe, kind, image):
     extra = dict(max_area=SIZE * SIZE, _auto_resize=False, max_sequence_length=48) if kind == "kontext" else {}
     pipe.set_progress_bar_config(disable=True)
-    return pipe(image=image, prompt="make the sky blue", num_inference_steps=2, height=SIZE, width=SIZE,
-                output_type="pt", generator=torch.Generator().manual_seed(0), **extra).images
+    return pipe(
+        image=image,
+        prompt="make the sky blue",
+        num_inference_steps=2,
+        height=SIZE,
+        width=SIZE,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(0),
+        **extra,
+    ).images
 
 
 @pytest.mark.parametrize("kind", BACKBONE_KINDS)
@@ -31,7 +39,9 @@ def test_make_tiny_folder_loads_in_the_stock_class(kind, tmp_path, astronaut_sma
     cls = type(in_memory)
     assert index["_class_name"] == cls.__name__
     reloaded = cls.from_pretrained(out, local_files_only=True)
-    assert (run_stock(reloaded, kind, astronaut_small) - run_stock(in_memory, kind, astronaut_small)).abs().max() <= 1e-5
+    assert (
+        run_stock(reloaded, kind, astronaut_small) - run_stock(in_memory, kind, astronaut_small)
+    ).abs().max() <= 1e-5
 
 
 def test_builds_are_reproducible():
@@ -72,11 +82,33 @@ def test_every_tiny_model_edits_through_the_cli_in_a_fresh_process(kind, tmp_pat
 
     from PIL import Image
 
-    assert CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", kind, "--out", str(tmp_path / "m")]).exit_code == 0
+    assert (
+        CliRunner().invoke(app, ["dev", "make-tiny", "--backbone", kind, "--out", str(tmp_path / "m")]).exit_code == 0
+    )
     Image.new("RGB", (64, 64), (90, 160, 30)).save(tmp_path / "in.png")
-    result = subprocess.run([sys.executable, "-m", "cocoedit", "edit", "--model", str(tmp_path / "m"),
-                             "--image", str(tmp_path / "in.png"), "--prompt", "make it blue", "-o",
-                             str(tmp_path / "out.png"), "--size", "64", "--steps", "2"],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cocoedit",
+            "edit",
+            "--model",
+            str(tmp_path / "m"),
+            "--image",
+            str(tmp_path / "in.png"),
+            "--prompt",
+            "make it blue",
+            "-o",
+            str(tmp_path / "out.png"),
+            "--size",
+            "64",
+            "--steps",
+            "2",
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "out.png").size == (64, 64)

@@ -19,7 +19,13 @@ from cocoedit.viewer.aggregate import (
 
 def test_a_ranking_with_a_tie_gives_every_pair_once():
     assert pairwise_outcomes([["a"], ["b", "c"], ["d"]]) == [
-        ("a", "b", 1.0), ("a", "c", 1.0), ("a", "d", 1.0), ("b", "c", 0.5), ("b", "d", 1.0), ("c", "d", 1.0)]
+        ("a", "b", 1.0),
+        ("a", "c", 1.0),
+        ("a", "d", 1.0),
+        ("b", "c", 0.5),
+        ("b", "d", 1.0),
+        ("c", "d", 1.0),
+    ]
     with pytest.raises(ValueError, match="twice"):
         pairwise_outcomes([["a"], ["a"]])
 

@@ -19,8 +19,9 @@ def test_export_writes_answers_and_standings(small_bench, tmp_path):
             careful = task.shown.index("careful")
             session.store.vote(task.id, rater, [[careful], [1 - careful]] if rater == "ann" else [[0, 1]])
     session.store.close()
-    result = runner.invoke(app, ["rate", "export", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "x"),
-                                 "--bootstrap", "50"])
+    result = runner.invoke(
+        app, ["rate", "export", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "x"), "--bootstrap", "50"]
+    )
     assert result.exit_code == 0, result.output
     assert "careful: win rate 0.750 over 6 comparisons" in result.output  # 3 wins + 3 ties
     with open(tmp_path / "x" / "ratings.csv", newline="") as f:

@@ -29,7 +29,9 @@ def test_sort_by_gap_and_filter_in_the_browser(small_bench, tmp_path):
         gaps = [float(t.rsplit(":", 1)[1]) for t in page.eval_on_selector_all(".gap", "g => g.map(x => x.textContent)")]
         assert len(gaps) == len(samples) and gaps == sorted(gaps, reverse=True) and min(gaps) > 0
         page.select_option("#direction", "asc")
-        again = [float(t.rsplit(":", 1)[1]) for t in page.eval_on_selector_all(".gap", "g => g.map(x => x.textContent)")]
+        again = [
+            float(t.rsplit(":", 1)[1]) for t in page.eval_on_selector_all(".gap", "g => g.map(x => x.textContent)")
+        ]
         assert again == sorted(gaps)
 
         # Exact copies are "exact" and sort above every finite PSNR.

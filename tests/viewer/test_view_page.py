@@ -26,9 +26,23 @@ def write_judge_csv(path, samples, labels):
         w.writeheader()
         for i, s in enumerate(samples):
             for label in labels:
-                w.writerow({"results": label, "key": s.key, "category": s.category, "language": "en", "status": "scored",
-                            "sc": 6, "pq": 8, "o": 48 ** 0.5, "success": 6 + i % 2, "overedit": 6, "naturalness": 8,
-                            "artifacts": 9, "reasoning": f"SC: reason {s.key} {label}\nPQ: fine"})
+                w.writerow(
+                    {
+                        "results": label,
+                        "key": s.key,
+                        "category": s.category,
+                        "language": "en",
+                        "status": "scored",
+                        "sc": 6,
+                        "pq": 8,
+                        "o": 48**0.5,
+                        "success": 6 + i % 2,
+                        "overedit": 6,
+                        "naturalness": 8,
+                        "artifacts": 9,
+                        "reasoning": f"SC: reason {s.key} {label}\nPQ: fine",
+                    }
+                )
 
 
 def test_view_merges_metrics_judge_and_ratings_into_a_page_that_opens_from_disk(small_bench, tmp_path):
@@ -36,13 +50,25 @@ def test_view_merges_metrics_judge_and_ratings_into_a_page_that_opens_from_disk(
     folders = [str(small_bench.results[n]) for n in labels]
     samples = load_benchmark("gedit", small_bench.bench_dir)
     write_judge_csv(tmp_path / "judge", samples, labels)
-    session, _ = open_study("gedit", small_bench.bench_dir, [small_bench.results[n] for n in labels],
-                            tmp_path / "ratings.sqlite")
+    session, _ = open_study(
+        "gedit", small_bench.bench_dir, [small_bench.results[n] for n in labels], tmp_path / "ratings.sqlite"
+    )
     task = session.store.next_task("ann", session.units, 0)
     session.store.vote(task.id, "ann", [[0], [1]])
     session.store.close()
-    args = ["view", "--bench", "gedit", "--bench-dir", str(small_bench.bench_dir), "--out", str(tmp_path / "view"),
-            "--judge", str(tmp_path / "judge"), "--ratings", str(tmp_path / "ratings.sqlite")]
+    args = [
+        "view",
+        "--bench",
+        "gedit",
+        "--bench-dir",
+        str(small_bench.bench_dir),
+        "--out",
+        str(tmp_path / "view"),
+        "--judge",
+        str(tmp_path / "judge"),
+        "--ratings",
+        str(tmp_path / "ratings.sqlite"),
+    ]
     for f in folders:
         args += ["--results", f]
     result = runner.invoke(app, args)
@@ -75,18 +101,41 @@ def test_view_merges_metrics_judge_and_ratings_into_a_page_that_opens_from_disk(
 def test_view_reads_consistency_outputs_and_refuses_what_it_cannot_use(small_bench, tmp_path):
     cons = tmp_path / "cons"
     base = ["--bench", "gedit", "--bench-dir", str(small_bench.bench_dir)]
-    r = runner.invoke(app, ["eval", "consistency", *base, "--results", str(small_bench.results["global"]),
-                            "--out", str(cons)])
+    r = runner.invoke(
+        app, ["eval", "consistency", *base, "--results", str(small_bench.results["global"]), "--out", str(cons)]
+    )
     assert r.exit_code == 0, r.output
     with open(cons / "per_sample.csv", newline="") as f:
         expected = {row["key"]: float(row["keep_psnr"]) for row in csv.DictReader(f)}
-    r = runner.invoke(app, ["view", *base, "--results", str(small_bench.results["global"]), "--out",
-                            str(tmp_path / "v"), "--consistency", str(cons)])
+    r = runner.invoke(
+        app,
+        [
+            "view",
+            *base,
+            "--results",
+            str(small_bench.results["global"]),
+            "--out",
+            str(tmp_path / "v"),
+            "--consistency",
+            str(cons),
+        ],
+    )
     assert r.exit_code == 0, r.output
     data = page_data((tmp_path / "v" / "index.html").read_text())
     assert {e["key"]: e["results"]["global"]["metrics"]["keep_psnr"] for e in data["samples"]} == expected
-    r = runner.invoke(app, ["view", *base, "--results", str(small_bench.results["global"]), "--out",
-                            str(tmp_path / "v2"), "--consistency", str(tmp_path)])
+    r = runner.invoke(
+        app,
+        [
+            "view",
+            *base,
+            "--results",
+            str(small_bench.results["global"]),
+            "--out",
+            str(tmp_path / "v2"),
+            "--consistency",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 2 and "per_sample.csv" in r.output
     r = runner.invoke(app, ["view", *base, "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "v3")])
     assert r.exit_code == 2 and "results folder not found" in r.output

@@ -14,8 +14,12 @@ import typer
 from cocoedit.cli import data, demo, dev, edit, eval, train, viewer
 from cocoedit.cli.common import CocoEditGroup, setup_logging
 
-app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True, add_completion=False,
-                  help="Content-consistent RL post-training of instruction-based image editors.")
+app = typer.Typer(
+    cls=CocoEditGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Content-consistent RL post-training of instruction-based image editors.",
+)
 
 
 @app.callback()

@@ -12,8 +12,9 @@ import typer
 from cocoedit.cli.common import CocoEditGroup, fail
 from cocoedit.cli.progress import progress
 
-app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True,
-                  help="Datasets: import, curation (build), statistics, validation.")
+app = typer.Typer(
+    cls=CocoEditGroup, no_args_is_help=True, help="Datasets: import, curation (build), statistics, validation."
+)
 
 
 class ManifestFormat(str, Enum):
@@ -34,9 +35,13 @@ class SourceFormatOption(str, Enum):
 @app.command("validate")
 def validate(
     manifest: Annotated[Path, typer.Argument(help="JSONL manifest, or a CoCoEdit-40K metadata.jsonl.")],
-    format: Annotated[ManifestFormat, typer.Option(help="Row format; auto looks at the first row.")] = ManifestFormat.auto,
+    format: Annotated[
+        ManifestFormat, typer.Option(help="Row format; auto looks at the first row.")
+    ] = ManifestFormat.auto,
     allow_outside_root: Annotated[bool, typer.Option(help="Accept paths outside the manifest's folder.")] = False,
-    report: Annotated[bool, typer.Option("--report", help="Counts per problem and a few examples, not every row.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Counts per problem and a few examples, not every row.")
+    ] = False,
     examples: Annotated[int, typer.Option(help="Examples per problem kind with --report.")] = 3,
 ) -> None:
     """Check every row and file of a manifest. Reads only; exits 1 if anything is wrong."""
@@ -64,29 +69,53 @@ def validate(
 
 @app.command("import")
 def import_(
-    source: Annotated[Path, typer.Argument(help="JSONL/CSV/parquet table, a `datasets` save_to_disk folder, or a CoCoEdit-40K folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for manifest.jsonl, images/, targets/, masks/, import_skipped.jsonl.")],
-    format: Annotated[SourceFormatOption, typer.Option(help="Source format; auto looks at the path.")] = SourceFormatOption.auto,
-    source_col: Annotated[str, typer.Option(help="Column of the source image (path, bytes or {bytes, path}).")] = "source",
-    target_col: Annotated[Optional[str], typer.Option(help="Column of the edited image; '' for datasets without one.")] = "target",
+    source: Annotated[
+        Path,
+        typer.Argument(help="JSONL/CSV/parquet table, a `datasets` save_to_disk folder, or a CoCoEdit-40K folder."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder for manifest.jsonl, images/, targets/, masks/, import_skipped.jsonl.")
+    ],
+    format: Annotated[
+        SourceFormatOption, typer.Option(help="Source format; auto looks at the path.")
+    ] = SourceFormatOption.auto,
+    source_col: Annotated[
+        str, typer.Option(help="Column of the source image (path, bytes or {bytes, path}).")
+    ] = "source",
+    target_col: Annotated[
+        Optional[str], typer.Option(help="Column of the edited image; '' for datasets without one.")
+    ] = "target",
     instruction_col: Annotated[str, typer.Option(help="Column of the instruction.")] = "instruction",
-    id_col: Annotated[Optional[str], typer.Option(help="Column of the sample id (default: 'id' if present, else the row number).")] = None,
-    edit_type_col: Annotated[Optional[str], typer.Option(help="Column of the edit type (default: 'edit_type' if present).")] = None,
+    id_col: Annotated[
+        Optional[str], typer.Option(help="Column of the sample id (default: 'id' if present, else the row number).")
+    ] = None,
+    edit_type_col: Annotated[
+        Optional[str], typer.Option(help="Column of the edit type (default: 'edit_type' if present).")
+    ] = None,
     mask_col: Annotated[Optional[str], typer.Option(help="Column of an existing mask (white = edit).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split of a saved DatasetDict.")] = None,
-    link: Annotated[bool, typer.Option("--link", help="Hard-link image files instead of copying them (copied across file systems).")] = False,
+    link: Annotated[
+        bool, typer.Option("--link", help="Hard-link image files instead of copying them (copied across file systems).")
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad row instead of skipping it.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Import at most this many rows.")] = None,
 ) -> None:
     """Import an editing dataset as a manifest of candidates for `cocoedit data build`."""
     from cocoedit.data.importers import SKIPPED_NAME, ColumnMapping, import_pairs
 
-    columns = ColumnMapping(source=source_col, target=target_col or None, instruction=instruction_col,
-                            id=id_col, edit_type=edit_type_col, mask=mask_col)
+    columns = ColumnMapping(
+        source=source_col,
+        target=target_col or None,
+        instruction=instruction_col,
+        id=id_col,
+        edit_type=edit_type_col,
+        mask=mask_col,
+    )
     fmt = None if format == SourceFormatOption.auto else format.value
     with progress(f"importing {source.name}", None, "rows") as task:
-        result = import_pairs(source, out, fmt, columns, split=split, link=link, strict=strict,
-                              limit=limit, progress=task.advance)
+        result = import_pairs(
+            source, out, fmt, columns, split=split, link=link, strict=strict, limit=limit, progress=task.advance
+        )
     typer.echo(f"{result.imported} imported, {sum(result.skipped.values())} skipped -> {result.manifest}")
     for reason, n in result.skipped.most_common():
         typer.echo(f"    skipped ({reason}): {n}")
@@ -101,7 +130,8 @@ def import_(
 def _counts_text(counts: dict, reasons: dict) -> str:
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
     return f"kept {counts.get('kept', 0)} · dropped {counts.get('dropped', 0)} · failed {counts.get('failed', 0)}" + (
-        f" ({dropped})" if dropped else "")
+        f" ({dropped})" if dropped else ""
+    )
 
 
 @app.command("build")
@@ -109,12 +139,31 @@ def build(
     config: Annotated[Path, typer.Option(help="Curation preset (YAML), e.g. configs/curation_local_edits.yaml.")],
     in_: Annotated[Path, typer.Option("--in", help="Candidate manifest (from `cocoedit data import`).")],
     out: Annotated[Path, typer.Option(help="Output folder; an existing one is resumed.")],
-    model: Annotated[Optional[str], typer.Option(help="VLM model id as the server knows it (overrides vlm.endpoint.model).")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (overrides vlm.endpoint.base_url).")] = None,
-    api_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the API key (overrides vlm.endpoint.api_key_env).")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Samples in flight at once (overrides workers).")] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Process samples recorded as failed again.")] = False,
-    allow_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of samples that may fail (no decision: unreadable image, VLM timeout...) before the command exits 1.")] = 0.0,
+    model: Annotated[
+        Optional[str], typer.Option(help="VLM model id as the server knows it (overrides vlm.endpoint.model).")
+    ] = None,
+    base_url: Annotated[
+        Optional[str], typer.Option(help="OpenAI-compatible endpoint (overrides vlm.endpoint.base_url).")
+    ] = None,
+    api_key_env: Annotated[
+        Optional[str],
+        typer.Option(help="Environment variable holding the API key (overrides vlm.endpoint.api_key_env)."),
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="Samples in flight at once (overrides workers).")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Process samples recorded as failed again.")
+    ] = False,
+    allow_failures: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of samples that may fail (no decision: unreadable image, VLM timeout...) before the "
+            "command exits 1.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Annotate masks, augment, refine and filter candidates into a training manifest (resumable)."""
     from cocoedit.data.build import run_build
@@ -125,14 +174,21 @@ def build(
     counts: Counter = Counter()
     reasons: Counter = Counter()
     with progress("build", None, "samples") as task:
+
         def on_record(record: dict) -> None:
             counts[record["status"]] += 1
             if record["status"] != "kept":
                 reasons[record["reason"]] += 1
             task.advance(status=_counts_text(counts, reasons))
 
-        summary = run_build(cfg, in_, out, retry_failed=retry_failed,
-                            on_start=lambda todo, done: task.update(total=todo), on_record=on_record)
+        summary = run_build(
+            cfg,
+            in_,
+            out,
+            retry_failed=retry_failed,
+            on_start=lambda todo, done: task.update(total=todo),
+            on_record=on_record,
+        )
     typer.echo(f"{summary.processed}/{summary.total} samples decided: {_counts_text(summary.counts, summary.reasons)}")
     typer.echo(f"manifest: {summary.manifest} (stats: cocoedit data stats {out})")
     problem = summary.failures_beyond(allow_failures)

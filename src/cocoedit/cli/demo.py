@@ -12,10 +12,16 @@ from cocoedit.cli.progress import progress, progress_display
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder (report.html, summary.json, runs/, data/).")] = Path("runs/demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A small version of every stage (under 2 minutes; CI).")] = False,
+    out: Annotated[Path, typer.Option(help="Output folder (report.html, summary.json, runs/, data/).")] = Path(
+        "runs/demo"
+    ),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small version of every stage (under 2 minutes; CI).")
+    ] = False,
     config: Annotated[Optional[Path], typer.Option(help="YAML overriding demo settings (docs/demo.md).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Where trained base editors are kept (default ~/.cache/cocoedit/demo).")] = None,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="Where trained base editors are kept (default ~/.cache/cocoedit/demo).")
+    ] = None,
 ) -> None:
     """The built-in default job: train a tiny editor on a synthetic task, then compare judge-only
     RL, judge + pixel reward, CoCoEdit, and CoCoEdit with the corrected edit-region term. CPU only,
@@ -49,16 +55,24 @@ def _print_demo_summary(summary: dict) -> None:
     for row in summary["table"].values():
         deltas = ["", ""]
         if "vs_base" in row:  # paired difference to the base: mean ± standard error, * beyond the seed spread
-            deltas = [f"{d['mean']:+.3f} ± {d['se']:.3f}{' *' if d['clear'] else ''}"
-                      for d in (row["vs_base"]["edit_success"], row["vs_base"]["keep_psnr"])]
-        table.add_row(row["title"], *(f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}"
-                                      for k in ("edit_success", "keep_psnr", "keep_ssim")), *deltas)
+            deltas = [
+                f"{d['mean']:+.3f} ± {d['se']:.3f}{' *' if d['clear'] else ''}"
+                for d in (row["vs_base"]["edit_success"], row["vs_base"]["keep_psnr"])
+            ]
+        table.add_row(
+            row["title"],
+            *(f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" for k in ("edit_success", "keep_psnr", "keep_ssim")),
+            *deltas,
+        )
     console.print(table)
     for sentence in summary["statement"]:
         typer.echo(sentence)
     seconds = summary["seconds"]
-    typer.echo("time per stage: " + ", ".join(f"{stage} {value:.0f} s" for stage, value in seconds.items())
-               + f" (total {sum(seconds.values()):.0f} s)")
+    typer.echo(
+        "time per stage: "
+        + ", ".join(f"{stage} {value:.0f} s" for stage, value in seconds.items())
+        + f" (total {sum(seconds.values()):.0f} s)"
+    )
 
 
 def sft(
@@ -68,18 +82,33 @@ def sft(
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 2000,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 3e-4,
-    drift_probability: Annotated[float, typer.Option(min=0, max=1, help="Share of targets whose keep region is colour-shifted.")] = 0.3,
+    drift_probability: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of targets whose keep region is colour-shifted.")
+    ] = 0.3,
     drift_strength: Annotated[float, typer.Option(min=0, help="Largest colour shift per channel.")] = 0.15,
     edit_loss_weight: Annotated[float, typer.Option(min=1, help="Loss weight of the edit region's pixels.")] = 4.0,
-    ema_decay: Annotated[float, typer.Option(min=0, max=0.9999, help="Saved weights: moving average of the trained ones (0 = last step).")] = 0.99,
+    ema_decay: Annotated[
+        float,
+        typer.Option(min=0, max=0.9999, help="Saved weights: moving average of the trained ones (0 = last step)."),
+    ] = 0.99,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Train the tiny pixel-space editor from scratch by flow matching (CPU-sized)."""
     from cocoedit.demo.sft import SFTConfig, train_pixel_editor
 
-    config = SFTConfig(size=size, steps=steps, batch_size=batch_size, lr=lr, drift_probability=drift_probability,
-                       drift_strength=drift_strength, edit_loss_weight=edit_loss_weight, ema_decay=ema_decay, seed=seed)
+    config = SFTConfig(
+        size=size,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        drift_probability=drift_probability,
+        drift_strength=drift_strength,
+        edit_loss_weight=edit_loss_weight,
+        ema_decay=ema_decay,
+        seed=seed,
+    )
     with progress("sft", steps, "steps") as task:
-        losses = train_pixel_editor(manifest, out, config,
-                                    progress=lambda step, loss: task.update(completed=step, status=f"loss {loss:.4f}"))
+        losses = train_pixel_editor(
+            manifest, out, config, progress=lambda step, loss: task.update(completed=step, status=f"loss {loss:.4f}")
+        )
     typer.echo(f"editor: {out} (final loss {losses[-1]:.4f})")

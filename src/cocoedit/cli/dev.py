@@ -10,8 +10,11 @@ import typer
 
 from cocoedit.cli.common import Bench, CocoEditGroup, fail
 
-app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True,
-                  help="Developer tools: generated benchmarks, datasets and tasks, tiny models.")
+app = typer.Typer(
+    cls=CocoEditGroup,
+    no_args_is_help=True,
+    help="Developer tools: generated benchmarks, datasets and tasks, tiny models.",
+)
 
 
 class TinyKind(str, Enum):

@@ -46,7 +46,9 @@ def check_output_image(path: Path) -> None:
 
 def edit(
     model: Annotated[str, typer.Option(help="Local pipeline folder or hub id.")],
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone kind; detected from model_index.json (local folder or hub cache).")] = None,
+    backbone: Annotated[
+        Optional[str], typer.Option(help="Backbone kind; detected from model_index.json (local folder or hub cache).")
+    ] = None,
     image: Annotated[Optional[Path], typer.Option(help="Single mode: source image.")] = None,
     prompt: Annotated[Optional[str], typer.Option(help="Single mode: the instruction.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Single mode: output image.")] = None,
@@ -57,9 +59,13 @@ def edit(
     lora: Annotated[Optional[Path], typer.Option(help="Diffusers-format LoRA folder or .safetensors file.")] = None,
     lora_scale: Annotated[float, typer.Option(help="LoRA strength.")] = 1.0,
     steps: Annotated[int, typer.Option(min=1, help="Sampling steps.")] = 28,
-    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale (Kontext embedding, Qwen true CFG).")] = None,
+    guidance: Annotated[
+        Optional[float], typer.Option(help="Guidance scale (Kontext embedding, Qwen true CFG).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initial noise (the same for every sample).")] = 0,
-    size: Annotated[Optional[str], typer.Option(help="Working size N or HxW; default: the source's, capped by --max-area.")] = None,
+    size: Annotated[
+        Optional[str], typer.Option(help="Working size N or HxW; default: the source's, capped by --max-area.")
+    ] = None,
     max_area: Annotated[int, typer.Option(help="Pixel cap when --size is not given.")] = 1024 * 1024,
     sampler: Annotated[SamplerOption, typer.Option(help="Sampler.")] = SamplerOption.euler,
     noise_level: Annotated[float, typer.Option(help="SDE noise level (sampler sde only).")] = 0.7,
@@ -108,17 +114,24 @@ def edit(
         image_size(image)  # a missing or unreadable --image, named
         check_output_image(output)
     else:
-        jobs = jobs_from_manifest(manifest, out) if manifest is not None else jobs_from_benchmark(bench.value, bench_dir, out)
-    editor = load_editor(EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload,
-                                       vae_tiling, lora, lora_scale))
+        jobs = (
+            jobs_from_manifest(manifest, out)
+            if manifest is not None
+            else jobs_from_benchmark(bench.value, bench_dir, out)
+        )
+    editor = load_editor(
+        EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload, vae_tiling, lora, lora_scale)
+    )
     if single:
         save_image(edit_one(editor, image, prompt, settings), output)
         typer.echo(f"wrote {output}")
         return
     with progress("editing", len(jobs), "images") as task:
         report = run_batch(editor, jobs, settings, on_progress=lambda job: task.advance())
-    typer.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (already done), "
-               f"{len(report.failed)} failed -> {out}")
+    typer.echo(
+        f"{len(report.written)} written, {len(report.skipped)} skipped (already done), "
+        f"{len(report.failed)} failed -> {out}"
+    )
     for key, why in report.failed.items():
         typer.echo(f"failed {key}: {why}", err=True)
     if report.failed:

@@ -28,8 +28,7 @@ def _duration(seconds: float) -> str:
 class ProgressTask:
     """One task: call :meth:`advance` or :meth:`update` as work gets done."""
 
-    def __init__(self, display: ProgressDisplay, description: str, total: int | None, unit: str,
-                 log_interval_s: float):
+    def __init__(self, display: ProgressDisplay, description: str, total: int | None, unit: str, log_interval_s: float):
         self.display, self.description, self.total, self.unit = display, description, total, unit
         self.completed = 0
         self.status = ""
@@ -83,12 +82,19 @@ class ProgressDisplay:
                 TimeRemainingColumn,
             )
 
-            self._bars = Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                                  console=console)
+            self._bars = Progress(
+                TextColumn("{task.description:<14}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=console,
+            )
 
-    def task(self, description: str, total: int | None = None, unit: str = "it",
-             log_interval_s: float = 10.0) -> ProgressTask:
+    def task(
+        self, description: str, total: int | None = None, unit: str = "it", log_interval_s: float = 10.0
+    ) -> ProgressTask:
         """A new task; without a terminal it logs at most every ``log_interval_s`` (0: every update)."""
         return ProgressTask(self, description, total, unit, log_interval_s)
 
@@ -120,8 +126,9 @@ def progress_display() -> Iterator[ProgressDisplay]:
 
 
 @contextmanager
-def progress(description: str, total: int | None = None, unit: str = "it",
-             log_interval_s: float = 10.0) -> Iterator[ProgressTask]:
+def progress(
+    description: str, total: int | None = None, unit: str = "it", log_interval_s: float = 10.0
+) -> Iterator[ProgressTask]:
     """A display with one task."""
     with progress_display() as display:
         yield display.task(description, total, unit, log_interval_s)

@@ -22,10 +22,22 @@ FIGURES = ("reward/combined", "train/valid_fraction", "loss/policy", "loss/keep_
 
 def train(
     run_dir: Annotated[Path, typer.Option(help="Run folder: config, logs, checkpoints, samples.")],
-    config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")] = False,
-    accept_changed: Annotated[Optional[list[ChangeKind]], typer.Option(help="With --resume: go on although the run's manifests (data) or model changed since it started (repeatable).")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")
+    ] = False,
+    accept_changed: Annotated[
+        Optional[list[ChangeKind]],
+        typer.Option(
+            help="With --resume: go on although the run's manifests (data) or model changed since it started "
+            "(repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Train an editor with CoCoEdit RL (launch with `accelerate launch` or torchrun for several GPUs)."""
     from cocoedit.rl.config import load_config
@@ -40,20 +52,28 @@ def train(
         check_run_folder(run_dir, resume=True)
     cfg = load_config(config if config is not None else run_dir / "config.yaml", set_ or [])
     with progress("train", cfg.train.epochs, "steps", log_interval_s=0) as task:
+
         def on_step(stats: dict) -> None:
-            figures = "  ".join(f"{k.split('/')[-1]} {stats[k]:.3f}" for k in FIGURES if isinstance(stats.get(k), float))
+            figures = "  ".join(
+                f"{k.split('/')[-1]} {stats[k]:.3f}" for k in FIGURES if isinstance(stats.get(k), float)
+            )
             task.update(completed=stats["step"], status=figures)
 
         accepted = [k.value for k in accept_changed or []]
-        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted,
-                                    resume=resume).train(resume=resume)
+        CocoEditTrainer.from_config(cfg, run_dir, progress=on_step, accept_changed=accepted, resume=resume).train(
+            resume=resume
+        )
     if is_main_process():
         typer.echo(f"run: {run_dir} (report: cocoedit report {run_dir})")
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="One or more `cocoedit train` run folders (several are overlaid).")],
-    out: Annotated[Optional[Path], typer.Option(help="Report path (default RUN/report.html; needed for several runs).")] = None,
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="One or more `cocoedit train` run folders (several are overlaid).")
+    ],
+    out: Annotated[
+        Optional[Path], typer.Option(help="Report path (default RUN/report.html; needed for several runs).")
+    ] = None,
     smoothing: Annotated[float, typer.Option(min=0.0, max=0.99, help="Curve smoothing (EMA weight; 0 = raw).")] = 0.6,
 ) -> None:
     """Write a training report: chosen curves (smoothed, runs overlaid) and captioned sample grids."""

@@ -11,8 +11,9 @@ import typer
 from cocoedit.cli.common import Bench, CocoEditGroup
 from cocoedit.cli.progress import progress
 
-rate_app = typer.Typer(cls=CocoEditGroup, no_args_is_help=True,
-                       help="Blind human rating of results folders in a local web app.")
+rate_app = typer.Typer(
+    cls=CocoEditGroup, no_args_is_help=True, help="Blind human rating of results folders in a local web app."
+)
 
 
 class RatingModeOption(str, Enum):
@@ -26,7 +27,9 @@ def rate_serve(
     bench_dir: Annotated[Path, typer.Option(help="Benchmark folder (with its metafile: instructions).")],
     results: Annotated[list[Path], typer.Option(help="Results folder; repeat (at least two).")],
     db: Annotated[Path, typer.Option(help="SQLite file of the study; an existing one is resumed.")],
-    mode: Annotated[RatingModeOption, typer.Option(help="pairwise: A/B/tie; ranked: order every result.")] = RatingModeOption.pairwise,
+    mode: Annotated[
+        RatingModeOption, typer.Option(help="pairwise: A/B/tie; ranked: order every result.")
+    ] = RatingModeOption.pairwise,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the per-rater order and sides.")] = 0,
@@ -36,7 +39,9 @@ def rate_serve(
 
     session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
     if left_out:
-        typer.echo(f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})")
+        typer.echo(
+            f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})"
+        )
     typer.echo(f"{len(session.units)} {mode.value} task(s) per rater on {len(session.samples)} samples; ratings: {db}")
     typer.echo(f"open http://{host}:{port}/  (aggregate: http://{host}:{port}/results; stop with Ctrl-C)")
     try:
@@ -60,8 +65,10 @@ def rate_export(
     for s in summary["standings"]:
         rate = "–" if s["win_rate"] is None else f"{s['win_rate']:.3f}"
         interval = "" if s["elo_low"] is None else f" [{s['elo_low']:.0f}, {s['elo_high']:.0f}]"
-        typer.echo(f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
-                   f"Bradley–Terry {s['elo']:.0f}{interval}")
+        typer.echo(
+            f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
+            f"Bradley–Terry {s['elo']:.0f}{interval}"
+        )
     typer.echo(f"{summary['judgements']} answer(s) from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}")
 
 
@@ -70,9 +77,16 @@ def view(
     bench_dir: Annotated[Path, typer.Option(help="Mask-annotated benchmark folder.")],
     results: Annotated[list[Path], typer.Option(help="Results folder; repeat to compare several.")],
     out: Annotated[Path, typer.Option(help="Folder for index.html and its images/.")],
-    consistency: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval consistency` output folder (else PSNR/SSIM/MAE are computed).")] = None,
-    judge: Annotated[Optional[Path], typer.Option(help="A `cocoedit eval judge` output folder: scores, sub-scores, reasoning.")] = None,
-    ratings: Annotated[Optional[Path], typer.Option(help="A `cocoedit rate` study (.sqlite) or its ratings_summary.json.")] = None,
+    consistency: Annotated[
+        Optional[Path],
+        typer.Option(help="A `cocoedit eval consistency` output folder (else PSNR/SSIM/MAE are computed)."),
+    ] = None,
+    judge: Annotated[
+        Optional[Path], typer.Option(help="A `cocoedit eval judge` output folder: scores, sub-scores, reasoning.")
+    ] = None,
+    ratings: Annotated[
+        Optional[Path], typer.Option(help="A `cocoedit rate` study (.sqlite) or its ratings_summary.json.")
+    ] = None,
 ) -> None:
     """One HTML page comparing results folders sample by sample: sortable, filterable, opens from disk."""
     from cocoedit.eval.benchmarks import load_benchmark

@@ -28,12 +28,15 @@ def check_device(name: str, option: str) -> torch.device:
         raise DeviceError(f"{option} {name!r} is not a device; use cpu, cuda, cuda:N or mps")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"{option} is {name!r} but this machine has no usable CUDA GPU "
-                              "(torch.cuda.is_available() is False); use cpu")
+            raise DeviceError(
+                f"{option} is {name!r} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); use cpu"
+            )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise DeviceError(f"{option} is {name!r} but this machine has {count} CUDA GPU(s): cuda:0 to "
-                              f"cuda:{count - 1}")
+            raise DeviceError(
+                f"{option} is {name!r} but this machine has {count} CUDA GPU(s): cuda:0 to cuda:{count - 1}"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"{option} is {name!r} but MPS is not available on this machine; use cpu")
     return device

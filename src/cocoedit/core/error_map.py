@@ -25,8 +25,9 @@ def keep_error_map(result: torch.Tensor, source: torch.Tensor, edit_mask: torch.
     ``[H, W]`` with 1 = edit (binarised at 0.5).
     """
     if result.shape != source.shape or result.ndim != 3:
-        raise ValueError(f"result and source must be [C, H, W] of one shape, got {tuple(result.shape)} and "
-                         f"{tuple(source.shape)}")
+        raise ValueError(
+            f"result and source must be [C, H, W] of one shape, got {tuple(result.shape)} and {tuple(source.shape)}"
+        )
     mask = edit_mask.reshape(edit_mask.shape[-2:]) if edit_mask.ndim == 3 else edit_mask
     if tuple(mask.shape) != tuple(result.shape[-2:]):
         raise ValueError(f"edit mask must be {tuple(result.shape[-2:])}, got {tuple(mask.shape)}")

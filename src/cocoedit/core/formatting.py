@@ -40,9 +40,16 @@ _NAME_KINDS: tuple[tuple[str, NumberKind], ...] = (
     (r"ssim", "ssim"),
     (r"lpips|dino|clip|similarity|fraction|share|rate\b|win.?rate|prob", "similarity"),
     (r"\bmae\b|\bmse\b|_mae|_mse|mae\b|mse\b|edit.change|error|loss|grad", "error"),
-    (r"^n$|\bn\b|samples|scored|count|missing|unreadable|failed|step|votes|wins|losses|ties|exact|"
-     r"raters|comparisons|kept|dropped|pairs", "int"),
-    (r"elo|bt\b|score|\bsc\b|\bpq\b|^o\b|\bo\b|overall|^success$|sc: success|overedit|naturalness|artifacts|c[123]\b", "score"),
+    (
+        r"^n$|\bn\b|samples|scored|count|missing|unreadable|failed|step|votes|wins|losses|ties|exact|"
+        r"raters|comparisons|kept|dropped|pairs",
+        "int",
+    ),
+    (
+        r"elo|bt\b|score|\bsc\b|\bpq\b|^o\b|\bo\b|overall|^success$|sc: success"
+        r"|overedit|naturalness|artifacts|c[123]\b",
+        "score",
+    ),
     (r"seconds|time/|\btime\b|\bs\b$", "seconds"),
 )
 

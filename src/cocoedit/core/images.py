@@ -96,8 +96,9 @@ def open_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
                 im.load()  # decodes everything: truncated files fail here, not later
                 return _eight_bit(im.copy())
     except Image.DecompressionBombError as e:
-        raise ImageFileError(f"{path}: image too large to decode ({e}); limit {limit} pixels "
-                             f"({MAX_IMAGE_PIXELS_ENV})") from None
+        raise ImageFileError(
+            f"{path}: image too large to decode ({e}); limit {limit} pixels ({MAX_IMAGE_PIXELS_ENV})"
+        ) from None
     except UnidentifiedImageError as e:
         raise ImageFileError(f"{path}: not a readable image ({e})") from e
     except (OSError, SyntaxError, ValueError) as e:
@@ -105,8 +106,10 @@ def open_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
 
 
 def _too_large(path: Path, width: int, height: int, limit: int) -> str:
-    return (f"{path}: image is {width}x{height} = {width * height} pixels, over the limit of {limit} "
-            f"(set {MAX_IMAGE_PIXELS_ENV} to raise it)")
+    return (
+        f"{path}: image is {width}x{height} = {width * height} pixels, over the limit of {limit} "
+        f"(set {MAX_IMAGE_PIXELS_ENV} to raise it)"
+    )
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

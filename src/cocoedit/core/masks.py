@@ -31,9 +31,7 @@ def binarize(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return (mask >= threshold).to(mask.dtype if mask.is_floating_point() else torch.float32)
 
 
-def edit_mask_from_file_values(
-    values: torch.Tensor, polarity: MaskPolarity, threshold: float = 0.5
-) -> torch.Tensor:
+def edit_mask_from_file_values(values: torch.Tensor, polarity: MaskPolarity, threshold: float = 0.5) -> torch.Tensor:
     """Turn mask intensities read from a file (in [0, 1]) into a binary edit mask.
 
     ``polarity`` names what white means in that file: ``"white_is_keep"`` for the CoCoEdit-40K
@@ -51,9 +49,7 @@ def keep_from_edit(edit_mask: torch.Tensor) -> torch.Tensor:
     return 1.0 - edit_mask
 
 
-def resize_mask(
-    mask: torch.Tensor, size: tuple[int, int], threshold: float | None = 0.5
-) -> torch.Tensor:
+def resize_mask(mask: torch.Tensor, size: tuple[int, int], threshold: float | None = 0.5) -> torch.Tensor:
     """Resize ``[B, 1, H, W]`` masks to ``size = (h, w)``.
 
     Rule: along an axis that shrinks, each output cell takes the **area average** of the input
@@ -80,9 +76,7 @@ def resize_mask(
     return src if threshold is None else binarize(src, threshold)
 
 
-def latent_grid_mask(
-    mask: torch.Tensor, latent_size: tuple[int, int], threshold: float = 0.5
-) -> torch.Tensor:
+def latent_grid_mask(mask: torch.Tensor, latent_size: tuple[int, int], threshold: float = 0.5) -> torch.Tensor:
     """Binary edit mask on a latent grid (e.g. ``H/8 x W/8``): area average, then threshold.
 
     Unlike the reference code (nearest sampling of the top-left pixel of each 8x8 block, on an

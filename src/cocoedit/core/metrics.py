@@ -62,9 +62,7 @@ SSIM_K2 = 0.03
 
 def _check(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     if x.ndim != 4 or x.shape != y.shape:
-        raise ValueError(
-            f"images must be [B, C, H, W] of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
+        raise ValueError(f"images must be [B, C, H, W] of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     expected = (x.shape[0], 1, x.shape[2], x.shape[3])
     if tuple(region.shape) != expected:
         raise ValueError(f"region must have shape {expected}, got {tuple(region.shape)}")
@@ -127,11 +125,7 @@ _CPU_CHUNK_ELEMENTS = 1_500_000
 
 
 def region_ssim(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    region: torch.Tensor,
-    mode: SSIMMode = "normalized",
-    data_range: float = 1.0,
+    x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, mode: SSIMMode = "normalized", data_range: float = 1.0
 ) -> torch.Tensor:
     """SSIM over the region, shape ``[B]`` (see the module docstring for the two modes)."""
     m = _check(x, y, region)
@@ -148,7 +142,10 @@ def region_ssim(
     # Per channel only four filtered maps are needed: sigma_x^2 + sigma_y^2 enters SSIM as a sum;
     # the normalised mode adds the region weight G*m.
     kernels = {
-        k: (taps.view(1, 1, 1, -1).expand(k, 1, 1, -1).contiguous(), taps.view(1, 1, -1, 1).expand(k, 1, -1, 1).contiguous())
+        k: (
+            taps.view(1, 1, 1, -1).expand(k, 1, 1, -1).contiguous(),
+            taps.view(1, 1, -1, 1).expand(k, 1, -1, 1).contiguous(),
+        )
         for k in (4 * c, 4 * c + 1)
     }
     k = 4 * c + (1 if normalized else 0)
@@ -230,10 +227,7 @@ def region_metrics(
 
 
 def keep_region_metrics(
-    edited: torch.Tensor,
-    source: torch.Tensor,
-    edit_mask: torch.Tensor,
-    ssim_mode: SSIMMode = "normalized",
+    edited: torch.Tensor, source: torch.Tensor, edit_mask: torch.Tensor, ssim_mode: SSIMMode = "normalized"
 ) -> RegionMetrics:
     """Consistency of the keep region: metrics where ``edit_mask`` (1 = edit) is 0."""
     return region_metrics(edited, source, 1.0 - (edit_mask >= 0.5).to(edited.dtype), ssim_mode)

@@ -56,8 +56,9 @@ def read_yaml_mapping(path: str | Path, error: type[Exception]) -> dict[str, Any
     except OSError as e:
         raise error(f"{path}: cannot be read ({e.strerror})") from None
     except UnicodeDecodeError as e:
-        raise error(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                    "save it as UTF-8") from None
+        raise error(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+        ) from None
     except DuplicateKeyError as e:
         raise error(f"{path}: {e.problem}") from None
     except yaml.YAMLError as e:

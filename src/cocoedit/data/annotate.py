@@ -59,10 +59,15 @@ def expand_boxes(boxes: torch.Tensor, fraction: float, size: tuple[int, int]) ->
     h, w = size
     dy = torch.ceil((boxes[:, 2] - boxes[:, 0]).double() * fraction).long()
     dx = torch.ceil((boxes[:, 3] - boxes[:, 1]).double() * fraction).long()
-    return torch.stack([
-        (boxes[:, 0] - dy).clamp(0, h), (boxes[:, 1] - dx).clamp(0, w),
-        (boxes[:, 2] + dy).clamp(0, h), (boxes[:, 3] + dx).clamp(0, w),
-    ], dim=1)
+    return torch.stack(
+        [
+            (boxes[:, 0] - dy).clamp(0, h),
+            (boxes[:, 1] - dx).clamp(0, w),
+            (boxes[:, 2] + dy).clamp(0, h),
+            (boxes[:, 3] + dx).clamp(0, w),
+        ],
+        dim=1,
+    )
 
 
 def union_of_boxes(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -107,6 +112,7 @@ def difference_mask(
 
 # ---- VLM boxes ---------------------------------------------------------------------------------
 
+
 def parse_box_reply(text: str, max_boxes: int, coordinates: BoxCoordinates) -> list[tuple[float, float, float, float]]:
     """The boxes of a grounding reply ``{"boxes": [[x0, y0, x1, y1], ...]}``, strictly.
 
@@ -146,8 +152,12 @@ def boxes_from_reply(
     scale_x = scale_y = COORDINATE_SCALE[coordinates]
     rows = []
     for x0, y0, x1, y1 in boxes:
-        rows.append([
-            math.floor(y0 / scale_y * h), math.floor(x0 / scale_x * w),
-            min(h, math.ceil(y1 / scale_y * h)), min(w, math.ceil(x1 / scale_x * w)),
-        ])
+        rows.append(
+            [
+                math.floor(y0 / scale_y * h),
+                math.floor(x0 / scale_x * w),
+                min(h, math.ceil(y1 / scale_y * h)),
+                min(w, math.ceil(x1 / scale_x * w)),
+            ]
+        )
     return torch.tensor(rows, dtype=torch.int64).reshape(-1, 4)

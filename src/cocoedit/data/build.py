@@ -54,21 +54,9 @@ from cocoedit.core.images import (
     tensor_to_pil,
 )
 from cocoedit.core.paths import link_or_copy, output_paths_for_ids, safe_file_name
-from cocoedit.data.annotate import (
-    boxes_from_reply,
-    difference_mask,
-    parse_box_reply,
-    union_of_boxes,
-)
+from cocoedit.data.annotate import boxes_from_reply, difference_mask, parse_box_reply, union_of_boxes
 from cocoedit.data.augment import augment_mask
-from cocoedit.data.build_journal import (
-    RECORDS,
-    BuildError,
-    BuildSummary,
-    RecordLog,
-    check_config_record,
-    finalize,
-)
+from cocoedit.data.build_journal import RECORDS, BuildError, BuildSummary, RecordLog, check_config_record, finalize
 from cocoedit.data.curation_config import BuildConfig
 from cocoedit.data.curation_prompts import (
     FILTER_KEYS,
@@ -78,11 +66,7 @@ from cocoedit.data.curation_prompts import (
     parse_refined_instruction,
     refine_template,
 )
-from cocoedit.data.manifest import (
-    CandidateSample,
-    ManifestError,
-    read_manifest,
-)
+from cocoedit.data.manifest import CandidateSample, ManifestError, read_manifest
 from cocoedit.judge.cache import JudgeCache
 from cocoedit.judge.evaluate import open_judge
 
@@ -117,6 +101,7 @@ def overlay(source: Image.Image, edit_mask: torch.Tensor) -> Image.Image:
 
 
 # ---- the per-sample pipeline ---------------------------------------------------------------------
+
 
 class _Failed(Exception):
     """No decision for this sample: ``reason`` is counted, ``details`` (raw reply...) stored."""
@@ -156,9 +141,13 @@ class Curator:
 
     async def process(self, index: int, sample: CandidateSample) -> dict:
         record: dict[str, Any] = {
-            "id": sample.id, "index": index, "edit_type": sample.edit_type,
-            "original_instruction": sample.instruction, "instruction": sample.instruction,
-            "input_source": str(sample.source), "stages": {},
+            "id": sample.id,
+            "index": index,
+            "edit_type": sample.edit_type,
+            "original_instruction": sample.instruction,
+            "instruction": sample.instruction,
+            "input_source": str(sample.source),
+            "stages": {},
         }
         try:
             await self._run(sample, record)
@@ -199,8 +188,15 @@ class Curator:
                 raise _Failed("no_target_image", "annotate.method 'difference' needs a target image")
             d = cfg.annotate.difference
             mask = await asyncio.to_thread(
-                difference_mask, pil_to_tensor(source_pil)[None], pil_to_tensor(target_pil)[None],
-                d.threshold, d.open_radius, d.close_radius, d.min_component_pixels, d.fill_boxes)
+                difference_mask,
+                pil_to_tensor(source_pil)[None],
+                pil_to_tensor(target_pil)[None],
+                d.threshold,
+                d.open_radius,
+                d.close_radius,
+                d.min_component_pixels,
+                d.fill_boxes,
+            )
             stages["annotate"] = {"method": "difference"}
         elif method == "existing":
             if sample.mask is None:
@@ -210,8 +206,10 @@ class Curator:
             except ImageFileError as e:
                 raise _Failed("unreadable_image", str(e)) from None
             if tuple(mask.shape[-2:]) != size:
-                raise _Failed("mask_size_mismatch", f"mask {sample.mask} is {mask.shape[-1]}x{mask.shape[-2]}, "
-                                                    f"source is {size[1]}x{size[0]}")
+                raise _Failed(
+                    "mask_size_mismatch",
+                    f"mask {sample.mask} is {mask.shape[-1]}x{mask.shape[-2]}, source is {size[1]}x{size[0]}",
+                )
             stages["annotate"] = {"method": "existing"}
         else:
             g = cfg.annotate.grounding
@@ -220,8 +218,12 @@ class Curator:
             outcome, details = await self._vlm("grounding", template, images, sample.instruction)
             reply_boxes = parse_box_reply(outcome.text, MAX_BOXES, g.coordinates)
             boxes = boxes_from_reply(reply_boxes, g.coordinates, size)
-            stages["annotate"] = {"method": "grounding", "segmenter": g.segmenter,
-                                  "boxes_yxyx": boxes.tolist(), **details}
+            stages["annotate"] = {
+                "method": "grounding",
+                "segmenter": g.segmenter,
+                "boxes_yxyx": boxes.tolist(),
+                **details,
+            }
             if not reply_boxes:
                 raise _Dropped("no_target_found")
             if g.segmenter == "sam":
@@ -267,8 +269,10 @@ class Curator:
         await asyncio.to_thread(self._write_files, sample, mask, record)
 
     def _write_files(self, sample: CandidateSample, mask: torch.Tensor, record: dict) -> None:
-        files = {"source": self.out / "images" / safe_file_name(sample.id, sample.source.suffix.lower()),
-                 "mask": self.out / "masks" / safe_file_name(sample.id, ".png")}
+        files = {
+            "source": self.out / "images" / safe_file_name(sample.id, sample.source.suffix.lower()),
+            "mask": self.out / "masks" / safe_file_name(sample.id, ".png"),
+        }
         _place(sample.source, files["source"], self.config.media)
         if sample.target is not None:
             files["target"] = self.out / "targets" / safe_file_name(sample.id, sample.target.suffix.lower())
@@ -281,6 +285,7 @@ class Curator:
 
 
 # ---- the run -------------------------------------------------------------------------------------
+
 
 def run_build(
     config: BuildConfig,
@@ -307,8 +312,11 @@ def run_build(
     out.mkdir(parents=True, exist_ok=True)
     log = RecordLog(out / RECORDS)
     done = log.load()
-    todo = [(i, s) for i, s in enumerate(candidates)
-            if s.id not in done or (retry_failed and done[s.id]["status"] == "failed")]
+    todo = [
+        (i, s)
+        for i, s in enumerate(candidates)
+        if s.id not in done or (retry_failed and done[s.id]["status"] == "failed")
+    ]
     if on_start is not None:
         on_start(len(todo), done)
 

@@ -62,6 +62,7 @@ class RecordLog:
 
 # ---- pure helpers --------------------------------------------------------------------------------
 
+
 @dataclass
 class BuildSummary:
     total: int
@@ -77,8 +78,11 @@ class BuildSummary:
         if failed == 0 or failed <= allowed_fraction * self.total:
             return None
         counted = ", ".join(f"{reason} x{n}" for reason, n in self.failed_reasons.items())
-        return (f"{failed} of {self.total} samples failed ({counted}), more than --allow-failures "
-                f"{allowed_fraction:g} allows; rerun with --retry-failed once the cause is fixed")
+        return (
+            f"{failed} of {self.total} samples failed ({counted}), more than --allow-failures "
+            f"{allowed_fraction:g} allows; rerun with --retry-failed once the cause is fixed"
+        )
+
 
 def check_config_record(out: Path, config: BuildConfig, in_manifest: Path, write: bool = False) -> None:
     """Refuse to resume a build made with other decision settings or input; with ``write``, record
@@ -90,8 +94,10 @@ def check_config_record(out: Path, config: BuildConfig, in_manifest: Path, write
         found = json.loads(path.read_text(encoding="utf-8"))
         if found != wanted:
             diff = [k for k in ("input", "config") if found.get(k) != wanted[k]]
-            raise BuildError(f"{out} holds a build with a different {' and '.join(diff)} ({path}); "
-                             "use a new --out, or the same config and input to resume")
+            raise BuildError(
+                f"{out} holds a build with a different {' and '.join(diff)} ({path}); "
+                "use a new --out, or the same config and input to resume"
+            )
     elif write:
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
@@ -106,19 +112,34 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
         curation = {"original_instruction": r["original_instruction"], "mask_area": r["mask_area"]}
         if "filter" in r["stages"]:
             curation["scores"] = r["stages"]["filter"]["scores"]
-        samples.append(EditSample(
-            id=r["id"], source=out / files["source"], instruction=r["instruction"], mask=out / files["mask"],
-            edit_type=r["edit_type"], target=out / files["target"] if "target" in files else None,
-            metadata={**r.get("metadata", {}), "curation": curation},
-        ))
+        samples.append(
+            EditSample(
+                id=r["id"],
+                source=out / files["source"],
+                instruction=r["instruction"],
+                mask=out / files["mask"],
+                edit_type=r["edit_type"],
+                target=out / files["target"] if "target" in files else None,
+                metadata={**r.get("metadata", {}), "curation": curation},
+            )
+        )
     manifest = write_manifest(samples, out / MANIFEST)
     counts = Counter(r["status"] for r in records.values())
     reasons = Counter(r["reason"] for r in records.values() if r["status"] != "kept")
     failed = Counter(r["reason"] for r in records.values() if r["status"] == "failed")
-    summary = BuildSummary(total, len(records), {k: counts.get(k, 0) for k in ("kept", "dropped", "failed")},
-                           dict(sorted(reasons.items())), manifest, dict(failed.most_common()))
-    (out / SUMMARY).write_text(json.dumps({"total": total, "processed": len(records), "counts": summary.counts,
-                                           "reasons": summary.reasons}, indent=2) + "\n", encoding="utf-8")
+    summary = BuildSummary(
+        total,
+        len(records),
+        {k: counts.get(k, 0) for k in ("kept", "dropped", "failed")},
+        dict(sorted(reasons.items())),
+        manifest,
+        dict(failed.most_common()),
+    )
+    (out / SUMMARY).write_text(
+        json.dumps(
+            {"total": total, "processed": len(records), "counts": summary.counts, "reasons": summary.reasons}, indent=2
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return summary
-
-

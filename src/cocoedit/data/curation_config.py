@@ -84,7 +84,8 @@ class FilterConfig(_Strict):
 
     enabled: bool = False
     min_scores: dict[FilterKey, int] = Field(
-        default_factory=lambda: {"clarity": 3, "mask_accuracy": 3, "prominence": 3})
+        default_factory=lambda: {"clarity": 3, "mask_accuracy": 3, "prominence": 3}
+    )
 
 
 class VLMConfig(JudgeConfig):
@@ -116,14 +117,18 @@ class BuildConfig(_Strict):
         and throughput settings (where the VLM runs, how many requests at once) may change."""
         data = self.model_dump(mode="json")
         endpoint = data["vlm"]["endpoint"]
-        data["vlm"] = {"model": endpoint["model"], "sampling": data["vlm"]["sampling"],
-                       "images": {k: endpoint[k] for k in ("image_format", "jpeg_quality", "max_image_side")}}
+        data["vlm"] = {
+            "model": endpoint["model"],
+            "sampling": data["vlm"]["sampling"],
+            "images": {k: endpoint[k] for k in ("image_format", "jpeg_quality", "max_image_side")},
+        }
         data.pop("workers")
         return data
 
 
-def load_build_config(path: str | Path, endpoint: dict[str, Any] | None = None,
-                      workers: int | None = None) -> BuildConfig:
+def load_build_config(
+    path: str | Path, endpoint: dict[str, Any] | None = None, workers: int | None = None
+) -> BuildConfig:
     """Read a curation preset; ``endpoint`` overrides fields of ``vlm.endpoint`` and ``workers`` the
     number of samples in flight (the command line's --model, --base-url, --api-key-env, --workers)."""
     data = read_yaml_mapping(path, CurationConfigError)

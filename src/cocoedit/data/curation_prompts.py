@@ -76,7 +76,8 @@ Target prominence: <score>"""
 def grounding_template(with_target: bool, coordinates: BoxCoordinates) -> JudgeTemplate:
     """The grounding template (source + target when the sample has a target, else source only)."""
     text = (GROUNDING_PAIR_TEXT if with_target else GROUNDING_SINGLE_TEXT).format(
-        max_boxes=MAX_BOXES, coordinates=_COORDINATE_TEXT[coordinates])
+        max_boxes=MAX_BOXES, coordinates=_COORDINATE_TEXT[coordinates]
+    )
 
     def parse(reply: str, tokens) -> dict[str, float]:
         boxes = parse_box_reply(reply, MAX_BOXES, coordinates)
@@ -124,5 +125,4 @@ def filter_template() -> JudgeTemplate:
         scores = {key: float(s.value) for key, s in zip(FILTER_KEYS, found, strict=True)}
         return {**scores, "min": min(scores.values())}
 
-    return JudgeTemplate("curation-filter", "1", FILTER_TEXT, ("source", "mask_overlay"), parse, "min",
-                         text_first=True)
+    return JudgeTemplate("curation-filter", "1", FILTER_TEXT, ("source", "mask_overlay"), parse, "min", text_first=True)

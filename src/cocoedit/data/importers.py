@@ -53,18 +53,8 @@ from pydantic import BaseModel, ConfigDict
 
 from cocoedit.core.images import ImageFileError, open_image
 from cocoedit.core.paths import FileNames, UnsafeNameError, link_or_copy, unsafe_id_reason
-from cocoedit.data.manifest import (
-    CandidateSample,
-    ManifestError,
-    read_cocoedit40k,
-    write_manifest,
-)
-from cocoedit.data.tables import (
-    DataImportError,
-    SourceFormat,
-    detect_format,
-    iter_source_rows,
-)
+from cocoedit.data.manifest import CandidateSample, ManifestError, read_cocoedit40k, write_manifest
+from cocoedit.data.tables import DataImportError, SourceFormat, detect_format, iter_source_rows
 
 MANIFEST_NAME = "manifest.jsonl"
 SKIPPED_NAME = "import_skipped.jsonl"
@@ -85,6 +75,7 @@ class ColumnMapping(BaseModel):
 
 
 # ---- image cells -------------------------------------------------------------------------------
+
 
 class _RowProblem(Exception):
     """One row cannot be imported (skipped and logged)."""
@@ -149,8 +140,9 @@ class _Staging:
     def check_not_input(self, final: Path) -> None:
         hit = self.inputs.get(_entry(final))
         if hit is not None:
-            raise DataImportError(f"writing {final} would overwrite the input file {hit}; "
-                                  "choose an --out folder that holds no input")
+            raise DataImportError(
+                f"writing {final} would overwrite the input file {hit}; choose an --out folder that holds no input"
+            )
 
     def publish(self, extra_outputs: tuple[Path, ...]) -> None:
         """Move every staged file into place; refuses (writing nothing) if one would replace an
@@ -208,6 +200,7 @@ def _json_value(value: Any) -> bool:
 
 # ---- the import --------------------------------------------------------------------------------
 
+
 @dataclass
 class ImportResult:
     manifest: Path
@@ -224,8 +217,9 @@ def _check_columns(columns: ColumnMapping, first: dict[str, Any], path: Path, ro
             setattr(resolved, name, name)
     for key, col in resolved.model_dump().items():
         if col is not None and col not in first:
-            raise DataImportError(f"{path}: row {row} has no column {col!r} (mapped to {key}); "
-                               f"columns: {', '.join(map(repr, first))}")
+            raise DataImportError(
+                f"{path}: row {row} has no column {col!r} (mapped to {key}); columns: {', '.join(map(repr, first))}"
+            )
     return resolved
 
 
@@ -319,11 +313,17 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, staging: _
     extra = {k: v for k, v in row.items() if k not in used and _json_value(v)}
     ids[sample_id] = row_no
     return CandidateSample(
-        id=sample_id, source=source.absolute(), instruction=instruction.strip(),
-        mask=mask.absolute() if mask else None, target=target.absolute() if target else None,
+        id=sample_id,
+        source=source.absolute(),
+        instruction=instruction.strip(),
+        mask=mask.absolute() if mask else None,
+        target=target.absolute() if target else None,
         edit_type=str(edit_type) if edit_type not in (None, "") else None,
-        metadata={"import": {"file": str(path), "row": row_no}, **({"columns": extra} if extra else {}),
-                  **({"instructions": alternatives} if alternatives is not None else {})},
+        metadata={
+            "import": {"file": str(path), "row": row_no},
+            **({"columns": extra} if extra else {}),
+            **({"instructions": alternatives} if alternatives is not None else {}),
+        },
     )
 
 
@@ -355,11 +355,17 @@ def import_cocoedit40k(
                 mask = staging.place_file(sample.mask, sample.id, "masks", "mask")
             except _RowProblem as e:
                 raise DataImportError(f"{path}: sample {sample.id!r}: {e}") from None
-            written.append(CandidateSample(
-                id=sample.id, source=source.absolute(), instruction=sample.instruction, mask=mask.absolute(),
-                mask_polarity=sample.mask_polarity, edit_type=sample.edit_type or sample.metadata.get("edit_type"),
-                metadata={"import": {"file": str(path), "layout": "cocoedit40k"}, **sample.metadata},
-            ))
+            written.append(
+                CandidateSample(
+                    id=sample.id,
+                    source=source.absolute(),
+                    instruction=sample.instruction,
+                    mask=mask.absolute(),
+                    mask_polarity=sample.mask_polarity,
+                    edit_type=sample.edit_type or sample.metadata.get("edit_type"),
+                    metadata={"import": {"file": str(path), "layout": "cocoedit40k"}, **sample.metadata},
+                )
+            )
             if progress is not None:
                 progress(1)
         staging.publish((result.manifest, out / SKIPPED_NAME))

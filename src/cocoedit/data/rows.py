@@ -61,7 +61,9 @@ def prepare_row(sample: EditSample, height: int, width: int) -> TrainingRow:
     if sample.target is not None:
         target_image = open_rgb_image(sample.target)
         if target_image.size != image.size:
-            raise ManifestError(f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
-                             f"{target_image.height} but the source is {image.width}x{image.height}")
+            raise ManifestError(
+                f"sample {sample.id!r}: target {sample.target} is {target_image.width}x"
+                f"{target_image.height} but the source is {image.width}x{image.height}"
+            )
         target = fit(target_image)
     return TrainingRow(sample=sample, source=fit(image), edit_mask=edit, target=target)

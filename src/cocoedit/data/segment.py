@@ -63,13 +63,13 @@ class SamSegmenter:
         xyxy = [[float(b[1]), float(b[0]), float(b[3]), float(b[2])] for b in boxes.tolist()]
         with self._lock:
             inputs = self.processor(images=image.convert("RGB"), input_boxes=[xyxy], return_tensors="pt")
-            model_inputs = {k: v.to(self.device) for k, v in inputs.items()
-                            if k in ("pixel_values", "input_boxes")}
+            model_inputs = {k: v.to(self.device) for k, v in inputs.items() if k in ("pixel_values", "input_boxes")}
             out = self.model(**model_inputs, multimask_output=False)
             if self.is_sam2:
                 masks = self.processor.post_process_masks(out.pred_masks.cpu(), inputs["original_sizes"])
             else:
                 masks = self.processor.post_process_masks(
-                    out.pred_masks.cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"])
+                    out.pred_masks.cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
+                )
         union = torch.as_tensor(np.asarray(masks[0])).reshape(-1, h, w).any(dim=0)
         return union[None, None].float()

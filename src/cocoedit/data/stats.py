@@ -3,7 +3,8 @@ example images per drop reason and the VLM filter's score histograms (kept again
 
 Reads a ``cocoedit data build`` output folder (its ``records.jsonl`` journal: every decision) or,
 for any other dataset, a manifest (a row counts as kept when it parses and its files read, else as
-``unreadable``, named with its line and reason; mask areas are read from the mask files). Writes ``stats.json`` and ``stats.html`` (tables and matplotlib plots) next to it.
+``unreadable``, named with its line and reason; mask areas are read from the mask files). Writes
+``stats.json`` and ``stats.html`` (tables and matplotlib plots) next to it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,7 @@ import numpy as np
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
-from cocoedit.core.reporting import (
-    figure_img,
-    html_page,
-    html_table,
-    pyplot,
-    section,
-    tile_img,
-)
+from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section, tile_img
 from cocoedit.data.build_journal import RECORDS
 from cocoedit.data.curation_prompts import FILTER_KEYS
 from cocoedit.data.manifest import ManifestError, detect_layout, iter_manifest
@@ -55,11 +49,21 @@ def rows_from_records(records_path: Path) -> list[dict[str, Any]]:
                 by_id[rec["id"]] = rec
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise StatsError(f"{records_path}:{n}: not a build record ({e})") from None
-    return [{"status": r["status"], "reason": r["reason"], "edit_type": r.get("edit_type"),
-             "mask_area": r.get("mask_area"), "words": _words(r.get("instruction")),
-             "original_words": _words(r.get("original_instruction")), "id": r["id"],
-             "source": r.get("input_source"), "instruction": r.get("instruction"),
-             "filter_scores": (r.get("stages") or {}).get("filter", {}).get("scores")} for r in by_id.values()]
+    return [
+        {
+            "status": r["status"],
+            "reason": r["reason"],
+            "edit_type": r.get("edit_type"),
+            "mask_area": r.get("mask_area"),
+            "words": _words(r.get("instruction")),
+            "original_words": _words(r.get("original_instruction")),
+            "id": r["id"],
+            "source": r.get("input_source"),
+            "instruction": r.get("instruction"),
+            "filter_scores": (r.get("stages") or {}).get("filter", {}).get("scores"),
+        }
+        for r in by_id.values()
+    ]
 
 
 def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
@@ -75,8 +79,9 @@ def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
     rows = []
     for line in lines:
         if line.error is not None:
-            rows.append(_unreadable("bad_record", f"{manifest}:{line.line}: {line.error}",
-                                    (line.raw or {}).get("id"), None))
+            rows.append(
+                _unreadable("bad_record", f"{manifest}:{line.line}: {line.error}", (line.raw or {}).get("id"), None)
+            )
             continue
         s = line.sample
         try:
@@ -88,14 +93,32 @@ def rows_from_manifest(manifest: Path) -> list[dict[str, Any]]:
             rows.append(_unreadable("unreadable_file", f"{manifest}:{line.line}: {e}", s.id, None))
             continue
         words = _words(s.instruction)
-        rows.append({"status": "kept", "reason": "kept", "edit_type": s.edit_type, "mask_area": area,
-                     "words": words, "original_words": words, "id": s.id})
+        rows.append(
+            {
+                "status": "kept",
+                "reason": "kept",
+                "edit_type": s.edit_type,
+                "mask_area": area,
+                "words": words,
+                "original_words": words,
+                "id": s.id,
+            }
+        )
     return rows
 
 
 def _unreadable(reason: str, error: str, sample_id: Any, edit_type: str | None) -> dict[str, Any]:
-    return {"status": "unreadable", "reason": reason, "error": error, "id": sample_id, "edit_type": edit_type,
-            "mask_area": None, "words": None, "original_words": None, "instruction": error}
+    return {
+        "status": "unreadable",
+        "reason": reason,
+        "error": error,
+        "id": sample_id,
+        "edit_type": edit_type,
+        "mask_area": None,
+        "words": None,
+        "original_words": None,
+        "instruction": error,
+    }
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,8 +252,11 @@ def _examples(rows: list[dict[str, Any]]) -> str:
             if r.get("filter_scores"):
                 caption += " · filter " + ", ".join(f"{k} {v:g}" for k, v in r["filter_scores"].items())
             try:
-                tiles.append(tile_img(open_image(r["source"]), caption) if r.get("source") else
-                             f'<p class="tile muted">{html.escape(caption)}: no source path recorded</p>')
+                tiles.append(
+                    tile_img(open_image(r["source"]), caption)
+                    if r.get("source")
+                    else f'<p class="tile muted">{html.escape(caption)}: no source path recorded</p>'
+                )
             except ImageFileError as e:
                 tiles.append(f'<p class="tile bad">{html.escape(caption)}: {html.escape(str(e))}</p>')
         parts.append(f"<h3>{html.escape(reason)} ({count})</h3><div class='tiles'>{''.join(tiles)}</div>")
@@ -263,22 +289,42 @@ def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
     reasons = [[k, v] for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])]
     m, w, o = stats["mask_area"], stats["instruction_words"], stats["original_instruction_words"]
     sections = [
-        section("Kept and dropped", html_table(["status", "samples", "share"], decided)
-                + html_table(["reason (dropped or failed)", "samples"], reasons)
-                + _bars(stats["reasons"], "dropped / failed by reason", "samples")),
-        section("Edit types", html_table(["edit type", "kept", "all"],
-                                         [[t, stats["edit_types_kept"].get(t, 0), n] for t, n in stats["edit_types_all"].items()])
-                + _bars(stats["edit_types_kept"], "kept samples by edit type", "samples")),
-        section("Mask area (kept)", html_table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]])
-                + _area_histogram(stats)),
+        section(
+            "Kept and dropped",
+            html_table(["status", "samples", "share"], decided)
+            + html_table(["reason (dropped or failed)", "samples"], reasons)
+            + _bars(stats["reasons"], "dropped / failed by reason", "samples"),
+        ),
+        section(
+            "Edit types",
+            html_table(
+                ["edit type", "kept", "all"],
+                [[t, stats["edit_types_kept"].get(t, 0), n] for t, n in stats["edit_types_all"].items()],
+            )
+            + _bars(stats["edit_types_kept"], "kept samples by edit type", "samples"),
+        ),
+        section(
+            "Mask area (kept)",
+            html_table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]])
+            + _area_histogram(stats),
+        ),
         section("Examples of what was dropped or failed", _examples(rows)),
         section("VLM filter scores (kept and dropped)", _filter_histograms(stats)),
-        section("Instruction length (kept, words)", html_table(
-            ["", "mean", "median", "min", "max"],
-            [["final", w["mean"], w["median"], w["min"], w["max"]], ["original", o["mean"], o["median"], o["min"], o["max"]]])
-                + _length_histogram(stats)),
+        section(
+            "Instruction length (kept, words)",
+            html_table(
+                ["", "mean", "median", "min", "max"],
+                [
+                    ["final", w["mean"], w["median"], w["min"], w["max"]],
+                    ["original", o["mean"], o["median"], o["min"], o["max"]],
+                ],
+            )
+            + _length_histogram(stats),
+        ),
     ]
     out = folder / "stats.html"
-    out.write_text(html_page("Dataset statistics", sections, f"{stats['samples']} samples, from the {kind} in {folder}"),
-                   encoding="utf-8")
+    out.write_text(
+        html_page("Dataset statistics", sections, f"{stats['samples']} samples, from the {kind} in {folder}"),
+        encoding="utf-8",
+    )
     return out, public

@@ -29,8 +29,14 @@ import numpy as np
 from cocoedit.data.manifest import EditSample, save_generated_sample, write_manifest
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 210, 40),
-    "purple": (140, 60, 190), "orange": (240, 140, 30), "white": (245, 245, 245), "black": (20, 20, 20),
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 210, 40),
+    "purple": (140, 60, 190),
+    "orange": (240, 140, 30),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
 }
 SHAPES = ("circle", "square", "triangle")
 EDIT_TYPES = ("recolor", "remove", "add", "replace", "grow")
@@ -70,7 +76,9 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255)
 
 
-def _place(size: int, radius: float, taken: list[Shape], rng: np.random.Generator, kind: str, color: str) -> Shape | None:
+def _place(
+    size: int, radius: float, taken: list[Shape], rng: np.random.Generator, kind: str, color: str
+) -> Shape | None:
     for _ in range(50):
         cy, cx = rng.uniform(radius + 1, size - radius - 1, size=2)
         if all((cy - s.cy) ** 2 + (cx - s.cx) ** 2 > (radius + s.radius + 2) ** 2 for s in taken):
@@ -78,12 +86,22 @@ def _place(size: int, radius: float, taken: list[Shape], rng: np.random.Generato
     return None
 
 
-PLACES = {(0, 0): "top left", (0, 1): "top", (0, 2): "top right", (1, 0): "left", (1, 1): "center",
-          (1, 2): "right", (2, 0): "bottom left", (2, 1): "bottom", (2, 2): "bottom right"}
+PLACES = {
+    (0, 0): "top left",
+    (0, 1): "top",
+    (0, 2): "top right",
+    (1, 0): "left",
+    (1, 1): "center",
+    (1, 2): "right",
+    (2, 0): "bottom left",
+    (2, 1): "bottom",
+    (2, 2): "bottom right",
+}
 
 
-def _place_in_cell(size: int, radius: float, taken: list[Shape], rng: np.random.Generator, kind: str,
-                   color: str) -> tuple[Shape, str] | None:
+def _place_in_cell(
+    size: int, radius: float, taken: list[Shape], rng: np.random.Generator, kind: str, color: str
+) -> tuple[Shape, str] | None:
     """A shape centred in a free cell of the 3x3 grid, and the cell's name."""
     for cell in rng.permutation(len(PLACES)):
         row, col = divmod(int(cell), 3)
@@ -150,7 +168,7 @@ def make_sample(size: int, rng: np.random.Generator, edit_type: str | None = Non
             else:  # grow
                 new = Shape(old.kind, old.color, old.cy, old.cx, old.radius * 1.5)
                 instruction = f"make the {old.color} {old.kind} bigger"
-            target_shapes = shapes[:i] + ([new] if new is not None else []) + shapes[i + 1:]
+            target_shapes = shapes[:i] + ([new] if new is not None else []) + shapes[i + 1 :]
             edit = {"type": edit_type, "shape": old.kind, "color": old.color}
             if new is not None:
                 edit.update(new_shape=new.kind, new_color=new.color)
@@ -161,9 +179,7 @@ def make_sample(size: int, rng: np.random.Generator, edit_type: str | None = Non
             return SyntheticSample(source, target, changed, instruction, edit)
 
 
-def write_synthetic_task(
-    out_dir: str | Path, splits: dict[str, int], size: int = 32, seed: int = 0
-) -> dict[str, Path]:
+def write_synthetic_task(out_dir: str | Path, splits: dict[str, int], size: int = 32, seed: int = 0) -> dict[str, Path]:
     """Write ``out_dir/<split>/manifest.jsonl`` (with images/, masks/, targets/) for every split.
 
     ``splits`` maps split name (``train``, ``validation``, ``test``) to a sample count. Edit types
@@ -181,8 +197,16 @@ def write_synthetic_task(
             s = make_sample(size, rng, EDIT_TYPES[i % len(EDIT_TYPES)])
             name = f"{split}_{i:05d}"
             paths = save_generated_sample(root, name, s.source, s.target, s.edit_mask)
-            rows.append(EditSample(id=name, source=paths["images"], instruction=s.instruction, mask=paths["masks"],
-                                   edit_type=s.edit["type"], target=paths["targets"],
-                                   metadata={"split": split, "edit": s.edit}))
+            rows.append(
+                EditSample(
+                    id=name,
+                    source=paths["images"],
+                    instruction=s.instruction,
+                    mask=paths["masks"],
+                    edit_type=s.edit["type"],
+                    target=paths["targets"],
+                    metadata={"split": split, "edit": s.edit},
+                )
+            )
         manifests[split] = write_manifest(rows, root / "manifest.jsonl")
     return manifests

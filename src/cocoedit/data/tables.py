@@ -31,8 +31,10 @@ def detect_format(path: Path) -> SourceFormat:
             return "hf"
         if (path / "metadata.jsonl").is_file():
             return "cocoedit40k"
-        raise DataImportError(f"{path}: folder is neither a saved Hugging Face dataset (state.json) "
-                           "nor a CoCoEdit-40K release (metadata.jsonl); pass --format")
+        raise DataImportError(
+            f"{path}: folder is neither a saved Hugging Face dataset (state.json) "
+            "nor a CoCoEdit-40K release (metadata.jsonl); pass --format"
+        )
     suffix = path.suffix.lower()
     by_suffix = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".arrow": "hf"}
     if suffix not in by_suffix:
@@ -41,8 +43,10 @@ def detect_format(path: Path) -> SourceFormat:
 
 
 def _not_utf8(path: Path, e: UnicodeDecodeError) -> DataImportError:
-    return DataImportError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start} of a "
-                           "read block); save the table as UTF-8")
+    return DataImportError(
+        f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start} of a "
+        "read block); save the table as UTF-8"
+    )
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

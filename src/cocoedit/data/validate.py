@@ -140,16 +140,21 @@ def validate_manifest(
             if row.error is not None:
                 sample_id = row.raw.get("id") if row.raw else None
                 report.problems.append(
-                    Problem(row.line, sample_id if isinstance(sample_id, str) else None,
-                            _problem_kind(row.error), row.error)
+                    Problem(
+                        row.line, sample_id if isinstance(sample_id, str) else None, _problem_kind(row.error), row.error
+                    )
                 )
             else:
                 sample = row.sample
                 assert sample is not None
                 if sample.id in first_line_of:
                     report.problems.append(
-                        Problem(row.line, sample.id, "duplicate_id",
-                                f"id {sample.id!r} already used on line {first_line_of[sample.id]}")
+                        Problem(
+                            row.line,
+                            sample.id,
+                            "duplicate_id",
+                            f"id {sample.id!r} already used on line {first_line_of[sample.id]}",
+                        )
                     )
                 else:
                     first_line_of[sample.id] = row.line
@@ -169,5 +174,7 @@ def require_valid_manifest(path: str | Path, layout: ManifestLayout = "manifest"
         return
     listed = "; ".join(str(p) for p in report.problems[:shown])
     more = f"; and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
-    raise ManifestError(f"{path}: {report.bad_rows} of {report.rows} row(s) are bad "
-                        f"(`cocoedit data validate {path}` lists them): {listed}{more}")
+    raise ManifestError(
+        f"{path}: {report.bad_rows} of {report.rows} row(s) are bad "
+        f"(`cocoedit data validate {path}` lists them): {listed}{more}"
+    )

@@ -33,8 +33,15 @@ def evaluation_generators(seed: int, count: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(1_000_003 * seed + i) for i in range(count)]
 
 
-def evaluate_editor(backbone: EditBackbone, rows: Sequence[TrainingRow], size: int, sampler: str, steps: int,
-                    seed: int, batch_size: int = 16) -> EditorScores:
+def evaluate_editor(
+    backbone: EditBackbone,
+    rows: Sequence[TrainingRow],
+    size: int,
+    sampler: str,
+    steps: int,
+    seed: int,
+    batch_size: int = 16,
+) -> EditorScores:
     """Edit ``rows`` with the backbone as it is (active adapter or none) and score each output."""
     from cocoedit.core.metrics import keep_region_metrics
     from cocoedit.models.generate import sample_latents
@@ -44,10 +51,11 @@ def evaluate_editor(backbone: EditBackbone, rows: Sequence[TrainingRow], size: i
     images = []
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
-            part = rows[i:i + batch_size]
-            cond = backbone.encode_condition([r.sample.instruction for r in part], torch.stack([r.source for r in part]),
-                                             size, size)
-            latents = sample_latents(backbone, cond, steps, sampler, gens[i:i + batch_size]).sample
+            part = rows[i : i + batch_size]
+            cond = backbone.encode_condition(
+                [r.sample.instruction for r in part], torch.stack([r.source for r in part]), size, size
+            )
+            latents = sample_latents(backbone, cond, steps, sampler, gens[i : i + batch_size]).sample
             images.append(backbone.decode(latents, size, size).float().cpu())
     edited = torch.cat(images)
     sources = torch.stack([r.source for r in rows])
@@ -59,13 +67,19 @@ def evaluate_editor(backbone: EditBackbone, rows: Sequence[TrainingRow], size: i
 
 def save_scores(scores: EditorScores, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"edit_success": scores.edit_success, "keep_psnr": scores.keep_psnr,
-                "keep_ssim": scores.keep_ssim, "images": scores.images}, path)
+    torch.save(
+        {
+            "edit_success": scores.edit_success,
+            "keep_psnr": scores.keep_psnr,
+            "keep_ssim": scores.keep_ssim,
+            "images": scores.images,
+        },
+        path,
+    )
 
 
 def load_scores(path: str | Path) -> EditorScores:
     return EditorScores(**torch.load(path, weights_only=True))
-
 
 
 def held_out_rows(data_dir: Path, size: int) -> list[TrainingRow]:

@@ -42,11 +42,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from diffusers import (
-    DiffusionPipeline,
-    FlowMatchEulerDiscreteScheduler,
-    FluxTransformer2DModel,
-)
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.loaders import FluxLoraLoaderMixin
 from diffusers.models.modeling_utils import ModelMixin
@@ -100,8 +96,13 @@ class PixelEditPipeline(DiffusionPipeline, FluxLoraLoaderMixin):
     model_cpu_offload_seq = "text_encoder->transformer"
     _lora_loadable_modules = ["transformer"]  # the word embedder takes no LoRA
 
-    def __init__(self, transformer: FluxTransformer2DModel, scheduler: FlowMatchEulerDiscreteScheduler,
-                 text_encoder: WordEmbedder, prediction: str = "velocity"):
+    def __init__(
+        self,
+        transformer: FluxTransformer2DModel,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        text_encoder: WordEmbedder,
+        prediction: str = "velocity",
+    ):
         super().__init__()
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}")
@@ -120,8 +121,14 @@ MIN_SIGMA = 1e-3
 
 
 def build_pixel_editor(
-    hidden_heads: int = 4, head_dim: int = 16, layers: int = 2, single_layers: int = 2, text_dim: int = 32, seed: int = 0,
-    conditioning: SourceConditioning = "channels", prediction: Prediction = "source_residual",
+    hidden_heads: int = 4,
+    head_dim: int = 16,
+    layers: int = 2,
+    single_layers: int = 2,
+    text_dim: int = 32,
+    seed: int = 0,
+    conditioning: SourceConditioning = "channels",
+    prediction: Prediction = "source_residual",
 ) -> PixelEditPipeline:
     """A freshly initialised pixel editor (random weights), in eval mode. With ``source_residual``
     the transformer's output layer starts at zero, so the new editor copies the source."""
@@ -134,18 +141,28 @@ def build_pixel_editor(
     axis1 = (head_dim - axis0) // 4 * 2
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=_TOKEN_FEATURES * (2 if conditioning == "channels" else 1),
-        out_channels=_TOKEN_FEATURES, num_layers=layers, num_single_layers=single_layers,
-        attention_head_dim=head_dim, num_attention_heads=hidden_heads, joint_attention_dim=text_dim,
-        pooled_projection_dim=text_dim, guidance_embeds=False,
+        patch_size=1,
+        in_channels=_TOKEN_FEATURES * (2 if conditioning == "channels" else 1),
+        out_channels=_TOKEN_FEATURES,
+        num_layers=layers,
+        num_single_layers=single_layers,
+        attention_head_dim=head_dim,
+        num_attention_heads=hidden_heads,
+        joint_attention_dim=text_dim,
+        pooled_projection_dim=text_dim,
+        guidance_embeds=False,
         axes_dims_rope=[axis0, axis1, head_dim - axis0 - axis1],
     )
     text_encoder = WordEmbedder(dim=text_dim)
     if prediction == "source_residual":
         torch.nn.init.zeros_(transformer.proj_out.weight)
         torch.nn.init.zeros_(transformer.proj_out.bias)
-    pipe = PixelEditPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
-                             text_encoder=text_encoder, prediction=prediction)
+    pipe = PixelEditPipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=text_encoder,
+        prediction=prediction,
+    )
     for module in (pipe.transformer, pipe.text_encoder):
         module.eval()
     return pipe
@@ -169,7 +186,9 @@ class PixelKontextBackbone(KontextBackbone):
         c = self.transformer.config
         return "channels" if c.in_channels == 2 * (c.out_channels or c.in_channels) else "sequence"
 
-    def predict_velocity(self, latents: torch.Tensor, sigma: float | torch.Tensor, condition: EditCondition) -> torch.Tensor:
+    def predict_velocity(
+        self, latents: torch.Tensor, sigma: float | torch.Tensor, condition: EditCondition
+    ) -> torch.Tensor:
         b = latents.shape[0]
         if self.source_conditioning == "sequence":
             output = super().predict_velocity(latents, sigma, condition)
@@ -216,8 +235,9 @@ class PixelKontextBackbone(KontextBackbone):
             raise BackboneError(f"{len(prompts)} instructions for {source.shape[0]} source images")
         embeds, pooled = self.pipeline.text_encoder(prompts)
         text = {"prompt_embeds": embeds.to(self.dtype), "pooled_prompt_embeds": pooled.to(self.dtype)}
-        return EditCondition(text=text, source_latents=source, height=height, width=width,
-                             guidance=self.resolve_guidance(guidance))
+        return EditCondition(
+            text=text, source_latents=source, height=height, width=width, guidance=self.resolve_guidance(guidance)
+        )
 
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         pixels = torch.nn.functional.pixel_shuffle(self.unpack(latents, height, width).float(), 2)

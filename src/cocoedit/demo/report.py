@@ -24,11 +24,17 @@ from cocoedit.demo.settings import DemoSettings, arms
 from cocoedit.demo.statement import claims_and_sentences, paired_change
 from cocoedit.rl.logging import read_metrics
 
-PLUMBING_NOTE = ("PLUMBING CHECK: every stage ran, at a size (seconds of SFT, a few RL steps) whose numbers mean "
-                 "nothing about the method; run the full demo for results.")
+PLUMBING_NOTE = (
+    "PLUMBING CHECK: every stage ran, at a size (seconds of SFT, a few RL steps) whose numbers mean "
+    "nothing about the method; run the full demo for results."
+)
 METRICS = (("edit_success", "edit success"), ("keep_psnr", "keep PSNR (dB)"), ("keep_ssim", "keep SSIM"))
-CURVES = (("reward/edit_judge", "rollout edit success (train)"), ("val/edit_judge", "validation edit success"),
-          ("val/keep_psnr", "validation keep PSNR (dB)"), ("val/keep_ssim", "validation keep SSIM"))
+CURVES = (
+    ("reward/edit_judge", "rollout edit success (train)"),
+    ("val/edit_judge", "validation edit success"),
+    ("val/keep_psnr", "validation keep PSNR (dB)"),
+    ("val/keep_ssim", "validation keep SSIM"),
+)
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
@@ -46,8 +52,9 @@ def _per_type(scores, types: list[str]) -> dict[str, float]:
     return out
 
 
-def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: bool,
-                  timings: dict[str, float]) -> dict[str, Any]:
+def build_summary(
+    out: Path, settings: DemoSettings, base_dir: Path, reused: bool, timings: dict[str, float]
+) -> dict[str, Any]:
     """The results table, per-type edit success, the verdict, settings and timings."""
     evaluations = out / "evaluations"
     types = [s.edit_type or "?" for s in read_manifest(out / "data" / "test" / "manifest.jsonl")]
@@ -62,8 +69,10 @@ def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: boo
         for metric, _ in METRICS:
             row[metric] = _spread([means[s][metric] for s in settings.seeds])
         if name != "base":
-            row["vs_base"] = {metric: paired_change([means[s][metric] - base[s].means()[metric] for s in settings.seeds])
-                              for metric, _ in METRICS}
+            row["vs_base"] = {
+                metric: paired_change([means[s][metric] - base[s].means()[metric] for s in settings.seeds])
+                for metric, _ in METRICS
+            }
         per_type = [_per_type(by_seed[s], types) for s in settings.seeds]
         row["edit_success_by_type"] = {k: statistics.fmean(p[k] for p in per_type) for k in per_type[0]}
         rows[name] = row
@@ -79,8 +88,12 @@ def build_summary(out: Path, settings: DemoSettings, base_dir: Path, reused: boo
         "statement": sentences,
         "seeds": settings.seeds,
         "test_samples": len(types),
-        "base_editor": {"path": str(base_dir), "reused_from_cache": reused, "sft_steps": len(sft),
-                        "final_sft_loss": statistics.fmean(sft[-20:])},
+        "base_editor": {
+            "path": str(base_dir),
+            "reused_from_cache": reused,
+            "sft_steps": len(sft),
+            "final_sft_loss": statistics.fmean(sft[-20:]),
+        },
         "settings": settings.model_dump(mode="json"),
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
@@ -93,19 +106,33 @@ def markdown_summary(summary: dict[str, Any]) -> str:
     lines = []
     if summary["plumbing_check"]:
         lines += [f"**{PLUMBING_NOTE}**", ""]
-    lines += [f"{summary['test_samples']} held-out test pairs, seeds {seeds}: mean ± std over seeds; Δ = paired "
-              "difference to the base editor, mean ± standard error, * beyond the seed spread (> 2 s.e.).", "",
-              "| model | edit success | keep PSNR (dB) | keep SSIM | Δ edit success | Δ keep PSNR (dB) |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        f"{summary['test_samples']} held-out test pairs, seeds {seeds}: mean ± std over seeds; Δ = paired "
+        "difference to the base editor, mean ± standard error, * beyond the seed spread (> 2 s.e.).",
+        "",
+        "| model | edit success | keep PSNR (dB) | keep SSIM | Δ edit success | Δ keep PSNR (dB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in summary["table"].items():
-        cells = [row["title"], _cell(row["edit_success"], ".3f"), _cell(row["keep_psnr"], ".2f"), _cell(row["keep_ssim"], ".3f")]
-        cells += ["", ""] if name == "base" else [_delta(row["vs_base"]["edit_success"], ".3f"),
-                                                  _delta(row["vs_base"]["keep_psnr"], ".2f")]
+        cells = [
+            row["title"],
+            _cell(row["edit_success"], ".3f"),
+            _cell(row["keep_psnr"], ".2f"),
+            _cell(row["keep_ssim"], ".3f"),
+        ]
+        cells += (
+            ["", ""]
+            if name == "base"
+            else [_delta(row["vs_base"]["edit_success"], ".3f"), _delta(row["vs_base"]["keep_psnr"], ".2f")]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [s for s in summary["statement"] if s != PLUMBING_NOTE] + [""]
     seconds = summary["seconds"]
-    lines.append("Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
-                 + f" (total {sum(seconds.values()):.0f}).")
+    lines.append(
+        "Seconds per stage: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+        + f" (total {sum(seconds.values()):.0f})."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -136,12 +163,21 @@ def _results_table(rows: dict[str, dict]) -> str:
 def _tradeoff_plot(rows: dict[str, dict]) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
-    for i, (name, row) in enumerate(rows.items()):
+    for i, row in enumerate(rows.values()):
         color = f"C{i}"
         xs, ys = row["keep_psnr"]["per_seed"], row["edit_success"]["per_seed"]
         ax.scatter(xs, ys, color=color, alpha=0.35, s=18)
-        ax.errorbar(row["keep_psnr"]["mean"], row["edit_success"]["mean"], xerr=row["keep_psnr"]["std"],
-                    yerr=row["edit_success"]["std"], color=color, marker="o", markersize=7, capsize=3, label=row["title"])
+        ax.errorbar(
+            row["keep_psnr"]["mean"],
+            row["edit_success"]["mean"],
+            xerr=row["keep_psnr"]["std"],
+            yerr=row["edit_success"]["std"],
+            color=color,
+            marker="o",
+            markersize=7,
+            capsize=3,
+            label=row["title"],
+        )
     ax.set_xlabel("keep-region PSNR (dB) →  preserved")
     ax.set_ylabel("edit success →  edited")
     ax.set_title("Held-out test pairs: one faint point per seed, mean ± std", fontsize=9)
@@ -165,10 +201,17 @@ def _curves_plot(out: Path, settings: DemoSettings) -> str:
             if not by_step:
                 continue
             steps = sorted(by_step)
-            ax.plot(steps, [statistics.fmean(by_step[s]) for s in steps], color=f"C{i + 1}", label=arm.title,
-                    marker="o" if len(steps) < 12 else None, markersize=3)
-            ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
-                            color=f"C{i + 1}", alpha=0.15)
+            ax.plot(
+                steps,
+                [statistics.fmean(by_step[s]) for s in steps],
+                color=f"C{i + 1}",
+                label=arm.title,
+                marker="o" if len(steps) < 12 else None,
+                markersize=3,
+            )
+            ax.fill_between(
+                steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps], color=f"C{i + 1}", alpha=0.15
+            )
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("RL step", fontsize=8)
             ax.tick_params(labelsize=8)
@@ -182,9 +225,16 @@ def _sample_grid(out: Path, settings: DemoSettings) -> str:
     rows = held_out_rows(out / "data", settings.task.size)
     count = min(settings.grid_samples, len(rows))
     # The test split cycles through the edit types, so the first rows show each of them.
-    columns = [("source", None), ("target", None), ("base", "base")] + [(a.title, a.name) for a in arms(settings)] + [("edit mask", None)]
-    images = {name: load_scores(out / "evaluations" / f"{name}-seed{seed}.pt").images
-              for _, name in columns if name is not None}
+    columns = (
+        [("source", None), ("target", None), ("base", "base")]
+        + [(a.title, a.name) for a in arms(settings)]
+        + [("edit mask", None)]
+    )
+    images = {
+        name: load_scores(out / "evaluations" / f"{name}-seed{seed}.pt").images
+        for _, name in columns
+        if name is not None
+    }
     plt = pyplot()
     fig, axes = plt.subplots(count, len(columns), figsize=(1.35 * len(columns) + 1.6, 1.4 * count), squeeze=False)
     for i in range(count):
@@ -205,8 +255,14 @@ def _sample_grid(out: Path, settings: DemoSettings) -> str:
             if i == 0:
                 ax.set_title(title, fontsize=8)
             if j == 0:  # the whole instruction, wrapped and upright, left of its row
-                ax.set_ylabel(textwrap.fill(row.sample.instruction, 22), fontsize=7.5, rotation=0, ha="right",
-                              va="center", labelpad=6)
+                ax.set_ylabel(
+                    textwrap.fill(row.sample.instruction, 22),
+                    fontsize=7.5,
+                    rotation=0,
+                    ha="right",
+                    va="center",
+                    labelpad=6,
+                )
     fig.tight_layout(pad=0.3)
     return figure_img(fig, "sample grid")
 
@@ -217,7 +273,7 @@ def _sft_plot(base_dir: Path) -> str:
     fig, ax = plt.subplots(figsize=(5, 2.6))
     ax.plot(range(1, len(losses) + 1), losses, linewidth=0.6, alpha=0.5)
     window = max(1, len(losses) // 30)
-    smooth = [statistics.fmean(losses[max(0, i - window):i + 1]) for i in range(len(losses))]
+    smooth = [statistics.fmean(losses[max(0, i - window) : i + 1]) for i in range(len(losses))]
     ax.plot(range(1, len(losses) + 1), smooth, linewidth=1.5)
     ax.set_yscale("log")
     ax.set_xlabel("SFT step", fontsize=8)
@@ -233,31 +289,61 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     if summary["plumbing_check"]:
         verdict = f"<p class='bad'><b>{html.escape(PLUMBING_NOTE)}</b></p>" + verdict
     types = sorted(rows["base"]["edit_success_by_type"])
-    per_type = html_table(["model"] + types, [[r["title"]] + [r["edit_success_by_type"][t] for t in types]
-                                              for r in rows.values()])
+    per_type = html_table(
+        ["model"] + types, [[r["title"]] + [r["edit_success_by_type"][t] for t in types] for r in rows.values()]
+    )
     base = summary["base_editor"]
     sections = [
-        section("What happened", verdict + _results_table(rows) + (
-            f"<p class='muted'>{summary['test_samples']} held-out test pairs; mean ± standard deviation over "
-            f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean ± standard "
-            f"error, * = beyond the seed spread (more than 2 standard errors). Edit success is the programmatic judge (1 = the edit region matches the "
-            f"target, 0 = no closer than the source); keep-region metrics compare the output with the source "
-            f"outside the edit mask.</p>")),
+        section(
+            "What happened",
+            verdict
+            + _results_table(rows)
+            + (
+                f"<p class='muted'>{summary['test_samples']} held-out test pairs; mean ± standard deviation over "
+                f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean ± standard "
+                "error, * = beyond the seed spread (more than 2 standard errors). Edit success is the "
+                "programmatic judge (1 = the edit region matches the "
+                f"target, 0 = no closer than the source); keep-region metrics compare the output with the source "
+                f"outside the edit mask.</p>"
+            ),
+        ),
         section("Edit success against keep-region PSNR", _tradeoff_plot(rows)),
         section("Training curves (mean over seeds, band = min to max)", _curves_plot(out, settings)),
         section(f"Sample grid (test pairs, seed {settings.seeds[0]})", _sample_grid(out, settings)),
         section("Edit success by edit type", per_type),
-        section("Base editor", "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
-                "CPU: it copies the keep region (drifting in colour on some samples) and its edits are rough; the "
-                "comparison is between arms that start from it with the same noise, data and budget "
-                "(docs/demo.md).</p>" + _sft_plot(Path(base["path"])) + html_table(
-            ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
-            [[base["path"], "yes" if base["reused_from_cache"] else "no", base["sft_steps"], base["final_sft_loss"]]])),
-        section("Settings and time", html_table(["stage", "seconds"], list(summary["seconds"].items()))
-                + f"<pre>{html.escape(json.dumps(summary['settings'], indent=1))}</pre>"),
+        section(
+            "Base editor",
+            "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
+            "CPU: it copies the keep region (drifting in colour on some samples) and its edits are rough; the "
+            "comparison is between arms that start from it with the same noise, data and budget "
+            "(docs/demo.md).</p>"
+            + _sft_plot(Path(base["path"]))
+            + html_table(
+                ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
+                [
+                    [
+                        base["path"],
+                        "yes" if base["reused_from_cache"] else "no",
+                        base["sft_steps"],
+                        base["final_sft_loss"],
+                    ]
+                ],
+            ),
+        ),
+        section(
+            "Settings and time",
+            html_table(["stage", "seconds"], list(summary["seconds"].items()))
+            + f"<pre>{html.escape(json.dumps(summary['settings'], indent=1))}</pre>",
+        ),
     ]
     path = out / "report.html"
-    path.write_text(html_page("cocoedit demo: RL for consistent editing on a synthetic task", sections,
-                              "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), from one tiny pixel-space editor"),
-                    encoding="utf-8")
+    path.write_text(
+        html_page(
+            "cocoedit demo: RL for consistent editing on a synthetic task",
+            sections,
+            "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), "
+            "from one tiny pixel-space editor",
+        ),
+        encoding="utf-8",
+    )
     return path

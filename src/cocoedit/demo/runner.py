@@ -55,8 +55,9 @@ def one_thread() -> Iterator[None]:
 
 
 # -- the base editor ----------------------------------------------------------------------------
-def ensure_base_editor(settings: DemoSettings, train_manifest: Path, cache_dir: Path,
-                       progress: ProgressFn | None = None) -> tuple[Path, bool]:
+def ensure_base_editor(
+    settings: DemoSettings, train_manifest: Path, cache_dir: Path, progress: ProgressFn | None = None
+) -> tuple[Path, bool]:
     """The base editor's folder in ``cache_dir`` (keyed by :meth:`DemoSettings.base_key`), trained
     first if absent. Returns ``(folder, reused)``. Training writes to a temporary folder that is
     renamed when complete, so an interrupted run never leaves a half-written base behind."""
@@ -70,9 +71,12 @@ def ensure_base_editor(settings: DemoSettings, train_manifest: Path, cache_dir: 
     shutil.rmtree(partial, ignore_errors=True)
     config = settings.sft_config()
     try:
-        losses = train_pixel_editor(train_manifest, partial, config,
-                                    progress=(lambda step, loss: progress("base editor (sft)", step, config.steps))
-                                    if progress else None)
+        losses = train_pixel_editor(
+            train_manifest,
+            partial,
+            config,
+            progress=(lambda step, loss: progress("base editor (sft)", step, config.steps)) if progress else None,
+        )
         (partial / "sft_losses.json").write_text(json.dumps(losses), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
@@ -99,20 +103,40 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
     size = s.task.size
     rollouts = rl.prompts_per_epoch * rl.group_size
     return {
-        "model": {"path": str(job.base_dir), "backbone": "pixel-kontext", "height": size, "width": size,
-                  "lora_rank": rl.lora_rank, "lora_alpha": float(rl.lora_rank), "gradient_checkpointing": False},
-        "data": {"manifest": str(job.data_dir / "train" / "manifest.jsonl"),
-                 "validation_manifest": str(job.data_dir / "validation" / "manifest.jsonl"),
-                 "validation_samples": s.task.validation},
-        "sampling": {"prompts_per_epoch": rl.prompts_per_epoch, "group_size": rl.group_size,
-                     "batch_size": rollouts, "steps": rl.sampling_steps, "sampler": rl.sampler},
+        "model": {
+            "path": str(job.base_dir),
+            "backbone": "pixel-kontext",
+            "height": size,
+            "width": size,
+            "lora_rank": rl.lora_rank,
+            "lora_alpha": float(rl.lora_rank),
+            "gradient_checkpointing": False,
+        },
+        "data": {
+            "manifest": str(job.data_dir / "train" / "manifest.jsonl"),
+            "validation_manifest": str(job.data_dir / "validation" / "manifest.jsonl"),
+            "validation_samples": s.task.validation,
+        },
+        "sampling": {
+            "prompts_per_epoch": rl.prompts_per_epoch,
+            "group_size": rl.group_size,
+            "batch_size": rollouts,
+            "steps": rl.sampling_steps,
+            "sampler": rl.sampler,
+        },
         "reward": {"weights": dict(job.arm.weights), "workers": 1},
         "nft": {"kl_weight": rl.kl_weight, "timestep_fraction": rl.timestep_fraction},
         "regularizer": job.arm.regularizer or {"enabled": False},
         "optim": {"lr": rl.lr, "train_batch_size": rollouts},
-        "train": {"epochs": rl.epochs, "seed": job.seed, "checkpoint_every": rl.epochs,
-                  "validate_every": rl.validate_every, "sample_grid_every": rl.epochs, "logger": "none",
-                  "device": "cpu"},
+        "train": {
+            "epochs": rl.epochs,
+            "seed": job.seed,
+            "checkpoint_every": rl.epochs,
+            "validate_every": rl.validate_every,
+            "sample_grid_every": rl.epochs,
+            "logger": "none",
+            "device": "cpu",
+        },
     }
 
 
@@ -144,20 +168,30 @@ def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
     config = load_config(base=arm_training_config(job))
     shutil.rmtree(job.run_dir, ignore_errors=True)  # a run interrupted earlier starts over
     trainer = CocoEditTrainer.from_config(
-        config, job.run_dir, extra_rewards={"edit_judge": EditJudge()},
-        progress=(lambda stats: updates.put((name, int(stats["step"])))) if updates is not None else None)
+        config,
+        job.run_dir,
+        extra_rewards={"edit_judge": EditJudge()},
+        progress=(lambda stats: updates.put((name, int(stats["step"])))) if updates is not None else None,
+    )
     trainer.train()
     rows = held_out_rows(job.data_dir, job.settings.task.size)
     with use_adapter(trainer.backbone, CURRENT):
-        scores = evaluate_editor(trainer.backbone, rows, job.settings.task.size, job.settings.rl.sampler,
-                                 job.settings.rl.sampling_steps, job.seed)
+        scores = evaluate_editor(
+            trainer.backbone,
+            rows,
+            job.settings.task.size,
+            job.settings.rl.sampler,
+            job.settings.rl.sampling_steps,
+            job.seed,
+        )
     save_scores(scores, job.scores_path)
     return scores.means()
 
 
 # -- the whole demo -----------------------------------------------------------------------------
-def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | None = None,
-             progress: ProgressFn | None = None) -> dict[str, Any]:
+def run_demo(
+    out: str | Path, settings: DemoSettings, cache_dir: str | Path | None = None, progress: ProgressFn | None = None
+) -> dict[str, Any]:
     """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary."""
     from cocoedit.data.synthetic import write_synthetic_task
     from cocoedit.demo.report import build_summary, markdown_summary, write_demo_report
@@ -170,8 +204,9 @@ def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | No
     t0 = time.perf_counter()
     t = settings.task
     data_dir = out / "data"
-    manifests = write_synthetic_task(data_dir, {"train": t.train, "validation": t.validation, "test": t.test},
-                                     t.size, t.seed)
+    manifests = write_synthetic_task(
+        data_dir, {"train": t.train, "validation": t.validation, "test": t.test}, t.size, t.seed
+    )
     timings["task"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -186,14 +221,26 @@ def run_demo(out: str | Path, settings: DemoSettings, cache_dir: str | Path | No
     evaluations = out / "evaluations"
     with one_thread():
         for seed in settings.seeds:
-            save_scores(evaluate_editor(backbone, rows, t.size, settings.rl.sampler, settings.rl.sampling_steps, seed),
-                        evaluations / f"base-seed{seed}.pt")
+            save_scores(
+                evaluate_editor(backbone, rows, t.size, settings.rl.sampler, settings.rl.sampling_steps, seed),
+                evaluations / f"base-seed{seed}.pt",
+            )
     timings["base_evaluation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    jobs = [ArmJob(arm, seed, settings, base_dir, data_dir, out / "runs" / f"{arm.name}-seed{seed}",
-                   evaluations / f"{arm.name}-seed{seed}.pt")
-            for arm in arms(settings) for seed in settings.seeds]
+    jobs = [
+        ArmJob(
+            arm,
+            seed,
+            settings,
+            base_dir,
+            data_dir,
+            out / "runs" / f"{arm.name}-seed{seed}",
+            evaluations / f"{arm.name}-seed{seed}.pt",
+        )
+        for arm in arms(settings)
+        for seed in settings.seeds
+    ]
     _run_jobs(jobs, settings, progress)
     timings["rl_arms"] = time.perf_counter() - t0
 
@@ -220,8 +267,10 @@ def _run_jobs(jobs: Sequence[ArmJob], settings: DemoSettings, progress: Progress
             run_arm(job, _Counter())
         return
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(settings.workers, mp_context=context,
-                                                           initializer=_worker_init) as pool:
+    with (
+        context.Manager() as manager,
+        ProcessPoolExecutor(settings.workers, mp_context=context, initializer=_worker_init) as pool,
+    ):
         updates = manager.Queue()
         futures = [pool.submit(run_arm, job, updates) for job in jobs]
         done = 0

@@ -44,18 +44,26 @@ class BaseEditorSettings(_Section):
     steps: int = Field(2400, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(2e-3, gt=0)
-    drift_probability: float = Field(0.5, ge=0, le=1, description="Share of targets whose keep region is colour-shifted.")
+    drift_probability: float = Field(
+        0.5, ge=0, le=1, description="Share of targets whose keep region is colour-shifted."
+    )
     drift_strength: float = Field(0.15, ge=0)
     edit_loss_weight: float = Field(4.0, ge=1)
-    ema_decay: float = Field(0.99, ge=0, lt=1, description="Saved weights: moving average of the trained ones (0 = last step).")
+    ema_decay: float = Field(
+        0.99, ge=0, lt=1, description="Saved weights: moving average of the trained ones (0 = last step)."
+    )
     heads: int = Field(4, ge=1)
     head_dim: int = Field(16, ge=4)
     layers: int = Field(2, ge=0)
     single_layers: int = Field(2, ge=0)
     conditioning: Literal["channels", "sequence"] = Field(
-        "channels", description="Source as extra token features (channels) or as extra tokens, Kontext-style (sequence).")
+        "channels",
+        description="Source as extra token features (channels) or as extra tokens, Kontext-style (sequence).",
+    )
     prediction: Literal["source_residual", "velocity"] = Field(
-        "source_residual", description="The transformer predicts the clean image's residual to the source, or the velocity.")
+        "source_residual",
+        description="The transformer predicts the clean image's residual to the source, or the velocity.",
+    )
     seed: int = 0
 
 
@@ -69,20 +77,36 @@ class RLSettings(_Section):
     sampler: Literal["dpm2", "euler"] = "dpm2"
     lr: float = Field(5e-3, gt=0)
     lora_rank: int = Field(8, ge=1)
-    timestep_fraction: float = Field(0.34, gt=0, le=1, description="Share of the rollout timesteps trained on (2 of 6).")
+    timestep_fraction: float = Field(
+        0.34, gt=0, le=1, description="Share of the rollout timesteps trained on (2 of 6)."
+    )
     kl_weight: float = Field(0.0, ge=0, description="0 skips the reference forward pass (a third of the compute).")
-    judge_weight: float = Field(0.8, ge=0, description="Judge weight in the arms that add the pixel reward (paper 0.8).")
+    judge_weight: float = Field(
+        0.8, ge=0, description="Judge weight in the arms that add the pixel reward (paper 0.8)."
+    )
     pixel_weight: float = Field(0.2, ge=0, description="Pixel reward weight in those arms (paper 0.2).")
     validate_every: int = Field(5, ge=1)
-    erode_radius: int = Field(0, ge=0, description=(
-        "Region regularizers' erosion in latent pixels (reference 2 at 64x64 latents). Here a shape "
-        "spans a few latent pixels, so erosion would turn most of the edit region into the ring that "
-        "the keep term pulls towards the source, and suppress the edit."))
-    lambda_ner: float = Field(0.8, ge=0, description="Keep-region term weight in the CoCoEdit arms (reference Qwen 0.8).")
-    lambda_er: float = Field(0.5, ge=0, description="Edit-region term weight in the CoCoEdit arms (reference Qwen 0.5).")
-    positive_target: Literal["source", "sample"] = Field("source", description="Keep-term target in the CoCoEdit arms (paper: source; reference code: sample).")
+    erode_radius: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Region regularizers' erosion in latent pixels (reference 2 at 64x64 latents). Here a shape "
+            "spans a few latent pixels, so erosion would turn most of the edit region into the ring that "
+            "the keep term pulls towards the source, and suppress the edit."
+        ),
+    )
+    lambda_ner: float = Field(
+        0.8, ge=0, description="Keep-region term weight in the CoCoEdit arms (reference Qwen 0.8)."
+    )
+    lambda_er: float = Field(
+        0.5, ge=0, description="Edit-region term weight in the CoCoEdit arms (reference Qwen 0.5)."
+    )
+    positive_target: Literal["source", "sample"] = Field(
+        "source", description="Keep-term target in the CoCoEdit arms (paper: source; reference code: sample)."
+    )
     corrected_edit_term: Literal["push_positive", "pull_negative"] = Field(
-        "push_positive", description="Edit-region term of arm (d), the corrected CoCoEdit.")
+        "push_positive", description="Edit-region term of arm (d), the corrected CoCoEdit."
+    )
     corrected_edit_distance: Literal["squared", "sqrt", "l1"] = Field("sqrt", description="Its distance.")
     corrected_tau_neg: float = Field(0.17, ge=0, description="Its hinge (0.17 RMS is the reference's 0.03 squared).")
 
@@ -96,10 +120,17 @@ class DemoSettings(_Section):
     task: TaskSettings = TaskSettings()
     base: BaseEditorSettings = BaseEditorSettings()
     rl: RLSettings = RLSettings()
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, description="One RL run per arm and seed.")
-    arms: list[ArmName] = Field(default_factory=lambda: list(ARM_NAMES), min_length=1,
-                                description="Arms to run, in report order (ablations run a subset).")
-    plumbing_check: bool = Field(False, description="Label every result as a plumbing check whose numbers mean nothing (--quick).")
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, description="One RL run per arm and seed."
+    )
+    arms: list[ArmName] = Field(
+        default_factory=lambda: list(ARM_NAMES),
+        min_length=1,
+        description="Arms to run, in report order (ablations run a subset).",
+    )
+    plumbing_check: bool = Field(
+        False, description="Label every result as a plumbing check whose numbers mean nothing (--quick)."
+    )
     workers: int = Field(2, ge=1, description="RL runs in parallel processes (one thread each).")
     grid_samples: int = Field(8, ge=1, description="Test samples shown in the sample grid.")
 
@@ -148,15 +179,30 @@ def arms(settings: DemoSettings) -> list[Arm]:
     reference write it; (d) differs from it only in the edit-region term."""
     rl = settings.rl
     mixed = {"edit_judge": rl.judge_weight, "pixel": rl.pixel_weight}
-    shared = {"enabled": True, "erode_radius": rl.erode_radius, "lambda_ner": rl.lambda_ner, "lambda_er": rl.lambda_er,
-              "positive_target": rl.positive_target}
+    shared = {
+        "enabled": True,
+        "erode_radius": rl.erode_radius,
+        "lambda_ner": rl.lambda_ner,
+        "lambda_er": rl.lambda_er,
+        "positive_target": rl.positive_target,
+    }
     every = {
         "judge": Arm("judge", "(a) judge only", {"edit_judge": 1.0}, None),
         "judge_pixel": Arm("judge_pixel", "(b) judge + pixel", mixed, None),
-        "cocoedit": Arm("cocoedit", "(c) CoCoEdit", mixed, {**shared, "edit_term": "reference", "edit_distance": "squared"}),
-        "cocoedit_corrected": Arm("cocoedit_corrected", "(d) CoCoEdit, corrected edit term", mixed,
-                                  {**shared, "edit_term": rl.corrected_edit_term,
-                                   "edit_distance": rl.corrected_edit_distance, "tau_neg": rl.corrected_tau_neg}),
+        "cocoedit": Arm(
+            "cocoedit", "(c) CoCoEdit", mixed, {**shared, "edit_term": "reference", "edit_distance": "squared"}
+        ),
+        "cocoedit_corrected": Arm(
+            "cocoedit_corrected",
+            "(d) CoCoEdit, corrected edit term",
+            mixed,
+            {
+                **shared,
+                "edit_term": rl.corrected_edit_term,
+                "edit_distance": rl.corrected_edit_distance,
+                "tau_neg": rl.corrected_tau_neg,
+            },
+        ),
     }
     return [every[name] for name in ARM_NAMES if name in settings.arms]
 

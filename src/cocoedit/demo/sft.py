@@ -58,7 +58,9 @@ class SFTConfig:
     prediction: str = "source_residual"
 
 
-def drift_keep_region(target: torch.Tensor, edit_mask: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+def drift_keep_region(
+    target: torch.Tensor, edit_mask: torch.Tensor, strength: float, generator: torch.Generator
+) -> torch.Tensor:
     """``target [B, 3, H, W]`` with each image's keep region (``edit_mask`` 0) shifted by one random
     colour offset in ``[-strength, strength]`` per channel, clipped to [0, 1]."""
     shift = (torch.rand(target.shape[0], 3, 1, 1, generator=generator) * 2 - 1) * strength
@@ -74,7 +76,9 @@ def pixel_loss_weights(edit_mask: torch.Tensor, edit_weight: float, pack) -> tor
 
 
 def train_pixel_editor(
-    manifest: str | Path, out_dir: str | Path, config: SFTConfig = SFTConfig(),
+    manifest: str | Path,
+    out_dir: str | Path,
+    config: SFTConfig = SFTConfig(),
     progress: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train a pixel editor on ``manifest``; save it (``save_pretrained``) to ``out_dir``.
@@ -84,16 +88,24 @@ def train_pixel_editor(
     samples = read_manifest(manifest)
     missing = [s.id for s in samples if s.target is None]
     if missing:
-        raise ValueError(f"{manifest}: sft needs a target image in every row; {len(missing)} rows have none "
-                         f"(first: {missing[0]!r})")
+        raise ValueError(
+            f"{manifest}: sft needs a target image in every row; {len(missing)} rows have none (first: {missing[0]!r})"
+        )
     rows = [prepare_row(s, config.size, config.size) for s in samples]
     sources = torch.stack([r.source for r in rows])
     targets = torch.stack([r.target for r in rows])
     masks = torch.stack([r.edit_mask for r in rows])
     instructions = [r.sample.instruction for r in rows]
 
-    pipe = build_pixel_editor(config.heads, config.head_dim, config.layers, config.single_layers, seed=config.seed,
-                              conditioning=config.conditioning, prediction=config.prediction)
+    pipe = build_pixel_editor(
+        config.heads,
+        config.head_dim,
+        config.layers,
+        config.single_layers,
+        seed=config.seed,
+        conditioning=config.conditioning,
+        prediction=config.prediction,
+    )
     backbone = wrap_pipeline(pipe)
     modules = (pipe.transformer, pipe.text_encoder)
     params = [p for module in modules for p in module.parameters()]
@@ -110,8 +122,9 @@ def train_pixel_editor(
         target = targets[idx]
         drift = torch.rand(len(idx), generator=gen) < config.drift_probability
         if drift.any():
-            target = torch.where(drift[:, None, None, None],
-                                 drift_keep_region(target, masks[idx], config.drift_strength, gen), target)
+            target = torch.where(
+                drift[:, None, None, None], drift_keep_region(target, masks[idx], config.drift_strength, gen), target
+            )
         cond = backbone.encode_condition([instructions[i] for i in idx], sources[idx], config.size, config.size)
         x0 = backbone.encode_source(target, config.size, config.size)  # lossless (8-bit) pixels
         eps = torch.randn(x0.shape, generator=gen)
@@ -144,6 +157,7 @@ def train_pixel_editor(
         module.eval()
     out_dir = Path(out_dir)
     pipe.save_pretrained(out_dir)
-    (out_dir / "sft_config.json").write_text(json.dumps({**asdict(config), "manifest": str(manifest),
-                                                         "final_loss": losses[-1]}, indent=2), encoding="utf-8")
+    (out_dir / "sft_config.json").write_text(
+        json.dumps({**asdict(config), "manifest": str(manifest), "final_loss": losses[-1]}, indent=2), encoding="utf-8"
+    )
     return losses

@@ -62,16 +62,24 @@ def claims_and_sentences(rows: dict[str, dict]) -> tuple[dict[str, Any], list[st
             continue
         e, p = row["vs_base"]["edit_success"], row["vs_base"]["keep_psnr"]
         signs[name] = (_direction(e), _direction(p))
-        sentences.append(f"{row['title']}: edit success {_words(e, '', '.3f')}, keep-region PSNR "
-                         f"{_words(p, ' dB', '.2f')} against the base editor.")
+        sentences.append(
+            f"{row['title']}: edit success {_words(e, '', '.3f')}, keep-region PSNR "
+            f"{_words(p, ' dB', '.2f')} against the base editor."
+        )
     tradeoff = None if "judge" not in signs else signs["judge"] == (1, -1)
     both = {arm: signs[arm] == (1, 1) for arm in COCOEDIT_ARMS if arm in signs}
     pattern = None if tradeoff is None or not both else tradeoff and any(both.values())
     if tradeoff is not None:
-        sentences.append("Judge-only RL shows Edit-R1's trade-off (more editing, a damaged keep region)." if tradeoff
-                         else "Judge-only RL does not show Edit-R1's trade-off beyond the seed spread.")
+        sentences.append(
+            "Judge-only RL shows Edit-R1's trade-off (more editing, a damaged keep region)."
+            if tradeoff
+            else "Judge-only RL does not show Edit-R1's trade-off beyond the seed spread."
+        )
     for arm, ok in both.items():
         title = rows[arm]["title"]
-        sentences.append(f"{title} raises both edit success and keep-region PSNR beyond the seed spread, as the paper claims."
-                         if ok else f"{title} does not raise both edit success and keep-region PSNR beyond the seed spread.")
+        sentences.append(
+            f"{title} raises both edit success and keep-region PSNR beyond the seed spread, as the paper claims."
+            if ok
+            else f"{title} does not raise both edit success and keep-region PSNR beyond the seed spread."
+        )
     return {"judge_only_tradeoff": tradeoff, "both_improve": both, "paper_pattern": pattern}, sentences

@@ -184,13 +184,13 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     outside = [str(p) for p in files if not is_really_inside(bench_dir, p)]
     if outside:
         shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
-        raise BenchmarkError(f"{bench_dir}: {len(outside)} file(s) are links to places outside the benchmark folder: {shown}")
+        raise BenchmarkError(
+            f"{bench_dir}: {len(outside)} file(s) are links to places outside the benchmark folder: {shown}"
+        )
     keys: dict[str, BenchSample] = {}
     for s in samples:
         if s.key in keys:
-            raise BenchmarkError(
-                f"{bench_dir}: key {s.key!r} is used by both {keys[s.key].source} and {s.source}"
-            )
+            raise BenchmarkError(f"{bench_dir}: key {s.key!r} is used by both {keys[s.key].source} and {s.source}")
         keys[s.key] = s
     return sorted(samples, key=lambda s: (s.category, s.key))
 
@@ -227,8 +227,13 @@ def _load_gedit(bench_dir: Path, index: dict, metafile: str | None) -> list[Benc
                 )
     unflagged = sum(f is None for f in flags)
     if unflagged and metafile:
-        logger.warning("%s: %d of %d samples have no intersection flag (%s); no intersection table is made",
-                       bench_dir / metafile, unflagged, len(samples), " or ".join(INTERSECTION_FIELDS))
+        logger.warning(
+            "%s: %d of %d samples have no intersection flag (%s); no intersection table is made",
+            bench_dir / metafile,
+            unflagged,
+            len(samples),
+            " or ".join(INTERSECTION_FIELDS),
+        )
     for sample, flag in zip(samples, flags, strict=True):
         sample.extra["intersection"] = None if unflagged else flag
     return samples
@@ -285,8 +290,10 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
     samples, missing, used = [], [], set()
     for key, rec in records.items():
         if "/" in key or "\\" in key or unsafe_id_reason(key) or key in (".", ".."):
-            raise BenchmarkError(f"{bench_dir / METAFILES['imgedit']}: key {key!r} cannot name a result file "
-                                 f"(results are <results>/<key>.png: no separators, '..' or control characters)")
+            raise BenchmarkError(
+                f"{bench_dir / METAFILES['imgedit']}: key {key!r} cannot name a result file "
+                f"(results are <results>/<key>.png: no separators, '..' or control characters)"
+            )
         rel = _imgedit_source(rec, key, files, by_stem)
         if rel is None:
             missing.append(f"{key} ({_first(rec, PATH_LIKE_FIELDS) or 'no id'})")
@@ -302,8 +309,13 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
     unmatched = [rel for rel in files if rel not in used]
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
-        logger.warning("%s: %d source images match no key of %s and are not evaluated: %s",
-                       root, len(unmatched), METAFILES["imgedit"], shown)
+        logger.warning(
+            "%s: %d source images match no key of %s and are not evaluated: %s",
+            root,
+            len(unmatched),
+            METAFILES["imgedit"],
+            shown,
+        )
     return samples
 
 

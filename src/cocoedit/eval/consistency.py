@@ -108,9 +108,16 @@ def score_sample(
 ) -> SampleResult:
     """Consistency metrics of one result against its source (``[3,H,W]``, mask ``[1,H,W]``)."""
     path = result_path(results_dir, sample)
-    row = SampleResult(results=label, key=sample.key, category=sample.category, status="ok",
-                       result_path=str(path), source_path=str(sample.source), mask_path=str(sample.mask),
-                       instruction=sample.instruction or "")
+    row = SampleResult(
+        results=label,
+        key=sample.key,
+        category=sample.category,
+        status="ok",
+        result_path=str(path),
+        source_path=str(sample.source),
+        mask_path=str(sample.mask),
+        instruction=sample.instruction or "",
+    )
     if not path.is_file():
         row.status, row.error = "missing", f"no file at {path}"
         return row
@@ -144,8 +151,9 @@ def is_exact_copy(row: SampleResult) -> bool:
     return row.status == "ok" and row.keep_mse == 0.0
 
 
-def summarize(rows: list[SampleResult], label: str, results_dir: Path,
-              metrics: tuple[str, ...] = SUMMARY_METRICS) -> dict[str, Any]:
+def summarize(
+    rows: list[SampleResult], label: str, results_dir: Path, metrics: tuple[str, ...] = SUMMARY_METRICS
+) -> dict[str, Any]:
     """The summary.json entry of one results folder."""
     mine = [r for r in rows if r.results == label]
     scored = [r for r in mine if r.status == "ok"]
@@ -156,10 +164,7 @@ def summarize(rows: list[SampleResult], label: str, results_dir: Path,
         for metric in metrics:
             entry[metric] = _nanmean([getattr(r, metric) for r in in_cat])
         per_category[category] = entry
-    macro = {
-        metric: _nanmean([c[metric] for c in per_category.values() if c["n"] > 0])
-        for metric in metrics
-    }
+    macro = {metric: _nanmean([c[metric] for c in per_category.values() if c["n"] > 0]) for metric in metrics}
     weighted = {metric: _nanmean([getattr(r, metric) for r in scored]) for metric in metrics}
     counts = {"samples": len(mine), "scored": len(scored), "exact": sum(map(is_exact_copy, scored))}
     counts.update({s: sum(r.status == s for r in mine) for s in STATUSES if s != "ok"})
@@ -185,12 +190,16 @@ def unscored_beyond(summary: dict[str, Any], allowed_fraction: float, examples: 
         c = res["counts"]
         failed = c["missing"] + c["unreadable"] + c["bench_error"]
         if failed and failed > allowed_fraction * c["samples"]:
-            named = ([f"{k}: missing" for k in res["missing"]]
-                     + [f"{e['key']}: {e['error']}" for e in res["unreadable"] + res["bench_errors"]])
+            named = [f"{k}: missing" for k in res["missing"]] + [
+                f"{e['key']}: {e['error']}" for e in res["unreadable"] + res["bench_errors"]
+            ]
             more = f" (+{len(named) - examples} more)" if len(named) > examples else ""
-            out.append(f"results {label!r}: {failed} of {c['samples']} samples not scored (missing {c['missing']}, "
-                       f"unreadable {c['unreadable']}, benchmark files broken {c['bench_error']}): "
-                       + "; ".join(named[:examples]) + more)
+            out.append(
+                f"results {label!r}: {failed} of {c['samples']} samples not scored (missing {c['missing']}, "
+                f"unreadable {c['unreadable']}, benchmark files broken {c['bench_error']}): "
+                + "; ".join(named[:examples])
+                + more
+            )
     return out
 
 
@@ -219,8 +228,9 @@ def write_per_sample_csv(rows: list[SampleResult], path: Path, perceptual: tuple
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                             for k, v in asdict(r).items() if k in columns})
+            writer.writerow(
+                {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items() if k in columns}
+            )
     os.replace(tmp, path)
 
 
@@ -257,9 +267,16 @@ def evaluate_consistency(
                     edit_mask = resize_mask(edit_mask[None], tuple(source.shape[-2:]))[0]
             except (ImageFileError, BenchmarkError) as e:
                 for label in labels:
-                    rows.append(SampleResult(results=label, key=sample.key, category=sample.category,
-                                             status="bench_error", source_path=str(sample.source),
-                                             error=str(e)))
+                    rows.append(
+                        SampleResult(
+                            results=label,
+                            key=sample.key,
+                            category=sample.category,
+                            status="bench_error",
+                            source_path=str(sample.source),
+                            error=str(e),
+                        )
+                    )
                     if progress:
                         progress(1)
                 continue
@@ -273,7 +290,9 @@ def evaluate_consistency(
         "ssim_mode": ssim_mode,
         "resize_filter": RESIZE_FILTER,
         "perceptual": perceptual.info if perceptual is not None else None,
-        "results": {label: summarize(rows, label, d, SUMMARY_METRICS + extra) for label, d in zip(labels, results_dirs)},
+        "results": {
+            label: summarize(rows, label, d, SUMMARY_METRICS + extra) for label, d in zip(labels, results_dirs)
+        },
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -44,12 +44,7 @@ from cocoedit.eval.consistency import results_labels
 from cocoedit.judge.evaluate import Judge
 from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import ReplyParseError, json_object
-from cocoedit.judge.prompts import (
-    JudgeTemplate,
-    gedit_templates,
-    imgedit_template_for,
-    imgedit_templates,
-)
+from cocoedit.judge.prompts import JudgeTemplate, gedit_templates, imgedit_template_for, imgedit_templates
 
 SUMMARY_FILE = "judge_summary.json"
 PER_SAMPLE_FILE = "judge_per_sample.csv"
@@ -57,8 +52,18 @@ REPLIES_FILE = "judge_replies.jsonl"
 IMGEDIT_TYPE_COUNT = 9
 SCORE_COLUMNS = ("sc", "pq", "o", "success", "overedit", "naturalness", "artifacts", "score", "c1", "c2", "c3")
 GEDIT_SUBSCORES = ("success", "overedit", "naturalness", "artifacts")
-CSV_COLUMNS = ("results", "key", "category", "language", "intersection", "status", "reason",
-               *SCORE_COLUMNS, "reasoning", "error")
+CSV_COLUMNS = (
+    "results",
+    "key",
+    "category",
+    "language",
+    "intersection",
+    "status",
+    "reason",
+    *SCORE_COLUMNS,
+    "reasoning",
+    "error",
+)
 
 
 @dataclass
@@ -115,8 +120,7 @@ async def _judge_one(
     judge: Judge,
     templates: Mapping[str, JudgeTemplate],
 ) -> JudgedSample:
-    row = JudgedSample(label, sample.key, sample.category, sample.language,
-                       sample.extra.get("intersection"), "scored")
+    row = JudgedSample(label, sample.key, sample.category, sample.language, sample.extra.get("intersection"), "scored")
     if not result_path(results_dir, sample).is_file():
         row.status, row.reason = "missing", "missing"
         return row
@@ -137,8 +141,12 @@ async def _judge_one(
             row.reason = "+".join(f"{name}:{o.reason}" for name, o in bad)
             row.error = " | ".join(f"{name}: {o.error}; reply: {o.text!r}" for name, o in bad)
             return row
-        row.scores = {"sc": sc.primary, "pq": pq.primary, "o": math.sqrt(sc.primary * pq.primary),
-                      **{k: v for k, v in {**sc.scores, **pq.scores}.items() if k in GEDIT_SUBSCORES}}
+        row.scores = {
+            "sc": sc.primary,
+            "pq": pq.primary,
+            "o": math.sqrt(sc.primary * pq.primary),
+            **{k: v for k, v in {**sc.scores, **pq.scores}.items() if k in GEDIT_SUBSCORES},
+        }
         row.reasoning = f"SC: {reply_reasoning(sc.text)}\nPQ: {reply_reasoning(pq.text)}"
     else:
         outcome = await judge.evaluate(imgedit_template_for(templates, sample.category), images, sample.instruction)
@@ -200,12 +208,16 @@ def _category_table(rows: Sequence[JudgedSample], metrics: Sequence[str]) -> dic
 
     The GEdit sub-scores are added when the rows hold them.
     """
-    metrics = tuple(metrics) + tuple(m for m in GEDIT_SUBSCORES if m not in metrics
-                                     and any(m in r.scores for r in rows if r.status == "scored"))
+    metrics = tuple(metrics) + tuple(
+        m for m in GEDIT_SUBSCORES if m not in metrics and any(m in r.scores for r in rows if r.status == "scored")
+    )
     per_category: dict[str, dict[str, Any]] = {}
     for cat in sorted({r.category for r in rows}):
         scored = [r for r in rows if r.category == cat and r.status == "scored"]
-        per_category[cat] = {"n": len(scored), **{m: _mean([r.scores[m] for r in scored if m in r.scores]) for m in metrics}}
+        per_category[cat] = {
+            "n": len(scored),
+            **{m: _mean([r.scores[m] for r in scored if m in r.scores]) for m in metrics},
+        }
     present = [c for c in per_category.values() if c["n"]]
     overall = {m: _mean([c[m] for c in present]) for m in metrics}
     return {"overall": overall, "categories_scored": len(present), "per_category": per_category}
@@ -225,22 +237,30 @@ def aggregate(bench: BenchName, rows: Sequence[JudgedSample]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "counts": _counts(rows),
         "failure_reasons": dict(Counter(r.reason for r in rows if r.status == "failed").most_common()),
-        "unjudged": [{"key": r.key, "status": r.status, "reason": r.reason, "error": r.error}
-                     for r in rows if r.status != "scored"],
+        "unjudged": [
+            {"key": r.key, "status": r.status, "reason": r.reason, "error": r.error}
+            for r in rows
+            if r.status != "scored"
+        ],
     }
     if bench == "gedit":
         languages = sorted({r.language or "" for r in rows})
         out["per_language"] = {
             lang: {
                 "full": _category_table([r for r in rows if (r.language or "") == lang], ("sc", "pq", "o")),
-                "intersection": None if any(r.intersection is None for r in rows) else _category_table(
+                "intersection": None
+                if any(r.intersection is None for r in rows)
+                else _category_table(
                     [r for r in rows if (r.language or "") == lang and r.intersection], ("sc", "pq", "o")
                 ),
             }
             for lang in languages
         }
         lang = "en" if "en" in languages else languages[0]
-        out["headline"] = {"metric": f"GEdit O ({lang}, full set)", "value": out["per_language"][lang]["full"]["overall"]["o"]}
+        out["headline"] = {
+            "metric": f"GEdit O ({lang}, full set)",
+            "value": out["per_language"][lang]["full"]["overall"]["o"],
+        }
     else:
         table = _category_table(rows, ("score", "c1", "c2", "c3"))
         out.update(table)
@@ -295,10 +315,15 @@ def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float, examples: 
         unjudged = c["samples"] - c["scored"]
         if unjudged and unjudged > allowed_fraction * c["samples"]:
             reasons = ", ".join(f"{r} x{n}" for r, n in res.get("failure_reasons", {}).items())
-            named = [f"{u['key']}: {u['reason']}" + (f" ({_short(u['error'])})" if u["error"] else "")
-                     for u in res.get("unjudged", [])]
+            named = [
+                f"{u['key']}: {u['reason']}" + (f" ({_short(u['error'])})" if u["error"] else "")
+                for u in res.get("unjudged", [])
+            ]
             more = f" (+{len(named) - examples} more)" if len(named) > examples else ""
-            out.append(f"results {label!r}: {unjudged} of {c['samples']} samples not judged (failed {c['failed']}"
-                       + (f": {reasons}" if reasons else "") + f"; missing {c['missing']}; unreadable {c['unreadable']})"
-                       + (": " + "; ".join(named[:examples]) + more if named else ""))
+            out.append(
+                f"results {label!r}: {unjudged} of {c['samples']} samples not judged (failed {c['failed']}"
+                + (f": {reasons}" if reasons else "")
+                + f"; missing {c['missing']}; unreadable {c['unreadable']})"
+                + (": " + "; ".join(named[:examples]) + more if named else "")
+            )
     return out

@@ -24,10 +24,10 @@ def _settings(summary: dict[str, Any]) -> str:
     source = j["prompt_source"]
     return (
         f'<p class="muted">Benchmark <b>{html.escape(summary["bench"])}</b> at {html.escape(summary["bench_dir"])}. '
-        f'Judge: {html.escape(j["backend"])} model <b>{html.escape(j["model"])}</b>'
-        + (f' at {html.escape(j["base_url"])}' if j.get("base_url") else "")
-        + f'. Prompts: <b>{html.escape(source)}</b> ({html.escape(prompts)}). '
-        f'Sampling: {html.escape(json.dumps(j["sampling"]))}. Images are shown source first, then edited. '
+        f"Judge: {html.escape(j['backend'])} model <b>{html.escape(j['model'])}</b>"
+        + (f" at {html.escape(j['base_url'])}" if j.get("base_url") else "")
+        + f". Prompts: <b>{html.escape(source)}</b> ({html.escape(prompts)}). "
+        f"Sampling: {html.escape(json.dumps(j['sampling']))}. Images are shown source first, then edited. "
         "Failed samples are left out of every mean and counted here; no score is imputed.</p>"
     )
 
@@ -42,13 +42,28 @@ def _summary_table(summary: dict[str, Any]) -> str:
             lang = "en" if "en" in res["per_language"] else next(iter(res["per_language"]))
             full, inter = res["per_language"][lang]["full"], res["per_language"][lang]["intersection"]
             full = full["overall"]
-            row += [lang, full["sc"], full["pq"], full["o"], None if inter is None else inter["overall"]["o"]] + [full.get(k) for k in GEDIT_SUBSCORES]
+            row += [lang, full["sc"], full["pq"], full["o"], None if inter is None else inter["overall"]["o"]] + [
+                full.get(k) for k in GEDIT_SUBSCORES
+            ]
         else:
             row += [res["overall"]["score"], res["categories_scored"]]
         rows.append(row)
     columns = ["results", "samples", "scored", "missing", "unreadable", "failed"]
-    columns += (["language", "SC", "PQ", "O", "O intersection", "SC: success", "SC: overedit", "PQ: naturalness",
-                 "PQ: artifacts"] if gedit else ["overall", "types scored"])
+    columns += (
+        [
+            "language",
+            "SC",
+            "PQ",
+            "O",
+            "O intersection",
+            "SC: success",
+            "SC: overedit",
+            "PQ: naturalness",
+            "PQ: artifacts",
+        ]
+        if gedit
+        else ["overall", "types scored"]
+    )
     return html_table(columns, rows)
 
 
@@ -64,24 +79,37 @@ def _category_table(summary: dict[str, Any]) -> str:
     metric = "o" if gedit else "score"
     categories = sorted({c for t in tables.values() for c in t})
     columns = ["category"] + [f"{label} {h}" for label in tables for h in ("n", "O" if gedit else "score")]
-    rows = [[cat] + [v for t in tables.values() for v in (t.get(cat, {}).get("n"), t.get(cat, {}).get(metric))]
-            for cat in categories]
+    rows = [
+        [cat] + [v for t in tables.values() for v in (t.get(cat, {}).get("n"), t.get(cat, {}).get(metric))]
+        for cat in categories
+    ]
     return html_table(columns, rows)
 
 
 def _failures(out_dir: Path) -> str:
     with open(out_dir / PER_SAMPLE_FILE, newline="", encoding="utf-8") as f:
-        bad = [[r["results"], r["key"], r["category"], r["status"], r["reason"], r["error"][:300]]
-               for r in csv.DictReader(f) if r["status"] != "scored"]
+        bad = [
+            [r["results"], r["key"], r["category"], r["status"], r["reason"], r["error"][:300]]
+            for r in csv.DictReader(f)
+            if r["status"] != "scored"
+        ]
     if not bad:
         return '<p class="muted">Every sample was judged in every results folder.</p>'
     return html_table(["results", "key", "category", "status", "reason", "error / reply"], bad)
 
 
 LOWEST_SHOWN = 5
-SUB_TITLES = {"sc": "SC", "pq": "PQ", "success": "SC: success", "overedit": "SC: overedit",
-              "naturalness": "PQ: naturalness", "artifacts": "PQ: artifacts", "c1": "criterion 1", "c2": "criterion 2",
-              "c3": "criterion 3"}
+SUB_TITLES = {
+    "sc": "SC",
+    "pq": "PQ",
+    "success": "SC: success",
+    "overedit": "SC: overedit",
+    "naturalness": "PQ: naturalness",
+    "artifacts": "PQ: artifacts",
+    "c1": "criterion 1",
+    "c2": "criterion 2",
+    "c3": "criterion 3",
+}
 
 
 def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
@@ -95,10 +123,22 @@ def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
         mine = sorted((r for r in rows if r["results"] == label), key=lambda r: float(r[metric]))[:LOWEST_SHOWN]
         table = html_table(
             ["key", "category", "O" if gedit else "score", *[SUB_TITLES.get(k, k) for k in subs], "reasoning"],
-            [[r["key"], r["category"], float(r[metric]), *[float(r[k]) if r.get(k) else None for k in subs],
-              ("raw", f'<span style="white-space:pre-line;text-align:left;display:block">'
-                      f'{html.escape(r.get("reasoning", ""))}</span>')] for r in mine],
-            kinds=["auto", "auto", "score", *["score"] * len(subs), "auto"])
+            [
+                [
+                    r["key"],
+                    r["category"],
+                    float(r[metric]),
+                    *[float(r[k]) if r.get(k) else None for k in subs],
+                    (
+                        "raw",
+                        f'<span style="white-space:pre-line;text-align:left;display:block">'
+                        f"{html.escape(r.get('reasoning', ''))}</span>",
+                    ),
+                ]
+                for r in mine
+            ],
+            kinds=["auto", "auto", "score", *["score"] * len(subs), "auto"],
+        )
         parts.append(f"<h3>{html.escape(label)}</h3>{table}")
     return "".join(parts) or '<p class="muted">No sample was judged.</p>'
 
@@ -133,8 +173,10 @@ def _figure1(summary: dict[str, Any], consistency: dict[str, Any]) -> str:
     ax.set_xlabel("keep-region PSNR, macro (dB)")
     ax.set_ylabel(next(iter(summary["results"].values()))["headline"]["metric"])
     ax.grid(alpha=0.3)
-    note = ('<p class="muted">Up = better edits by the judge, right = better preserved keep region '
-            "(CoCoEdit's Figure 1). One point per results folder.</p>")
+    note = (
+        '<p class="muted">Up = better edits by the judge, right = better preserved keep region '
+        "(CoCoEdit's Figure 1). One point per results folder.</p>"
+    )
     return note + figure_img(fig, "judge score against keep-region PSNR")
 
 
@@ -143,18 +185,25 @@ def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency
     out_dir = Path(out_dir)
     sections = [
         section("Summary: MLLM judge", _settings(summary) + _summary_table(summary)),
-        section("Judge score per category" + (" (full set)" if summary["bench"] == "gedit" else ""),
-                _category_table(summary)),
+        section(
+            "Judge score per category" + (" (full set)" if summary["bench"] == "gedit" else ""),
+            _category_table(summary),
+        ),
         section("Samples not judged", _failures(out_dir)),
-        section("Lowest-judged samples, with the judge's reasoning", _lowest_with_reasoning(out_dir, summary["bench"] == "gedit")
-                + '<p class="muted">Every sample, with its images: <code>cocoedit view --judge</code> (docs/viewer.md).</p>'),
+        section(
+            "Lowest-judged samples, with the judge's reasoning",
+            _lowest_with_reasoning(out_dir, summary["bench"] == "gedit")
+            + '<p class="muted">Every sample, with its images: <code>cocoedit view --judge</code> '
+            "(docs/viewer.md).</p>",
+        ),
     ]
     if consistency_dir is not None:
         consistency = json.loads((Path(consistency_dir) / "summary.json").read_text(encoding="utf-8"))
         sections.append(section("Judge score against keep-region PSNR", _figure1(summary, consistency)))
         sections += consistency_sections(consistency_dir)
-    page = html_page(f"Judge report: {summary['bench']}", sections,
-                     subtitle="Results compared: " + ", ".join(summary["results"]))
+    page = html_page(
+        f"Judge report: {summary['bench']}", sections, subtitle="Results compared: " + ", ".join(summary["results"])
+    )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

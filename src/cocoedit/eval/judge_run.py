@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoedit.eval.benchmarks import BenchmarkError, BenchName, load_benchmark
-from cocoedit.eval.judge_bench import (
-    REPLIES_FILE,
-    judge_results,
-    templates_for,
-    write_judge_outputs,
-)
+from cocoedit.eval.judge_bench import REPLIES_FILE, judge_results, templates_for, write_judge_outputs
 from cocoedit.eval.judge_report import write_judge_report
 from cocoedit.judge.cache import JudgeCache
 from cocoedit.judge.config import JudgeConfig
@@ -62,7 +57,9 @@ def run_judge_benchmark(
         if local_model is not None:
             from cocoedit.judge.local import TransformersJudgeBackend
 
-            backend = TransformersJudgeBackend.from_pretrained(local_model, max_image_side=judge.endpoint.max_image_side)
+            backend = TransformersJudgeBackend.from_pretrained(
+                local_model, max_image_side=judge.endpoint.max_image_side
+            )
         evaluator = await open_judge(judge, backend, cache)
         try:
             return await judge_results(bench, samples, results_dirs, evaluator, templates, progress)

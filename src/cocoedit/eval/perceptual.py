@@ -54,8 +54,10 @@ from torch import nn
 from cocoedit.core.errors import CocoEditError
 
 PERCEPTUAL_METRICS = ("keep_lpips", "keep_dino", "keep_clip")
-MASKING_STRATEGY = ("the result's edit region is replaced by the source's pixels before features are computed; "
-                    "LPIPS and DINO average over positions weighted by their keep share")
+MASKING_STRATEGY = (
+    "the result's edit region is replaced by the source's pixels before features are computed; "
+    "LPIPS and DINO average over positions weighted by their keep share"
+)
 
 # torchvision's vgg16 "features": conv channel counts, "M" = max pool.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -74,6 +76,7 @@ class PerceptualModelError(CocoEditError):
 
 
 # ---- pure functions --------------------------------------------------------------------------
+
 
 def fill_edit_region(result: torch.Tensor, source: torch.Tensor, edit_mask: torch.Tensor) -> torch.Tensor:
     """``result`` with its edit region (``edit_mask >= 0.5``) replaced by ``source``.
@@ -129,6 +132,7 @@ def keep_token_similarity(tokens_x: torch.Tensor, tokens_y: torch.Tensor, keep_s
 
 
 # ---- VGG16 features and LPIPS heads -------------------------------------------------------------
+
 
 class VGG16Features(nn.Module):
     """torchvision's ``vgg16().features`` in plain torch, returning the LPIPS taps.
@@ -187,13 +191,15 @@ def load_vgg16_features(path: str | Path) -> VGG16Features:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(features))
     if missing:
-        raise PerceptualModelError(f"{path}: not a torchvision VGG16 state dict: missing {missing[:4]}"
-                                   f"{' ...' if len(missing) > 4 else ''}")
+        raise PerceptualModelError(
+            f"{path}: not a torchvision VGG16 state dict: missing {missing[:4]}{' ...' if len(missing) > 4 else ''}"
+        )
     wrong = [k for k in expected if tuple(features[k].shape) != tuple(expected[k].shape)]
     if wrong:
         k = wrong[0]
-        raise PerceptualModelError(f"{path}: {k} has shape {tuple(features[k].shape)}, VGG16 needs "
-                                   f"{tuple(expected[k].shape)}")
+        raise PerceptualModelError(
+            f"{path}: {k} has shape {tuple(features[k].shape)}, VGG16 needs {tuple(expected[k].shape)}"
+        )
     model.load_state_dict({k: features[k] for k in expected})
     return model.eval().requires_grad_(False)
 
@@ -212,8 +218,9 @@ def load_lpips_heads(path: str | Path) -> list[torch.Tensor]:
         if layer not in found:
             raise PerceptualModelError(f"{path}: no lin{layer}.model.1.weight (an lpips vgg head file has lin0..lin4)")
         if found[layer].numel() != channels:
-            raise PerceptualModelError(f"{path}: lin{layer} has {found[layer].numel()} weights, VGG16 layer "
-                                       f"{layer} has {channels} channels")
+            raise PerceptualModelError(
+                f"{path}: lin{layer} has {found[layer].numel()} weights, VGG16 layer {layer} has {channels} channels"
+            )
         heads.append(found[layer])
     return heads
 
@@ -227,6 +234,7 @@ def lpips_input(images: torch.Tensor) -> torch.Tensor:
 
 # ---- transformers models -----------------------------------------------------------------------
 
+
 def _load_transformers(name: str, kind: str, model_types: tuple[str, ...], loader: Any) -> Any:
     from transformers import AutoConfig
 
@@ -235,9 +243,12 @@ def _load_transformers(name: str, kind: str, model_types: tuple[str, ...], loade
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as e:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        hint = (" HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache: give a local folder "
-                "(written with save_pretrained) or fetch it first where the hub is reachable."
-                if offline and not Path(name).exists() else "")
+        hint = (
+            " HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache: give a local folder "
+            "(written with save_pretrained) or fetch it first where the hub is reachable."
+            if offline and not Path(name).exists()
+            else ""
+        )
         raise PerceptualModelError(f"cannot load {where}: {e}.{hint}") from None
     model_type = getattr(config, "model_type", None)
     if model_type not in model_types:
@@ -286,13 +297,17 @@ class KeepRegionPerceptual:
         if self.vgg is not None:
             taps = self.vgg(lpips_input(both))
             heads = self.heads or [torch.ones(c) for c in LPIPS_CHANNELS]
-            out["keep_lpips"] = float(lpips_keep_distance([t[:1] for t in taps], [t[1:] for t in taps],
-                                                          [h.to(self.device) for h in heads], m)[0])
+            out["keep_lpips"] = float(
+                lpips_keep_distance(
+                    [t[:1] for t in taps], [t[1:] for t in taps], [h.to(self.device) for h in heads], m
+                )[0]
+            )
         if self.dino is not None:
             patch = self.dino.config.patch_size
             side = max(patch, round(self.dino_size / patch) * patch)
-            hidden = self.dino(pixel_values=_resize_normalize(both, (side, side), IMAGENET_MEAN, IMAGENET_STD)
-                               ).last_hidden_state[:, 1:]
+            hidden = self.dino(
+                pixel_values=_resize_normalize(both, (side, side), IMAGENET_MEAN, IMAGENET_STD)
+            ).last_hidden_state[:, 1:]
             share = keep_weights(m, (side // patch, side // patch)).flatten(1)
             out["keep_dino"] = float(keep_token_similarity(hidden[:1], hidden[1:], share)[0])
         if self.clip is not None:
@@ -325,7 +340,9 @@ def load_perceptual(
             "backbone": str(lpips_weights),
             "heads": str(lpips_heads) if lpips_heads else None,
             "calibrated": lpips_heads is not None,
-            "label": "LPIPS (VGG)" if lpips_heads else "LPIPS-style, uncalibrated (no head weights: every channel weighs 1)",
+            "label": "LPIPS (VGG)"
+            if lpips_heads
+            else "LPIPS-style, uncalibrated (no head weights: every channel weighs 1)",
         }
     if dino is not None:
         from transformers import Dinov2Model
@@ -335,8 +352,9 @@ def load_perceptual(
     if clip is not None:
         from transformers import CLIPVisionModelWithProjection
 
-        scorer.clip = _load_transformers(clip, "CLIP", ("clip", "clip_vision_model"),
-                                         CLIPVisionModelWithProjection).to(device)
+        scorer.clip = _load_transformers(clip, "CLIP", ("clip", "clip_vision_model"), CLIPVisionModelWithProjection).to(
+            device
+        )
         info["keep_clip"] = {"model": clip, "input_side": scorer.clip.config.image_size, "embedding": "image_embeds"}
     scorer.info = info
     return scorer

@@ -89,8 +89,9 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_dir():
-            raise JudgeCacheError(f"{self.path}: is a folder; give the judge cache a file name, e.g. "
-                                  f"{self.path / 'judge_cache.sqlite'}")
+            raise JudgeCacheError(
+                f"{self.path}: is a folder; give the judge cache a file name, e.g. {self.path / 'judge_cache.sqlite'}"
+            )
         try:
             self._db = sqlite3.connect(self.path)
         except sqlite3.DatabaseError as e:
@@ -99,8 +100,10 @@ class JudgeCache:
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:  # "file is not a database": nothing was written to it
             self._db.close()
-            raise JudgeCacheError(f"{self.path}: not a judge cache (SQLite) file ({e}); it was left unchanged. "
-                                  "Give another path, or move the file away") from None
+            raise JudgeCacheError(
+                f"{self.path}: not a judge cache (SQLite) file ({e}); it was left unchanged. "
+                "Give another path, or move the file away"
+            ) from None
 
     def lookup(self, key: str) -> JudgeReply | None:
         """The latest reply stored under ``key`` that parsed, if any."""

@@ -86,8 +86,9 @@ class JudgeBackend(Protocol):
 
     async def health_check(self) -> None: ...
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
-                       text_first: bool = False) -> JudgeReply:
+    async def complete(
+        self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig, text_first: bool = False
+    ) -> JudgeReply:
         """One reply to one user message: the images then the prompt, or with ``text_first`` the
         prompt then the images."""
         ...
@@ -215,8 +216,7 @@ class OpenAIJudgeBackend:
         return f"{c.image_format}{quality}-max{c.max_image_side}"
 
     def _hint(self) -> str:
-        return ("Is it running? For a local judge: vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8000 "
-                "(docs/judge.md)")
+        return "Is it running? For a local judge: vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8000 (docs/judge.md)"
 
     def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
         c = self.config
@@ -250,15 +250,22 @@ class OpenAIJudgeBackend:
                 break
             except openai.APIConnectionError as e:
                 if attempt >= c.max_retries:
-                    raise JudgeUnavailableError(f"judge server at {url} is not reachable ({e.__cause__ or e}). "
-                                                + self._hint()) from None
+                    raise JudgeUnavailableError(
+                        f"judge server at {url} is not reachable ({e.__cause__ or e}). " + self._hint()
+                    ) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise JudgeUnavailableError(
                     f"judge server at {url} rejected the API key (HTTP {e.status_code}); set it in ${c.api_key_env}"
                 ) from None
             except openai.APIStatusError as e:
-                logger.warning("judge server at %s answered HTTP %s to GET /models (%s); going on: the first "
-                               "request will tell whether it serves %r", url, e.status_code, _error_detail(e), c.model)
+                logger.warning(
+                    "judge server at %s answered HTTP %s to GET /models (%s); going on: the first "
+                    "request will tell whether it serves %r",
+                    url,
+                    e.status_code,
+                    _error_detail(e),
+                    c.model,
+                )
                 return
             except openai.APIError as e:  # a list that is not a list
                 logger.warning("judge server at %s answered GET /models with no model list (%s); going on", url, e)
@@ -267,8 +274,13 @@ class OpenAIJudgeBackend:
             attempt += 1
         served = [m.id for m in page.data]
         if c.model not in served:
-            logger.warning("judge server at %s does not list model %r among %s; going on: the first request "
-                           "will tell whether it serves it", url, c.model, served)
+            logger.warning(
+                "judge server at %s does not list model %r among %s; going on: the first request "
+                "will tell whether it serves it",
+                url,
+                c.model,
+                served,
+            )
 
     async def _image_urls(self, images: Sequence[JudgeImage]) -> list[str]:
         c = self.config
@@ -286,18 +298,27 @@ class OpenAIJudgeBackend:
             extra.update(logprobs=True, top_logprobs=sampling.top_logprobs)
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
-                model=c.model, messages=messages, temperature=sampling.temperature, top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens, **extra)
+                model=c.model,
+                messages=messages,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                **extra,
+            )
         except openai.APITimeoutError:
             raise _Retryable("timeout", f"no reply within {c.timeout_s} s") from None
         except openai.APIConnectionError as e:
-            raise _Retryable("connection", f"connection failed: {e.__cause__ or e}", unreachable=_unreachable(e)) from None
+            raise _Retryable(
+                "connection", f"connection failed: {e.__cause__ or e}", unreachable=_unreachable(e)
+            ) from None
         except openai.APIStatusError as e:
             status, detail = e.status_code, _error_detail(e)
             if status in (401, 403, 404):
                 raise JudgeUnavailableError(f"judge at {c.base_url} answered HTTP {status}: {detail}") from None
             if status == 429 or status >= 500:
-                raise _Retryable(f"http_{status}", f"HTTP {status}: {detail}", _retry_after(e.response.headers)) from None
+                raise _Retryable(
+                    f"http_{status}", f"HTTP {status}: {detail}", _retry_after(e.response.headers)
+                ) from None
             raise JudgeCallError(f"http_{status}", f"HTTP {status}: {detail}") from None
         self._unreachable_since = None
         body = raw.content
@@ -308,12 +329,16 @@ class OpenAIJudgeBackend:
             raise _Retryable("bad_body", f"the judge answered HTTP 200 with {what}") from None
         reply = reply_from_completion(completion)
         if sampling.top_logprobs and reply.tokens is None:
-            raise JudgeCallError("no_logprobs", "the judge returned no log-probabilities although they were asked "
-                                 "for (does the server support logprobs? use the text reward mode otherwise)")
+            raise JudgeCallError(
+                "no_logprobs",
+                "the judge returned no log-probabilities although they were asked "
+                "for (does the server support logprobs? use the text reward mode otherwise)",
+            )
         return reply
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
-                       text_first: bool = False) -> JudgeReply:
+    async def complete(
+        self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig, text_first: bool = False
+    ) -> JudgeReply:
         """One judge reply; raises :class:`JudgeCallError` or :class:`JudgeUnavailableError` (module doc)."""
         c = self.config
         async with self._slots:

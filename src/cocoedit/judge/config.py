@@ -23,8 +23,12 @@ class EndpointConfig(BaseModel):
     max_retries: int = Field(4, ge=0)
     backoff_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
-    unreachable_timeout_s: float = Field(600.0, ge=0, description="How long to wait for a server that cannot be reached before stopping.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (no secrets: keys stay in api_key_env).")
+    unreachable_timeout_s: float = Field(
+        600.0, ge=0, description="How long to wait for a server that cannot be reached before stopping."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers (no secrets: keys stay in api_key_env)."
+    )
     image_format: Literal["png", "jpeg"] = "png"
     jpeg_quality: int = Field(95, ge=1, le=100)
     max_image_side: int | None = Field(1024, ge=16)

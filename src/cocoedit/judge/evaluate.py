@@ -17,13 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cocoedit.judge.cache import JudgeCache, cache_key
-from cocoedit.judge.client import (
-    JudgeBackend,
-    JudgeCallError,
-    JudgeReply,
-    JudgeUnavailableError,
-    OpenAIJudgeBackend,
-)
+from cocoedit.judge.client import JudgeBackend, JudgeCallError, JudgeReply, JudgeUnavailableError, OpenAIJudgeBackend
 from cocoedit.judge.config import JudgeConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import ReplyParseError
@@ -137,8 +131,9 @@ class Judge:
             self.cache.close()
 
 
-async def open_judge(config: JudgeConfig, backend: JudgeBackend | None = None,
-                     cache: JudgeCache | None = None) -> Judge:
+async def open_judge(
+    config: JudgeConfig, backend: JudgeBackend | None = None, cache: JudgeCache | None = None
+) -> Judge:
     """A ready :class:`Judge`: ``backend`` (default: the OpenAI-compatible client of
     ``config.endpoint``), health-checked when ``config.check_health``, with ``cache`` (default: a
     cache at ``config.cache_path``, if set). Call it inside the event loop that will use the judge.

@@ -37,8 +37,13 @@ class TransformersJudgeBackend:
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.bfloat16, device: str = "cpu",
-                        max_image_side: int | None = 1024) -> TransformersJudgeBackend:
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        dtype: torch.dtype = torch.bfloat16,
+        device: str = "cpu",
+        max_image_side: int | None = 1024,
+    ) -> TransformersJudgeBackend:
         """Load a local Qwen2.5-VL checkpoint folder (no download: ``local_files_only``)."""
         from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -60,14 +65,17 @@ class TransformersJudgeBackend:
     async def health_check(self) -> None:
         """Nothing to reach: the model is loaded already."""
 
-    def _generate(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
-                  text_first: bool = False) -> JudgeReply:
+    def _generate(
+        self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig, text_first: bool = False
+    ) -> JudgeReply:
         pictures, text = [{"type": "image"} for _ in images], [{"type": "text", "text": prompt}]
         content = text + pictures if text_first else pictures + text
-        chat = self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                  add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[chat], images=[im.resized(self.max_image_side) for im in images],
-                                return_tensors="pt").to(self.model.device)
+        chat = self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+        inputs = self.processor(
+            text=[chat], images=[im.resized(self.max_image_side) for im in images], return_tensors="pt"
+        ).to(self.model.device)
         sample = sampling.temperature > 0
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
@@ -82,7 +90,7 @@ class TransformersJudgeBackend:
                 output_scores=bool(sampling.top_logprobs),
                 return_dict_in_generate=True,
             )
-        new_ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+        new_ids = out.sequences[0, inputs["input_ids"].shape[1] :].tolist()
         tokenizer = self.processor.tokenizer
         eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
         finish = "length"
@@ -95,15 +103,18 @@ class TransformersJudgeBackend:
             for step, token_id in enumerate(new_ids):
                 logprobs = torch.log_softmax(out.scores[step][0].float(), dim=-1)
                 top = torch.topk(logprobs, sampling.top_logprobs)
-                tokens.append(TokenLogprobs(
-                    tokenizer.decode([token_id]),
-                    {tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices, strict=True)},
-                ))
+                tokens.append(
+                    TokenLogprobs(
+                        tokenizer.decode([token_id]),
+                        {tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices, strict=True)},
+                    )
+                )
             tokens = tuple(tokens)
         return JudgeReply(text, tokens, finish)
 
-    async def complete(self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig,
-                       text_first: bool = False) -> JudgeReply:
+    async def complete(
+        self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig, text_first: bool = False
+    ) -> JudgeReply:
         async with self._lock:
             return await asyncio.to_thread(self._generate, prompt, images, sampling, text_first)
 

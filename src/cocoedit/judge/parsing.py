@@ -175,6 +175,6 @@ def token_at(tokens: Sequence[TokenLogprobs], span: tuple[int, int], text: str) 
             stripped_start = start + (len(tok.token) - len(tok.token.lstrip()))
             stripped_end = start + len(tok.token.rstrip())
             if (stripped_start, stripped_end) != span:
-                raise ReplyParseError(f"score {text[span[0]:span[1]]!r} is not a token of its own")
+                raise ReplyParseError(f"score {text[span[0] : span[1]]!r} is not a token of its own")
             return tok
     raise ReplyParseError("score position is outside the generated tokens")

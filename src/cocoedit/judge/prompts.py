@@ -184,12 +184,16 @@ def _vie_parser(first: str, second: str) -> Parser:
 def _gedit_pair(sc_text: str, pq_text: str, version: str) -> dict[str, JudgeTemplate]:
     return {
         "sc": JudgeTemplate(
-            "gedit-sc", version, sc_text, ("source", "edited"), _vie_parser("success", "overedit"), "value",
+            "gedit-sc",
+            version,
+            sc_text,
+            ("source", "edited"),
+            _vie_parser("success", "overedit"),
+            "value",
             text_first=True,
         ),
         "pq": JudgeTemplate(
-            "gedit-pq", version, pq_text, ("edited",), _vie_parser("naturalness", "artifacts"), "value",
-            text_first=True,
+            "gedit-pq", version, pq_text, ("edited",), _vie_parser("naturalness", "artifacts"), "value", text_first=True
         ),
     }
 
@@ -332,8 +336,9 @@ def _our_imgedit_template(edit_type: str) -> JudgeTemplate:
         answer_lines="\n".join(f"{name}: <score>" for name, _ in rubric),
     )
     labels = [name for name, _ in rubric]
-    return JudgeTemplate(f"imgedit-{edit_type}", "1", text, ("source", "edited"), _imgedit_parser(labels), "score",
-                         text_first=True)
+    return JudgeTemplate(
+        f"imgedit-{edit_type}", "1", text, ("source", "edited"), _imgedit_parser(labels), "score", text_first=True
+    )
 
 
 def imgedit_templates(official_prompts: str | Path | None = None) -> dict[str, JudgeTemplate]:
@@ -374,5 +379,7 @@ def imgedit_template_for(templates: Mapping[str, JudgeTemplate], edit_type: str)
     """The template of an edit type, with a clear error for an unknown type."""
     t = canonical_edit_type(edit_type)
     if t not in templates:
-        raise UnknownEditTypeError(f"no ImgEdit prompt for edit type {edit_type!r}; known types: {', '.join(sorted(templates))}")
+        raise UnknownEditTypeError(
+            f"no ImgEdit prompt for edit type {edit_type!r}; known types: {', '.join(sorted(templates))}"
+        )
     return templates[t]

@@ -39,12 +39,7 @@ import torch
 from PIL import Image
 
 from cocoedit.core.images import tensor_to_pil
-from cocoedit.models.condition import (
-    BackboneError,
-    EditCondition,
-    pack_latents,
-    unpack_latents,
-)
+from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
 
 #: LoRA targets of both reference training scripts (method.md §e.5): the joint-attention
 #: projections of the image and text streams.
@@ -94,8 +89,9 @@ def check_working_side(kind: str, height: int, width: int, multiple: int | None 
         what = f"positive multiples of {multiple}" if multiple is not None else "positive"
         raise BackboneError(f"{kind}: working size {height}x{width} must be {what}")
     if max(height, width) > MAX_WORKING_SIDE:
-        raise BackboneError(f"{kind}: working size {height}x{width} is above the largest supported side, "
-                            f"{MAX_WORKING_SIDE} pixels")
+        raise BackboneError(
+            f"{kind}: working size {height}x{width} is above the largest supported side, {MAX_WORKING_SIDE} pixels"
+        )
 
 
 class EditBackbone(ABC):
@@ -241,11 +237,7 @@ class EditBackbone(ABC):
         return unpack_latents(packed, self.latent_grid(height, width))
 
     def initial_noise(
-        self,
-        batch_size: int,
-        height: int,
-        width: int,
-        generator: torch.Generator | list[torch.Generator] | None = None,
+        self, batch_size: int, height: int, width: int, generator: torch.Generator | list[torch.Generator] | None = None
     ) -> torch.Tensor:
         """Packed standard-normal latents, drawn exactly as the stock pipeline draws them."""
         from diffusers.utils.torch_utils import randn_tensor

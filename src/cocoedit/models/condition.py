@@ -126,8 +126,5 @@ class EditCondition:
         if first.negative_text is not None:
             neg = {k: _cat_padded([c.negative_text[k] for c in conditions]) for k in first.negative_text}
         return replace(
-            first,
-            text=text,
-            negative_text=neg,
-            source_latents=torch.cat([c.source_latents for c in conditions], dim=0),
+            first, text=text, negative_text=neg, source_latents=torch.cat([c.source_latents for c in conditions], dim=0)
         )

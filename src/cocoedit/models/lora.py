@@ -66,10 +66,7 @@ def add_lora(
     if rank < 1:
         raise LoraError(f"rank must be >= 1, got {rank}")
     config = LoraConfig(
-        r=rank,
-        lora_alpha=alpha,
-        init_lora_weights=init,
-        target_modules=list(targets or backbone.lora_target_modules),
+        r=rank, lora_alpha=alpha, init_lora_weights=init, target_modules=list(targets or backbone.lora_target_modules)
     )
     transformer = backbone.transformer
     if not adapter_names(backbone):
@@ -94,7 +91,7 @@ def init_lora_(backbone: EditBackbone, name: str, seed: int) -> None:
     with ``seed`` (modules in a fixed order), every ``lora_B`` zero; the same on any device."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for module_name, module in sorted(backbone.transformer.named_modules(), key=lambda kv: kv[0]):
+        for _, module in sorted(backbone.transformer.named_modules(), key=lambda kv: kv[0]):
             lora_a = getattr(module, "lora_A", None)
             if not isinstance(lora_a, torch.nn.ModuleDict) or name not in lora_a:
                 continue
@@ -192,8 +189,9 @@ def full_lora_state_dict(backbone: EditBackbone, name: str) -> dict[str, torch.T
     return state
 
 
-def save_lora(backbone: EditBackbone, name: str, out_dir: str | Path,
-              state: dict[str, torch.Tensor] | None = None) -> Path:
+def save_lora(
+    backbone: EditBackbone, name: str, out_dir: str | Path, state: dict[str, torch.Tensor] | None = None
+) -> Path:
     """Write adapter ``name`` in diffusers format to ``out_dir``; returns the weights file.
 
     ``state`` is the adapter's :func:`full_lora_state_dict` when already gathered (sharded models).

@@ -84,16 +84,21 @@ def _hub_model_index(model: str) -> Path:
         raise BackboneError(
             f"{model}: not in the local Hugging Face cache, and the hub cannot be reached (HF_HUB_OFFLINE is set or "
             f"there is no network). Download it where the hub is reachable (huggingface-cli download {model}) or "
-            "give a local folder") from None
+            "give a local folder"
+        ) from None
     except GatedRepoError:
-        raise BackboneError(f"{model}: the repository is gated; accept its terms on the hub and log in "
-                            "(huggingface-cli login)") from None
+        raise BackboneError(
+            f"{model}: the repository is gated; accept its terms on the hub and log in (huggingface-cli login)"
+        ) from None
     except RepositoryNotFoundError:
-        raise BackboneError(f"{model}: no such model on the Hugging Face hub (or it is private: huggingface-cli "
-                            "login), and no such local folder") from None
+        raise BackboneError(
+            f"{model}: no such model on the Hugging Face hub (or it is private: huggingface-cli "
+            "login), and no such local folder"
+        ) from None
     except EntryNotFoundError:
-        raise BackboneError(f"{model}: the repository has no model_index.json, so it is not a diffusers "
-                            "pipeline") from None
+        raise BackboneError(
+            f"{model}: the repository has no model_index.json, so it is not a diffusers pipeline"
+        ) from None
 
 
 def detect_kind(model: str | Path) -> str:
@@ -115,8 +120,10 @@ def detect_kind(model: str | Path) -> str:
     for kind, cls in backbones().items():
         if cls.pipeline_class_name == class_name:
             return kind
-    raise BackboneError(f"{model}: pipeline class {class_name!r} is not a supported editor "
-                        f"(supported: {', '.join(sorted(c.pipeline_class_name for c in backbones().values()))})")
+    raise BackboneError(
+        f"{model}: pipeline class {class_name!r} is not a supported editor "
+        f"(supported: {', '.join(sorted(c.pipeline_class_name for c in backbones().values()))})"
+    )
 
 
 def _pipeline_file(model: str | Path, filename: str) -> Path | None:

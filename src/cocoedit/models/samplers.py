@@ -69,12 +69,7 @@ def _log_snr(sigma: float) -> float:
 
 
 def dpm_solver_2m_step(
-    x: torch.Tensor,
-    x0_pred: torch.Tensor,
-    x0_prev: torch.Tensor,
-    sigma_prev: float,
-    sigma: float,
-    sigma_next: float,
+    x: torch.Tensor, x0_pred: torch.Tensor, x0_prev: torch.Tensor, sigma_prev: float, sigma: float, sigma_next: float
 ) -> torch.Tensor:
     """One second-order multistep DPM-Solver++ (data prediction) step, 0 < σ_next < σ < 1.
 

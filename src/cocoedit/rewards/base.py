@@ -86,17 +86,23 @@ def as_reward_batch(value: Any, size: int, name: str) -> RewardBatch:
     if isinstance(value, RewardBatch):
         batch = value
     elif isinstance(value, torch.Tensor) or isinstance(value, Sequence) and not isinstance(value, str):
-        floats = [math.nan if v is None else float(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)]
+        floats = [
+            math.nan if v is None else float(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)
+        ]
         scores = torch.tensor(floats, dtype=torch.float32).reshape(-1)
         batch = RewardBatch(scores, torch.isfinite(scores))
     else:
-        raise RewardError(f"reward {name!r} returned a {type(value).__name__}; expected a RewardBatch, a tensor or "
-                          "a list of floats (None or NaN: could not score)")
+        raise RewardError(
+            f"reward {name!r} returned a {type(value).__name__}; expected a RewardBatch, a tensor or "
+            "a list of floats (None or NaN: could not score)"
+        )
     if batch.scores.shape != (size,) or batch.valid.shape != (size,):
         raise RewardError(f"reward {name!r} returned {tuple(batch.scores.shape)} scores for {size} samples")
     if not torch.isfinite(batch.scores[batch.valid]).all():
         raise RewardError(f"reward {name!r} returned a non-finite score for a sample it marked valid")
-    scores = torch.where(batch.valid, batch.scores.float(), torch.full_like(batch.scores, math.nan, dtype=torch.float32))
+    scores = torch.where(
+        batch.valid, batch.scores.float(), torch.full_like(batch.scores, math.nan, dtype=torch.float32)
+    )
     return RewardBatch(scores, batch.valid.bool(), batch.reasons)
 
 
@@ -109,7 +115,9 @@ def mix_rewards(components: Mapping[str, RewardBatch], weights: Mapping[str, flo
     missing = sorted(set(weights) - set(components))
     unweighted = sorted(set(components) - set(weights))
     if missing or unweighted:
-        raise RewardError(f"reward weights and components differ: no component for {missing}, no weight for {unweighted}")
+        raise RewardError(
+            f"reward weights and components differ: no component for {missing}, no weight for {unweighted}"
+        )
     active = [k for k, w in weights.items() if w != 0]
     if not active:
         raise RewardError("every reward weight is 0")

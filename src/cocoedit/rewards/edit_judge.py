@@ -16,7 +16,9 @@ from cocoedit.core.metrics import region_mae
 from cocoedit.rewards.base import RewardBatch, RewardError
 
 
-def edit_success(edited: torch.Tensor, source: torch.Tensor, target: torch.Tensor, edit_mask: torch.Tensor) -> RewardBatch:
+def edit_success(
+    edited: torch.Tensor, source: torch.Tensor, target: torch.Tensor, edit_mask: torch.Tensor
+) -> RewardBatch:
     """Per-sample edit success in [0, 1] (see the module docstring)."""
     with torch.no_grad():
         achieved = region_mae(edited.float(), target.float(), edit_mask)

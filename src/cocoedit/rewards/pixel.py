@@ -57,10 +57,17 @@ def pixel_consistency_reward(
 class PixelReward:
     """:func:`pixel_consistency_reward` as a trainer reward component (``reward.pixel`` settings)."""
 
-    def __init__(self, psnr_max_db: float = 40.0, psnr_weight: float = 0.5, ssim_weight: float = 0.5,
-                 scorer: PixelScorer = "standard"):
+    def __init__(
+        self,
+        psnr_max_db: float = 40.0,
+        psnr_weight: float = 0.5,
+        ssim_weight: float = 0.5,
+        scorer: PixelScorer = "standard",
+    ):
         self.kwargs = dict(psnr_max_db=psnr_max_db, psnr_weight=psnr_weight, ssim_weight=ssim_weight, scorer=scorer)
 
     def __call__(self, inputs: RewardInputs) -> RewardBatch:
         batch = pixel_consistency_reward(inputs.edited, inputs.sources, inputs.edit_masks, **self.kwargs)
-        return RewardBatch(batch.scores, batch.valid, tuple(None if ok else "no_keep_region" for ok in batch.valid.tolist()))
+        return RewardBatch(
+            batch.scores, batch.valid, tuple(None if ok else "no_keep_region" for ok in batch.valid.tolist())
+        )

@@ -47,8 +47,9 @@ def import_object(spec: str, where: str) -> Any:
     """The object named ``"package.module:attribute"`` (attribute may be dotted)."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise RewardError(f"{where}: {spec!r} is neither a built-in reward ({', '.join(BUILTIN)}) nor "
-                          "'package.module:attribute'")
+        raise RewardError(
+            f"{where}: {spec!r} is neither a built-in reward ({', '.join(BUILTIN)}) nor 'package.module:attribute'"
+        )
     try:
         obj = importlib.import_module(module_name)
     except ImportError as e:
@@ -60,8 +61,13 @@ def import_object(spec: str, where: str) -> Any:
     return obj
 
 
-def load_reward(name: str, spec: str | None, options: Mapping[str, Any] | None = None, judge: Any = None,
-                pixel: Mapping[str, Any] | None = None) -> RewardFunction:
+def load_reward(
+    name: str,
+    spec: str | None,
+    options: Mapping[str, Any] | None = None,
+    judge: Any = None,
+    pixel: Mapping[str, Any] | None = None,
+) -> RewardFunction:
     """The reward component ``name`` (see the module doc). ``judge`` is the judge config (for the
     built-in judge), ``pixel`` the built-in pixel reward's settings."""
     spec = spec or name
@@ -82,9 +88,14 @@ def load_reward(name: str, spec: str | None, options: Mapping[str, Any] | None =
     return obj
 
 
-def load_rewards(weights: Mapping[str, float], functions: Mapping[str, str], options: Mapping[str, Mapping[str, Any]],
-                 judge: Any = None, pixel: Mapping[str, Any] | None = None,
-                 given: Mapping[str, RewardFunction] | None = None) -> dict[str, RewardFunction]:
+def load_rewards(
+    weights: Mapping[str, float],
+    functions: Mapping[str, str],
+    options: Mapping[str, Mapping[str, Any]],
+    judge: Any = None,
+    pixel: Mapping[str, Any] | None = None,
+    given: Mapping[str, RewardFunction] | None = None,
+) -> dict[str, RewardFunction]:
     """Every component named in ``weights``; ``given`` supplies components built in code."""
     unknown = sorted((set(functions) | set(options)) - set(weights))
     if unknown:

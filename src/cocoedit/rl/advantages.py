@@ -106,6 +106,11 @@ def optimality_probability(
     valid = scored & group_ok[group_ids]
     ban = (std < std_threshold) & (mean > mean_threshold)
     return GroupAdvantages(
-        advantage=advantage.float(), r=r.float(), valid=valid,
-        group_mean=mean.float(), group_std=std.float(), group_size=size.long(), ban=ban,
+        advantage=advantage.float(),
+        r=r.float(),
+        valid=valid,
+        group_mean=mean.float(),
+        group_std=std.float(),
+        group_size=size.long(),
+        ban=ban,
     )

@@ -8,15 +8,11 @@ unpickled on resume, so a checkpoint from elsewhere cannot run code. A checkpoin
 written under a hidden temporary name and renamed when complete, so a crash mid-save never leaves
 a folder that looks finished; :func:`remove_partial_checkpoints` deletes what a crash left. The
 last ``keep_last`` checkpoints are kept, and the best one by validation score if scores are given.
-
-A run also records what it trains on (:func:`run_fingerprint`: a content hash of each manifest,
-the model's config files by hash and its weight files by name, size and modification time), so a
-resume can refuse a changed manifest or model by name (:func:`fingerprint_differences`).
+What a run trains on is recorded by :mod:`cocoedit.rl.fingerprint`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -170,16 +166,21 @@ def _rng_to_json(state: dict[str, Any], rank: int, tensors: dict[str, torch.Tens
     tensors[f"rng/{rank}/torch"] = state["torch"]
     for i, t in enumerate(state.get("cuda", [])):
         tensors[f"rng/{rank}/cuda/{i}"] = t
-    return {"python": [version, list(internal), gauss], "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-            "cuda_devices": len(state.get("cuda", []))}
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "cuda_devices": len(state.get("cuda", [])),
+    }
 
 
 def _rng_from_json(data: dict[str, Any], rank: int, tensors: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     version, internal, gauss = data["python"]
     name, keys, pos, has_gauss, cached = data["numpy"]
-    state = {"python": (version, tuple(internal), gauss),
-             "numpy": (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached),
-             "torch": tensors[f"rng/{rank}/torch"]}
+    state = {
+        "python": (version, tuple(internal), gauss),
+        "numpy": (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached),
+        "torch": tensors[f"rng/{rank}/torch"],
+    }
     if data["cuda_devices"]:
         state["cuda"] = [tensors[f"rng/{rank}/cuda/{i}"] for i in range(data["cuda_devices"])]
     return state
@@ -192,41 +193,48 @@ def _lora_parameters(transformer: torch.nn.Module, adapter: str) -> dict[str, to
     return {n.replace(tag, ".<adapter>."): p for n, p in transformer.named_parameters() if "lora_" in n and tag in n}
 
 
-def capture_trainer_state(transformer: torch.nn.Module, optimizer: torch.optim.Optimizer, current: str, old: str,
-                          step: int, banned: Iterable[int], rng: list[dict[str, Any]]) -> TrainerState:
+def capture_trainer_state(
+    transformer: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    current: str,
+    old: str,
+    step: int,
+    banned: Iterable[int],
+    rng: list[dict[str, Any]],
+) -> TrainerState:
     """The state of a run, with whole tensors on the CPU (gathers shards: a collective)."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_optimizer_state_dict,
-    )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
     def whole(t: torch.Tensor) -> torch.Tensor:
         t = t.detach()
         return (t.full_tensor() if hasattr(t, "full_tensor") else t).cpu()
 
     return TrainerState(
-        step=step, banned=sorted(banned),
+        step=step,
+        banned=sorted(banned),
         current={n: whole(p) for n, p in _lora_parameters(transformer, current).items()},
         old={n: whole(p) for n, p in _lora_parameters(transformer, old).items()},
-        optimizer=get_optimizer_state_dict(transformer, optimizer,
-                                           options=StateDictOptions(full_state_dict=True, cpu_offload=True)),
-        rng=rng)
-
-
-def restore_trainer_state(state: TrainerState, transformer: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          current: str, old: str) -> None:
-    """Load the adapters and the optimizer of ``state`` (sharded again where the model is)."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        set_optimizer_state_dict,
+        optimizer=get_optimizer_state_dict(
+            transformer, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        ),
+        rng=rng,
     )
+
+
+def restore_trainer_state(
+    state: TrainerState, transformer: torch.nn.Module, optimizer: torch.optim.Optimizer, current: str, old: str
+) -> None:
+    """Load the adapters and the optimizer of ``state`` (sharded again where the model is)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     with torch.no_grad():
         for adapter, saved in ((current, state.current), (old, state.old)):
             params = _lora_parameters(transformer, adapter)
             if set(params) != set(saved):
-                raise RunError(f"the checkpoint's {adapter!r} adapter does not match the model's LoRA modules "
-                               f"(e.g. {sorted(set(params) ^ set(saved))[:2]}): other lora_rank / lora_targets?")
+                raise RunError(
+                    f"the checkpoint's {adapter!r} adapter does not match the model's LoRA modules "
+                    f"(e.g. {sorted(set(params) ^ set(saved))[:2]}): other lora_rank / lora_targets?"
+                )
             for n, p in params.items():
                 p.copy_(_like(p, saved[n]))
     set_optimizer_state_dict(transformer, optimizer, state.optimizer, options=StateDictOptions(full_state_dict=True))
@@ -237,7 +245,9 @@ def _like(param: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
     if hasattr(param, "device_mesh"):
         from torch.distributed.tensor import distribute_tensor
 
-        return distribute_tensor(whole.to(param.device_mesh.device_type, param.dtype), param.device_mesh, param.placements)
+        return distribute_tensor(
+            whole.to(param.device_mesh.device_type, param.dtype), param.device_mesh, param.placements
+        )
     return whole.to(device=param.device, dtype=param.dtype)
 
 
@@ -258,9 +268,15 @@ def write_trainer_state(folder: str | Path, state: TrainerState) -> None:
                 moments[param][field] = value
     rng = [_rng_to_json(r, rank, tensors) for rank, r in enumerate(state.rng)]
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(Path(folder) / STATE_TENSORS))
-    meta = {"step": state.step, "banned": sorted(state.banned), "optimizer_scalars": moments,
-            "optimizer_param_groups": state.optimizer["param_groups"], "rng": rng,
-            "current": list(state.current), "old": list(state.old)}
+    meta = {
+        "step": state.step,
+        "banned": sorted(state.banned),
+        "optimizer_scalars": moments,
+        "optimizer_param_groups": state.optimizer["param_groups"],
+        "rng": rng,
+        "current": list(state.current),
+        "old": list(state.old),
+    }
     (Path(folder) / STATE_JSON).write_text(json.dumps(meta), encoding="utf-8")
 
 
@@ -277,99 +293,15 @@ def read_trainer_state(folder: str | Path) -> TrainerState:
     optimizer_state: dict[str, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer/"):
-            param, field = key[len("optimizer/"):].rsplit("/", 1)
+            param, field = key[len("optimizer/") :].rsplit("/", 1)
             optimizer_state.setdefault(param, {})[field] = value
     for param, scalars in meta["optimizer_scalars"].items():
         optimizer_state.setdefault(param, {}).update(scalars)
     return TrainerState(
-        step=meta["step"], banned=list(meta["banned"]),
+        step=meta["step"],
+        banned=list(meta["banned"]),
         current={n: tensors[f"current/{n}"] for n in meta["current"]},
         old={n: tensors[f"old/{n}"] for n in meta["old"]},
         optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
         rng=[_rng_from_json(r, rank, tensors) for rank, r in enumerate(meta["rng"])],
     )
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
-
-
-def model_fingerprint(model: str) -> dict[str, Any]:
-    """A cheap identity of a model: for a local folder its JSON/text config files by content hash
-    and its weight files by name, size and modification time; for a hub id, the id (and the
-    cached snapshot's revision, when the hub cache holds one)."""
-    path = Path(model)
-    if not path.exists():
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(model, "model_index.json")
-        revision = Path(cached).parent.name if isinstance(cached, str) else None
-        return {"hub_id": model, "revision": revision}
-    configs, weights = {}, {}
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path).as_posix()
-        if f.suffix in _WEIGHT_SUFFIXES:
-            st = f.stat()
-            weights[rel] = [st.st_size, st.st_mtime_ns]
-        elif f.suffix in (".json", ".txt", ".model", ".yaml"):
-            configs[rel] = file_digest(f)
-    return {"folder": str(path.resolve()), "configs": configs, "weights": weights}
-
-
-def run_fingerprint(manifests: Iterable[str | Path | None], model: str) -> dict[str, Any]:
-    """What a run trains on: every manifest's content hash (by absolute path; None for a path that
-    is no file, e.g. samples given in code) and the model's :func:`model_fingerprint`."""
-    return {"manifests": {str(Path(m).resolve()): file_digest(m) if Path(m).is_file() else None for m in manifests if m},
-            "model": model_fingerprint(model)}
-
-
-def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, str]:
-    """``{"data" | "model": description}`` of what changed between two run fingerprints."""
-    out = {}
-    changed = [m for m in set(saved["manifests"]) | set(current["manifests"])
-               if saved["manifests"].get(m) != current["manifests"].get(m)]
-    if changed:
-        out["data"] = "the manifest(s) " + ", ".join(sorted(changed)) + " changed since the run started"
-    a, b = saved["model"], current["model"]
-    if a != b:
-        if "folder" in a and "folder" in b:
-            files = sorted(k for part in ("configs", "weights") for k in set(a[part]) | set(b[part])
-                           if a[part].get(k) != b[part].get(k))
-            what = f"{b['folder']}: {', '.join(files[:5])}{' ...' if len(files) > 5 else ''}"
-        else:
-            what = f"{a.get('folder') or a.get('hub_id')} -> {b.get('folder') or b.get('hub_id')}"
-        out["model"] = f"the model changed since the run started ({what})"
-    return out
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_differences(saved: dict[str, Any], current: dict[str, Any], may_change: Iterable[str] = ()) -> list[str]:
-    """Dotted keys whose values differ between two config dicts, except those in ``may_change``
-    (a key or a prefix ending in ``.``), formatted as ``key: saved -> current``."""
-    allowed = tuple(may_change)
-    a, b = _flatten(saved), _flatten(current)
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in allowed):
-            continue
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            diffs.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
-    return diffs

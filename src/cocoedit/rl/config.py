@@ -31,17 +31,35 @@ class _Section(BaseModel):
 
 class ModelConfig(_Section):
     path: str = Field(description="Local pipeline folder or hub id of the base editor.")
-    backbone: str | None = Field(None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json.")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype of the transformer and text encoders (the LoRA adapters are float32 whatever this is; on CUDA the passes run under bf16 autocast).")
-    vae_dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Dtype of the VAE (reference: float32).")
-    height: int = Field(512, gt=0, le=MAX_WORKING_SIDE, description=f"Working resolution (ours, not the pipelines' 1024^2); at most {MAX_WORKING_SIDE}.")
+    backbone: str | None = Field(
+        None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32",
+        description="Weights dtype of the transformer and text encoders (the LoRA adapters are float32 whatever "
+        "this is; on CUDA the passes run under bf16 autocast).",
+    )
+    vae_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Dtype of the VAE (reference: float32)."
+    )
+    height: int = Field(
+        512,
+        gt=0,
+        le=MAX_WORKING_SIDE,
+        description=f"Working resolution (ours, not the pipelines' 1024^2); at most {MAX_WORKING_SIDE}.",
+    )
     width: int = Field(512, gt=0, le=MAX_WORKING_SIDE)
-    guidance: float | None = Field(None, description="Backbone guidance (Kontext embedding 2.5 in the reference); None = backbone default.")
+    guidance: float | None = Field(
+        None, description="Backbone guidance (Kontext embedding 2.5 in the reference); None = backbone default."
+    )
     lora_rank: int = Field(32, ge=1)
     lora_alpha: float = Field(64.0, gt=0)
     lora_targets: list[str] | None = Field(None, description="None = the backbone's default targets.")
     gradient_checkpointing: bool = True
-    backbone_options: dict[str, Any] = Field(default_factory=dict, description="Passed to the backbone, e.g. max_sequence_length (Kontext), condition_area (Qwen).")
+    backbone_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passed to the backbone, e.g. max_sequence_length (Kontext), condition_area (Qwen).",
+    )
 
 
 class DataConfig(_Section):
@@ -64,20 +82,35 @@ class PixelRewardConfig(_Section):
     psnr_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.65.")
     ssim_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.35.")
     scorer: Literal["standard", "reference"] = Field(
-        "standard", description="standard: true-MSE PSNR and normalised SSIM (docs/metrics.md); reference: the reference "
-        "code's PSNR (4.77 dB low) and near-saturated SSIM, a reproduction aid, not a correct metric.")
+        "standard",
+        description="standard: true-MSE PSNR and normalised SSIM (docs/metrics.md); reference: the reference "
+        "code's PSNR (4.77 dB low) and near-saturated SSIM, a reproduction aid, not a correct metric.",
+    )
 
 
 class RewardConfig(_Section):
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"judge": 0.8, "pixel": 0.2},
-        description="Named reward components and their weights: 0 or more, at least one above 0 (0 computes and logs a component without training on it).",
+        description="Named reward components and their weights: 0 or more, at least one above 0 (0 computes and "
+        "logs a component without training on it).",
     )
-    functions: dict[str, str] = Field(default_factory=dict, description="Component name -> a built-in (judge, pixel, edit_judge) or 'package.module:attribute'; a name without an entry is a built-in.")
-    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Component name -> keyword arguments for a class or factory named in functions.")
+    functions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Component name -> a built-in (judge, pixel, edit_judge) or 'package.module:attribute'; a "
+        "name without an entry is a built-in.",
+    )
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Component name -> keyword arguments for a class or factory named in functions.",
+    )
     pixel: PixelRewardConfig = PixelRewardConfig()
     workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
-    max_unscored_fraction: float = Field(0.25, ge=0, le=1, description="Largest share of an epoch's samples a component may fail to score before the run stops.")
+    max_unscored_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Largest share of an epoch's samples a component may fail to score before the run stops.",
+    )
 
     @model_validator(mode="after")
     def _some_weight(self) -> RewardConfig:
@@ -96,7 +129,9 @@ class AdvantageConfig(_Section):
     std_eps: float = Field(1e-4, gt=0)
     std_threshold: float = Field(0.02, ge=0, description="Groups with std at or below are excluded from the loss.")
     mean_threshold: float = Field(0.9, description="Groups with mean at or above are excluded from the loss.")
-    ban_saturated: bool = Field(True, description="Never sample again a group with std below and mean above the thresholds.")
+    ban_saturated: bool = Field(
+        True, description="Never sample again a group with std below and mean above the thresholds."
+    )
 
 
 class NFTConfig(_Section):
@@ -115,12 +150,17 @@ class RegularizerConfig(_Section):
     ring_weight: float = Field(0.2, ge=0, le=1)
     positive_target: Literal["source", "sample"] = Field("source", description="Paper: source; reference code: sample.")
     edit_term: Literal["reference", "push_positive", "pull_negative", "off"] = Field(
-        "reference", description="Form of the edit-region term (docs/training.md): reference = the paper's and the reference "
-        "code's relu(tau_neg - d(x0-, src)), which pulls the policy towards under-editing; push_positive / pull_negative "
-        "move it away from the source as the paper intends.")
+        "reference",
+        description="Form of the edit-region term (docs/training.md): reference = the paper's and the reference "
+        "code's relu(tau_neg - d(x0-, src)), which pulls the policy towards under-editing; push_positive / "
+        "pull_negative "
+        "move it away from the source as the paper intends.",
+    )
     edit_distance: Literal["squared", "sqrt", "l1"] = Field(
-        "squared", description="Distance of the edit-region term: squared (reference; its gradient vanishes at an unedited "
-        "output), sqrt or l1 (tau_neg is then in those units).")
+        "squared",
+        description="Distance of the edit-region term: squared (reference; its gradient vanishes at an unedited "
+        "output), sqrt or l1 (tau_neg is then in those units).",
+    )
 
 
 class OptimConfig(_Section):
@@ -131,7 +171,9 @@ class OptimConfig(_Section):
     grad_clip: float = Field(1.0, gt=0)
     train_batch_size: int = Field(3, ge=1, description="Samples per training forward pass, per process.")
     old_policy_decay: Literal["none", "linear", "delayed"] = "linear"
-    skip_step_without_valid: bool = Field(True, description="Skip the optimizer step when no sample is valid (the reference steps anyway).")
+    skip_step_without_valid: bool = Field(
+        True, description="Skip the optimizer step when no sample is valid (the reference steps anyway)."
+    )
 
 
 class WandbConfig(_Section):
@@ -150,10 +192,20 @@ class TrainConfig(_Section):
     sample_grid_every: int = Field(30, ge=1)
     condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
     logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
-    wandb: WandbConfig = Field(WandbConfig(), description="wandb settings (train.logger = wandb); a resumed run logs into the same wandb run.")
+    wandb: WandbConfig = Field(
+        WandbConfig(), description="wandb settings (train.logger = wandb); a resumed run logs into the same wandb run."
+    )
     device: str | None = Field(None, description="None: CUDA when available, else CPU.")
-    parallel: Literal["ddp", "fsdp2"] = Field("ddp", description="Several processes: ddp keeps a full transformer on each and all-reduces the LoRA gradients; fsdp2 shards the transformer (torch fully_shard) per block.")
-    cudnn_attention: bool = Field(False, description="Allow PyTorch's cuDNN attention backend; its backward crashed (illegal memory access) with torch 2.11 + CUDA 13 on H100.")
+    parallel: Literal["ddp", "fsdp2"] = Field(
+        "ddp",
+        description="Several processes: ddp keeps a full transformer on each and all-reduces the LoRA "
+        "gradients; fsdp2 shards the transformer (torch fully_shard) per block.",
+    )
+    cudnn_attention: bool = Field(
+        False,
+        description="Allow PyTorch's cuDNN attention backend; its backward crashed (illegal memory access) with "
+        "torch 2.11 + CUDA 13 on H100.",
+    )
 
 
 class CocoEditConfig(_Section):
@@ -166,7 +218,9 @@ class CocoEditConfig(_Section):
     regularizer: RegularizerConfig = RegularizerConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
-    judge: MLLMRewardConfig | None = Field(None, description="MLLM judge settings (docs/judge.md); required when reward.weights has 'judge'.")
+    judge: MLLMRewardConfig | None = Field(
+        None, description="MLLM judge settings (docs/judge.md); required when reward.weights has 'judge'."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CocoEditConfig:
@@ -177,11 +231,24 @@ class CocoEditConfig(_Section):
 
 
 #: Keys that may change when a run is resumed: they do not change the optimisation.
-RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.keep_last", "train.validate_every",
-                     "train.sample_grid_every", "train.logger", "train.wandb.", "train.device", "train.condition_cache_size", "train.cudnn_attention",
-                     "train.parallel",
-                     "reward.workers", "reward.max_unscored_fraction", "judge.endpoint.", "judge.cache_path",
-                     "judge.check_health")
+RESUMABLE_CHANGES = (
+    "train.epochs",
+    "train.checkpoint_every",
+    "train.keep_last",
+    "train.validate_every",
+    "train.sample_grid_every",
+    "train.logger",
+    "train.wandb.",
+    "train.device",
+    "train.condition_cache_size",
+    "train.cudnn_attention",
+    "train.parallel",
+    "reward.workers",
+    "reward.max_unscored_fraction",
+    "judge.endpoint.",
+    "judge.cache_path",
+    "judge.check_health",
+)
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -217,8 +284,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                base: dict[str, Any] | None = None) -> CocoEditConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
+) -> CocoEditConfig:
     """Read a YAML preset (or start from ``base``), apply overrides, validate."""
     data: dict[str, Any] = dict(base or {})
     source = "config"

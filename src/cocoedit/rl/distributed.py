@@ -95,7 +95,8 @@ def init_distributed() -> None:
     elif os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "WORLD_SIZE" not in os.environ:
         logging.getLogger("cocoedit").warning(
             "accelerate launch --cpu runs a single process whatever --num_processes says; for several CPU "
-            "processes use `accelerate launch --multi_gpu --num_processes N` (gloo on CPUs) or torchrun")
+            "processes use `accelerate launch --multi_gpu --num_processes N` (gloo on CPUs) or torchrun"
+        )
 
 
 def default_device() -> str:

@@ -16,7 +16,6 @@ import torch
 
 from cocoedit.core.errors import CocoEditError
 
-
 logger = logging.getLogger("cocoedit.train")
 
 
@@ -33,9 +32,11 @@ def check_logger(backend: str) -> None:
 
     package = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(backend)
     if package and importlib.util.find_spec(package) is None:
-        raise MetricsFileError(f"train.logger is {backend} but the {package} package is not installed: "
-                               f"pip install {package}, or set train.logger to "
-                               f"{'none' if backend == 'tensorboard' else 'tensorboard or none'}")
+        raise MetricsFileError(
+            f"train.logger is {backend} but the {package} package is not installed: "
+            f"pip install {package}, or set train.logger to "
+            f"{'none' if backend == 'tensorboard' else 'tensorboard or none'}"
+        )
 
 
 class RunLogger:
@@ -43,8 +44,14 @@ class RunLogger:
     is kept in the run folder (``wandb_run_id``), so a resumed training run logs into the same
     wandb run; ``wandb`` holds its project, entity, name and tags (``train.wandb``)."""
 
-    def __init__(self, run_dir: str | Path, backend: str = "tensorboard", config: dict[str, Any] | None = None,
-                 enabled: bool = True, wandb: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        backend: str = "tensorboard",
+        config: dict[str, Any] | None = None,
+        enabled: bool = True,
+        wandb: dict[str, Any] | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self._tb = None
@@ -67,8 +74,9 @@ class RunLogger:
             run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else uuid.uuid4().hex[:12]
             id_file.write_text(run_id, encoding="utf-8")
             settings = {k: v for k, v in (wandb or {}).items() if v not in (None, [])}
-            self._wandb = wandb_module.init(dir=str(self.run_dir), config=config or {}, id=run_id, resume="allow",
-                                            **settings)
+            self._wandb = wandb_module.init(
+                dir=str(self.run_dir), config=config or {}, id=run_id, resume="allow", **settings
+            )
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
@@ -117,7 +125,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        line = e.object[:e.start].count(b"\n") + 1
+        line = e.object[: e.start].count(b"\n") + 1
         raise MetricsFileError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x})") from None
     lines = text.split("\n")
     for number, line in enumerate(lines, start=1):
@@ -130,8 +138,13 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
                 raise TypeError(f"step is {step!r}, not an integer")
         except (ValueError, KeyError, TypeError) as e:
             if number == len(lines) and not text.endswith("\n"):
-                logger.warning("%s:%d: skipped the last line, cut off mid-write (%d characters, not a metrics "
-                               "record); the run was likely killed while logging", path, number, len(line))
+                logger.warning(
+                    "%s:%d: skipped the last line, cut off mid-write (%d characters, not a metrics "
+                    "record); the run was likely killed while logging",
+                    path,
+                    number,
+                    len(line),
+                )
                 break
             raise MetricsFileError(f"{path}:{number}: not a metrics record ({e})") from None
         rows.setdefault(step, {}).update(rec)

@@ -21,9 +21,7 @@ def _per_sample(shape_like: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, *([1] * (shape_like.ndim - 1)))
 
 
-def nft_velocities(
-    v_theta: torch.Tensor, v_old: torch.Tensor, beta: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def nft_velocities(v_theta: torch.Tensor, v_old: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Positive and implicit-negative velocities.
 
     ``v+ = beta v_theta + (1 - beta) sg(v_old)``, ``v- = (1 + beta) sg(v_old) - beta v_theta``;

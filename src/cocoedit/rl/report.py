@@ -22,14 +22,7 @@ from typing import Any
 
 from cocoedit.core.formatting import format_metric
 from cocoedit.core.images import ImageFileError, open_image
-from cocoedit.core.reporting import (
-    figure_img,
-    html_page,
-    html_table,
-    image_img,
-    pyplot,
-    section,
-)
+from cocoedit.core.reporting import figure_img, html_page, html_table, image_img, pyplot, section
 from cocoedit.rl.logging import read_metrics
 
 MAIN_PANELS = (
@@ -66,8 +59,11 @@ def smooth(values: Sequence[float], weight: float = DEFAULT_SMOOTHING) -> list[f
 
 def series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     """The finite ``(steps, values)`` of one metric."""
-    points = [(r["step"], float(r[key])) for r in rows
-              if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool) and math.isfinite(r[key])]
+    points = [
+        (r["step"], float(r[key]))
+        for r in rows
+        if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool) and math.isfinite(r[key])
+    ]
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -78,8 +74,12 @@ def is_constant(values: Sequence[float]) -> bool:
 
 def tick_text(value: float, spacing: float) -> str:
     """A tick label with just enough decimals to tell ticks ``spacing`` apart; never an offset."""
-    if spacing <= 0 or not math.isfinite(spacing) or abs(value) >= 1e5 or (value and abs(value) < 1e-4 and spacing < 1e-4
-                                                                           and abs(value) / spacing < 100):
+    if (
+        spacing <= 0
+        or not math.isfinite(spacing)
+        or abs(value) >= 1e5
+        or (value and abs(value) < 1e-4 and spacing < 1e-4 and abs(value) / spacing < 100)
+    ):
         return f"{value:.3g}"
     decimals = 0  # the fewest decimals that write the tick spacing exactly
     while decimals < 10 and abs(round(spacing, decimals) - spacing) > 1e-6 * spacing:
@@ -125,7 +125,7 @@ def panels_figure(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoo
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         _plain_axes(ax)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     if len(runs) > 1:
         axes.flat[0].legend(fontsize=8, frameon=False)
@@ -163,8 +163,10 @@ def grid_figure(grid: Path) -> str:
         height = GRID_ROW_PX * len(instructions)
         img = img.replace("<img ", f'<img style="height:{height}px;width:auto;max-width:none" ', 1)
         items = "".join(f"<li>{html.escape(text)}</li>" for text in instructions)
-        body = (f'<div class="gridwrap">{img}<ol class="rowcaps" style="height:{height}px;'
-                f'grid-template-rows:repeat({len(instructions)},1fr)">{items}</ol></div>')
+        body = (
+            f'<div class="gridwrap">{img}<ol class="rowcaps" style="height:{height}px;'
+            f'grid-template-rows:repeat({len(instructions)},1fr)">{items}</ol></div>'
+        )
     else:
         body = img.replace("<img ", '<img style="width:420px;max-width:100%;image-rendering:pixelated" ', 1)
         caption += " (no row instructions: the run wrote no sidecar JSON)"
@@ -181,8 +183,9 @@ def _run_meta(run_dir: Path) -> str:
     meta = ""
     info = run_dir / "run_info.json"
     if info.is_file():
-        meta += html_table(["key", "value"], list(json.loads(info.read_text(encoding="utf-8")).items()),
-                           kinds=["auto", "auto"])
+        meta += html_table(
+            ["key", "value"], list(json.loads(info.read_text(encoding="utf-8")).items()), kinds=["auto", "auto"]
+        )
     config = run_dir / "config.yaml"
     if config.is_file():
         meta += f"<details><summary>config.yaml</summary><pre>{html.escape(config.read_text())}</pre></details>"
@@ -194,8 +197,9 @@ def run_names(run_dirs: Sequence[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(d) for d in run_dirs]
 
 
-def write_training_report(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None = None,
-                          smoothing: float = DEFAULT_SMOOTHING) -> Path:
+def write_training_report(
+    run_dirs: str | Path | Sequence[str | Path], out: str | Path | None = None, smoothing: float = DEFAULT_SMOOTHING
+) -> Path:
     """Write the report of one run (default ``RUN/report.html``) or several overlaid (``out`` needed)."""
     dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     if len(dirs) > 1 and out is None:
@@ -206,32 +210,57 @@ def write_training_report(run_dirs: str | Path | Sequence[str | Path], out: str 
     last_rows = []
     for name, rows in runs.items():
         if rows:
-            last_rows += [[name, rows[-1]["step"], k, ("raw", html.escape(format_metric(k, v)))]
-                          for k, v in rows[-1].items() if k != "step" and isinstance(v, (int, float))]
+            last_rows += [
+                [name, rows[-1]["step"], k, ("raw", html.escape(format_metric(k, v)))]
+                for k, v in rows[-1].items()
+                if k != "step" and isinstance(v, (int, float))
+            ]
     if last_rows:
-        sections.append(section("Last logged step", html_table(["run", "step", "metric", "value"], last_rows,
-                                                               kinds=["auto", "int", "auto", "auto"])))
+        sections.append(
+            section(
+                "Last logged step",
+                html_table(["run", "step", "metric", "value"], last_rows, kinds=["auto", "int", "auto", "auto"]),
+            )
+        )
     keys = sorted({k for rows in runs.values() for r in rows for k in r if k != "step"})
     changing = {k for k in keys if any(not is_constant(series(rows, k)[1]) for rows in runs.values())}
     main = [(k, t) for k, t in MAIN_PANELS if k in changing]
     others = [(k, k) for k in keys if k in changing and k not in dict(MAIN_PANELS)]
-    note = (f'<p class="muted">Faint: logged values; bold: smoothed (exponential moving average, weight {smoothing}, '
-            "bias-corrected).</p>" if smoothing > 0 else "")
+    note = (
+        f'<p class="muted">Faint: logged values; bold: smoothed (exponential moving average, weight {smoothing}, '
+        "bias-corrected).</p>"
+        if smoothing > 0
+        else ""
+    )
     if main:
         sections.append(section("Training curves", note + _panels(runs, main, smoothing)))
     if others:
-        sections.append(section(f"Other metrics ({len(others)})", "<details><summary>show</summary>"
-                                + _panels(runs, others, smoothing, cols=4) + "</details>"))
-    constant = [[name, k, ("raw", html.escape(format_metric(k, series(rows, k)[1][0])))]
-                for name, rows in runs.items() for k in keys if k not in changing and series(rows, k)[1]]
+        sections.append(
+            section(
+                f"Other metrics ({len(others)})",
+                "<details><summary>show</summary>" + _panels(runs, others, smoothing, cols=4) + "</details>",
+            )
+        )
+    constant = [
+        [name, k, ("raw", html.escape(format_metric(k, series(rows, k)[1][0])))]
+        for name, rows in runs.items()
+        for k in keys
+        if k not in changing and series(rows, k)[1]
+    ]
     if constant:
-        sections.append(section("Constant over the run (not drawn)",
-                                html_table(["run", "metric", "value"], constant, kinds=["auto"] * 3)))
+        sections.append(
+            section(
+                "Constant over the run (not drawn)",
+                html_table(["run", "metric", "value"], constant, kinds=["auto"] * 3),
+            )
+        )
     for name, d in zip(names, dirs, strict=True):
         grids = sorted((d / "samples").glob("step-*.png"))[-GRIDS_SHOWN:]
         if grids:
-            body = ('<p class="muted">Each row: source | output of the sampling policy | edit region (red), with '
-                    "the row's instruction beside it.</p>" + "".join(grid_figure(g) for g in grids))
+            body = (
+                '<p class="muted">Each row: source | output of the sampling policy | edit region (red), with '
+                "the row's instruction beside it.</p>" + "".join(grid_figure(g) for g in grids)
+            )
             sections.append(section("Sample grids" + (f": {name}" if len(dirs) > 1 else ""), _GRID_CSS + body))
         meta = _run_meta(d)
         if meta:

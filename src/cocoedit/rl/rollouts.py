@@ -22,13 +22,7 @@ from cocoedit.judge.client import JudgeUnavailableError
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.condition import EditCondition
 from cocoedit.models.samplers import sample as run_sampler
-from cocoedit.rewards.base import (
-    RewardBatch,
-    RewardFunction,
-    RewardInputs,
-    as_reward_batch,
-    mix_rewards,
-)
+from cocoedit.rewards.base import RewardBatch, RewardFunction, RewardInputs, as_reward_batch, mix_rewards
 from cocoedit.rl.config import CocoEditConfig
 from cocoedit.rl.distributed import ProcessGroup
 from cocoedit.rl.epoch_plan import EpochPlan, sample_generator
@@ -54,8 +48,15 @@ class EpochSamples:
 class Rollouts:
     """Rows, conditions, sampling, scoring and validation of one run (see the module doc)."""
 
-    def __init__(self, config: CocoEditConfig, backbone: EditBackbone, samples: Sequence[EditSample],
-                 validation: Sequence[EditSample], rewards: dict[str, RewardFunction], dist: ProcessGroup):
+    def __init__(
+        self,
+        config: CocoEditConfig,
+        backbone: EditBackbone,
+        samples: Sequence[EditSample],
+        validation: Sequence[EditSample],
+        rewards: dict[str, RewardFunction],
+        dist: ProcessGroup,
+    ):
         self.config, self.backbone, self.rewards, self.dist = config, backbone, rewards, dist
         self.pools = {"train": list(samples), "validation": list(validation)}
         self.height, self.width = config.model.height, config.model.width
@@ -73,32 +74,46 @@ class Rollouts:
 
     def row(self, index: int, pool: str = "train") -> TrainingRow:
         """A dataset row at the working resolution (LRU-cached)."""
-        return self._cached(self._rows, (pool, index),
-                            lambda: prepare_row(self.pools[pool][index], self.height, self.width))
+        return self._cached(
+            self._rows, (pool, index), lambda: prepare_row(self.pools[pool][index], self.height, self.width)
+        )
 
     def condition(self, index: int, pool: str = "train") -> EditCondition:
         """The encoded (instruction, source) of a row, computed once and cached (LRU)."""
+
         def encode() -> EditCondition:
             row = self.row(index, pool)
             with torch.no_grad():
-                return self.backbone.encode_condition([row.sample.instruction], row.source[None], self.height,
-                                                      self.width, guidance=self.config.model.guidance)
+                return self.backbone.encode_condition(
+                    [row.sample.instruction],
+                    row.source[None],
+                    self.height,
+                    self.width,
+                    guidance=self.config.model.guidance,
+                )
 
         return self._cached(self._conditions, (pool, index), encode)
 
     def score(self, inputs: RewardInputs) -> dict[str, RewardBatch]:
         return {name: as_reward_batch(fn(inputs), len(inputs), name) for name, fn in self.rewards.items()}
 
-    def rollout(self, rows: Sequence[int], indices: Sequence[int], epoch: int, predict: Predict,
-                pool: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    def rollout(
+        self, rows: Sequence[int], indices: Sequence[int], epoch: int, predict: Predict, pool: str = "train"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Packed clean latents and decoded images of samples ``indices`` (their own noise) of ``rows``."""
         s = self.config.sampling
         cond = EditCondition.cat([self.condition(r, pool) for r in rows])
         gens = [sample_generator(self.config.train.seed, epoch, i) for i in indices]
         noise = self.backbone.initial_noise(len(rows), self.height, self.width, gens)
         with torch.no_grad():
-            out = run_sampler(s.sampler, lambda x, sigma: predict(x, sigma, cond), noise, self.sigmas,
-                              noise_level=s.sde_noise_level, generator=gens[0])
+            out = run_sampler(
+                s.sampler,
+                lambda x, sigma: predict(x, sigma, cond),
+                noise,
+                self.sigmas,
+                noise_level=s.sde_noise_level,
+                generator=gens[0],
+            )
             images = self.backbone.decode(out.sample, self.height, self.width)
         return out.sample.detach(), images.float().cpu()
 
@@ -109,10 +124,10 @@ class Rollouts:
         b = self.config.sampling.batch_size
         clean, images, futures = [], [], []
         for i in range(0, len(rows), b):
-            x0, decoded = self.rollout(rows[i:i + b], indices[i:i + b], plan.epoch, predict)
+            x0, decoded = self.rollout(rows[i : i + b], indices[i : i + b], plan.epoch, predict)
             clean.append(x0)
             images.append(decoded)
-            inputs = RewardInputs.from_rows([self.row(r) for r in rows[i:i + b]], decoded)
+            inputs = RewardInputs.from_rows([self.row(r) for r in rows[i : i + b]], decoded)
             futures.append(pool.submit(self.score, inputs))
         return EpochSamples(rows, torch.cat(clean), torch.cat(images), futures, time.perf_counter() - start)
 
@@ -133,8 +148,11 @@ class Rollouts:
             scores = torch.cat([p[name].scores for p in parts])
             valid = torch.cat([p[name].valid for p in parts])
             reasons = tuple(r for p in parts for r in (p[name].reasons or (None,) * len(p[name].valid)))
-            out[name] = RewardBatch(self.dist.gather(scores.to(device)).cpu(), self.dist.gather(valid.to(device)).cpu(),
-                                    tuple(r for rank in self.dist.gather_objects(reasons) for r in rank))
+            out[name] = RewardBatch(
+                self.dist.gather(scores.to(device)).cpu(),
+                self.dist.gather(valid.to(device)).cpu(),
+                tuple(r for rank in self.dist.gather_objects(reasons) for r in rank),
+            )
         return out
 
     def validate(self, predict: Predict) -> dict[str, float]:
@@ -149,7 +167,7 @@ class Rollouts:
         names = list(self.config.reward.weights)
         local: dict[str, list] = {"psnr": [], "ssim": [], **{k: [] for k in names}, **{f"{k}/valid": [] for k in names}}
         for k in range(math.ceil(math.ceil(n / self.dist.world) / b)):
-            rows = mine[k * b:(k + 1) * b]
+            rows = mine[k * b : (k + 1) * b]
             _, images = self.rollout(rows or [0], [VALIDATION_INDEX + r for r in rows or [0]], 0, predict, "validation")
             if not rows:
                 continue  # a rollout only to keep the processes' collectives in step
@@ -161,12 +179,17 @@ class Rollouts:
             local["psnr"] += keep.psnr.tolist()
             local["ssim"] += keep.ssim.tolist()
         merged = {k: [v for part in self.dist.gather_objects(local) for v in part[k]] for k in local}
-        batches = {k: RewardBatch(torch.tensor(merged[k]), torch.tensor(merged[f"{k}/valid"], dtype=torch.bool))
-                   for k in names}
+        batches = {
+            k: RewardBatch(torch.tensor(merged[k]), torch.tensor(merged[f"{k}/valid"], dtype=torch.bool)) for k in names
+        }
         out = {f"val/{k}": nanmean(v.scores) for k, v in batches.items()}
-        out.update({"val/combined": nanmean(mix_rewards(batches, self.config.reward.weights).scores),
-                    "val/keep_psnr": nanmean(torch.tensor(merged["psnr"])),
-                    "val/keep_ssim": nanmean(torch.tensor(merged["ssim"]))})
+        out.update(
+            {
+                "val/combined": nanmean(mix_rewards(batches, self.config.reward.weights).scores),
+                "val/keep_psnr": nanmean(torch.tensor(merged["psnr"])),
+                "val/keep_ssim": nanmean(torch.tensor(merged["ssim"])),
+            }
+        )
         return out
 
     def sample_grid(self, samples: EpochSamples, count: int = 4) -> tuple[torch.Tensor, list[dict[str, str]]]:
@@ -176,8 +199,9 @@ class Rollouts:
         for i in range(min(count, len(samples.rows))):
             row = self.row(samples.rows[i])
             tint = row.source * 0.45 + torch.tensor([1.0, 0.15, 0.15])[:, None, None] * 0.55
-            tiles.append(torch.cat([row.source, samples.images[i], torch.where(row.edit_mask.bool(), tint, row.source)],
-                                   dim=2))
+            tiles.append(
+                torch.cat([row.source, samples.images[i], torch.where(row.edit_mask.bool(), tint, row.source)], dim=2)
+            )
             captions.append({"sample_id": row.sample.id, "instruction": row.sample.instruction})
         return torch.cat(tiles, dim=1), captions
 

@@ -2,7 +2,7 @@
 
 When a run starts, ``config.yaml`` is written with every path made absolute (so ``--resume`` works
 from any directory), ``run_info.json`` says what ran it, and ``fingerprint.json`` records the
-manifests' content hashes and the model's identity (:func:`~cocoedit.rl.checkpoint.run_fingerprint`).
+manifests' content hashes and the model's identity (:func:`~cocoedit.rl.fingerprint.run_fingerprint`).
 A resume refuses a config whose result-changing keys differ, and a changed manifest or model unless
 the user accepts that change by name (``--accept-changed data`` / ``model``).
 """
@@ -22,14 +22,9 @@ import yaml
 
 import cocoedit
 from cocoedit.core.settings import read_yaml_mapping
-from cocoedit.rl.checkpoint import (
-    RunError,
-    config_differences,
-    fingerprint_differences,
-    latest_checkpoint,
-    run_fingerprint,
-)
+from cocoedit.rl.checkpoint import RunError, latest_checkpoint
 from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
+from cocoedit.rl.fingerprint import config_differences, fingerprint_differences, run_fingerprint
 
 CONFIG = "config.yaml"
 RUN_INFO = "run_info.json"
@@ -60,8 +55,16 @@ def absolute_config(config: CocoEditConfig) -> dict[str, Any]:
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(cocoedit.__file__).parent).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(cocoedit.__file__).parent,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -92,8 +95,13 @@ def start_run(run_dir: Path, config: CocoEditConfig, world_size: int, backbone_k
         elif path.exists():
             path.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
-    info = {"cocoedit_version": cocoedit.__version__, "git_commit": _git_commit(), "torch_version": torch.__version__,
-            "world_size": world_size, "backbone": backbone_kind}
+    info = {
+        "cocoedit_version": cocoedit.__version__,
+        "git_commit": _git_commit(),
+        "torch_version": torch.__version__,
+        "world_size": world_size,
+        "backbone": backbone_kind,
+    }
     _write_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
     _write_atomic(run_dir / FINGERPRINT, json.dumps(_fingerprint(config), indent=1))
     _write_atomic(run_dir / CONFIG, yaml.safe_dump(absolute_config(config), sort_keys=False))

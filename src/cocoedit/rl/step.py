@@ -80,6 +80,7 @@ class AdapterPolicies:
     @contextmanager
     def current(self) -> Iterator[Predict]:
         with use_adapter(self.backbone, self.current_name):
+
             def predict(x_t: torch.Tensor, t: torch.Tensor, cond: EditCondition) -> torch.Tensor:
                 with self.autocast():
                     return self.backbone.predict_velocity(x_t, t, cond)
@@ -131,8 +132,12 @@ class StepLosses:
     passes: int
 
     def as_metrics(self) -> dict[str, float]:
-        return {"loss/policy": self.policy, "loss/kl": self.kl, "loss/keep_region": self.keep_region,
-                "loss/edit_region": self.edit_region}
+        return {
+            "loss/policy": self.policy,
+            "loss/kl": self.kl,
+            "loss/keep_region": self.keep_region,
+            "loss/edit_region": self.edit_region,
+        }
 
 
 def _valid_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
@@ -140,8 +145,9 @@ def _valid_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
     return float((values * v).sum() / v.sum().clamp_min(1))
 
 
-def accumulate_gradients(batch: RolloutBatch, policies: Policies, settings: StepSettings,
-                         unpack: Callable[[torch.Tensor], torch.Tensor]) -> StepLosses:
+def accumulate_gradients(
+    batch: RolloutBatch, policies: Policies, settings: StepSettings, unpack: Callable[[torch.Tensor], torch.Tensor]
+) -> StepLosses:
     """Back-propagate the epoch's loss into the current policy's gradients (see the module doc).
 
     ``unpack`` maps packed latents ``[B, N, D]`` to the latent grid ``[B, C, h, w]``. The loss of
@@ -163,14 +169,17 @@ def accumulate_gradients(batch: RolloutBatch, policies: Policies, settings: Step
         order = torch.stack([torch.randperm(len(s.timesteps), generator=g) for g in generators])
         for j in range(s.num_timesteps):
             t = s.timesteps[order[:, j]].to(device=device, dtype=x0.dtype)
-            eps = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generators]).to(device=device, dtype=x0.dtype)
+            eps = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generators]).to(
+                device=device, dtype=x0.dtype
+            )
             x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
             v_old = policies.old(x_t, t, cond)
             v_ref = policies.reference(x_t, t, cond) if s.kl_weight > 0 else None
             with policies.current() as predict:
                 v_theta = predict(x_t, t, cond)
-                policy = nft_policy_loss(r, v_theta.float(), v_old.float(), x_t.float(), x0.float(), t.float(), valid,
-                                         s.beta, s.adv_clip_max)
+                policy = nft_policy_loss(
+                    r, v_theta.float(), v_old.float(), x_t.float(), x0.float(), t.float(), valid, s.beta, s.adv_clip_max
+                )
                 loss = policy.loss
                 terms = {"policy": policy.loss.detach()}
                 if v_ref is not None:
@@ -180,17 +189,32 @@ def accumulate_gradients(batch: RolloutBatch, policies: Policies, settings: Step
                 if s.regularizer is not None:
                     g = s.regularizer
                     reg = region_regularizers(
-                        unpack(policy.x0_positive), unpack(policy.x0_negative), unpack(x0.float()), x_src,
-                        batch.edit_masks[idx].to(device), r, valid, g.lambda_ner, g.lambda_er, g.tau_pos, g.tau_neg,
-                        g.erode_radius, g.ring_weight, g.positive_target, edit_term=g.edit_term,
-                        edit_distance=g.edit_distance)
+                        unpack(policy.x0_positive),
+                        unpack(policy.x0_negative),
+                        unpack(x0.float()),
+                        x_src,
+                        batch.edit_masks[idx].to(device),
+                        r,
+                        valid,
+                        g.lambda_ner,
+                        g.lambda_er,
+                        g.tau_pos,
+                        g.tau_neg,
+                        g.erode_radius,
+                        g.ring_weight,
+                        g.positive_target,
+                        edit_term=g.edit_term,
+                        edit_distance=g.edit_distance,
+                    )
                     loss = loss + reg.loss
                     terms["keep_region"] = torch.tensor(_valid_mean(reg.keep_term, valid))
                     terms["edit_region"] = torch.tensor(_valid_mean(reg.edit_term, valid))
                 if not torch.isfinite(loss):
                     values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
-                    raise NonFiniteError(f"the loss is {float(loss.detach())} at micro-batch {m + 1}/{micro_batches}, "
-                                         f"timestep pass {j + 1}/{s.num_timesteps} ({values})")
+                    raise NonFiniteError(
+                        f"the loss is {float(loss.detach())} at micro-batch {m + 1}/{micro_batches}, "
+                        f"timestep pass {j + 1}/{s.num_timesteps} ({values})"
+                    )
                 (loss / passes).backward()
             for k, v in terms.items():
                 totals[k] += float(v) / passes

@@ -33,42 +33,25 @@ from typing import Any
 
 import torch
 
-from cocoedit.core.devices import check_device
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.data.manifest import EditSample
 from cocoedit.judge.client import JudgeUnavailableError
 from cocoedit.models.backbone import EditBackbone
-from cocoedit.models.condition import BackboneError
-from cocoedit.models.lora import (
-    adapter_parameters,
-    add_lora,
-    copy_adapter,
-    full_lora_state_dict,
-    save_lora,
-)
-from cocoedit.rewards.base import (
-    RewardFunction,
-    mix_rewards,
-)
+from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, full_lora_state_dict, save_lora
+from cocoedit.rewards.base import RewardFunction, mix_rewards
 from cocoedit.rewards.registry import close_rewards
 from cocoedit.rl import checkpoint as ckpt
 from cocoedit.rl.advantages import optimality_probability
 from cocoedit.rl.config import CocoEditConfig, ConfigError
 from cocoedit.rl.distributed import ProcessGroup, full_tensor, shard_transformer
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_seed
-from cocoedit.rl.logging import RunLogger, check_logger, repair_metrics
+from cocoedit.rl.logging import RunLogger, repair_metrics
 from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
-from cocoedit.rl.run_folder import check_resume, check_run_folder, start_run
-from cocoedit.rl.step import (
-    AdapterPolicies,
-    NonFiniteError,
-    RolloutBatch,
-    StepSettings,
-    accumulate_gradients,
-)
+from cocoedit.rl.run_folder import check_resume, start_run
+from cocoedit.rl.step import AdapterPolicies, NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
 
 CURRENT, OLD = "default", "old"
 # Separate random streams from train.seed: rollout noise (the seed itself), training noise and
@@ -113,9 +96,12 @@ class CocoEditTrainer:
         self.step_settings = StepSettings(
             timesteps=self.rollouts.sigmas[:-1],  # the rollout's timesteps (method.md §b.4)
             num_timesteps=max(1, int(config.sampling.steps * config.nft.timestep_fraction)),
-            micro_batch_size=config.optim.train_batch_size, beta=config.nft.beta,
-            adv_clip_max=config.advantage.adv_clip_max, kl_weight=config.nft.kl_weight,
-            regularizer=config.regularizer if config.regularizer.enabled else None)
+            micro_batch_size=config.optim.train_batch_size,
+            beta=config.nft.beta,
+            adv_clip_max=config.advantage.adv_clip_max,
+            kl_weight=config.nft.kl_weight,
+            regularizer=config.regularizer if config.regularizer.enabled else None,
+        )
         self._add_adapters()
         self.policies = AdapterPolicies(backbone, CURRENT, OLD)
         if backbone.device.type == "cuda" and not config.train.cudnn_attention:
@@ -161,39 +147,18 @@ class CocoEditTrainer:
         accept_changed: Sequence[str] = (),
         resume: bool | None = None,
     ) -> CocoEditTrainer:
-        """Check the run folder (when ``resume`` says what it should hold), the device, the model's
-        kind, options and working size (from its config files) and the logger, read the manifests
-        and check every row and file as ``cocoedit data validate`` does, build the rewards (a judge
-        is contacted now), then load the backbone: inputs are checked before the slow part.
-        ``extra_rewards`` supplies components built in code by the names used in
+        """Check the inputs (:func:`~cocoedit.rl.preflight.check_training_inputs`: run folder,
+        device, model kind, options and working size, logger, every manifest row and file), build
+        the rewards (a judge is contacted now), then load the backbone: inputs are checked before
+        the slow part. ``extra_rewards`` supplies components built in code by the names used in
         ``reward.weights``."""
-        from cocoedit.data.manifest import detect_layout, read_manifest
-        from cocoedit.data.validate import require_valid_manifest
-        from cocoedit.models.registry import backbone_class, check_working_size, detect_kind, load_backbone
+        from cocoedit.models.registry import load_backbone
         from cocoedit.rewards.registry import load_rewards
-        from cocoedit.rl.distributed import default_device
+        from cocoedit.rl.preflight import check_training_inputs
 
-        def read(path: str) -> list[EditSample]:
-            layout = detect_layout(path)
-            require_valid_manifest(path, layout)  # the rows `cocoedit data validate` refuses, refused here too
-            return read_manifest(path, layout=layout)
-
-        if resume is not None:
-            check_run_folder(Path(run_dir), resume)
-        m = config.model
-        device = str(check_device(config.train.device, "train.device")) if config.train.device else default_device()
-        kind = m.backbone or detect_kind(m.path)
-        try:
-            backbone_class(kind).check_options(m.backbone_options)
-        except BackboneError as e:
-            raise ConfigError(f"model.backbone_options: {e}") from None
-        try:
-            check_working_size(m.path, kind, m.height, m.width)
-        except BackboneError as e:
-            raise ConfigError(f"model.height, model.width: {e}") from None
-        check_logger(config.train.logger)
-        train_samples = read(config.data.manifest)
-        validation = read(config.data.validation_manifest) if config.data.validation_manifest else []
+        inputs = check_training_inputs(config, Path(run_dir), resume)
+        m, kind, device = config.model, inputs.kind, inputs.device
+        train_samples, validation = inputs.train_samples, inputs.validation_samples
         r = config.reward
         rewards = load_rewards(r.weights, r.functions, r.options, config.judge, r.pixel.model_dump(), extra_rewards)
         try:
@@ -224,18 +189,34 @@ class CocoEditTrainer:
                 raise RewardFailureError(
                     f"epoch {plan.epoch + 1}: reward {name!r} could not score {sum(reasons.values())} of "
                     f"{len(batch.valid)} samples ({share:.0%} > reward.max_unscored_fraction "
-                    f"{c.reward.max_unscored_fraction:g}): {counted}")
+                    f"{c.reward.max_unscored_fraction:g}): {counted}"
+                )
         mixed = mix_rewards(gathered, c.reward.weights)
         a = c.advantage
-        adv = optimality_probability(mixed.scores, plan.sample_group, mixed.valid, a.normaliser, a.adv_clip_max,
-                                     a.std_eps, a.std_threshold, a.mean_threshold)
+        adv = optimality_probability(
+            mixed.scores,
+            plan.sample_group,
+            mixed.valid,
+            a.normaliser,
+            a.adv_clip_max,
+            a.std_eps,
+            a.std_threshold,
+            a.mean_threshold,
+        )
         if a.ban_saturated:
             self.banned.update(plan.prompts[adv.ban].tolist())
-        stats.update({"reward/combined": nanmean(mixed.scores), "reward/scored_fraction": mixed.valid.float().mean().item(),
-                      "r/mean": nanmean(adv.r), "r/std": nanstd(adv.r),
-                      "train/valid_fraction": adv.valid.float().mean().item(), "train/banned": float(len(self.banned)),
-                      "time/waiting_for_rewards": waited})
-        return adv.r[plan.start:plan.stop], adv.valid[plan.start:plan.stop], stats
+        stats.update(
+            {
+                "reward/combined": nanmean(mixed.scores),
+                "reward/scored_fraction": mixed.valid.float().mean().item(),
+                "r/mean": nanmean(adv.r),
+                "r/std": nanstd(adv.r),
+                "train/valid_fraction": adv.valid.float().mean().item(),
+                "train/banned": float(len(self.banned)),
+                "time/waiting_for_rewards": waited,
+            }
+        )
+        return adv.r[plan.start : plan.stop], adv.valid[plan.start : plan.stop], stats
 
     # -- the update -------------------------------------------------------------------------------
     def _update(self, plan: EpochPlan, samples: EpochSamples, r: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
@@ -243,12 +224,21 @@ class CocoEditTrainer:
         start = time.perf_counter()
         c, device = self.config, self.backbone.device
         batch = RolloutBatch(
-            clean=samples.clean.to(device), conditions=[self.rollouts.condition(i) for i in samples.rows], r=r, valid=valid,
-            edit_masks=latent_grid_mask(torch.stack([self.rollouts.row(i).edit_mask for i in samples.rows]), self.latent_hw),
-            seeds=[sample_seed(c.train.seed ^ _TRAIN_STREAM, plan.epoch, plan.start + i) for i in range(len(samples.rows))])
+            clean=samples.clean.to(device),
+            conditions=[self.rollouts.condition(i) for i in samples.rows],
+            r=r,
+            valid=valid,
+            edit_masks=latent_grid_mask(
+                torch.stack([self.rollouts.row(i).edit_mask for i in samples.rows]), self.latent_hw
+            ),
+            seeds=[
+                sample_seed(c.train.seed ^ _TRAIN_STREAM, plan.epoch, plan.start + i) for i in range(len(samples.rows))
+            ],
+        )
         self.optimizer.zero_grad(set_to_none=True)
-        losses = accumulate_gradients(batch, self.policies, self.step_settings,
-                                      lambda z: self.backbone.unpack(z, self.height, self.width))
+        losses = accumulate_gradients(
+            batch, self.policies, self.step_settings, lambda z: self.backbone.unpack(z, self.height, self.width)
+        )
         if not self.sharded:  # FSDP2 has already reduced the gradients in backward
             self.dist.average_gradients(self.current)
         grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(self.current, c.optim.grad_clip)).item()
@@ -257,26 +247,42 @@ class CocoEditTrainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if not all(bool(torch.isfinite(full_tensor(p.detach())).all()) for p in self.current):
-            raise NonFiniteError(f"step {self.step + 1}: an adapter weight is not finite after the optimizer step "
-                                 f"(gradient norm {grad_norm:.4g}); nothing was saved")
+            raise NonFiniteError(
+                f"step {self.step + 1}: an adapter weight is not finite after the optimizer step "
+                f"(gradient norm {grad_norm:.4g}); nothing was saved"
+            )
         decay = old_policy_decay(self.step + 1, c.optim.old_policy_decay)  # the step just completed
         soft_update_(self.old, self.current, decay)
-        return {**losses.as_metrics(), "train/grad_norm": grad_norm, "train/old_decay": decay,
-                "train/stepped": float(stepped), "train/lr": self.optimizer.param_groups[0]["lr"],
-                "time/training": time.perf_counter() - start}
+        return {
+            **losses.as_metrics(),
+            "train/grad_norm": grad_norm,
+            "train/old_decay": decay,
+            "train/stepped": float(stepped),
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+            "time/training": time.perf_counter() - start,
+        }
 
     # -- validation, grids, checkpoints -----------------------------------------------------------
     def _checkpoint(self, score: float | None) -> None:
         """Adapters (also in diffusers format), optimizer, step, ban list and every rank's RNG.
         Gathering whole tensors is collective (sharded models): every process takes part; the
         main process checks the adapters are finite, then writes."""
-        state = ckpt.capture_trainer_state(self.backbone.transformer, self.optimizer, CURRENT, OLD, self.step,
-                                           self.banned, self.dist.gather_objects(ckpt.capture_rng_state()))
+        state = ckpt.capture_trainer_state(
+            self.backbone.transformer,
+            self.optimizer,
+            CURRENT,
+            OLD,
+            self.step,
+            self.banned,
+            self.dist.gather_objects(ckpt.capture_rng_state()),
+        )
         lora = full_lora_state_dict(self.backbone, CURRENT)
         if self.dist.main:
             bad = [n for n, t in state.current.items() if not torch.isfinite(t).all()]
             if bad:
-                raise NonFiniteError(f"step {self.step}: adapter weight {bad[0]} is not finite; the checkpoint was not written")
+                raise NonFiniteError(
+                    f"step {self.step}: adapter weight {bad[0]} is not finite; the checkpoint was not written"
+                )
 
             def write(folder: Path) -> None:
                 ckpt.write_trainer_state(folder, state)
@@ -309,8 +315,13 @@ class CocoEditTrainer:
         elif self.dist.main:
             start_run(self.run_dir, c, self.dist.world, self.backbone.kind)
         self.dist.barrier()
-        self.logger = RunLogger(self.run_dir, c.train.logger, c.model_dump(mode="json"), enabled=self.dist.main,
-                                wandb=c.train.wandb.model_dump())
+        self.logger = RunLogger(
+            self.run_dir,
+            c.train.logger,
+            c.model_dump(mode="json"),
+            enabled=self.dist.main,
+            wandb=c.train.wandb.model_dump(),
+        )
         try:
             with ThreadPoolExecutor(c.reward.workers, thread_name_prefix="reward") as pool:
                 while self.step < c.train.epochs:
@@ -328,8 +339,16 @@ class CocoEditTrainer:
     def _one_epoch(self, pool: ThreadPoolExecutor) -> None:
         c = self.config
         t0 = time.perf_counter()
-        plan = plan_epoch(len(self.samples), c.sampling.prompts_per_epoch, c.sampling.group_size, self.step,
-                          c.train.seed, self.banned, self.dist.world, self.dist.rank)
+        plan = plan_epoch(
+            len(self.samples),
+            c.sampling.prompts_per_epoch,
+            c.sampling.group_size,
+            self.step,
+            c.train.seed,
+            self.banned,
+            self.dist.world,
+            self.dist.rank,
+        )
         samples = self.rollouts.sample_epoch(plan, self.policies.old, pool)
         r, valid, stats = self._collect_rewards(samples, plan)
         stats.update(self._update(plan, samples, r, valid))
@@ -348,7 +367,9 @@ class CocoEditTrainer:
                 grid, captions = self.rollouts.sample_grid(samples)
                 self.logger.log_image(self.step, "samples", grid)
                 save_image(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png")
-                _write_json(self.run_dir / "samples" / f"step-{self.step:06d}.json", {"step": self.step, "rows": captions})
+                _write_json(
+                    self.run_dir / "samples" / f"step-{self.step:06d}.json", {"step": self.step, "rows": captions}
+                )
         if self.step % c.train.checkpoint_every == 0 or self.step == c.train.epochs:
             self._checkpoint(score)
         if self.progress is not None and self.dist.main:

@@ -33,9 +33,7 @@ from http import HTTPStatus
 
 import pydantic
 from openai.types.chat import ChatCompletion
-from openai.types.chat.completion_create_params import (
-    CompletionCreateParamsNonStreaming,
-)
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 _REQUEST_TYPE = pydantic.TypeAdapter(CompletionCreateParamsNonStreaming)
 _TOKEN = re.compile(r"\d|[A-Za-z]+|\s+|[^\sA-Za-z\d]")
@@ -105,9 +103,15 @@ class ScriptedJudgeServer:
     type rejected (answered with HTTP 400).
     """
 
-    def __init__(self, script: Script, model: str = "scripted-judge", port: int = 0,
-                 validate_requests: bool = True, models_status: int = 200,
-                 listed_models: Sequence[str] | None = None):
+    def __init__(
+        self,
+        script: Script,
+        model: str = "scripted-judge",
+        port: int = 0,
+        validate_requests: bool = True,
+        models_status: int = 200,
+        listed_models: Sequence[str] | None = None,
+    ):
         """``validate_requests=False`` skips the openai request-type check (a few ms of CPU per
         request), for load benchmarks that measure the client, not the wire format.
         ``models_status`` other than 200 makes ``GET /models`` fail with that status;
@@ -156,7 +160,9 @@ class ScriptedJudgeServer:
                         "token": tok,
                         "logprob": top.get(tok, max(top.values(), default=0.0)),
                         "bytes": list(tok.encode()),
-                        "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top.items()],
+                        "top_logprobs": [
+                            {"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top.items()
+                        ],
                     }
                     for tok, top in pairs
                 ]
@@ -182,8 +188,11 @@ class ScriptedJudgeServer:
     # -- HTTP over asyncio streams --------------------------------------------------------------
     @staticmethod
     def _response(status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:
-        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json",
-                 f"Content-Length: {len(payload)}"]
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
@@ -198,8 +207,12 @@ class ScriptedJudgeServer:
             if path == "/v1/models":
                 if self.models_status != 200:
                     return self._error(self.models_status, "scripted failure of GET /models")
-                data = {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "cocoedit"}
-                                                   for m in self.listed_models]}
+                data = {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "cocoedit"} for m in self.listed_models
+                    ],
+                }
                 return self._response(200, json.dumps(data).encode())
             return self._error(404, f"no route {path}")
         if path != "/v1/chat/completions":
@@ -292,17 +305,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", default="scripted-judge")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--latency-max", type=float, default=None,
-                        help="with --latency: each answer waits between the two, fixed by the prompt (latency_for)")
+    parser.add_argument(
+        "--latency-max",
+        type=float,
+        default=None,
+        help="with --latency: each answer waits between the two, fixed by the prompt (latency_for)",
+    )
     parser.add_argument("--text", default="Editing effect: 4\nVisual quality: 5")
     parser.add_argument("--no-validate", action="store_true", help="skip the openai request-type check (benchmarks)")
     args = parser.parse_args()
     if args.latency_max is None:
         script: Script = ScriptedReply(text=args.text, delay_s=args.latency)
     else:
+
         def script(body: dict, index: int) -> ScriptedReply:
             prompt = next(part["text"] for part in body["messages"][-1]["content"] if part["type"] == "text")
             return ScriptedReply(text=args.text, delay_s=latency_for(prompt, args.latency, args.latency_max))
+
     server = ScriptedJudgeServer(script, args.model, args.port, validate_requests=not args.no_validate)
     print(server.base_url, flush=True)  # the parent process reads the address from this line
     asyncio.run(server._serve())

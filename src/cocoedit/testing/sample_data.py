@@ -5,7 +5,8 @@ The photos are the colour images that ship inside scikit-image. Each sample gets
 rectangular edit region; its mask is written white = keep, as in the real mask-annotated
 benchmarks. The ImgEdit benchmark is laid out as released: every second key of an edit type
 edits the previous key's source image (keys share sources and masks), one category sits a folder
-deeper, and the metafile's ``id`` paths end in ``.jpg`` while the files are PNG. Three synthetic "editors" write results folders in the benchmark's result layout:
+deeper, and the metafile's ``id`` paths end in ``.jpg`` while the files are PNG. Three synthetic
+"editors" write results folders in the benchmark's result layout:
 
 * ``careful``: performs the edit inside the edit region and leaves every keep-region pixel
   exactly unchanged (keep-region PSNR = :data:`~cocoedit.core.metrics.PSNR_IDENTICAL_DB`).
@@ -119,11 +120,7 @@ def _save_source(folder: Path, name: str, source: np.ndarray, edit: np.ndarray) 
 
 
 def make_sample_benchmark(
-    out_dir: str | Path,
-    bench: BenchName,
-    per_category: int = 2,
-    size: tuple[int, int] = (96, 128),
-    seed: int = 0,
+    out_dir: str | Path, bench: BenchName, per_category: int = 2, size: tuple[int, int] = (96, 128), seed: int = 0
 ) -> SampleBenchmark:
     """Write a benchmark (``out_dir/bench``) and one results folder per editor (``out_dir/<editor>``).
 
@@ -205,13 +202,21 @@ def make_sample_manifest(
         side = int(min(photo.shape[:2]) * rng.uniform(0.5, 0.9))
         y0 = rng.integers(0, photo.shape[0] - side + 1)
         x0 = rng.integers(0, photo.shape[1] - side + 1)
-        source = np.asarray(Image.fromarray(photo[y0:y0 + side, x0:x0 + side]).resize((w, h), Image.LANCZOS))
+        source = np.asarray(Image.fromarray(photo[y0 : y0 + side, x0 : x0 + side]).resize((w, h), Image.LANCZOS))
         edit = _edit_mask(h, w, rng)
         kind = kinds[i % len(kinds)]
         target = source.copy()
         target[edit] = _edit(kind, source[edit][None], rng)[0]
         name = f"{i:04d}"
         paths = save_generated_sample(out_dir, name, source, target, edit)
-        rows.append(EditSample(id=name, source=paths["images"], instruction=INSTRUCTIONS[kind], mask=paths["masks"],
-                               edit_type=kind, target=paths["targets"]))
+        rows.append(
+            EditSample(
+                id=name,
+                source=paths["images"],
+                instruction=INSTRUCTIONS[kind],
+                mask=paths["masks"],
+                edit_type=kind,
+                target=paths["targets"],
+            )
+        )
     return write_manifest(rows, out_dir / "manifest.jsonl")

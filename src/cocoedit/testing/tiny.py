@@ -119,7 +119,9 @@ def _t5_tokenizer():
     from transformers import T5Tokenizer
 
     words = Counter(w for line in _CORPUS for w in line.split())
-    chars = sorted({c for w in words for c in w} | set(string.ascii_letters + string.digits + string.punctuation) | {"▁"})
+    chars = sorted(
+        {c for w in words for c in w} | set(string.ascii_letters + string.digits + string.punctuation) | {"▁"}
+    )
     total = sum(words.values())
     # pad = 0, eos = 1, unk = 2, as in T5; whole words score higher than spelling them out.
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
@@ -129,14 +131,7 @@ def _t5_tokenizer():
 
 
 def _qwen2_tokenizer(vocab_size: int = 1000):
-    from tokenizers import (
-        Regex,
-        Tokenizer,
-        models,
-        normalizers,
-        pre_tokenizers,
-        trainers,
-    )
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -166,12 +161,7 @@ def _qwen2_tokenizer(vocab_size: int = 1000):
 
 def build_tiny_kontext(seed: int = 0):
     """A tiny random ``FluxKontextPipeline`` (CLIP + T5 text encoders, 8x VAE, guidance embedding)."""
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        FluxKontextPipeline,
-        FluxTransformer2DModel,
-    )
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
@@ -255,15 +245,9 @@ def build_tiny_kontext(seed: int = 0):
 
 
 def _build_tiny_qwen(pipeline_cls, seed: int):
-    from diffusers import (
-        AutoencoderKLQwenImage,
-        FlowMatchEulerDiscreteScheduler,
-        QwenImageTransformer2DModel,
-    )
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     torch.manual_seed(seed)
     tokenizer = _qwen2_tokenizer()
@@ -312,7 +296,13 @@ def _build_tiny_qwen(pipeline_cls, seed: int):
                 "eos_token_id": tokenizer.eos_token_id,
                 "pad_token_id": tokenizer.pad_token_id,
             },
-            vision_config={"depth": 2, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 16},
+            vision_config={
+                "depth": 2,
+                "hidden_size": 16,
+                "intermediate_size": 16,
+                "num_heads": 2,
+                "out_hidden_size": 16,
+            },
             hidden_size=16,
             vocab_size=len(tokenizer),
             **token_ids,

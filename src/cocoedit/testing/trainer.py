@@ -22,15 +22,27 @@ def tiny_backbone(kind: str):
 
 def tiny_config(**sections):
     base = {
-        "model": {"path": "in-process", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4,
-                  "gradient_checkpointing": False},
+        "model": {
+            "path": "in-process",
+            "height": 64,
+            "width": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "gradient_checkpointing": False,
+        },
         "data": {"manifest": "in-process"},
         "sampling": {"prompts_per_epoch": 2, "group_size": 3, "batch_size": 3, "steps": 3},
         "reward": {"weights": {"pixel": 0.5, "brightness": 0.5}, "workers": 2},
         "advantage": {"std_threshold": 0.0},
         "optim": {"lr": 1e-3, "train_batch_size": 2},
-        "train": {"epochs": 3, "checkpoint_every": 1, "keep_last": 10, "validate_every": 3,
-                  "sample_grid_every": 2, "logger": "none"},
+        "train": {
+            "epochs": 3,
+            "checkpoint_every": 1,
+            "keep_last": 10,
+            "validate_every": 3,
+            "sample_grid_every": 2,
+            "logger": "none",
+        },
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

@@ -44,7 +44,6 @@ ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)
 
 
-
 class AggregationError(CocoEditError):
     """The answers do not determine a ranking (e.g. a folder won every comparison and no prior
     was given)."""
@@ -92,8 +91,10 @@ def bradley_terry(w: np.ndarray, prior: float = 0.0, tol: float = 1e-10, max_ite
     wins = w.sum(axis=1)
     games = w + w.T
     if prior == 0 and (np.any(wins == 0) or np.any(games.sum(axis=1) - wins == 0)):
-        raise AggregationError("a folder won or lost every comparison (or has none): the Bradley–Terry maximum is at "
-                         "infinity; use prior > 0")
+        raise AggregationError(
+            "a folder won or lost every comparison (or has none): the Bradley–Terry maximum is at "
+            "infinity; use prior > 0"
+        )
     p = np.ones(n)
     for _ in range(max_iter):
         denom = (games / (p[:, None] + p[None, :])).sum(axis=1)
@@ -113,8 +114,12 @@ def elo(theta: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_intervals(
-    judgements: Sequence[Judgement], labels: Sequence[str], prior: float, samples: int = 1000,
-    level: float = 0.95, seed: int = 0,
+    judgements: Sequence[Judgement],
+    labels: Sequence[str],
+    prior: float,
+    samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile intervals ``(low [N], high [N])`` of θ over judgements resampled with replacement."""
     if not judgements:
@@ -153,8 +158,12 @@ class FolderStanding:
 
 
 def standings(
-    judgements: Sequence[Judgement], labels: Sequence[str], prior: float = 1.0, bootstrap: int = 1000,
-    level: float = 0.95, seed: int = 0,
+    judgements: Sequence[Judgement],
+    labels: Sequence[str],
+    prior: float = 1.0,
+    bootstrap: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> list[FolderStanding]:
     """Win counts, win rate, Bradley–Terry θ and its bootstrap interval for every folder, best first."""
     wins = np.zeros(len(labels))
@@ -172,9 +181,17 @@ def standings(
     theta = bradley_terry(comparison_matrix(judgements, labels), prior=prior) if judgements else np.zeros(len(labels))
     low, high = bootstrap_intervals(judgements, labels, prior, bootstrap, level, seed)
     out = [
-        FolderStanding(label, float(games[i]), float(wins[i]), float(ties[i]), float(games[i] - wins[i] - ties[i]),
-                       float((wins[i] + ties[i] / 2) / games[i]) if games[i] else math.nan,
-                       float(theta[i]), float(low[i]), float(high[i]))
+        FolderStanding(
+            label,
+            float(games[i]),
+            float(wins[i]),
+            float(ties[i]),
+            float(games[i] - wins[i] - ties[i]),
+            float((wins[i] + ties[i] / 2) / games[i]) if games[i] else math.nan,
+            float(theta[i]),
+            float(low[i]),
+            float(high[i]),
+        )
         for i, label in enumerate(labels)
     ]
     return sorted(out, key=lambda s: -s.theta)

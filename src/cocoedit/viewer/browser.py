@@ -34,8 +34,11 @@ def find_chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise BrowserNotFoundError("no Chromium found on PATH (looked for " + ", ".join(BROWSER_NAMES)
-                               + "); on Debian: apt-get install chromium, or set COCOEDIT_CHROMIUM")
+    raise BrowserNotFoundError(
+        "no Chromium found on PATH (looked for "
+        + ", ".join(BROWSER_NAMES)
+        + "); on Debian: apt-get install chromium, or set COCOEDIT_CHROMIUM"
+    )
 
 
 @contextmanager
@@ -45,16 +48,23 @@ def headless_browser() -> Iterator[Any]:
 
     executable = find_chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             yield browser
         finally:
             browser.close()
 
 
-def screenshot(url_or_path: str | Path, out_png: str | Path, width: int = 1280, height: int = 900,
-               full_page: bool = True, browser: Any = None) -> list[str]:
+def screenshot(
+    url_or_path: str | Path,
+    out_png: str | Path,
+    width: int = 1280,
+    height: int = 900,
+    full_page: bool = True,
+    browser: Any = None,
+) -> list[str]:
     """Load a page (an ``http(s)://`` URL or a local HTML file), save a PNG screenshot and return
     the page's console errors and failed requests, so that a check can assert there were none."""
     target = str(url_or_path)

@@ -7,7 +7,7 @@ import csv
 import json
 import os
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ def ratings_summary(store: RatingStore, prior: float = 1.0, bootstrap: int = 100
     }
 
 
-def export_ratings(db: str | Path, out_dir: str | Path, prior: float = 1.0, bootstrap: int = 1000,
-                   seed: int = 0) -> tuple[Path, Path, dict[str, Any]]:
+def export_ratings(
+    db: str | Path, out_dir: str | Path, prior: float = 1.0, bootstrap: int = 1000, seed: int = 0
+) -> tuple[Path, Path, dict[str, Any]]:
     """Write ``ratings.csv`` and ``ratings_summary.json`` into ``out_dir``; return both paths and the summary."""
     db = Path(db)
     if not db.is_file():
@@ -72,10 +73,18 @@ def export_ratings(db: str | Path, out_dir: str | Path, prior: float = 1.0, boot
         for j in judgements:
             groups = j["ranking"]
             winner = ("tie" if len(groups) == 1 else groups[0][0]) if len(j["shown"]) == 2 else ""
-            writer.writerow({"task": j["task"], "rater": j["rater"], "sample_key": j["sample_key"],
-                             "category": j["category"], "shown": " | ".join(j["shown"]),
-                             "ranking": ranking_text(groups), "winner": winner,
-                             "created": datetime.fromtimestamp(j["created"], timezone.utc).isoformat(timespec="seconds")})
+            writer.writerow(
+                {
+                    "task": j["task"],
+                    "rater": j["rater"],
+                    "sample_key": j["sample_key"],
+                    "category": j["category"],
+                    "shown": " | ".join(j["shown"]),
+                    "ranking": ranking_text(groups),
+                    "winner": winner,
+                    "created": datetime.fromtimestamp(j["created"], UTC).isoformat(timespec="seconds"),
+                }
+            )
     os.replace(tmp, csv_path)
     json_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return csv_path, json_path, summary

@@ -32,31 +32,41 @@ from cocoedit.core.formatting import format_number
 from cocoedit.core.images import ImageFileError, load_image, open_image, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.reporting import html_page, html_table, mask_overlay, section
-from cocoedit.eval.benchmarks import (
-    BenchmarkError,
-    BenchSample,
-    load_bench_edit_mask,
-    load_benchmark,
-    result_path,
-)
-from cocoedit.eval.consistency import (
-    SampleResult,
-    is_exact_copy,
-    results_labels,
-    score_sample,
-)
+from cocoedit.eval.benchmarks import BenchmarkError, BenchSample, load_bench_edit_mask, load_benchmark, result_path
+from cocoedit.eval.consistency import SampleResult, is_exact_copy, results_labels, score_sample
 from cocoedit.viewer.export import SUMMARY_FILE, ratings_summary
 from cocoedit.viewer.ratings import RatingStore
 
 THUMB_SIDE = 384
 METRIC_COLUMNS = ("keep_psnr", "keep_ssim", "keep_mae", "edit_change", "keep_lpips", "keep_dino", "keep_clip")
 JUDGE_COLUMNS = ("sc", "pq", "o", "success", "overedit", "naturalness", "artifacts", "score", "c1", "c2", "c3")
-METRIC_TITLES = {"keep_psnr": "keep PSNR", "keep_ssim": "keep SSIM", "keep_mae": "keep MAE", "edit_change": "edit change",
-                 "keep_lpips": "keep LPIPS", "keep_dino": "keep DINO", "keep_clip": "keep CLIP", "o": "judge O",
-                 "score": "judge score", "sc": "judge SC", "pq": "judge PQ"}
+METRIC_TITLES = {
+    "keep_psnr": "keep PSNR",
+    "keep_ssim": "keep SSIM",
+    "keep_mae": "keep MAE",
+    "edit_change": "edit change",
+    "keep_lpips": "keep LPIPS",
+    "keep_dino": "keep DINO",
+    "keep_clip": "keep CLIP",
+    "o": "judge O",
+    "score": "judge score",
+    "sc": "judge SC",
+    "pq": "judge PQ",
+}
 # Which way is better, for the "gap" sort: +1 higher is better, -1 lower is better.
-BETTER = {"keep_psnr": 1, "keep_ssim": 1, "keep_mae": -1, "edit_change": 1, "keep_lpips": -1, "keep_dino": 1,
-          "keep_clip": 1, "o": 1, "score": 1, "sc": 1, "pq": 1}
+BETTER = {
+    "keep_psnr": 1,
+    "keep_ssim": 1,
+    "keep_mae": -1,
+    "edit_change": 1,
+    "keep_lpips": -1,
+    "keep_dino": 1,
+    "keep_clip": 1,
+    "o": 1,
+    "score": 1,
+    "sc": 1,
+    "pq": 1,
+}
 
 
 def _read_csv(path: Path, what: str) -> list[dict[str, str]]:
@@ -107,13 +117,25 @@ def _metrics_row(row: SampleResult | dict[str, str], names: Sequence[str]) -> di
     return out
 
 
-def _sample_entry(sample: BenchSample, index: int, labels: Sequence[str], folders: Sequence[Path], out: Path,
-                  metrics: dict[tuple[str, str], dict[str, Any]], judge: dict[tuple[str, str], dict[str, Any]],
-                  compute: bool, names: Sequence[str]) -> dict[str, Any]:
+def _sample_entry(
+    sample: BenchSample,
+    index: int,
+    labels: Sequence[str],
+    folders: Sequence[Path],
+    out: Path,
+    metrics: dict[tuple[str, str], dict[str, Any]],
+    judge: dict[tuple[str, str], dict[str, Any]],
+    compute: bool,
+    names: Sequence[str],
+) -> dict[str, Any]:
     """Thumbnails, error maps and numbers of one sample in every folder."""
     folder = Path("images") / f"{index:05d}"
-    entry: dict[str, Any] = {"key": sample.key, "category": sample.category, "instruction": sample.instruction or "",
-                             "results": {}}
+    entry: dict[str, Any] = {
+        "key": sample.key,
+        "category": sample.category,
+        "instruction": sample.instruction or "",
+        "results": {},
+    }
     try:
         source_img = open_rgb_image(sample.source)
         source = load_image(sample.source)
@@ -124,13 +146,17 @@ def _sample_entry(sample: BenchSample, index: int, labels: Sequence[str], folder
         entry["error"] = str(e)
         return entry
     entry["source"] = _rel(_save_thumb(source_img, out / folder / "source.jpg"), out)
-    entry["mask"] = _rel(_save_thumb(mask_overlay(source_img, open_image(sample.mask), "white_is_keep"),
-                                     out / folder / "edit-region.jpg"), out)
+    entry["mask"] = _rel(
+        _save_thumb(
+            mask_overlay(source_img, open_image(sample.mask), "white_is_keep"), out / folder / "edit-region.jpg"
+        ),
+        out,
+    )
     for i, (label, results_dir) in enumerate(zip(labels, folders, strict=True)):
         cell: dict[str, Any] = {"judge": judge.get((label, sample.key))}
         path = result_path(results_dir, sample)
         row = score_sample(sample, source, edit_mask, results_dir, label, "normalized") if compute else None
-        cell["metrics"] = (_metrics_row(row, names) if compute else metrics.get((label, sample.key)))
+        cell["metrics"] = _metrics_row(row, names) if compute else metrics.get((label, sample.key))
         try:
             result_img = open_rgb_image(path)
         except ImageFileError as e:
@@ -140,11 +166,16 @@ def _sample_entry(sample: BenchSample, index: int, labels: Sequence[str], folder
             continue
         cell["status"] = "ok"
         cell["exact"] = bool(row is not None and is_exact_copy(row)) or bool(
-            cell["metrics"] and cell["metrics"].get("keep_mae") == 0.0)
+            cell["metrics"] and cell["metrics"].get("keep_mae") == 0.0
+        )
         result = pil_to_tensor(result_img.resize(source_img.size, Image.BICUBIC))
         cell["image"] = _rel(_save_thumb(result_img, out / folder / f"result-{i}.jpg"), out)
-        cell["error_map"] = _rel(_save_thumb(heatmap_image(keep_error_map(result, source, edit_mask)),
-                                             out / folder / f"error-{i}.png", "PNG"), out)
+        cell["error_map"] = _rel(
+            _save_thumb(
+                heatmap_image(keep_error_map(result, source, edit_mask)), out / folder / f"error-{i}.png", "PNG"
+            ),
+            out,
+        )
         entry["results"][label] = cell
     return entry
 
@@ -153,8 +184,13 @@ def _rel(path: str, out: Path) -> str:
     return Path(path).relative_to(out).as_posix()
 
 
-def _folder_summary(samples: list[dict[str, Any]], labels: Sequence[str], names: Sequence[str],
-                    ratings: dict[str, Any] | None, has_judge: bool) -> str:
+def _folder_summary(
+    samples: list[dict[str, Any]],
+    labels: Sequence[str],
+    names: Sequence[str],
+    ratings: dict[str, Any] | None,
+    has_judge: bool,
+) -> str:
     """Per folder: counts, exact copies, metric means over non-exact samples, judge and rating."""
     standings = {s["label"]: s for s in (ratings or {}).get("standings", [])}
     rows = []
@@ -164,8 +200,13 @@ def _folder_summary(samples: list[dict[str, Any]], labels: Sequence[str], names:
         exact = sum(bool(c.get("exact")) for c in ok)
         row: list[Any] = [label, len(cells), len(ok), exact]
         for name in names:
-            values = [c["metrics"][name] for c in ok if c.get("metrics") and c["metrics"].get(name) is not None
-                      and not (name == "keep_psnr" and c.get("exact"))]
+            values = [
+                c["metrics"][name]
+                for c in ok
+                if c.get("metrics")
+                and c["metrics"].get(name) is not None
+                and not (name == "keep_psnr" and c.get("exact"))
+            ]
             row.append(sum(values) / len(values) if values else None)
         if has_judge:
             judged = [c["judge"] for c in cells if c.get("judge")]
@@ -174,14 +215,26 @@ def _folder_summary(samples: list[dict[str, Any]], labels: Sequence[str], names:
             row.append(sum(values) / len(values) if values else None)
         if ratings is not None:
             s = standings.get(label, {})
-            row += [s.get("win_rate"), s.get("elo"),
-                    "–" if s.get("elo_low") is None else f"{format_number(s['elo_low'], 'int')} to "
-                                                       f"{format_number(s['elo_high'], 'int')}"]
+            row += [
+                s.get("win_rate"),
+                s.get("elo"),
+                "–"
+                if s.get("elo_low") is None
+                else f"{format_number(s['elo_low'], 'int')} to {format_number(s['elo_high'], 'int')}",
+            ]
         rows.append(row)
     columns = ["results", "samples", "shown", "exact copies"] + [
-        METRIC_TITLES[n] + (" (exact copies left out)" if n == "keep_psnr" else "") + " mean" for n in names]
-    judge_key = next((("O" if "o" in c["judge"] else "score") for s in samples for c in s["results"].values()
-                      if c.get("judge") and c["judge"].get("status") == "scored"), "score")
+        METRIC_TITLES[n] + (" (exact copies left out)" if n == "keep_psnr" else "") + " mean" for n in names
+    ]
+    judge_key = next(
+        (
+            ("O" if "o" in c["judge"] else "score")
+            for s in samples
+            for c in s["results"].values()
+            if c.get("judge") and c["judge"].get("status") == "scored"
+        ),
+        "score",
+    )
     columns += [f"judge {judge_key} mean"] if has_judge else []
     columns += ["human win rate", "human Bradley–Terry (Elo)", "95 % interval"] if ratings is not None else []
     return html_table(columns, rows)
@@ -219,8 +272,12 @@ def build_view(
     if judge is not None:
         for r in _read_csv(Path(judge) / "judge_per_sample.csv", "judge_per_sample.csv from `cocoedit eval judge`"):
             scores = {k: _number(r.get(k)) for k in JUDGE_COLUMNS if _number(r.get(k)) is not None}
-            judged[(r["results"], r["key"])] = {**scores, "status": r["status"], "reasoning": r.get("reasoning", ""),
-                                                "reason": r.get("reason", "")}
+            judged[(r["results"], r["key"])] = {
+                **scores,
+                "status": r["status"],
+                "reasoning": r.get("reasoning", ""),
+                "reason": r.get("reason", ""),
+            }
     rating = load_ratings(Path(ratings) if ratings is not None else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,10 +290,19 @@ def build_view(
             entries.append(entry)
             if progress:
                 progress(1)
-    sort_keys = [n for n in names] + ([k for k in ("o", "sc", "pq", "score") if any(
-        (j.get(k) is not None) for j in judged.values())])
-    data = {"labels": labels, "metrics": names, "sortable": sort_keys, "titles": METRIC_TITLES, "better": BETTER,
-            "judge": bool(judged), "ratings": rating is not None, "samples": entries}
+    sort_keys = [n for n in names] + (
+        [k for k in ("o", "sc", "pq", "score") if any((j.get(k) is not None) for j in judged.values())]
+    )
+    data = {
+        "labels": labels,
+        "metrics": names,
+        "sortable": sort_keys,
+        "titles": METRIC_TITLES,
+        "better": BETTER,
+        "judge": bool(judged),
+        "ratings": rating is not None,
+        "samples": entries,
+    }
     static = resources.files("cocoedit.viewer").joinpath("static")
     script = static.joinpath("view.js").read_text(encoding="utf-8")
     style = static.joinpath("view.css").read_text(encoding="utf-8")
@@ -244,17 +310,24 @@ def build_view(
     sources = [f"consistency: {consistency}" if consistency else "consistency: computed here (PSNR, SSIM, MAE)"]
     sources += [f"judge: {judge}"] if judge else []
     sources += [f"ratings: {ratings}"] if ratings else []
-    note = (f'<p class="muted">Benchmark <b>{html.escape(bench)}</b> at {html.escape(str(bench_dir))}; '
-            f'{html.escape("; ".join(sources))}. Error maps: mean absolute difference to the source, keep region '
-            f"only (edit region grey), black = 0 to brightest = {ERROR_MAP_MAX} or more. A keep region reproduced "
-            'exactly shows as "exact" and is left out of the PSNR means. Means over the samples shown here.</p>')
+    note = (
+        f'<p class="muted">Benchmark <b>{html.escape(bench)}</b> at {html.escape(str(bench_dir))}; '
+        f"{html.escape('; '.join(sources))}. Error maps: mean absolute difference to the source, keep region "
+        f"only (edit region grey), black = 0 to brightest = {ERROR_MAP_MAX} or more. A keep region reproduced "
+        'exactly shows as "exact" and is left out of the PSNR means. Means over the samples shown here.</p>'
+    )
     controls = '<div id="controls"></div><p id="count" class="muted"></p><div id="samples"></div>'
-    page = html_page(f"Side by side: {bench}", [
-        section("Results folders", note + _folder_summary(entries, labels, names, rating, bool(judged))),
-        section("Samples", controls),
-    ], subtitle="Compared: " + ", ".join(labels))
+    page = html_page(
+        f"Side by side: {bench}",
+        [
+            section("Results folders", note + _folder_summary(entries, labels, names, rating, bool(judged))),
+            section("Samples", controls),
+        ],
+        subtitle="Compared: " + ", ".join(labels),
+    )
     page = page.replace("</style>", style + "</style>", 1).replace(
-        "</body>", f'<script id="view-data" type="application/json">{payload}</script><script>{script}</script></body>')
+        "</body>", f'<script id="view-data" type="application/json">{payload}</script><script>{script}</script></body>'
+    )
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

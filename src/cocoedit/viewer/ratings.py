@@ -118,7 +118,8 @@ class RatingStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # Serialized SQLite (threadsafety 3): the app uses it from its event loop, tools may read from another thread.
+            # Serialized SQLite (threadsafety 3): the app uses it from its event loop, tools may read
+            # from another thread.
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
@@ -136,13 +137,16 @@ class RatingStore:
         stored = self.study()
         if not stored:
             with self._db:
-                self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
-                                     [(k, json.dumps(v)) for k, v in study.items()])
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in study.items()]
+                )
             return
         for key, value in study.items():
             if stored.get(key) != value:
-                raise RatingError(f"{self.path} holds a study with {key} = {stored.get(key)!r}, not {value!r}; "
-                                  "use another --db for a new study")
+                raise RatingError(
+                    f"{self.path} holds a study with {key} = {stored.get(key)!r}, not {value!r}; "
+                    "use another --db for a new study"
+                )
 
     # -- tasks and votes --------------------------------------------------------------------
     def next_task(self, rater: str, units: Sequence[Unit], seed: int) -> Task | None:
@@ -150,7 +154,9 @@ class RatingStore:
         check_rater(rater)
         pending = self._db.execute(
             "SELECT t.id, t.sample_key, t.category, t.shown FROM tasks t LEFT JOIN votes v ON v.task_id = t.id "
-            "WHERE t.rater = ? AND v.task_id IS NULL ORDER BY t.id LIMIT 1", (rater,)).fetchone()
+            "WHERE t.rater = ? AND v.task_id IS NULL ORDER BY t.id LIMIT 1",
+            (rater,),
+        ).fetchone()
         if pending:
             return Task(pending[0], rater, pending[1], pending[2], tuple(json.loads(pending[3])))
         issued = {row[0] for row in self._db.execute("SELECT unit FROM tasks WHERE rater = ?", (rater,))}
@@ -164,13 +170,15 @@ class RatingStore:
             with self._db:
                 cur = self._db.execute(
                     "INSERT INTO tasks (rater, unit, sample_key, category, shown, created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (rater, unit.ident, unit.sample_key, unit.category, json.dumps(shown), time.time()))
+                    (rater, unit.ident, unit.sample_key, unit.category, json.dumps(shown), time.time()),
+                )
             return Task(int(cur.lastrowid), rater, unit.sample_key, unit.category, tuple(shown))
         return None
 
     def task(self, task_id: int) -> Task:
-        row = self._db.execute("SELECT id, rater, sample_key, category, shown FROM tasks WHERE id = ?",
-                               (task_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT id, rater, sample_key, category, shown FROM tasks WHERE id = ?", (task_id,)
+        ).fetchone()
         if row is None:
             raise RatingError(f"no task {task_id}")
         return Task(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])))
@@ -183,8 +191,10 @@ class RatingStore:
         groups = ranking_groups(ranking, len(task.shown))
         try:
             with self._db:
-                self._db.execute("INSERT INTO votes (task_id, rater, ranking, created) VALUES (?, ?, ?, ?)",
-                                 (task_id, rater, json.dumps(groups), time.time()))
+                self._db.execute(
+                    "INSERT INTO votes (task_id, rater, ranking, created) VALUES (?, ?, ?, ?)",
+                    (task_id, rater, json.dumps(groups), time.time()),
+                )
         except sqlite3.IntegrityError:
             raise RatingError(f"task {task_id} is already rated") from None
 
@@ -196,11 +206,21 @@ class RatingStore:
         """Every answer with the folder labels in place of positions, oldest first."""
         rows = self._db.execute(
             "SELECT v.task_id, v.rater, t.sample_key, t.category, t.shown, v.ranking, v.created "
-            "FROM votes v JOIN tasks t ON t.id = v.task_id ORDER BY v.created, v.task_id")
+            "FROM votes v JOIN tasks t ON t.id = v.task_id ORDER BY v.created, v.task_id"
+        )
         out = []
         for task_id, rater, key, category, shown, ranking, created in rows:
             shown = json.loads(shown)
             groups = [[shown[p] for p in group] for group in json.loads(ranking)]
-            out.append({"task": task_id, "rater": rater, "sample_key": key, "category": category,
-                        "shown": shown, "ranking": groups, "created": created})
+            out.append(
+                {
+                    "task": task_id,
+                    "rater": rater,
+                    "sample_key": key,
+                    "category": category,
+                    "shown": shown,
+                    "ranking": groups,
+                    "created": created,
+                }
+            )
         return out

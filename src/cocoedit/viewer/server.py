@@ -26,14 +26,7 @@ from cocoedit.core.formatting import format_number
 from cocoedit.core.reporting import html_page, html_table, section
 from cocoedit.eval.benchmarks import BenchSample, result_path
 from cocoedit.viewer.export import ratings_summary
-from cocoedit.viewer.ratings import (
-    RatingError,
-    RatingMode,
-    RatingStore,
-    Unit,
-    check_rater,
-    study_units,
-)
+from cocoedit.viewer.ratings import RatingError, RatingMode, RatingStore, Unit, check_rater, study_units
 
 STATIC = ("rate.js", "rate.css", "rate.html")
 
@@ -97,8 +90,13 @@ def create_app(session: RatingSession) -> web.Application:
         except RatingError as e:
             return _error(400, str(e))
         progress = session.store.progress(rater, total)
-        return web.json_response({"task": None if current is None else _task_json(session, current),
-                                  "progress": progress, "mode": session.mode})
+        return web.json_response(
+            {
+                "task": None if current is None else _task_json(session, current),
+                "progress": progress,
+                "mode": session.mode,
+            }
+        )
 
     async def image(request: web.Request) -> web.StreamResponse:
         try:
@@ -140,16 +138,18 @@ def create_app(session: RatingSession) -> web.Application:
     async def no_icon(request: web.Request) -> web.Response:
         return web.Response(status=204)  # browsers ask for one; there is nothing to show
 
-    app.add_routes([
-        web.get("/", index),
-        web.get("/static/{name}", static),
-        web.get("/api/task", task),
-        web.get("/img/{task}/{which}", image),
-        web.post("/api/vote", vote),
-        web.get("/api/results", results_json),
-        web.get("/results", results_page),
-        web.get("/favicon.ico", no_icon),
-    ])
+    app.add_routes(
+        [
+            web.get("/", index),
+            web.get("/static/{name}", static),
+            web.get("/api/task", task),
+            web.get("/img/{task}/{which}", image),
+            web.post("/api/vote", vote),
+            web.get("/api/results", results_json),
+            web.get("/results", results_page),
+            web.get("/favicon.ico", no_icon),
+        ]
+    )
     return app
 
 
@@ -157,25 +157,38 @@ def standings_table(summary: dict[str, Any]) -> str:
     """The aggregate table: win rate and Bradley–Terry (Elo scale) with its interval, best first."""
     rows = []
     for s in summary["standings"]:
-        interval = ("–" if s["elo_low"] is None else
-                    f"{format_number(s['elo_low'], 'int')} to {format_number(s['elo_high'], 'int')}")
-        rows.append([s["label"], s["comparisons"], s["wins"], s["ties"], s["losses"], s["win_rate"], s["elo"],
-                     interval])
-    return html_table(["results", "comparisons", "wins", "ties", "losses", "win rate", "Bradley–Terry (Elo scale)",
-                       "95 % interval"], rows)
+        interval = (
+            "–"
+            if s["elo_low"] is None
+            else f"{format_number(s['elo_low'], 'int')} to {format_number(s['elo_high'], 'int')}"
+        )
+        rows.append(
+            [s["label"], s["comparisons"], s["wins"], s["ties"], s["losses"], s["win_rate"], s["elo"], interval]
+        )
+    return html_table(
+        ["results", "comparisons", "wins", "ties", "losses", "win rate", "Bradley–Terry (Elo scale)", "95 % interval"],
+        rows,
+    )
 
 
 def results_html(summary: dict[str, Any]) -> str:
     raters = html_table(["rater", "answers"], list(summary["raters"].items())) if summary["raters"] else ""
     method = summary["method"]
-    note = (f'<p class="muted">{summary["judgements"]} answer(s) from {len(summary["raters"])} rater(s). '
-            f'{html.escape(method["model"])}; {method["prior_ties_per_pair"]} prior tie(s) per pair; '
-            f'{html.escape(method["scale"])}; {html.escape(method["interval"])}. Win rate = (wins + ties / 2) / '
-            'comparisons. Maths: docs/viewer.md.</p>')
+    note = (
+        f'<p class="muted">{summary["judgements"]} answer(s) from {len(summary["raters"])} rater(s). '
+        f"{html.escape(method['model'])}; {method['prior_ties_per_pair']} prior tie(s) per pair; "
+        f"{html.escape(method['scale'])}; {html.escape(method['interval'])}. Win rate = (wins + ties / 2) / "
+        "comparisons. Maths: docs/viewer.md.</p>"
+    )
     back = '<p><a href="/">back to rating</a></p>'
-    return html_page("Human ratings: aggregate", [section("Standings", note + standings_table(summary) + back),
-                                                  section("Raters", raters or '<p class="muted">No answer yet.</p>')],
-                     subtitle="Results folders compared: " + ", ".join(summary["study"]["folders"]))
+    return html_page(
+        "Human ratings: aggregate",
+        [
+            section("Standings", note + standings_table(summary) + back),
+            section("Raters", raters or '<p class="muted">No answer yet.</p>'),
+        ],
+        subtitle="Results folders compared: " + ", ".join(summary["study"]["folders"]),
+    )
 
 
 def run_server(session: RatingSession, host: str = "127.0.0.1", port: int = 8765) -> None:
@@ -183,8 +196,15 @@ def run_server(session: RatingSession, host: str = "127.0.0.1", port: int = 8765
     web.run_app(create_app(session), host=host, port=port, print=None)
 
 
-def open_study(bench: str, bench_dir: str | Path, results: list[Path], db: str | Path, mode: RatingMode = "pairwise",
-               seed: int = 0, bootstrap: int = 1000) -> tuple[RatingSession, list[str]]:
+def open_study(
+    bench: str,
+    bench_dir: str | Path,
+    results: list[Path],
+    db: str | Path,
+    mode: RatingMode = "pairwise",
+    seed: int = 0,
+    bootstrap: int = 1000,
+) -> tuple[RatingSession, list[str]]:
     """A rating session on a benchmark and results folders, recorded in (or resumed from) ``db``.
 
     Samples for which some folder has no result are left out of the study; their keys are returned.
@@ -204,8 +224,15 @@ def open_study(bench: str, bench_dir: str | Path, results: list[Path], db: str |
         raise BenchmarkError("no sample has a result in every results folder")
     store = RatingStore(db)
     try:
-        store.configure({"bench": bench, "bench_dir": str(Path(bench_dir).resolve()), "mode": mode,
-                         "folders": {k: str(v) for k, v in folders.items()}, "seed": seed})
+        store.configure(
+            {
+                "bench": bench,
+                "bench_dir": str(Path(bench_dir).resolve()),
+                "mode": mode,
+                "folders": {k: str(v) for k, v in folders.items()},
+                "seed": seed,
+            }
+        )
         session = RatingSession(complete, folders, store, mode, seed, bootstrap)
     except RatingError:
         store.close()
