@@ -619,6 +619,53 @@ def _import_dotted_ids(folder, base):
     )
 
 
+# --- data build (difference masks, no VLM) --------------------------------------------------
+
+CURATION = Path(__file__).resolve().parents[1] / "configs" / "curation_pairs_difference.yaml"
+
+
+def build(manifest: Path, folder: Path) -> list[str]:
+    return ["data", "build", "--config", str(CURATION), "--in", str(manifest), "--out", str(folder / "out")]
+
+
+# A row whose files cannot be read is that sample's failure, recorded with its reason; the
+# others are curated and the exit status says the build is incomplete.
+for _field in ("source", "target"):
+    for _problem in ("a text file", "a pixel bomb", "a truncated PNG"):
+        _make = FILE_PROBLEMS[_problem][0]
+        case(f"build: {_field} is {_problem}", names=["failed 1", "unreadable_image"])(
+            lambda folder, base, f=_field, m=_make: build(replace_file(folder, base, f, m), folder)
+        )
+    # A path that leaves the dataset is refused when the manifest is read, before any sample runs.
+    case(f"build: {_field} is a symlink out of the dataset", names=[ROW1, "outside"])(
+        lambda folder, base, f=_field: build(replace_file(folder, base, f, _escaping_symlink), folder)
+    )
+
+
+@case("build: an empty manifest", names=["no rows"])
+def _build_empty(folder, base):
+    manifest = dataset(folder, base)
+    manifest.write_text("")
+    return build(manifest, folder)
+
+
+@case("build: ids Cat and cat", names=["Cat", "cat"])
+def _build_colliding_ids(folder, base):
+    manifest = dataset(folder, base)
+    records = rows(manifest)
+    records[0]["id"], records[1]["id"] = "Cat", "cat"
+    write_rows(manifest, records)
+    return build(manifest, folder)
+
+
+@case("build: a preset that says media: symlink", names=["preset.yaml", "media", "'copy' or 'link'"])
+def _build_symlink_media(folder, base):
+    manifest = dataset(folder, base)
+    preset = folder / "preset.yaml"
+    preset.write_text(CURATION.read_text(encoding="utf-8").replace("media: copy", "media: symlink"))
+    return ["data", "build", "--config", str(preset), "--in", str(manifest), "--out", str(folder / "out")]
+
+
 # --- eval consistency and eval judge ------------------------------------------------------
 
 
@@ -840,6 +887,18 @@ def _edit_huge_size(folder, base):
         "-o",
         str(folder / "out" / "o.png"),
     )
+
+
+@case("edit: a source whose working size would exceed 4096", names=["100x5000", "--max-area"])
+def _edit_wide_source(folder, base):
+    wide = folder / "wide.png"
+    Image.fromarray(np.full((100, 5000, 3), 90, np.uint8)).save(wide)
+    return edit(base, "--image", str(wide), "--prompt", "x", "-o", str(folder / "out" / "o.png"))
+
+
+@case("sft: --size 100000", names=["--size", "512"])
+def _sft_huge(folder, base):
+    return ["sft", "--size", "100000", "--out", str(folder / "out")]
 
 
 @case("edit: --size the VAE cannot use", names=["60"])

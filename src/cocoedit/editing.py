@@ -21,7 +21,8 @@ import torch
 
 from cocoedit.core.images import ImageFileError, image_size, load_image, save_image
 from cocoedit.core.paths import output_paths_for_ids
-from cocoedit.models.backbone import EditBackbone
+from cocoedit.models.backbone import MAX_WORKING_SIDE, EditBackbone
+from cocoedit.models.condition import BackboneError
 from cocoedit.models.generate import edit_images
 
 
@@ -112,13 +113,30 @@ def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) 
     ]
 
 
+def _scaled_to_area(source_hw: tuple[int, int], max_area: int) -> tuple[int, int]:
+    """The source's size at no more than ``max_area`` pixels, same aspect, never upscaled."""
+    h, w = source_hw
+    scale = min(1.0, (max_area / (h * w)) ** 0.5)
+    return int(h * scale), int(w * scale)
+
+
+def check_source_working_side(source_hw: tuple[int, int], max_area: int) -> None:
+    """Refuse, before a model loads, a source whose working size (capped by ``max_area``) would
+    have a side above :data:`~cocoedit.models.backbone.MAX_WORKING_SIDE`."""
+    h, w = _scaled_to_area(source_hw, max_area)
+    if max(h, w) > MAX_WORKING_SIDE:
+        raise BackboneError(
+            f"the source's working size would be {h}x{w}, above the largest supported side, "
+            f"{MAX_WORKING_SIDE} pixels; pass --size or a smaller --max-area"
+        )
+
+
 def working_size(backbone: EditBackbone, source_hw: tuple[int, int], max_area: int) -> tuple[int, int]:
     """The source's aspect at no more than ``max_area`` pixels (never upscaled), snapped down to
     the backbone's resolution multiple."""
-    h, w = source_hw
-    scale = min(1.0, (max_area / (h * w)) ** 0.5)
+    h, w = _scaled_to_area(source_hw, max_area)
     m = backbone.resolution_multiple
-    return max(m, int(h * scale) // m * m), max(m, int(w * scale) // m * m)
+    return max(m, h // m * m), max(m, w // m * m)
 
 
 def edit_one(backbone: EditBackbone, source: Path, instruction: str, settings: EditSettings) -> torch.Tensor:

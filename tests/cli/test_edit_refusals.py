@@ -91,3 +91,16 @@ def test_a_lora_path_without_weights_is_named(hollow, source, tmp_path):
     (tmp_path / "lora").mkdir()
     output = edit(hollow, source, "--prompt", "p", "-o", tmp_path / "o.png", "--lora", tmp_path / "lora")
     assert "lora: no pytorch_lora_weights.safetensors in this folder" in output
+
+
+def test_a_source_too_large_for_the_working_size_is_named_before_loading(hollow, tmp_path):
+    # 5000x100 pixels is under the default --max-area, so the working size would keep its 5000 side.
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.full((100, 5000, 3), 90, np.uint8)).save(wide)
+    result = CliRunner().invoke(
+        app, ["edit", "--model", str(hollow), "--image", str(wide), "--prompt", "p", "-o", str(tmp_path / "o.png")]
+    )
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "working size would be 100x5000, above the largest supported side, 4096 pixels" in output
+    assert "pass --size or a smaller --max-area" in output

@@ -78,7 +78,7 @@ def _print_demo_summary(summary: dict) -> None:
 def sft(
     manifest: Annotated[Path, typer.Option(help="Training manifest; every row needs a target image.")],
     out: Annotated[Path, typer.Option(help="Folder for the trained pipeline (loads with `cocoedit edit --model`).")],
-    size: Annotated[int, typer.Option(min=8, help="Square working size (pixels).")] = 32,
+    size: Annotated[int, typer.Option(min=8, max=512, help="Square working size (pixels).")] = 32,
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 2000,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 3e-4,

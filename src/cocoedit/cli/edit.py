@@ -80,6 +80,7 @@ def edit(
     from cocoedit.editing import (
         EditorOptions,
         EditSettings,
+        check_source_working_side,
         edit_one,
         jobs_from_benchmark,
         jobs_from_manifest,
@@ -111,7 +112,9 @@ def edit(
     if lora is not None:
         check_lora_path(lora)
     if single:
-        image_size(image)  # a missing or unreadable --image, named
+        source_hw = image_size(image)  # a missing or unreadable --image, named
+        if settings.size is None:
+            check_source_working_side(source_hw, max_area)
         check_output_image(output)
     else:
         jobs = (

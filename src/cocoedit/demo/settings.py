@@ -34,7 +34,7 @@ class TaskSettings(_Section):
     train: int = Field(2000, ge=1, description="Training pairs (SFT and RL prompts).")
     validation: int = Field(16, ge=1, description="Held-out pairs scored during RL (training curves).")
     test: int = Field(60, ge=1, description="Held-out pairs of the final table and the sample grids.")
-    size: int = Field(32, ge=16, description="Square image side; a multiple of 4.")
+    size: int = Field(32, ge=16, le=512, description="Square image side; a multiple of 4, at most 512 (a CPU demo).")
     seed: int = 0
 
 
