@@ -84,7 +84,7 @@ def main() -> None:
             structural_similarity(
                 a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1
             )
-            for a, b in zip(xs, ys)
+            for a, b in zip(xs, ys, strict=True)
         ],
         max(1, args.repeats // 2),
     )

@@ -81,7 +81,7 @@ def make_gedit(root):
     for task, keys in {"color_alter": ["a1", "a2"], "subject-remove": ["b1"]}.items():
         folder = root / "fullset" / task / "en"
         folder.mkdir(parents=True)
-        for key, name in zip(keys, ["astronaut", "coffee", "chelsea"]):
+        for key, name in zip(keys, ["astronaut", "coffee", "chelsea"], strict=False):
             photo(name).save(folder / f"{key}.png")
             Image.new("L", (SIZE, SIZE), 255).save(folder / f"{key}_mask.png")
             if key != "b1":  # b1 has no instruction in the metafile

@@ -107,7 +107,9 @@ def test_batched_condition_equals_one_at_a_time(pipelines, kind, astronaut_small
     bb = backbone_for(pipelines[kind], kind)
     prompts = ["make the sky blue", "turn the cat into a dog and add a red hat"]  # different lengths
     both = bb.encode_condition(prompts, [astronaut_small, coffee_small], SIZE, SIZE)
-    singles = [bb.encode_condition(p, im, SIZE, SIZE) for p, im in zip(prompts, [astronaut_small, coffee_small])]
+    singles = [
+        bb.encode_condition(p, im, SIZE, SIZE) for p, im in zip(prompts, [astronaut_small, coffee_small], strict=True)
+    ]
     x = bb.initial_noise(2, SIZE, SIZE, torch.Generator().manual_seed(0))
     with torch.no_grad():
         v_both = bb.predict_velocity(x, 0.6, both)

@@ -69,11 +69,13 @@ def test_two_processes_equal_one(tmp_path, inputs, mode):
     assert all(torch.equal(a, b) for a, b in zip(r0["initial"], single["initial"], strict=True))
     assert any(a.abs().sum() > 0 for a in r0["initial"])  # the A matrices are drawn, not zero
     for key in ("current", "old"):
-        assert all(torch.equal(a, b) for a, b in zip(r0[key], r1[key])), f"ranks differ in {key}"
-        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(r0[key], single[key])), (
+        assert all(torch.equal(a, b) for a, b in zip(r0[key], r1[key], strict=True)), f"ranks differ in {key}"
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(r0[key], single[key], strict=True)), (
             f"{key} differs from 1 process"
         )
-    assert any(not torch.equal(a, b) for a, b in zip(r0["current"], r0["initial"]))  # training moved the adapter
+    assert any(
+        not torch.equal(a, b) for a, b in zip(r0["current"], r0["initial"], strict=True)
+    )  # training moved the adapter
     assert (tmp_path / "two" / "run" / "checkpoints" / "step-000002").is_dir()
     # Validation ran on both ranks (sharded forward passes are collectives) and saw every row.
     two, one = read_metrics(tmp_path / "two" / "run"), read_metrics(tmp_path / "one" / "run")

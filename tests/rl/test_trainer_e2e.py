@@ -57,6 +57,7 @@ def test_training_runs_with_pixel_and_judge_rewards(
                         if "lora_" in n and ".default." in n
                     ],
                     initial,
+                    strict=True,
                 )
             )
         ]
@@ -72,13 +73,13 @@ def test_training_runs_with_pixel_and_judge_rewards(
         assert row["train/valid_fraction"] <= row["reward/scored_fraction"]
     assert any(r["reward/scored_fraction"] < 1 for r in rows)
     assert rows[-1]["val/keep_psnr"] > 0
-    assert any(not torch.equal(a, b.detach()) for a, b in zip(initial, trainer.current))
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(initial, trainer.current, strict=True))
 
     # The old adapter follows the reference's schedule, decay from the step just completed:
     # after step 1 it is 0.001 initial + 0.999 current; after step 2, 0.002 old + 0.998 current.
     states = {step: read_trainer_state(path) for step, path in list_checkpoints(tmp_path / "checkpoints")}
     names = sorted(states[1].current)
-    for n, p0 in zip(names, initial_by_name):
+    for n, p0 in zip(names, initial_by_name, strict=True):
         assert torch.allclose(states[1].old[n], 0.001 * p0 + 0.999 * states[1].current[n], atol=1e-7)
         assert torch.allclose(states[2].old[n], 0.002 * states[1].old[n] + 0.998 * states[2].current[n], atol=1e-7)
     assert (tmp_path / "checkpoints" / "step-000003" / "lora" / "pytorch_lora_weights.safetensors").is_file()

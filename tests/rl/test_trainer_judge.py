@@ -92,7 +92,7 @@ def test_failures_are_excluded_counted_and_limited_per_epoch(inputs, tmp_path):
     rows = read_metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [1, 2]
     failed = [r.get("reward_unscored/judge/unparsable", 0) for r in rows]
-    assert sum(failed) == 2 and all(r["reward_unscored/judge"] == f for r, f in zip(rows, failed))
+    assert sum(failed) == 2 and all(r["reward_unscored/judge"] == f for r, f in zip(rows, failed, strict=True))
     for r in rows:
         assert r["reward/scored_fraction"] == pytest.approx(1 - r["reward_unscored/judge"] / 24)
         assert r["train/valid_fraction"] <= r["reward/scored_fraction"]  # failures are excluded, never scored

@@ -223,7 +223,7 @@ def _filter_histograms(stats: dict[str, Any]) -> str:
         return '<p class="muted">No sample went through the VLM filter.</p>'
     plt = pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(3.4 * len(scores), 2.8), squeeze=False)
-    for ax, (key, groups) in zip(axes[0], scores.items()):
+    for ax, (key, groups) in zip(axes[0], scores.items(), strict=False):
         values = sorted({int(v) for g in groups.values() for v in g})
         x = np.arange(len(values))
         for i, (group, color) in enumerate((("kept", "#228833"), ("dropped", "#cc3311"))):

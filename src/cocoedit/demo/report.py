@@ -191,7 +191,7 @@ def _curves_plot(out: Path, settings: DemoSettings) -> str:
     fig, axes = plt.subplots(1, len(CURVES), figsize=(3.6 * len(CURVES), 2.8), squeeze=False)
     for i, arm in enumerate(arms(settings)):
         runs = [read_metrics(out / "runs" / f"{arm.name}-seed{s}") for s in settings.seeds]
-        for ax, (key, title) in zip(axes[0], CURVES):
+        for ax, (key, title) in zip(axes[0], CURVES, strict=False):
             by_step: dict[int, list[float]] = {}
             for rows in runs:
                 for r in rows:

@@ -143,7 +143,7 @@ def train_pixel_editor(
         optimizer.step()
         schedule.step()
         with torch.no_grad():
-            for averaged, p in zip(ema, params):
+            for averaged, p in zip(ema, params, strict=True):
                 averaged.lerp_(p, 1 - config.ema_decay)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
@@ -151,7 +151,7 @@ def train_pixel_editor(
         if progress is not None:
             progress(step + 1, losses[-1])
     with torch.no_grad():
-        for p, averaged in zip(params, ema):
+        for p, averaged in zip(params, ema, strict=True):
             p.copy_(averaged)
     for module in modules:
         module.eval()

@@ -280,7 +280,7 @@ def evaluate_consistency(
                     if progress:
                         progress(1)
                 continue
-            for label, results_dir in zip(labels, results_dirs):
+            for label, results_dir in zip(labels, results_dirs, strict=True):
                 rows.append(score_sample(sample, source, edit_mask, results_dir, label, ssim_mode, perceptual))
                 if progress:
                     progress(1)
@@ -291,7 +291,8 @@ def evaluate_consistency(
         "resize_filter": RESIZE_FILTER,
         "perceptual": perceptual.info if perceptual is not None else None,
         "results": {
-            label: summarize(rows, label, d, SUMMARY_METRICS + extra) for label, d in zip(labels, results_dirs)
+            label: summarize(rows, label, d, SUMMARY_METRICS + extra)
+            for label, d in zip(labels, results_dirs, strict=True)
         },
     }
     out_dir = Path(out_dir)

@@ -162,10 +162,10 @@ def adapters_disabled(backbone: EditBackbone) -> Iterator[None]:
 def copy_adapter(backbone: EditBackbone, source: str, target: str) -> None:
     """Copy adapter ``source``'s weights into ``target`` (same targets and rank), in place."""
     src, dst = adapter_parameters(backbone, source), adapter_parameters(backbone, target)
-    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst)):
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst, strict=True)):
         raise LoraError(f"adapters {source!r} and {target!r} differ in targets or rank")
     with torch.no_grad():
-        for a, b in zip(src, dst):
+        for a, b in zip(src, dst, strict=True):
             b.copy_(a)
 
 

@@ -62,7 +62,7 @@ class _QwenEditBase(EditBackbone):
         """Per-sample prompt embeddings, zero-padded to a common length, and their 0/1 mask."""
         embeds, masks = [], []
         with torch.no_grad():
-            for prompt, image in zip(prompts, vl_images):
+            for prompt, image in zip(prompts, vl_images, strict=True):
                 e, m = self.pipeline.encode_prompt(prompt=[prompt], image=image, device=self.device)
                 embeds.append(e.to(self.dtype))
                 masks.append(torch.ones(e.shape[:2], dtype=torch.long, device=e.device) if m is None else m.long())

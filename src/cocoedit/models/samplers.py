@@ -38,7 +38,7 @@ def _as_floats(sigmas: Sequence[float] | torch.Tensor) -> list[float]:
     values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
     if len(values) < 2:
         raise ValueError(f"need at least two sigmas (one step), got {len(values)}")
-    if any(b >= a for a, b in zip(values, values[1:])):
+    if any(b >= a for a, b in zip(values, values[1:], strict=False)):
         raise ValueError(f"sigmas must be strictly decreasing, got {values}")
     if values[0] > 1.0 or values[-1] < 0.0:
         raise ValueError(f"sigmas must lie in [0, 1], got {values[0]} .. {values[-1]}")
@@ -56,7 +56,7 @@ def euler_sample(
     """Euler ODE sampling, as diffusers' ``FlowMatchEulerDiscreteScheduler.step``."""
     s = _as_floats(sigmas)
     traj = [x] if return_trajectory else None
-    for sigma, sigma_next in zip(s, s[1:]):
+    for sigma, sigma_next in zip(s, s[1:], strict=False):
         x = euler_step(x, velocity(x, sigma), sigma, sigma_next)
         if traj is not None:
             traj.append(x)
@@ -97,7 +97,7 @@ def dpm_solver_2m_sample(
     s = _as_floats(sigmas)
     traj = [x] if return_trajectory else None
     x0_prev = None
-    for i, (sigma, sigma_next) in enumerate(zip(s, s[1:])):
+    for i, (sigma, sigma_next) in enumerate(zip(s, s[1:], strict=False)):
         v = velocity(x, sigma)
         x0_pred = x - sigma * v
         if i == 0 or sigma_next <= 0.0:
@@ -151,7 +151,7 @@ def flow_grpo_sde_sample(
         raise ValueError(f"noise_level must be >= 0, got {noise_level}")
     s = _as_floats(sigmas)
     traj = [x] if return_trajectory else None
-    for sigma, sigma_next in zip(s, s[1:]):
+    for sigma, sigma_next in zip(s, s[1:], strict=False):
         v = velocity(x, sigma)
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         x, _, _ = flow_grpo_sde_step(x, v, sigma, sigma_next, noise_level, noise, sigma_for_one=s[1])

@@ -40,7 +40,7 @@ def soft_update_(old: Iterable[torch.Tensor], current: Iterable[torch.Tensor], d
     old, current = list(old), list(current)
     if len(old) != len(current):
         raise ValueError(f"{len(old)} old tensors but {len(current)} current ones")
-    for o, c in zip(old, current):
+    for o, c in zip(old, current, strict=True):
         if o.shape != c.shape:
             raise ValueError(f"shape mismatch in soft update: {tuple(o.shape)} vs {tuple(c.shape)}")
         o.mul_(decay).add_(c.detach().to(o.dtype), alpha=1.0 - decay)

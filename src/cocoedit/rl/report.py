@@ -92,7 +92,7 @@ def _plain_axes(ax: Any) -> None:
 
     def label(value: float, _: int) -> str:
         ticks = ax.yaxis.get_majorticklocs()
-        spacing = float(min(abs(b - a) for a, b in zip(ticks, ticks[1:]))) if len(ticks) > 1 else 0.0
+        spacing = float(min(abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False))) if len(ticks) > 1 else 0.0
         return tick_text(value, spacing)
 
     ax.yaxis.set_major_formatter(FuncFormatter(label))
@@ -111,7 +111,7 @@ def panels_figure(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoo
     cols = min(cols, len(keys))
     nrows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.9 * nrows), squeeze=False)
-    for ax, (key, title) in zip(axes.flat, keys):
+    for ax, (key, title) in zip(axes.flat, keys, strict=False):
         for i, (name, rows) in enumerate(runs.items()):
             steps, values = series(rows, key)
             if not steps:
