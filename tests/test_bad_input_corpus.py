@@ -740,6 +740,26 @@ case("eval consistency: the metafile is not JSON", names=["metafile_geditbench.j
 )
 
 
+def link_out_of_bench(path: Path) -> None:
+    """Move a benchmark file beside the benchmark folder and leave a symlink to it in its place."""
+    elsewhere = path.parents[4] / "elsewhere.png"  # bench/fullset/<task>/<lang>/<file> -> the case folder
+    shutil.move(path, elsewhere)
+    path.symlink_to(elsewhere)
+
+
+def first_source(bench: Path) -> Path:
+    return sorted(p for p in bench.rglob("*.png") if not p.stem.endswith("_mask"))[0]
+
+
+# A benchmark file linked out of the benchmark folder is that sample's error; the others go on.
+case("eval consistency: a benchmark source is a symlink out of it", names=["0001", "elsewhere.png", "outside"])(
+    _bench_problem(lambda b: link_out_of_bench(first_source(b)))
+)
+case("eval consistency: a benchmark mask is a symlink out of it", names=["0001_mask", "elsewhere.png", "outside"])(
+    _bench_problem(lambda b: link_out_of_bench(first_mask(b)))
+)
+
+
 @case("eval consistency: an ImgEdit metafile key with ../", names=["../0009"])
 def _imgedit_unsafe_key(folder, base):
     shutil.copytree(base.imgedit / "bench", folder / "bench")
@@ -805,6 +825,13 @@ def _judge_cache_text(folder, base):
 def _judge_bomb(folder, base):
     bench, results = bench_copy(folder, base)
     huge_png(first_result(results), 20_000, 20_000)
+    return judge(bench, results, folder, base)
+
+
+@case("eval judge: a benchmark source is a symlink out of it", names=["0001", "unreadable"])
+def _judge_linked_source(folder, base):
+    bench, results = bench_copy(folder, base)
+    link_out_of_bench(first_source(bench))
     return judge(bench, results, folder, base)
 
 

@@ -28,12 +28,14 @@ from cocoedit.models.generate import edit_images
 
 @dataclass(frozen=True)
 class EditJob:
-    """One image to edit: where the source is, what to do, where the result goes."""
+    """One image to edit: where the source is, what to do, where the result goes. With
+    ``source_root``, the source is read only if its real path is inside it (a benchmark's sources)."""
 
     key: str
     source: Path
     instruction: str | None
     output: Path
+    source_root: Path | None = None
 
 
 @dataclass
@@ -109,7 +111,8 @@ def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) 
 
     out_dir = Path(out_dir)
     return [
-        EditJob(s.key, s.source, s.instruction, out_dir / s.result_relpath) for s in load_benchmark(bench, bench_dir)
+        EditJob(s.key, s.source, s.instruction, out_dir / s.result_relpath, source_root=s.root)
+        for s in load_benchmark(bench, bench_dir)
     ]
 
 
@@ -139,9 +142,12 @@ def working_size(backbone: EditBackbone, source_hw: tuple[int, int], max_area: i
     return max(m, h // m * m), max(m, w // m * m)
 
 
-def edit_one(backbone: EditBackbone, source: Path, instruction: str, settings: EditSettings) -> torch.Tensor:
-    """Edit one image file; returns ``[3, H, W]`` in [0, 1] at the working size."""
-    image = load_image(source)
+def edit_one(
+    backbone: EditBackbone, source: Path, instruction: str, settings: EditSettings, source_root: Path | None = None
+) -> torch.Tensor:
+    """Edit one image file (inside ``source_root``, if given); returns ``[3, H, W]`` in [0, 1] at
+    the working size."""
+    image = load_image(source, root=source_root)
     height, width = settings.size or working_size(backbone, tuple(image.shape[1:]), settings.max_area)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     return edit_images(
@@ -183,7 +189,7 @@ def run_batch(
             elif not job.instruction:
                 report.failed[job.key] = f"{job.source}: no instruction for this sample"
             else:
-                save_image(edit_one(backbone, job.source, job.instruction, settings), job.output)
+                save_image(edit_one(backbone, job.source, job.instruction, settings, job.source_root), job.output)
                 report.written.append(job.key)
         except Exception as e:  # one bad sample must not stop the batch; it is reported
             report.failed[job.key] = f"{type(e).__name__}: {e}"

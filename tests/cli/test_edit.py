@@ -1,4 +1,5 @@
-"""`cocoedit edit`: single image equals the stock pipeline; batches write the eval layouts and resume."""
+"""`cocoedit edit`: single image equals the stock pipeline; batches write the eval layouts, resume, and
+fail only the sample whose benchmark source is linked out of the benchmark folder."""
 
 import json
 import os
@@ -110,6 +111,20 @@ def test_gedit_batch_writes_eval_layout_reports_failures_and_resumes(kontext_dir
     assert "1 written, 1 skipped (already done), 1 failed" in second.output
     assert torch.equal(load_image(written["color_alter/en/a1"]), load_image(out / "fullset/color_alter/en/a1.png"))
     assert written["color_alter/en/a1"].read_bytes() == good
+
+
+def test_a_benchmark_source_linked_out_of_its_folder_fails_that_sample_only(kontext_dir, tmp_path):
+    bench = make_gedit(tmp_path / "gedit")
+    linked = bench / "fullset" / "color_alter" / "en" / "a2.png"
+    linked.rename(tmp_path / "elsewhere.png")
+    linked.symlink_to(tmp_path / "elsewhere.png")
+    out = tmp_path / "results"
+    result = invoke("--model", kontext_dir, "--bench", "gedit", "--bench-dir", bench, "--out", out, "--steps", 2)
+    assert result.exit_code == 1
+    assert "1 written, 0 skipped (already done), 2 failed" in result.output
+    assert "failed color_alter/en/a2" in result.output and "outside" in result.output
+    assert (out / "fullset" / "color_alter" / "en" / "a1.png").is_file()
+    assert not (out / "fullset" / "color_alter" / "en" / "a2.png").exists()
 
 
 def test_manifest_and_imgedit_layouts(kontext_dir, tmp_path):

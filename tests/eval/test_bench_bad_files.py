@@ -1,8 +1,9 @@
 """Benchmarks and results read by the one rule: a result that is a bomb or a link out of the results
-folder is that sample's error (the others are scored, 16-bit results read right); links out of the
-benchmark folder and ImgEdit keys that cannot name a result file are refused; metafiles may start
-with a byte-order mark."""
+folder is that sample's error (the others are scored, 16-bit results read right), and so is a source
+or mask linked out of the benchmark folder; ImgEdit keys that cannot name a result file are refused;
+metafiles may start with a byte-order mark."""
 
+import csv
 import json
 import shutil
 
@@ -12,7 +13,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark, result_path
+from cocoedit.core.images import ImageFileError
+from cocoedit.eval.benchmarks import (
+    BenchmarkError,
+    load_bench_edit_mask,
+    load_bench_source,
+    load_benchmark,
+    open_bench_source,
+    result_path,
+)
 
 
 def test_bad_result_files_are_row_errors_and_the_others_are_scored(gedit_bench, tmp_path):
@@ -72,10 +81,28 @@ def test_a_metafile_with_a_byte_order_mark_is_read(imgedit_bench, tmp_path):
     assert len(load_benchmark("imgedit", bench)) == len(meta)
 
 
-def test_a_source_linked_out_of_the_benchmark_is_refused(imgedit_bench, tmp_path):
-    bench, _ = _bench_copy(imgedit_bench, tmp_path)
-    source = next(p for p in (bench / "singleturn").rglob("*.png") if not p.stem.endswith("_mask"))
-    shutil.move(source, tmp_path / "outside.png")
-    source.symlink_to(tmp_path / "outside.png")
-    with pytest.raises(BenchmarkError, match=r"1 file\(s\) are links to places outside the benchmark folder"):
-        load_benchmark("imgedit", bench)
+def test_a_source_or_mask_linked_out_of_the_benchmark_is_that_samples_error(gedit_bench, tmp_path):
+    bench = tmp_path / "bench"
+    shutil.copytree(gedit_bench.bench_dir, bench)
+    samples = load_benchmark("gedit", bench)
+    linked_source, linked_mask = samples[0], samples[1]
+    for path, name in ((linked_source.source, "source.png"), (linked_mask.mask, "mask.png")):
+        shutil.move(path, tmp_path / name)
+        path.symlink_to(tmp_path / name)
+    samples = load_benchmark("gedit", bench)  # loading is not refused: reading is
+    assert [s.root for s in samples] == [bench] * len(samples)
+    with pytest.raises(ImageFileError, match="outside"):
+        open_bench_source(samples[0])
+    with pytest.raises(ImageFileError, match="outside"):
+        load_bench_edit_mask(samples[1])
+    assert load_bench_source(samples[1]).shape[0] == 3  # its source is in place
+
+    out = tmp_path / "out"
+    args = ["eval", "consistency", "--bench", "gedit", "--bench-dir", str(bench), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--results", str(gedit_bench.results["careful"])])
+    assert result.exit_code == 1, result.output
+    with open(out / "per_sample.csv", newline="") as f:
+        status = {r["key"]: (r["status"], r["error"]) for r in csv.DictReader(f)}
+    for sample, name in ((linked_source, "source.png"), (linked_mask, "mask.png")):
+        assert status[sample.key][0] == "bench_error" and name in status[sample.key][1], status[sample.key]
+    assert sum(s == "ok" for s, _ in status.values()) == gedit_bench.samples - 2

@@ -106,3 +106,32 @@ def test_ranked_answers_read_back_as_folder_orders(small_bench, tmp_path):
     session.store.vote(task.id, "ann", [[p] for p in order])
     assert session.store.judgements()[0]["ranking"] == [["global"], ["careful"], ["drifting"]]
     assert isinstance(RatingStore(tmp_path / "r.sqlite").study()["folders"], dict)
+
+
+def test_images_linked_out_of_their_folders_are_not_served(small_bench, tmp_path):
+    import shutil
+
+    bench, careful, drifting = tmp_path / "bench", tmp_path / "careful", tmp_path / "drifting"
+    shutil.copytree(small_bench.bench_dir, bench)
+    shutil.copytree(small_bench.results["careful"], careful)
+    shutil.copytree(small_bench.results["drifting"], drifting)
+    secret = tmp_path / "secret.png"
+    shutil.copy(next(careful.rglob("*.png")), secret)
+    for path in [p for p in bench.rglob("*.png") if not p.stem.endswith("_mask")] + list(drifting.rglob("*.png")):
+        path.unlink()
+        path.symlink_to(secret)  # every source and every "drifting" result points out of its folder
+    session, _ = open_study("gedit", bench, [careful, drifting], tmp_path / "r.sqlite", seed=0)
+    with serving(create_app(session)) as base:
+        task = json.loads(get(base + "/api/task?rater=ann")[2])["task"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(base + task["source"])
+        assert refused.value.code == 403 and b"link out of" in refused.value.read()
+        shown = session.store.task(task["id"]).shown
+        for side, label in enumerate(shown):
+            if label == "careful":
+                assert get(base + task["shown"][side])[0] == 200
+            else:
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    get(base + task["shown"][side])
+                assert refused.value.code == 403
+    session.store.close()

@@ -139,3 +139,19 @@ def test_view_reads_consistency_outputs_and_refuses_what_it_cannot_use(small_ben
     assert r.exit_code == 2 and "per_sample.csv" in r.output
     r = runner.invoke(app, ["view", *base, "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "v3")])
     assert r.exit_code == 2 and "results folder not found" in r.output
+
+
+def test_a_source_linked_out_of_the_benchmark_is_that_samples_error_on_the_page(small_bench, tmp_path):
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(small_bench.bench_dir, bench)
+    first, *others = load_benchmark("gedit", bench)
+    first.source.rename(tmp_path / "elsewhere.png")
+    first.source.symlink_to(tmp_path / "elsewhere.png")
+    args = ["view", "--bench", "gedit", "--bench-dir", str(bench), "--out", str(tmp_path / "v")]
+    r = runner.invoke(app, [*args, "--results", str(small_bench.results["careful"])])
+    assert r.exit_code == 0, r.output
+    entries = {e["key"]: e for e in page_data((tmp_path / "v" / "index.html").read_text())["samples"]}
+    assert "outside" in entries[first.key]["error"] and "source" not in entries[first.key]
+    assert all("error" not in entries[s.key] and entries[s.key]["source"] for s in others)

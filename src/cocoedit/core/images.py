@@ -146,9 +146,9 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
-def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as float RGB ``[3, H, W]`` in [0, 1]."""
-    return pil_to_tensor(open_image(Path(path)))
+def load_image(path: str | Path, root: str | Path | None = None) -> torch.Tensor:
+    """Read an image file as float RGB ``[3, H, W]`` in [0, 1] (``root`` as in :func:`open_image`)."""
+    return pil_to_tensor(open_image(Path(path), root))
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> None:
@@ -158,13 +158,13 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
     tensor_to_pil(image).save(path)
 
 
-def load_mask_values(path: str | Path) -> torch.Tensor:
+def load_mask_values(path: str | Path, root: str | Path | None = None) -> torch.Tensor:
     """Raw mask intensities ``[1, H, W]`` in [0, 1]: the maximum over RGB channels.
 
     The maximum (not channel 0) so that a mask drawn in any colour counts; alpha is ignored
-    (:func:`to_rgb`), 16-bit files are read at 8 bits.
+    (:func:`to_rgb`), 16-bit files are read at 8 bits. ``root`` as in :func:`open_image`.
     """
-    im = open_image(Path(path))
+    im = open_image(Path(path), root)
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
     else:
@@ -172,9 +172,12 @@ def load_mask_values(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 
-def load_edit_mask(path: str | Path, polarity: MaskPolarity, threshold: float = 0.5) -> torch.Tensor:
-    """Read a mask file as a binary edit mask ``[1, H, W]`` (1 = edit), converting polarity."""
-    return edit_mask_from_file_values(load_mask_values(path), polarity, threshold)
+def load_edit_mask(
+    path: str | Path, polarity: MaskPolarity, threshold: float = 0.5, root: str | Path | None = None
+) -> torch.Tensor:
+    """Read a mask file as a binary edit mask ``[1, H, W]`` (1 = edit), converting polarity
+    (``root`` as in :func:`open_image`)."""
+    return edit_mask_from_file_values(load_mask_values(path, root), polarity, threshold)
 
 
 def save_edit_mask(edit_mask: torch.Tensor, path: str | Path, polarity: MaskPolarity) -> None:

@@ -13,8 +13,10 @@ Benchmark layouts (the CoCoEdit release ``GEditBench_ImgEditBench_with_mask``):
   warning. Without a metafile, one sample per source image, keyed by its file stem. Results: flat
   ``<results>/<key>.png``.
 
-Every source and mask must really be inside the benchmark folder (a link out of it is refused
-when the benchmark loads); ImgEdit metafile keys name result files, so a key with a separator,
+Sources and masks are read with the benchmark folder as ``root``
+(:func:`load_bench_source`, :func:`open_bench_source`, :func:`load_bench_edit_mask`): a file whose
+real path is outside it (a link out) is that sample's :class:`~cocoedit.core.images.ImageFileError`
+and the other samples go on. ImgEdit metafile keys name result files, so a key with a separator,
 ``..`` or a control character is refused. Metafiles may start with a UTF-8 byte-order mark.
 
 Benchmark masks are white = keep (non-edit region); :func:`load_bench_edit_mask` returns the
@@ -38,10 +40,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from PIL import Image
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.images import load_edit_mask
-from cocoedit.core.paths import is_really_inside, unsafe_id_reason
+from cocoedit.core.images import load_edit_mask, load_image, open_rgb_image
+from cocoedit.core.paths import unsafe_id_reason
 
 logger = logging.getLogger("cocoedit")
 
@@ -66,7 +69,8 @@ class BenchSample:
 
     ``key`` is unique within the benchmark; ``category`` is what per-category tables group by
     (GEdit: task type; ImgEdit: the metafile's edit type, else the folder). ``result_relpath`` is
-    where a results folder holds this sample's edited image.
+    where a results folder holds this sample's edited image. ``root`` is the benchmark folder:
+    ``source`` and ``mask`` are read only if their real paths are inside it.
     """
 
     bench: BenchName
@@ -76,6 +80,7 @@ class BenchSample:
     mask: Path | None
     instruction: str | None
     result_relpath: str
+    root: Path
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -180,13 +185,6 @@ def load_benchmark(bench: BenchName, bench_dir: str | Path) -> list[BenchSample]
     if not samples:
         expected = "fullset/<task>/<lang>/<key>.png" if bench == "gedit" else "singleturn/<category>/<id>.png"
         raise BenchmarkError(f"{bench_dir}: no {bench} samples found (expected {expected})")
-    files = dict.fromkeys(p for s in samples for p in (s.source, s.mask) if p is not None)  # keys share files
-    outside = [str(p) for p in files if not is_really_inside(bench_dir, p)]
-    if outside:
-        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
-        raise BenchmarkError(
-            f"{bench_dir}: {len(outside)} file(s) are links to places outside the benchmark folder: {shown}"
-        )
     keys: dict[str, BenchSample] = {}
     for s in samples:
         if s.key in keys:
@@ -222,6 +220,7 @@ def _load_gedit(bench_dir: Path, index: dict, metafile: str | None) -> list[Benc
                         mask=_mask_for(image),
                         instruction=_first(rec, INSTRUCTION_FIELDS),
                         result_relpath=rel,
+                        root=bench_dir,
                         language=lang_dir.name,
                     )
                 )
@@ -286,7 +285,7 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
     for rel in files:
         by_stem.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
     if not records:
-        return [_imgedit_sample(rel.rsplit("/", 1)[-1], rel, files[rel], {}) for rel in files]
+        return [_imgedit_sample(bench_dir, rel.rsplit("/", 1)[-1], rel, files[rel], {}) for rel in files]
     samples, missing, used = [], [], set()
     for key, rec in records.items():
         if "/" in key or "\\" in key or unsafe_id_reason(key) or key in (".", ".."):
@@ -299,7 +298,7 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
             missing.append(f"{key} ({_first(rec, PATH_LIKE_FIELDS) or 'no id'})")
             continue
         used.add(rel)
-        samples.append(_imgedit_sample(key, rel, files[rel], rec))
+        samples.append(_imgedit_sample(bench_dir, key, rel, files[rel], rec))
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise BenchmarkError(
@@ -319,7 +318,7 @@ def _load_imgedit(bench_dir: Path, records: dict[str, dict[str, Any]]) -> list[B
     return samples
 
 
-def _imgedit_sample(key: str, rel: str, source: Path, rec: dict[str, Any]) -> BenchSample:
+def _imgedit_sample(bench_dir: Path, key: str, rel: str, source: Path, rec: dict[str, Any]) -> BenchSample:
     folder = rel.split("/", 1)[0] if "/" in rel else ""
     return BenchSample(
         bench="imgedit",
@@ -329,6 +328,7 @@ def _imgedit_sample(key: str, rel: str, source: Path, rec: dict[str, Any]) -> Be
         mask=_mask_for(source),
         instruction=_first(rec, INSTRUCTION_FIELDS),
         result_relpath=f"{key}.png",
+        root=bench_dir,
         extra={"folder": folder, "source": rel},
     )
 
@@ -351,8 +351,19 @@ def result_path(results_dir: str | Path, sample: BenchSample) -> Path:
     return expected
 
 
+def open_bench_source(sample: BenchSample) -> Image.Image:
+    """The sample's source image as RGB PIL, read with the benchmark folder as ``root``."""
+    return open_rgb_image(sample.source, root=sample.root)
+
+
+def load_bench_source(sample: BenchSample) -> torch.Tensor:
+    """The sample's source image ``[3, H, W]`` in [0, 1], read with the benchmark folder as ``root``."""
+    return load_image(sample.source, root=sample.root)
+
+
 def load_bench_edit_mask(sample: BenchSample) -> torch.Tensor:
-    """The sample's edit mask ``[1, H, W]`` (1 = edit); benchmark files are white = keep."""
+    """The sample's edit mask ``[1, H, W]`` (1 = edit); benchmark files are white = keep. Read with
+    the benchmark folder as ``root``."""
     if sample.mask is None:
         raise BenchmarkError(f"{sample.source}: no mask file next to it ({sample.source.stem}{MASK_SUFFIX}.png)")
-    return load_edit_mask(sample.mask, polarity="white_is_keep")
+    return load_edit_mask(sample.mask, polarity="white_is_keep", root=sample.root)

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cocoedit.core.images import ImageFileError, load_image, open_rgb_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
 from cocoedit.eval.benchmarks import (
@@ -43,6 +43,7 @@ from cocoedit.eval.benchmarks import (
     BenchName,
     BenchSample,
     load_bench_edit_mask,
+    load_bench_source,
     load_benchmark,
     result_path,
 )
@@ -261,7 +262,7 @@ def evaluate_consistency(
     with torch.inference_mode():
         for sample in samples:
             try:
-                source = load_image(sample.source)
+                source = load_bench_source(sample)
                 edit_mask = load_bench_edit_mask(sample)
                 if tuple(edit_mask.shape[-2:]) != tuple(source.shape[-2:]):
                     edit_mask = resize_mask(edit_mask[None], tuple(source.shape[-2:]))[0]

@@ -39,7 +39,7 @@ from typing import Any
 from PIL import Image
 
 from cocoedit.core.images import ImageFileError, open_rgb_image
-from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, result_path
+from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, open_bench_source, result_path
 from cocoedit.eval.consistency import results_labels
 from cocoedit.judge.evaluate import Judge
 from cocoedit.judge.images import JudgeImage
@@ -105,7 +105,7 @@ def templates_for(bench: BenchName, official_prompts: str | Path | None) -> dict
 
 
 def _load_pair(sample: BenchSample, results_dir: Path, bench: BenchName) -> tuple[JudgeImage, JudgeImage]:
-    source = open_rgb_image(sample.source)
+    source = open_bench_source(sample)
     edited = open_rgb_image(result_path(results_dir, sample), root=results_dir)
     if bench == "gedit" and edited.size != source.size:
         edited = edited.resize(source.size, Image.LANCZOS)

@@ -29,10 +29,17 @@ from PIL import Image
 
 from cocoedit.core.error_map import ERROR_MAP_MAX, heatmap_image, keep_error_map
 from cocoedit.core.formatting import format_number
-from cocoedit.core.images import ImageFileError, load_image, open_image, open_rgb_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, open_image, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.reporting import html_page, html_table, mask_overlay, section
-from cocoedit.eval.benchmarks import BenchmarkError, BenchSample, load_bench_edit_mask, load_benchmark, result_path
+from cocoedit.eval.benchmarks import (
+    BenchmarkError,
+    BenchSample,
+    load_bench_edit_mask,
+    load_benchmark,
+    open_bench_source,
+    result_path,
+)
 from cocoedit.eval.consistency import SampleResult, is_exact_copy, results_labels, score_sample
 from cocoedit.viewer.export import SUMMARY_FILE, ratings_summary
 from cocoedit.viewer.ratings import RatingStore
@@ -137,8 +144,8 @@ def _sample_entry(
         "results": {},
     }
     try:
-        source_img = open_rgb_image(sample.source)
-        source = load_image(sample.source)
+        source_img = open_bench_source(sample)
+        source = pil_to_tensor(source_img)
         edit_mask = load_bench_edit_mask(sample)
         if tuple(edit_mask.shape[-2:]) != tuple(source.shape[-2:]):
             edit_mask = resize_mask(edit_mask[None], tuple(source.shape[-2:]))[0]
@@ -148,7 +155,8 @@ def _sample_entry(
     entry["source"] = _rel(_save_thumb(source_img, out / folder / "source.jpg"), out)
     entry["mask"] = _rel(
         _save_thumb(
-            mask_overlay(source_img, open_image(sample.mask), "white_is_keep"), out / folder / "edit-region.jpg"
+            mask_overlay(source_img, open_image(sample.mask, root=sample.root), "white_is_keep"),
+            out / folder / "edit-region.jpg",
         ),
         out,
     )

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from cocoedit.core.formatting import format_number
+from cocoedit.core.paths import is_really_inside
 from cocoedit.core.reporting import html_page, html_table, section
 from cocoedit.eval.benchmarks import BenchSample, result_path
 from cocoedit.viewer.export import ratings_summary
@@ -106,13 +107,16 @@ def create_app(session: RatingSession) -> web.Application:
         sample = session.samples[current.sample_key]
         which = request.match_info["which"]
         if which == "source":
-            path = sample.source
+            path, root = sample.source, sample.root
         elif which.isdigit() and int(which) < len(current.shown):
-            path = result_path(session.folders[current.shown[int(which)]], sample)
+            root = session.folders[current.shown[int(which)]]
+            path = result_path(root, sample)
         else:
             raise web.HTTPNotFound()
         if not path.is_file():
             return _error(404, f"image missing for sample {sample.key}")
+        if not is_really_inside(root, path):  # the read rule: never serve a file a link points out to
+            return _error(403, f"image of sample {sample.key} is a link out of {root}")
         return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
     async def vote(request: web.Request) -> web.Response:
