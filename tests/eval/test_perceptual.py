@@ -96,5 +96,6 @@ def test_bad_weights_fail_clearly(perceptual_weights, tmp_path):
         load_lpips_heads(tmp_path / "heads.pth")
     with pytest.raises(PerceptualModelError, match="is a 'clip_vision_model' model, expected dinov2"):
         load_perceptual(dino=str(perceptual_weights / "clip"))
-    with pytest.raises(PerceptualModelError, match="HF_HUB_OFFLINE is set"):
+    offline_hint = r"HF_HUB_OFFLINE is set.*\(hf download no-such-org/no-such-clip-model\)"
+    with pytest.raises(PerceptualModelError, match=offline_hint):
         load_perceptual(clip="no-such-org/no-such-clip-model")

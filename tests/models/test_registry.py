@@ -47,7 +47,7 @@ def test_an_uncached_hub_id_offline_says_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(
         BackboneError,
         match=r"Qwen/Qwen-Image-Edit-2509: not in the local Hugging Face cache.*"
-        r"huggingface-cli download Qwen/Qwen-Image-Edit-2509",
+        r"\(hf download Qwen/Qwen-Image-Edit-2509\)",
     ):
         detect_kind("Qwen/Qwen-Image-Edit-2509")
 

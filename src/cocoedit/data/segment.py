@@ -3,7 +3,7 @@
 CoCoEdit-40K's masks were made by SAM 2 from VLM boxes (method.md §f.1). ``transformers``
 ships both model families (``SamModel`` / ``Sam2Model`` with their processors); the checkpoint
 folder's ``config.json`` says which one it is. Nothing is downloaded: the folder must exist
-(e.g. ``huggingface-cli download facebook/sam2.1-hiera-large --local-dir ...`` done beforehand).
+(e.g. ``hf download facebook/sam2.1-hiera-large --local-dir ...`` done beforehand).
 """
 
 from __future__ import annotations

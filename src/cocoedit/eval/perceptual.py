@@ -245,7 +245,7 @@ def _load_transformers(name: str, kind: str, model_types: tuple[str, ...], loade
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         hint = (
             " HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache: give a local folder "
-            "(written with save_pretrained) or fetch it first where the hub is reachable."
+            f"(written with save_pretrained) or fetch it first where the hub is reachable (hf download {name})."
             if offline and not Path(name).exists()
             else ""
         )

@@ -83,17 +83,17 @@ def _hub_model_index(model: str) -> Path:
     except LocalEntryNotFoundError:
         raise BackboneError(
             f"{model}: not in the local Hugging Face cache, and the hub cannot be reached (HF_HUB_OFFLINE is set or "
-            f"there is no network). Download it where the hub is reachable (huggingface-cli download {model}) or "
+            f"there is no network). Download it where the hub is reachable (hf download {model}) or "
             "give a local folder"
         ) from None
     except GatedRepoError:
         raise BackboneError(
-            f"{model}: the repository is gated; accept its terms on the hub and log in (huggingface-cli login)"
+            f"{model}: the repository is gated; accept its terms on the hub and log in (hf auth login)"
         ) from None
     except RepositoryNotFoundError:
         raise BackboneError(
-            f"{model}: no such model on the Hugging Face hub (or it is private: huggingface-cli "
-            "login), and no such local folder"
+            f"{model}: no such model on the Hugging Face hub (or it is private: hf auth login), "
+            "and no such local folder"
         ) from None
     except EntryNotFoundError:
         raise BackboneError(
