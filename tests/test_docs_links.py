@@ -123,6 +123,20 @@ def test_relative_links_reach_a_file_and_an_anchor(page):
     assert not broken, f"{page.relative_to(ROOT)}: broken links: {', '.join(broken)}"
 
 
+def test_repository_paths_named_in_the_docs_exist():
+    """A path the pages name in code (`tests/conftest.py`, `src/cocoedit/rl/`) is in the repository;
+    a preset under `configs/` may also be the packaged one."""
+    missing = []
+    for page in PAGES:
+        for path in re.findall(
+            r"`((?:src|tests|benchmarks|docs|configs)/[\w./-]+?)(?::\w+)?`", page.read_text("utf-8")
+        ):
+            candidates = [ROOT / path, ROOT / "src" / "cocoedit" / path]
+            if not any(c.exists() for c in candidates):
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    assert not missing, f"paths that do not exist: {missing}"
+
+
 def test_the_docs_pages_link_method_md():
     """The method page is reachable: the README's documentation list and training.md link it."""
     assert "(docs/method.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
