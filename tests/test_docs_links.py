@@ -137,6 +137,23 @@ def test_repository_paths_named_in_the_docs_exist():
     assert not missing, f"paths that do not exist: {missing}"
 
 
+def test_the_architecture_table_has_every_package_and_only_real_modules():
+    packages = {p.name for p in (ROOT / "src" / "cocoedit").iterdir() if (p / "__init__.py").exists()}
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", (ROOT / "docs" / "architecture.md").read_text("utf-8"), re.M))
+    assert packages <= set(rows), f"docs/architecture.md has no row for {sorted(packages - set(rows))}"
+    unknown = []
+    for package, owns in rows.items():
+        folder = ROOT / "src" / "cocoedit" / package
+        for name in re.findall(r"`([a-z_]+)`", owns):  # module names; classes and functions are CamelCase or called
+            if not ((folder / f"{name}.py").exists() or (folder / name).is_dir() or f"def {name}(" in _source(folder)):
+                unknown.append(f"{package}.{name}")
+    assert not unknown, f"docs/architecture.md names modules that do not exist: {unknown}"
+
+
+def _source(folder: Path) -> str:
+    return "".join(p.read_text("utf-8") for p in folder.rglob("*.py")) if folder.is_dir() else ""
+
+
 def test_the_docs_pages_link_method_md():
     """The method page is reachable: the README's documentation list and training.md link it."""
     assert "(docs/method.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
