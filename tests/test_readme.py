@@ -82,7 +82,6 @@ def _curation_and_benchmark_judge(body: dict, index: int) -> ScriptedReply:
 def _lay_out_readme_inputs(work: Path) -> None:
     """The files the README's commands name, made small: benchmark and results, manifests, pairs."""
     (work / ".venv").symlink_to(Path(sys.prefix))
-    (work / "configs").symlink_to(ROOT / "configs")
     made = make_sample_benchmark(work / "made", "gedit", per_category=1, size=(48, 64))
     shutil.move(made.bench_dir, work / "GEditBench_with_mask" / "geditbench")
     (work / "results").mkdir()
