@@ -73,3 +73,19 @@ def test_every_config_name_in_the_docs_is_a_preset_for_its_command():
                 named += 1
                 assert value in {p.name for p in list_presets(command)}, f"{path.name}: {line.strip()}"
     assert named >= 5
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_every_reader_resolves_a_name_for_its_own_command_only(command, tmp_path, monkeypatch):
+    import cocoedit.core.presets
+
+    shipped = {"train": "mine", "data build": "curation_mine", "demo": "demo_mine"}
+    texts = {"train": (PRESETS_FOLDER / "tiny.yaml").read_text(), "data build": "workers: 3\n", "demo": "seeds: [5]\n"}
+    for cmd, name in shipped.items():
+        (tmp_path / f"{name}.yaml").write_text(texts[cmd])
+    monkeypatch.setattr(cocoedit.core.presets, "PRESETS_FOLDER", tmp_path)
+    read, model = READERS[command]
+    assert isinstance(read(shipped[command]), model)
+    other = shipped["train" if command != "train" else "demo"]
+    with pytest.raises(Exception, match=rf"^{other}: a preset for `cocoedit .*`, not `cocoedit {command}`"):
+        read(other)

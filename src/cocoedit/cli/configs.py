@@ -34,7 +34,7 @@ def list_() -> None:
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="A preset's name (cocoedit configs list).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A preset's name (cocoedit configs list).")],
     out: Annotated[
         Optional[Path],
         typer.Option(help="Write a copy here to edit (a folder: FOLDER/NAME.yaml) instead of printing it."),
