@@ -105,6 +105,16 @@ def _dependency_folder(into: Path) -> Path:
     return into
 
 
+#: The imported cocoedit's file, then the folder of every installed cocoedit distribution.
+WHERE = """
+import importlib.metadata, cocoedit
+print(cocoedit.__file__)
+for d in importlib.metadata.distributions():
+    if d.metadata["Name"] == "cocoedit":
+        print(d.locate_file(""))
+"""
+
+
 def _run(command: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -150,10 +160,11 @@ def test_the_wheel_from_the_sdist_installs_and_runs_outside_the_clone(sdist, tmp
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    where = _run([python, "-c", "import cocoedit; print(cocoedit.__file__)"], outside, env)
+    where = _run([python, "-c", WHERE], outside, env)
     assert where.returncode == 0, where.stderr
-    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
-    assert not Path(where.stdout.strip()).resolve().is_relative_to(ROOT.resolve())
+    module, *distributions = where.stdout.split()
+    assert Path(module).is_relative_to(site) and not Path(module).resolve().is_relative_to(ROOT.resolve())
+    assert len(distributions) == 1 and Path(distributions[0]) == site, distributions  # not the editable one
 
     for command, words in (
         (["--help"], ["configs", "train", "demo"]),
