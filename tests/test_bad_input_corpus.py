@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 
 import cocoedit.models.registry
 from cocoedit.cli import app
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sample_data import make_sample_benchmark, make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
@@ -489,6 +490,21 @@ def _train_config_missing(folder, base):
     return ["train", "--config", str(folder / "missing.yaml"), "--run-dir", str(folder / "out")]
 
 
+@case("train: --config names no preset (a typo)", names=["kontxt", "did you mean 'kontext'", "tiny"])
+def _train_preset_typo(folder, base):
+    return ["train", "--config", "kontxt", "--run-dir", str(folder / "out")]
+
+
+@case("train: --config names a curation preset", names=["curation_local_edits", "data build", "kontext"])
+def _train_curation_preset(folder, base):
+    return ["train", "--config", "curation_local_edits", "--run-dir", str(folder / "out")]
+
+
+@case("train: --config is an old configs/ path", names=["configs/tiny.yaml", "--config tiny"])
+def _train_old_preset_path(folder, base):
+    return ["train", "--config", str(folder / "configs" / "tiny.yaml"), "--run-dir", str(folder / "out")]
+
+
 @case("train: --set without '='", names=["optim.lr"])
 def _train_set_syntax(folder, base):
     return [*train(folder, train_config(folder, base)), "--set", "optim.lr"]
@@ -621,7 +637,7 @@ def _import_dotted_ids(folder, base):
 
 # --- data build (difference masks, no VLM) --------------------------------------------------
 
-CURATION = Path(__file__).resolve().parents[1] / "configs" / "curation_pairs_difference.yaml"
+CURATION = PRESETS_FOLDER / "curation_pairs_difference.yaml"
 
 
 def build(manifest: Path, folder: Path) -> list[str]:
@@ -664,6 +680,11 @@ def _build_symlink_media(folder, base):
     preset = folder / "preset.yaml"
     preset.write_text(CURATION.read_text(encoding="utf-8").replace("media: copy", "media: symlink"))
     return ["data", "build", "--config", str(preset), "--in", str(manifest), "--out", str(folder / "out")]
+
+
+@case("build: --config names a training preset", names=["tiny", "cocoedit train", "curation_pairs_difference"])
+def _build_training_preset(folder, base):
+    return ["data", "build", "--config", "tiny", "--in", str(dataset(folder, base)), "--out", str(folder / "out")]
 
 
 # --- eval consistency and eval judge ------------------------------------------------------

@@ -1,8 +1,9 @@
 """The README runs as written: every command in its bash blocks, and its Python block, run in order
 in a folder laid out as the README assumes, on tiny inputs made in code. A command marked with a
 ``# needs real weights`` comment line above it is not run; the two ``make`` lines are what CI and
-``cocoedit demo`` run. The only change to a command is the judge's address (a scripted server on
-a free port stands in for ``http://127.0.0.1:8000/v1``)."""
+``cocoedit demo`` run, and the ``pip install`` lines are what ``tests/test_packaging.py`` checks
+(a wheel installed into a fresh environment). The only change to a command is the judge's address
+(a scripted server on a free port stands in for ``http://127.0.0.1:8000/v1``)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def readme_python(text: str) -> str:
 def test_commands_are_found_and_marked_ones_name_why():
     commands = readme_commands(README)
     assert len(commands) > 15
-    assert {c for c, _ in commands if not c.startswith(".venv/bin/cocoedit ")} == {"make demo", "make test"}
+    installs = {c for c, _ in commands if c.startswith("pip install ")}  # tests/test_packaging.py installs
+    assert {"pip install .", "pip install -e '.[dev]'"} <= installs
+    assert {c for c, _ in commands if not c.startswith(".venv/bin/cocoedit ")} - installs == {"make demo", "make test"}
     marked = [c for c, m in commands if m]
     assert marked and all(
         c.startswith((".venv/bin/cocoedit edit --model Qwen/", ".venv/bin/cocoedit train ")) for c in marked
@@ -82,7 +85,6 @@ def _curation_and_benchmark_judge(body: dict, index: int) -> ScriptedReply:
 def _lay_out_readme_inputs(work: Path) -> None:
     """The files the README's commands name, made small: benchmark and results, manifests, pairs."""
     (work / ".venv").symlink_to(Path(sys.prefix))
-    (work / "configs").symlink_to(ROOT / "configs")
     made = make_sample_benchmark(work / "made", "gedit", per_category=1, size=(48, 64))
     shutil.move(made.bench_dir, work / "GEditBench_with_mask" / "geditbench")
     (work / "results").mkdir()
@@ -151,7 +153,7 @@ def test_every_readme_command_runs_as_written(tmp_path):
     ran = []
     with ScriptedJudgeServer(_curation_and_benchmark_judge, model="Qwen/Qwen2.5-VL-72B-Instruct") as judge:
         for command, needs_weights in readme_commands(README):
-            if needs_weights or command.startswith("make "):
+            if needs_weights or command.startswith(("make ", "pip install ")):
                 continue
             argv = shlex.split(command.replace(JUDGE_URL, judge.base_url))
             if argv[1:3] == ["rate", "serve"]:

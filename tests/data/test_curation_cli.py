@@ -1,19 +1,19 @@
 """`cocoedit data import / build / stats` on the command line; the result passes `data validate`."""
 
 import json
-from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.data.curation_config import load_build_config
 from cocoedit.data.manifest import read_manifest
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 
 from .conftest import known_box_reply, prompt_of
 
-CONFIGS = Path(__file__).parents[2] / "configs"
+CONFIGS = PRESETS_FOLDER
 runner = CliRunner()
 
 
@@ -50,7 +50,7 @@ def test_import_build_stats_validate(pair_jsonl, tmp_path):
             "data",
             "build",
             "--config",
-            str(CONFIGS / "curation_pairs_difference.yaml"),
+            "curation_pairs_difference",
             "--in",
             str(tmp_path / "imported" / "manifest.jsonl"),
             "--out",

@@ -26,7 +26,7 @@ def test_curated_manifest_trains(candidates, tmp_path):
         [
             "train",
             "--config",
-            "configs/tiny.yaml",
+            "tiny",
             "--run-dir",
             str(run),
             "--set",

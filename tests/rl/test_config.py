@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.rl.config import ConfigError, apply_overrides, load_config
 
-CONFIGS = Path(__file__).parents[2] / "configs"
+CONFIGS = PRESETS_FOLDER
 
 
 @pytest.mark.parametrize("name", ["kontext.yaml", "qwen_image_edit_2509.yaml", "tiny.yaml"])
@@ -56,6 +57,6 @@ def test_every_key_is_documented():
     from cocoedit.core.settings import valid_keys
     from cocoedit.rl.config import CocoEditConfig
 
-    doc = (CONFIGS.parent / "docs" / "training.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
     missing = [k for k in valid_keys(CocoEditConfig) if f"`{k}`" not in doc]
     assert not missing, f"keys missing from docs/training.md: {missing}"

@@ -1,14 +1,13 @@
 """Numbers no training config can mean are refused by key: NaN and infinities anywhere, negative
 or all-zero reward weights, a working size above the supported bound."""
 
-from pathlib import Path
-
 import pytest
 
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.models.backbone import MAX_WORKING_SIDE
 from cocoedit.rl.config import ConfigError, load_config
 
-TINY = Path(__file__).parents[2] / "configs" / "tiny.yaml"
+TINY = PRESETS_FOLDER / "tiny.yaml"
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,12 @@
 """The reference-reproduction presets hold the reference run's values (method.md §b-§e) and differ
 from our recommended presets only in the keys that reproduce the reference's formulas."""
 
-from pathlib import Path
-
 import pytest
 
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.rl.config import load_config
 
-CONFIGS = Path(__file__).parents[2] / "configs"
+CONFIGS = PRESETS_FOLDER
 
 # method.md §c.2 table and §d.3: (lambda_ner, lambda_er, judge weight, pixel weight)
 REFERENCE = {"kontext": (0.02, 0.02, 0.9, 0.1), "qwen_image_edit_2509": (0.8, 0.5, 0.8, 0.2)}

@@ -35,7 +35,7 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
     ]
     run = tmp_path / "run"
     result = runner.invoke(
-        app, ["train", "--config", "configs/tiny.yaml", "--run-dir", str(run), *common, "--set", "train.epochs=2"]
+        app, ["train", "--config", "tiny", "--run-dir", str(run), *common, "--set", "train.epochs=2"]
     )
     assert result.exit_code == 0, result.output
     assert f"run: {run}" in result.stdout
@@ -76,8 +76,6 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
 
 def test_train_needs_a_config(tmp_path):
     result = runner.invoke(app, ["train", "--run-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "give --config FILE" in result.output
-    result = runner.invoke(
-        app, ["train", "--run-dir", str(tmp_path), "--config", "configs/tiny.yaml", "--set", "optim.lrr=1"]
-    )
+    assert result.exit_code == 2 and "give --config PRESET|FILE" in result.output
+    result = runner.invoke(app, ["train", "--run-dir", str(tmp_path), "--config", "tiny", "--set", "optim.lrr=1"])
     assert result.exit_code == 2 and "did you mean 'optim.lr'" in result.output

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cocoedit.cli import data, demo, dev, edit, eval, train, viewer
+from cocoedit.cli import configs, data, demo, dev, edit, eval, train, viewer
 from cocoedit.cli.common import CocoEditGroup, setup_logging
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ def _main() -> None:
     setup_logging()
 
 
+app.add_typer(configs.app, name="configs")
 app.add_typer(data.app, name="data")
 app.add_typer(eval.app, name="eval")
 app.add_typer(dev.app, name="dev")

@@ -136,7 +136,14 @@ def _counts_text(counts: dict, reasons: dict) -> str:
 
 @app.command("build")
 def build(
-    config: Annotated[Path, typer.Option(help="Curation preset (YAML), e.g. configs/curation_local_edits.yaml.")],
+    config: Annotated[
+        str,
+        typer.Option(
+            metavar="PRESET|FILE",
+            help="Curation config: a shipped preset's name (e.g. curation_local_edits; cocoedit configs list) or a "
+            "YAML file.",
+        ),
+    ],
     in_: Annotated[Path, typer.Option("--in", help="Candidate manifest (from `cocoedit data import`).")],
     out: Annotated[Path, typer.Option(help="Output folder; an existing one is resumed.")],
     model: Annotated[

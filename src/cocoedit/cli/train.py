@@ -23,7 +23,11 @@ FIGURES = ("reward/combined", "train/valid_fraction", "loss/policy", "loss/keep_
 def train(
     run_dir: Annotated[Path, typer.Option(help="Run folder: config, logs, checkpoints, samples.")],
     config: Annotated[
-        Optional[Path], typer.Option(help="YAML preset (configs/*.yaml); not needed with --resume.")
+        Optional[str],
+        typer.Option(
+            metavar="PRESET|FILE",
+            help="A shipped preset's name (cocoedit configs list) or a YAML file; not needed with --resume.",
+        ),
     ] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4 (repeatable).")
@@ -47,7 +51,7 @@ def train(
 
     init_distributed()
     if config is None and not resume:
-        raise fail("give --config FILE (or --resume to continue a run)")
+        raise fail("give --config PRESET|FILE (or --resume to continue a run)")
     if config is None:
         check_run_folder(run_dir, resume=True)
     cfg = load_config(config if config is not None else run_dir / "config.yaml", set_ or [])

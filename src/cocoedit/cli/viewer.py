@@ -35,6 +35,9 @@ def rate_serve(
     seed: Annotated[int, typer.Option(help="Seed of the per-rater order and sides.")] = 0,
 ) -> None:
     """Serve the rating page: raters see the instruction, the source and the results in random order."""
+    from cocoedit.core.optional import require
+
+    require("aiohttp", "cocoedit rate serve")
     from cocoedit.viewer.server import open_study, run_server
 
     session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)

@@ -1,7 +1,7 @@
 """The ``cocoedit data build`` configuration (YAML, pydantic, unknown keys refused).
 
-See ``configs/curation_local_edits.yaml`` for a documented preset and ``docs/data.md`` for what
-each stage does.
+See the shipped preset ``curation_local_edits`` (``cocoedit configs show curation_local_edits``) for a
+documented example and ``docs/data.md`` for what each stage does.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.presets import resolve_config
 from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 from cocoedit.data.annotate import BoxCoordinates
 from cocoedit.data.augment import AugmentConfig
@@ -129,8 +130,10 @@ class BuildConfig(_Strict):
 def load_build_config(
     path: str | Path, endpoint: dict[str, Any] | None = None, workers: int | None = None
 ) -> BuildConfig:
-    """Read a curation preset; ``endpoint`` overrides fields of ``vlm.endpoint`` and ``workers`` the
-    number of samples in flight (the command line's --model, --base-url, --api-key-env, --workers)."""
+    """Read a curation config (a YAML file or a shipped preset's name); ``endpoint`` overrides fields of
+    ``vlm.endpoint`` and ``workers`` the number of samples in flight (the command line's --model,
+    --base-url, --api-key-env, --workers)."""
+    path = resolve_config(path, "data build", CurationConfigError)
     data = read_yaml_mapping(path, CurationConfigError)
     if endpoint:
         vlm = data.get("vlm") or {}

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict
 from cocoedit.core.images import ImageFileError, open_image
 from cocoedit.core.paths import FileNames, UnsafeNameError, link_or_copy, unsafe_id_reason
 from cocoedit.data.manifest import CandidateSample, ManifestError, read_cocoedit40k, write_manifest
-from cocoedit.data.tables import DataImportError, SourceFormat, detect_format, iter_source_rows
+from cocoedit.data.tables import DataImportError, SourceFormat, check_reader_installed, detect_format, iter_source_rows
 
 MANIFEST_NAME = "manifest.jsonl"
 SKIPPED_NAME = "import_skipped.jsonl"
@@ -243,6 +243,7 @@ def import_pairs(
     fmt = fmt or detect_format(path)
     if fmt == "cocoedit40k":
         return import_cocoedit40k(path, out, link=link, limit=limit, progress=progress)
+    check_reader_installed(fmt)
     columns = columns or ColumnMapping()
     table_dir = path if path.is_dir() else path.parent
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.optional import require
 
 SourceFormat = Literal["jsonl", "csv", "parquet", "hf", "cocoedit40k"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "hf", "cocoedit40k")
@@ -146,11 +147,18 @@ def _hf_rows(path: Path, split: str | None) -> Iterator[tuple[int, dict[str, Any
                 start = n + 1
 
 
+def check_reader_installed(fmt: SourceFormat) -> None:
+    """Refuse a format whose reader's optional package (pyarrow: parquet, hf) is not installed."""
+    if fmt in ("parquet", "hf"):
+        require("pyarrow", f"importing {fmt} tables (cocoedit data import)")
+
+
 def iter_source_rows(path: Path, fmt: SourceFormat, split: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(row_number, row)`` for every row of a table source (not ``cocoedit40k``)."""
     if not path.exists():
         raise DataImportError(f"{path}: not found")
     readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
+    check_reader_installed(fmt)
     if fmt == "hf":
         return _hf_rows(path, split)
     if fmt not in readers:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.presets import resolve_config
 from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
 
 if TYPE_CHECKING:  # the real import pulls in diffusers (seconds); settings are read before any model
@@ -219,6 +220,7 @@ def load_demo_settings(path: str | Path | None = None, quick: bool = False) -> D
     data: dict[str, Any] = dict(QUICK) if quick else {}
     source = "demo settings"
     if path is not None:
+        path = resolve_config(path, "demo", DemoSettingsError)
         source = str(path)
         data = _merge(data, read_yaml_mapping(path, DemoSettingsError))
     try:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.presets import resolve_config
 from cocoedit.core.settings import explain_validation_error, load_yaml, read_yaml_mapping
 from cocoedit.models.backbone import MAX_WORKING_SIDE
 from cocoedit.rewards.mllm import MLLMRewardConfig
@@ -287,10 +288,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
 ) -> CocoEditConfig:
-    """Read a YAML preset (or start from ``base``), apply overrides, validate."""
+    """Read a YAML file or a shipped preset's name (or start from ``base``), apply overrides, validate."""
     data: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
+        path = resolve_config(path, "train", ConfigError)
         source = str(path)
         data.update(read_yaml_mapping(path, ConfigError))
     apply_overrides(data, overrides or [])

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.optional import OPTIONAL, install_hint
 
 logger = logging.getLogger("cocoedit.train")
 
@@ -32,10 +33,10 @@ def check_logger(backend: str) -> None:
 
     package = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(backend)
     if package and importlib.util.find_spec(package) is None:
+        install = install_hint(package) if package in OPTIONAL else f"pip install {package}"
         raise MetricsFileError(
-            f"train.logger is {backend} but the {package} package is not installed: "
-            f"pip install {package}, or set train.logger to "
-            f"{'none' if backend == 'tensorboard' else 'tensorboard or none'}"
+            f"train.logger is {backend} but the {package} package is not installed: {install}, or set "
+            f"train.logger to {'none' if backend == 'tensorboard' else 'tensorboard or none'}"
         )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from cocoedit.core.optional import require
 from cocoedit.data.manifest import EditSample, save_generated_sample, write_manifest
 from cocoedit.eval.benchmarks import BenchName
 
@@ -54,7 +55,7 @@ IMGEDIT_SUBFOLDERS = {"daily object": "kitchen/"}
 
 
 def _photos() -> list[np.ndarray]:
-    from skimage import data
+    data = require("skimage.data", "the sample photos (cocoedit dev make-bench / make-dataset)")
 
     names = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
     return [np.asarray(getattr(data, n)())[..., :3] for n in names]

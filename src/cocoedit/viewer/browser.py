@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.optional import require
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -44,8 +45,7 @@ def find_chromium() -> str:
 @contextmanager
 def headless_browser() -> Iterator[Any]:
     """A Playwright ``Browser`` on the system Chromium, closed on exit."""
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = require("playwright.sync_api", "a headless browser (page screenshots)").sync_playwright
     executable = find_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
