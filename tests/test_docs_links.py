@@ -124,16 +124,12 @@ def test_relative_links_reach_a_file_and_an_anchor(page):
 
 
 def test_repository_paths_named_in_the_docs_exist():
-    """A path the pages name in code (`tests/conftest.py`, `src/cocoedit/rl/`) is in the repository;
-    a preset under `configs/` may also be the packaged one. The CHANGELOG is history: it may name
-    what was removed."""
+    """A path the pages name in code (`tests/conftest.py`, `src/cocoedit/rl/`) is in the repository.
+    The CHANGELOG is history: it may name what was removed."""
     missing = []
     for page in [p for p in PAGES if p.name != "CHANGELOG.md"]:
-        for path in re.findall(
-            r"`((?:src|tests|benchmarks|docs|configs)/[\w./-]+?)(?::\w+)?`", page.read_text("utf-8")
-        ):
-            candidates = [ROOT / path, ROOT / "src" / "cocoedit" / path]
-            if not any(c.exists() for c in candidates):
+        for path in re.findall(r"`((?:src|tests|benchmarks|docs)/[\w./-]+?)(?::\w+)?`", page.read_text("utf-8")):
+            if not (ROOT / path).exists():
                 missing.append(f"{page.relative_to(ROOT)}: {path}")
     assert not missing, f"paths that do not exist: {missing}"
 
