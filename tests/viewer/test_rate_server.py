@@ -42,7 +42,9 @@ def post(url, body):
 
 def test_pairwise_study_is_blind_resumable_and_aggregated(small_bench, tmp_path):
     folders = [small_bench.results[n] for n in ("careful", "drifting", "global")]
-    session, left_out = open_study("gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite", seed=3)
+    session, left_out = open_study(
+        "gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite", seed=3, secret="fixed for this test"
+    )
     assert left_out == [] and len(session.units) == 3 * 3  # 3 samples x 3 pairs
     with serving(create_app(session)) as base:
         _, kind, page = get(base + "/")

@@ -5,11 +5,15 @@ A **study** is a benchmark, a set of results folders (label -> folder) and a mod
 * ``pairwise``: a unit is (sample, pair of folders); the rater picks the better result or a tie.
 * ``ranked``: a unit is a sample; the rater orders every folder's result, best first.
 
-For each rater the units come in an order shuffled by ``(seed, rater)``, and the results of a unit
-are shown in an order shuffled by ``(seed, rater, unit)`` (left/right in pairwise mode), so raters
-see neither folder names nor a fixed side. A unit handed out is a row in ``tasks``; a reload hands
-out the same unanswered task again, and an answer is a row in ``votes``. Answers are stored as
-groups of *display positions* and read back as groups of folder labels (best first).
+For each rater the units come in an order shuffled by ``(secret, seed, rater)``, and the results of
+a unit are shown in an order shuffled by ``(secret, seed, rater, unit)`` (left/right in pairwise
+mode), so raters see neither folder names nor a fixed side. The **secret** is drawn when the study
+is first recorded and never leaves the file (not even into the export): without it, the public
+default seed and guessable folder names would let anyone with the code work out the sides.
+
+A unit handed out is a row in ``tasks``; a reload hands out the same unanswered task again, and an
+answer is a row in ``votes``. Answers are stored as groups of *display positions* and read back as
+groups of folder labels (best first).
 
 An answer has a **kind** (:data:`ANSWER_KINDS`): ``rank`` (an order with ties: "A is better",
 "tie", a ranking), ``both_bad`` (pairwise only: neither result is acceptable; a tie for the
@@ -17,7 +21,7 @@ standings, kept apart in the export) or ``skip`` (the rater cannot tell; no rank
 the standings). A task is answered at most once: a second answer is refused. The rater's last answer
 can be withdrawn (:meth:`RatingStore.undo`); it moves to ``withdrawn`` and the task comes back.
 
-Tables: ``meta`` (the study: bench, bench_dir, mode, folders, seed), ``tasks`` (id, rater, unit,
+Tables: ``meta`` (the study: bench, bench_dir, mode, folders, seed; the secret), ``tasks`` (id, rater, unit,
 sample key, category, shown labels in display order), ``votes`` (task id, rater, kind, ranking,
 time), ``withdrawn`` (undone answers, with the time they were withdrawn).
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -152,16 +157,23 @@ class RatingStore:
 
     # -- the study --------------------------------------------------------------------------
     def study(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+        """The study as recorded (bench, bench_dir, mode, folders, seed), without its secret."""
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta") if k != "secret"}
 
-    def configure(self, study: dict[str, Any]) -> None:
-        """Record the study on first use; afterwards it must match (a clear error names the field)."""
+    def secret(self) -> str:
+        """The study's shuffling secret ("" for a study recorded before studies had one)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+        return "" if row is None else json.loads(row[0])
+
+    def configure(self, study: dict[str, Any], secret: str | None = None) -> None:
+        """Record the study and its secret (drawn when None) on first use; afterwards it must match
+        (a clear error names the field)."""
         stored = self.study()
         if not stored:
+            secret = secrets.token_hex(16) if secret is None else secret
+            rows = [(k, json.dumps(v)) for k, v in study.items()] + [("secret", json.dumps(secret))]
             with self._db:
-                self._db.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in study.items()]
-                )
+                self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows)
             return
         for key, value in study.items():
             if stored.get(key) != value:
@@ -172,7 +184,8 @@ class RatingStore:
 
     # -- tasks and votes --------------------------------------------------------------------
     def next_task(self, rater: str, units: Sequence[Unit], seed: int) -> Task | None:
-        """The rater's unanswered task if there is one, else a new one; None when all are done."""
+        """The rater's unanswered task if there is one, else a new one; None when all are done.
+        Orders are drawn from the study's secret, ``seed`` and the rater."""
         check_rater(rater)
         pending = self._db.execute(
             "SELECT t.id, t.sample_key, t.category, t.shown FROM tasks t LEFT JOIN votes v ON v.task_id = t.id "
@@ -183,12 +196,13 @@ class RatingStore:
             return Task(pending[0], rater, pending[1], pending[2], tuple(json.loads(pending[3])))
         issued = {row[0] for row in self._db.execute("SELECT unit FROM tasks WHERE rater = ?", (rater,))}
         order = list(units)
-        random.Random(f"{seed}:{rater}").shuffle(order)
+        key = f"{self.secret()}:{seed}" if self.secret() else str(seed)
+        random.Random(f"{key}:{rater}").shuffle(order)
         for unit in order:
             if unit.ident in issued:
                 continue
             shown = list(unit.folders)
-            random.Random(f"{seed}:{rater}:{unit.ident}").shuffle(shown)
+            random.Random(f"{key}:{rater}:{unit.ident}").shuffle(shown)
             with self._db:
                 cur = self._db.execute(
                     "INSERT INTO tasks (rater, unit, sample_key, category, shown, created) VALUES (?, ?, ?, ?, ?, ?)",

@@ -369,10 +369,12 @@ def open_study(
     mode: RatingMode = "pairwise",
     seed: int = 0,
     bootstrap: int = 1000,
+    secret: str | None = None,
 ) -> tuple[RatingSession, list[str]]:
     """A rating session on a benchmark and results folders, recorded in (or resumed from) ``db``.
 
     Samples for which some folder has no result are left out of the study; their keys are returned.
+    ``secret`` seeds the orders with ``seed`` (:mod:`.ratings`); None draws one for a new study.
     """
     from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
     from cocoedit.eval.consistency import results_labels
@@ -396,7 +398,8 @@ def open_study(
                 "mode": mode,
                 "folders": {k: str(v) for k, v in folders.items()},
                 "seed": seed,
-            }
+            },
+            secret,
         )
         session = RatingSession(complete, folders, store, mode, seed, bootstrap)
     except RatingError:
