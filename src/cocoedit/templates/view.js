@@ -6,9 +6,9 @@
 
 const DATA = JSON.parse(document.getElementById("view-data").textContent);
 const PAGE = 40;
-const FIT_BOX = [192, 144];  // CSS px a source is fitted into; its results and maps get the same scale
+const FIT_BOX = [256, 192];  // CSS px a source is fitted into; its results and maps get the same scale
 const ZOOMS = ["1", "2", "3", "4", "6", "8"];
-const view = {shown: PAGE, current: -1, flicker: false};
+const view = {shown: PAGE, current: -1, flickered: null};  // flickered: the key of the sample flickered
 // Control id -> key in the URL fragment.
 const STATE_KEYS = {category: "cat", search: "q", sort: "sort", metric: "metric", "folder-a": "a", "folder-b": "b",
                     direction: "dir", "min-gap": "min", size: "size", zoom: "zoom"};
@@ -54,6 +54,7 @@ function gapOf(sample, a, b, name) {
 function changed() {
   view.shown = PAGE;
   view.current = -1;
+  view.flickered = null;
   saveState();
   render();
 }
@@ -208,7 +209,7 @@ function card(row, c, position) {
       col.append(result, picture(cell.error_map, s.size, `${label}: keep-region error`, "", scale));
       const m = cell.metrics || {};
       const lines = DATA.metrics.map((n) => `${DATA.titles[n] || n} ${fmt(n, m[n], cell.exact)}`);
-      col.append(el("p", {class: "metrics"}, lines.join(" · ")));
+      col.append(el("p", {class: "metrics"}, lines.join("\n")));
       if (cell.exact) col.append(el("p", {class: "exact"}, "keep region reproduced exactly"));
       const j = judgeBlock(cell.judge);
       if (j) col.append(j);
@@ -232,9 +233,19 @@ function cards() {
 // Flicker: every result of the current sample shows the source in its place (same scale), and back.
 function toggleFlicker() {
   const box = cards()[view.current];
-  if (!box) return;
+  if (box) setFlicker(box, !box.classList.contains("flickered"));
+}
+
+function setFlicker(box, on) {
   const entry = DATA.samples.find((s) => s.key === box.dataset.key);
-  const on = !box.classList.contains("flickered");
+  if (!entry || entry.error) return;
+  if (on) for (const other of document.querySelectorAll(".sample.flickered")) if (other !== box) showSource(other, false);
+  showSource(box, on);
+  view.flickered = on ? entry.key : null;
+}
+
+function showSource(box, on) {
+  const entry = DATA.samples.find((s) => s.key === box.dataset.key);
   const scale = scaleOf(entry);
   box.classList.toggle("flickered", on);
   for (const img of box.querySelectorAll("figure.result img")) {
@@ -242,7 +253,6 @@ function toggleFlicker() {
     img.src = on ? entry.source : img.dataset.src;
     img.style.width = `${Math.max(1, Math.round(size[0] * scale))}px`;
     img.style.height = `${Math.max(1, Math.round(size[1] * scale))}px`;
-    img.closest("figure").querySelector("figcaption").dataset.flicker = on ? "source" : "";
   }
 }
 
@@ -281,6 +291,8 @@ function render() {
     list.append(more);
   }
   if (view.current >= 0) select_(view.current);
+  const flickered = cards().find((box) => box.dataset.key === view.flickered);
+  if (flickered) setFlicker(flickered, true);
 }
 
 function stepZoom(step) {
