@@ -220,8 +220,9 @@ function card(row, c, position) {
                  el("div", {class: "cols"}, ...columns));
   box.addEventListener("click", (event) => { if (event.target.tagName !== "BUTTON") select_(position); });
   if (s.ratings && s.ratings.length) {
-    box.append(el("p", {class: "ratings"}, "human: " + s.ratings.map(
-      (r) => `${r.rater}: ${r.ranking.map((g) => g.join(" = ")).join(" > ")}`).join("; ")));
+    const answer = (r) => r.kind === "skip" ? "skipped" : r.kind === "both_bad" ? "both bad"
+      : r.ranking.map((g) => g.join(" = ")).join(" > ");
+    box.append(el("p", {class: "ratings"}, "human: " + s.ratings.map((r) => `${r.rater}: ${answer(r)}`).join("; ")));
   }
   return box;
 }
