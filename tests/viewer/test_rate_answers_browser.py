@@ -150,3 +150,44 @@ def test_ranked_mode_by_keyboard_with_ties(browser, study):
     shown = session.store.task(1).shown
     assert session.store.judgements()[0]["ranking"] == [[shown[1], shown[2]], [shown[0]]]
     assert problems == []
+
+
+EVIL_PAGE = """<!DOCTYPE html><html><body>
+<form id="f" method="POST" enctype="text/plain" action="{vote}" target="sink">
+<input name='{{"rater": "ann", "task": {task}, "ranking": [[0], [1]], "x": "' value='"}}'></form>
+<iframe name="sink"></iframe>
+<script>
+const body = JSON.stringify({{rater: "ann", task: {task}, ranking: [[1], [0]]}});
+window.tries = Promise.allSettled([
+  fetch("{vote}", {{method: "POST", mode: "no-cors", body, headers: {{"Content-Type": "text/plain"}}}}),
+  fetch("{vote}", {{method: "POST", body, headers: {{"Content-Type": "application/json", "X-Rating-Token": "guess"}}}}),
+]).then((r) => r.map((x) => x.status));
+document.getElementById("f").submit();
+</script></body></html>"""
+
+
+def test_another_site_cannot_post_votes_and_malformed_paths_are_404(browser, study):
+    from aiohttp import web
+
+    session = study()
+    with serving(create_app(session)) as base:
+        context = browser.new_context()
+        page, _ = open_rater(browser, base, context=context)  # the rater has the study open ...
+        task = session.store.next_task("ann", session.units, 0)
+        evil = web.Application()
+        html = EVIL_PAGE.format(vote=f"{base}/api/vote", task=task.id)
+
+        async def evil_page(request):
+            return web.Response(text=html, content_type="text/html")
+
+        evil.router.add_get("/", evil_page)
+        with serving(evil) as elsewhere:  # ... and a page of another origin (another port) tries to vote
+            attacker = context.new_page()
+            attacker.goto(elsewhere + "/")
+            assert attacker.evaluate("window.tries") == ["fulfilled", "rejected"]  # the preflight is refused
+            time.sleep(0.5)  # the form's post has been answered too
+            attacker.close()
+        assert session.store.judgements() == []
+        for path in ("/img/1/%C2%B2", "/img/1/-1", "/static/rate.html", "/img/99999999999/0"):
+            assert page.goto(base + path).status == 404
+        context.close()
