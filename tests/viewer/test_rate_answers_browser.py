@@ -1,6 +1,7 @@
 """Every answer meant, in a real Chromium: a held key answers once, a double press answers once, one
 rater in two tabs cannot answer a task twice and sees why, a failed save stays on screen until
-retried, Undo / Skip / "both bad" reach the store as what they are, ranked mode by keyboard with ties."""
+retried, Undo / Skip / "both bad" reach the store as what they are, ranked mode by keyboard with ties,
+a page of another origin cannot post votes, malformed paths are 404."""
 
 import time
 

@@ -155,3 +155,29 @@ def test_images_linked_out_of_their_folders_are_not_served(small_bench, tmp_path
                     get(base + task["shown"][side])
                 assert refused.value.code == 403
     session.store.close()
+
+
+def test_a_study_recorded_before_answers_had_kinds_reads_its_answers_as_rankings(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, rater TEXT NOT NULL, unit TEXT NOT NULL,
+            sample_key TEXT NOT NULL, category TEXT NOT NULL, shown TEXT NOT NULL, created REAL NOT NULL,
+            UNIQUE (rater, unit));
+        CREATE TABLE votes (task_id INTEGER PRIMARY KEY REFERENCES tasks (id), rater TEXT NOT NULL,
+            ranking TEXT NOT NULL, created REAL NOT NULL);
+        INSERT INTO meta VALUES ('mode', '"pairwise"'), ('folders', '{"a": "/a", "b": "/b"}'), ('seed', '0');
+        INSERT INTO tasks VALUES (1, 'ann', 'k|a|b', 'k', 'c', '["b", "a"]', 1.0);
+        INSERT INTO votes VALUES (1, 'ann', '[[1], [0]]', 2.0);
+        """
+    )
+    old.commit()
+    old.close()
+    store = RatingStore(tmp_path / "old.sqlite")
+    (answer,) = store.judgements()
+    assert answer["kind"] == "rank" and answer["ranking"] == [["a"], ["b"]]
+    assert store.secret() == "" and store.last_answer("ann") == 1  # the orders it handed out stay as they were
+    store.close()
