@@ -320,6 +320,12 @@ async function load(afterAnswer, keepMessage) {
       refresh();
     }
   } catch (e) {
+    if (e.status === 400) {  // a bad rater id: ask again
+      say(e.message);
+      $("rater-form").hidden = false;
+      $("rater-shown").hidden = true;
+      return;
+    }
     block(`Could not load the next task: ${e.message}`, "Retry", () => load(afterAnswer));
   }
 }
