@@ -9,3 +9,12 @@ def small_bench(tmp_path_factory):
     from cocoedit.testing.sample_data import make_sample_benchmark
 
     return make_sample_benchmark(tmp_path_factory.mktemp("viewer-bench"), "gedit", per_category=1)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (starting one takes a second or two)."""
+    from cocoedit.viewer.browser import headless_browser
+
+    with headless_browser() as chromium:
+        yield chromium

@@ -1,15 +1,20 @@
 """The rating app over real HTTP: blind tasks, answers stored and resumed per rater, bad
 requests refused with a reason, the study fixed once recorded, the aggregate from the answers."""
 
+import io
 import json
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cocoedit.testing.http import serving
 from cocoedit.viewer.ratings import RatingError, RatingStore
-from cocoedit.viewer.server import create_app, open_study
+from cocoedit.viewer.server import TOKEN_HEADER, create_app, open_study
+
+TOKEN = {}  # base URL -> the page token, read from the page as the browser does
 
 
 def get(url):
@@ -17,8 +22,17 @@ def get(url):
         return r.status, r.headers.get("Content-Type", ""), r.read()
 
 
+def pixels(data):
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
 def post(url, body):
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST")
+    base = url.split("/api/")[0]
+    if base not in TOKEN:
+        page = get(base + "/")[2].decode()
+        TOKEN[base] = page.split('name="rating-token" content="')[1].split('"')[0]
+    headers = {"Content-Type": "application/json", TOKEN_HEADER: TOKEN[base]}
+    req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -28,7 +42,9 @@ def post(url, body):
 
 def test_pairwise_study_is_blind_resumable_and_aggregated(small_bench, tmp_path):
     folders = [small_bench.results[n] for n in ("careful", "drifting", "global")]
-    session, left_out = open_study("gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite", seed=3)
+    session, left_out = open_study(
+        "gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite", seed=3, secret="fixed for this test"
+    )
     assert left_out == [] and len(session.units) == 3 * 3  # 3 samples x 3 pairs
     with serving(create_app(session)) as base:
         _, kind, page = get(base + "/")
@@ -44,11 +60,15 @@ def test_pairwise_study_is_blind_resumable_and_aggregated(small_bench, tmp_path)
         assert json.loads(get(base + "/api/task?rater=ann")[2])["task"]["id"] == task["id"]
         stored = session.store.task(task["id"])
         sample = session.samples[stored.sample_key]
-        assert get(base + task["source"])[2] == sample.source.read_bytes()
+        assert np.array_equal(pixels(get(base + task["source"])[2]), pixels(sample.source.read_bytes()))
         from cocoedit.eval.benchmarks import result_path
 
-        left = result_path(session.folders[stored.shown[0]], sample)
-        assert get(base + task["shown"][0])[2] == left.read_bytes()
+        # Results come at the source's size ("global" writes 1.5x larger images): resized as the metrics do.
+        source_size = Image.open(sample.source).size
+        for side, label in enumerate(stored.shown):
+            expected = Image.open(result_path(session.folders[label], sample)).convert("RGB")
+            expected = np.asarray(expected.resize(source_size, Image.BICUBIC))
+            assert np.array_equal(pixels(get(base + task["shown"][side])[2]), expected)
 
         # Answer every task preferring whichever side holds "careful" (it never touches the keep region).
         answered = 0
@@ -79,12 +99,12 @@ def test_pairwise_study_is_blind_resumable_and_aggregated(small_bench, tmp_path)
             get(base + "/api/task?rater=" + "x%20y")
         assert bad.value.code == 400
 
-        results = json.loads(get(base + "/api/results")[2])
+        results = json.loads(get(base + f"/api/results?token={session.admin_token}")[2])
         assert results["judgements"] == 9 and results["raters"] == {"ann": 9}
         best = results["standings"][0]
         assert best["label"] == "careful" and best["wins"] == 6 and best["win_rate"] == 1.0
         assert best["elo_low"] <= best["elo"] <= best["elo_high"]
-        page = get(base + "/results")[2].decode()
+        page = get(base + f"/results?token={session.admin_token}")[2].decode()
         assert "<td>careful</td>" in page and "95 % interval" in page
     session.store.close()
 
@@ -135,3 +155,29 @@ def test_images_linked_out_of_their_folders_are_not_served(small_bench, tmp_path
                     get(base + task["shown"][side])
                 assert refused.value.code == 403
     session.store.close()
+
+
+def test_a_study_recorded_before_answers_had_kinds_reads_its_answers_as_rankings(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, rater TEXT NOT NULL, unit TEXT NOT NULL,
+            sample_key TEXT NOT NULL, category TEXT NOT NULL, shown TEXT NOT NULL, created REAL NOT NULL,
+            UNIQUE (rater, unit));
+        CREATE TABLE votes (task_id INTEGER PRIMARY KEY REFERENCES tasks (id), rater TEXT NOT NULL,
+            ranking TEXT NOT NULL, created REAL NOT NULL);
+        INSERT INTO meta VALUES ('mode', '"pairwise"'), ('folders', '{"a": "/a", "b": "/b"}'), ('seed', '0');
+        INSERT INTO tasks VALUES (1, 'ann', 'k|a|b', 'k', 'c', '["b", "a"]', 1.0);
+        INSERT INTO votes VALUES (1, 'ann', '[[1], [0]]', 2.0);
+        """
+    )
+    old.commit()
+    old.close()
+    store = RatingStore(tmp_path / "old.sqlite")
+    (answer,) = store.judgements()
+    assert answer["kind"] == "rank" and answer["ranking"] == [["a"], ["b"]]
+    assert store.secret() == "" and store.last_answer("ann") == 1  # the orders it handed out stay as they were
+    store.close()

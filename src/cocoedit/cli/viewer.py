@@ -46,7 +46,10 @@ def rate_serve(
             f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})"
         )
     typer.echo(f"{len(session.units)} {mode.value} task(s) per rater on {len(session.samples)} samples; ratings: {db}")
-    typer.echo(f"open http://{host}:{port}/  (aggregate: http://{host}:{port}/results; stop with Ctrl-C)")
+    typer.echo(f"raters open http://{host}:{port}/  (stop with Ctrl-C)")
+    typer.echo(
+        f"aggregate, for you only (it names the folders): http://{host}:{port}/results?token={session.admin_token}"
+    )
     try:
         run_server(session, host, port)
     finally:
@@ -60,11 +63,17 @@ def rate_export(
     prior: Annotated[float, typer.Option(min=0.0, help="Prior tied comparisons per pair of folders.")] = 1.0,
     bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    min_agreement: Annotated[
+        Optional[float],
+        typer.Option(
+            min=-1.0, max=1.0, help="Leave raters whose agreement with the others (Cohen's kappa) is below this out."
+        ),
+    ] = None,
 ) -> None:
-    """Win rates and Bradley–Terry scores (Elo scale, 95 % bootstrap intervals) as CSV and JSON."""
+    """Win rates and Bradley–Terry scores (Elo scale, 95 % bootstrap intervals), rater quality, as CSV and JSON."""
     from cocoedit.viewer.export import export_ratings
 
-    csv_path, json_path, summary = export_ratings(db, out, prior, bootstrap, seed)
+    csv_path, json_path, summary = export_ratings(db, out, prior, bootstrap, seed, min_agreement)
     for s in summary["standings"]:
         rate = "–" if s["win_rate"] is None else f"{s['win_rate']:.3f}"
         interval = "" if s["elo_low"] is None else f" [{s['elo_low']:.0f}, {s['elo_high']:.0f}]"
@@ -72,7 +81,24 @@ def rate_export(
             f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
             f"Bradley–Terry {s['elo']:.0f}{interval}"
         )
-    typer.echo(f"{summary['judgements']} answer(s) from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}")
+    degenerate = summary["method"]["degenerate_resamples"]
+    if degenerate:
+        typer.echo(
+            f"{degenerate} of {bootstrap} bootstrap resamples had a folder that won or lost every comparison "
+            "(no finite fit with --prior 0): left out of the intervals"
+        )
+    for rater, q in summary["quality"]["raters"].items():
+        kappa = "–" if q["agreement_kappa"] is None else f"{q['agreement_kappa']:.2f}"
+        left = q["side_bias"]["left_share"]
+        typer.echo(
+            f"rater {rater}: {q['answers']} answer(s), agreement kappa {kappa}, "
+            f"left won {'–' if left is None else f'{left:.2f}'}, ties {q['tie_share']:.2f}, "
+            f"skips {q['skip_share']:.2f}"
+            + (" (left out: agreement below the minimum)" if rater in summary["raters_dropped"] else "")
+        )
+    typer.echo(
+        f"{summary['judgements']} answer(s) counted from {len(summary['raters'])} rater(s) -> {csv_path}, {json_path}"
+    )
 
 
 def view(
@@ -90,11 +116,17 @@ def view(
     ratings: Annotated[
         Optional[Path], typer.Option(help="A `cocoedit rate` study (.sqlite) or its ratings_summary.json.")
     ] = None,
+    max_side: Annotated[
+        int,
+        typer.Option(
+            min=0, help="A sample whose source is larger is stored shrunk to this (lossless PNG); 0 keeps every pixel."
+        ),
+    ] = 384,
 ) -> None:
     """One HTML page comparing results folders sample by sample: sortable, filterable, opens from disk."""
     from cocoedit.eval.benchmarks import load_benchmark
     from cocoedit.viewer.page import build_view
 
     with progress("rendering", len(load_benchmark(bench.value, bench_dir)), "samples") as task:
-        page = build_view(bench.value, bench_dir, results, out, consistency, judge, ratings, task.advance)
+        page = build_view(bench.value, bench_dir, results, out, consistency, judge, ratings, task.advance, max_side)
     typer.echo(f"page: {page}")

@@ -35,6 +35,21 @@ def keep_error_map(result: torch.Tensor, source: torch.Tensor, edit_mask: torch.
     return torch.where(mask >= 0.5, torch.full_like(error, float("nan")), error)
 
 
+def pooled_error_map(error: torch.Tensor, max_side: int) -> torch.Tensor:
+    """An error map ``[H, W]`` shrunk so that its longest side is at most ``max_side``, each new pixel
+    the **largest** error of its block (an isolated bad pixel stays visible); a block entirely in
+    the edit region stays NaN. Maps that already fit come back unchanged."""
+    height, width = error.shape
+    if max(height, width) <= max_side:
+        return error
+    factor = max_side / max(height, width)
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    blank = torch.isnan(error)
+    filled = torch.where(blank, torch.full_like(error, -1.0), error.float())
+    pooled = torch.nn.functional.adaptive_max_pool2d(filled[None, None], size)[0, 0]
+    return torch.where(pooled < 0, torch.full_like(pooled, float("nan")), pooled)
+
+
 def heatmap_image(error: torch.Tensor, vmax: float = ERROR_MAP_MAX) -> Image.Image:
     """An RGB picture of an error map ``[H, W]`` on the fixed scale; NaN pixels are grey."""
     from matplotlib import colormaps

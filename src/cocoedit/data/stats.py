@@ -9,7 +9,6 @@ for any other dataset, a manifest (a row counts as kept when it parses and its f
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
-from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section, tile_img
+from cocoedit.core.pages import render
+from cocoedit.core.reporting import Picture, display_scale, plot, pyplot, table, thumbnail
 from cocoedit.data.build_journal import RECORDS
 from cocoedit.data.curation_prompts import FILTER_KEYS
 from cocoedit.data.manifest import ManifestError, detect_layout, iter_manifest
@@ -172,9 +172,9 @@ def _whole_numbers(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _bars(counts: dict[str, int], title: str, xlabel: str) -> str:
+def _bars(counts: dict[str, int], title: str, xlabel: str) -> Picture | None:
     if not counts:
-        return '<p class="muted">None.</p>'
+        return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(counts) + 1.2))
     names = list(counts)[::-1]
@@ -182,13 +182,13 @@ def _bars(counts: dict[str, int], title: str, xlabel: str) -> str:
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     _whole_numbers(ax.xaxis)
-    return figure_img(fig, title)
+    return plot(fig, title)
 
 
-def _area_histogram(stats: dict[str, Any]) -> str:
+def _area_histogram(stats: dict[str, Any]) -> Picture | None:
     hist = stats["mask_area"]["histogram"]
     if not sum(hist):
-        return '<p class="muted">No kept sample.</p>'
+        return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     width = stats["mask_area"]["bin_width"]
@@ -196,13 +196,13 @@ def _area_histogram(stats: dict[str, Any]) -> str:
     ax.set_xlabel("edit-region share of the image")
     ax.set_ylabel("kept samples")
     _whole_numbers(ax.yaxis)
-    return figure_img(fig, "mask-area histogram")
+    return plot(fig, "mask-area histogram")
 
 
-def _length_histogram(stats: dict[str, Any]) -> str:
+def _length_histogram(stats: dict[str, Any]) -> Picture | None:
     words, original = stats["_words"], stats["_original_words"]
     if not words:
-        return '<p class="muted">No kept sample.</p>'
+        return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     top = max(words + original) + 2
@@ -213,14 +213,15 @@ def _length_histogram(stats: dict[str, Any]) -> str:
     ax.set_ylabel("kept samples")
     _whole_numbers(ax.yaxis)
     ax.legend(frameon=False)
-    return figure_img(fig, "instruction length histogram")
+    return plot(fig, "instruction length histogram")
 
 
-def _filter_histograms(stats: dict[str, Any]) -> str:
-    """One panel per filter criterion: how many kept and dropped samples got each score."""
+def _filter_histograms(stats: dict[str, Any]) -> Picture | None:
+    """One panel per filter criterion: how many kept and dropped samples got each score (None: no
+    sample went through the filter)."""
     scores = stats["filter_scores"]
     if not scores:
-        return '<p class="muted">No sample went through the VLM filter.</p>'
+        return None
     plt = pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(3.4 * len(scores), 2.8), squeeze=False)
     for ax, (key, groups) in zip(axes[0], scores.items(), strict=False):
@@ -236,31 +237,35 @@ def _filter_histograms(stats: dict[str, Any]) -> str:
     axes[0][0].set_ylabel("samples")
     axes[0][-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    return figure_img(fig, "filter score histograms")
+    return plot(fig, "filter score histograms")
 
 
-def _examples(rows: list[dict[str, Any]]) -> str:
-    """Up to EXAMPLES_PER_REASON source images per drop or failure reason, with the instruction."""
-    parts = []
+def _examples(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per drop or failure reason (most frequent first): its count and up to EXAMPLES_PER_REASON
+    examples, each a source thumbnail with its caption, or the caption and why there is no image."""
+    groups = []
     reasons = Counter(r["reason"] for r in rows if r["status"] != "kept")
     for reason, count in reasons.most_common():
-        tiles = []
+        examples = []
         for r in [r for r in rows if r["reason"] == reason][:EXAMPLES_PER_REASON]:
             caption = f"{r.get('id', '?')}: {r.get('instruction') or '(no instruction)'}"
             if r.get("mask_area") is not None:
                 caption += f" (edit region {100 * r['mask_area']:.1f} %)"
             if r.get("filter_scores"):
                 caption += " · filter " + ", ".join(f"{k} {v:g}" for k, v in r["filter_scores"].items())
+            if not r.get("source"):
+                problem = "no source path recorded"
+                examples.append({"caption": caption, "problem": problem, "cls": "muted", "picture": None})
+                continue
             try:
-                tiles.append(
-                    tile_img(open_image(r["source"]), caption)
-                    if r.get("source")
-                    else f'<p class="tile muted">{html.escape(caption)}: no source path recorded</p>'
-                )
+                image = open_image(r["source"])
             except ImageFileError as e:
-                tiles.append(f'<p class="tile bad">{html.escape(caption)}: {html.escape(str(e))}</p>')
-        parts.append(f"<h3>{html.escape(reason)} ({count})</h3><div class='tiles'>{''.join(tiles)}</div>")
-    return "".join(parts) or '<p class="muted">Nothing was dropped.</p>'
+                examples.append({"caption": caption, "problem": str(e), "cls": "bad", "picture": None})
+                continue
+            picture = thumbnail(image, caption, scale=display_scale(image.size))
+            examples.append({"caption": caption, "problem": "", "cls": "", "picture": picture})
+        groups.append({"reason": reason, "count": count, "examples": examples})
+    return groups
 
 
 def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -285,46 +290,37 @@ def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
     (folder / "stats.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
 
     c = stats["counts"]
-    decided = [[k, v, f"{100 * v / max(1, stats['samples']):.1f}%"] for k, v in c.items()]
-    reasons = [[k, v] for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])]
     m, w, o = stats["mask_area"], stats["instruction_words"], stats["original_instruction_words"]
-    sections = [
-        section(
-            "Kept and dropped",
-            html_table(["status", "samples", "share"], decided)
-            + html_table(["reason (dropped or failed)", "samples"], reasons)
-            + _bars(stats["reasons"], "dropped / failed by reason", "samples"),
+    page = render(
+        "data_stats.html",
+        title="Dataset statistics",
+        subtitle=f"{stats['samples']} samples, from the {kind} in {folder}",
+        decided=table(
+            ["status", "samples", "share"], [[k, v, f"{100 * v / max(1, stats['samples']):.1f}%"] for k, v in c.items()]
         ),
-        section(
-            "Edit types",
-            html_table(
-                ["edit type", "kept", "all"],
-                [[t, stats["edit_types_kept"].get(t, 0), n] for t, n in stats["edit_types_all"].items()],
-            )
-            + _bars(stats["edit_types_kept"], "kept samples by edit type", "samples"),
+        reasons=table(
+            ["reason (dropped or failed)", "samples"],
+            [[k, v] for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])],
         ),
-        section(
-            "Mask area (kept)",
-            html_table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]])
-            + _area_histogram(stats),
+        reason_bars=_bars(stats["reasons"], "dropped / failed by reason", "samples"),
+        edit_types=table(
+            ["edit type", "kept", "all"],
+            [[t, stats["edit_types_kept"].get(t, 0), n] for t, n in stats["edit_types_all"].items()],
         ),
-        section("Examples of what was dropped or failed", _examples(rows)),
-        section("VLM filter scores (kept and dropped)", _filter_histograms(stats)),
-        section(
-            "Instruction length (kept, words)",
-            html_table(
-                ["", "mean", "median", "min", "max"],
-                [
-                    ["final", w["mean"], w["median"], w["min"], w["max"]],
-                    ["original", o["mean"], o["median"], o["min"], o["max"]],
-                ],
-            )
-            + _length_histogram(stats),
+        edit_type_bars=_bars(stats["edit_types_kept"], "kept samples by edit type", "samples"),
+        mask_area=table(["mean", "median", "min", "max"], [[m["mean"], m["median"], m["min"], m["max"]]]),
+        area_histogram=_area_histogram(stats),
+        examples=_examples(rows),
+        filter_histograms=_filter_histograms(stats),
+        lengths=table(
+            ["", "mean", "median", "min", "max"],
+            [
+                ["final", w["mean"], w["median"], w["min"], w["max"]],
+                ["original", o["mean"], o["median"], o["min"], o["max"]],
+            ],
         ),
-    ]
-    out = folder / "stats.html"
-    out.write_text(
-        html_page("Dataset statistics", sections, f"{stats['samples']} samples, from the {kind} in {folder}"),
-        encoding="utf-8",
+        length_histogram=_length_histogram(stats),
     )
+    out = folder / "stats.html"
+    out.write_text(page, encoding="utf-8")
     return out, public

@@ -9,7 +9,6 @@ standard errors of the paired differences).
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import statistics
@@ -17,7 +16,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
+from cocoedit.core.pages import render
+from cocoedit.core.reporting import Picture, Table, plot, pyplot, table
 from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
@@ -147,7 +147,7 @@ def _delta(change: dict[str, Any], fmt: str) -> str:
     return f"{change['mean']:+{fmt}} ± {se}{' *' if change['clear'] else ''}"
 
 
-def _results_table(rows: dict[str, dict]) -> str:
+def _results_table(rows: dict[str, dict]) -> Table:
     columns = ["model"] + [label for _, label in METRICS] + ["Δ edit success", "Δ keep PSNR (dB)"]
     body = []
     for name, row in rows.items():
@@ -157,10 +157,10 @@ def _results_table(rows: dict[str, dict]) -> str:
         else:
             cells += [_delta(row["vs_base"]["edit_success"], ".3f"), _delta(row["vs_base"]["keep_psnr"], ".2f")]
         body.append(cells)
-    return html_table(columns, body)
+    return table(columns, body)
 
 
-def _tradeoff_plot(rows: dict[str, dict]) -> str:
+def _tradeoff_plot(rows: dict[str, dict]) -> Picture:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     for i, row in enumerate(rows.values()):
@@ -183,10 +183,10 @@ def _tradeoff_plot(rows: dict[str, dict]) -> str:
     ax.set_title("Held-out test pairs: one faint point per seed, mean ± std", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return figure_img(fig, "edit success against keep-region PSNR")
+    return plot(fig, "edit success against keep-region PSNR")
 
 
-def _curves_plot(out: Path, settings: DemoSettings) -> str:
+def _curves_plot(out: Path, settings: DemoSettings) -> Picture:
     plt = pyplot()
     fig, axes = plt.subplots(1, len(CURVES), figsize=(3.6 * len(CURVES), 2.8), squeeze=False)
     for i, arm in enumerate(arms(settings)):
@@ -217,10 +217,10 @@ def _curves_plot(out: Path, settings: DemoSettings) -> str:
             ax.tick_params(labelsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    return figure_img(fig, "training curves")
+    return plot(fig, "training curves")
 
 
-def _sample_grid(out: Path, settings: DemoSettings) -> str:
+def _sample_grid(out: Path, settings: DemoSettings) -> Picture:
     seed = settings.seeds[0]
     rows = held_out_rows(out / "data", settings.task.size)
     count = min(settings.grid_samples, len(rows))
@@ -264,10 +264,10 @@ def _sample_grid(out: Path, settings: DemoSettings) -> str:
                     labelpad=6,
                 )
     fig.tight_layout(pad=0.3)
-    return figure_img(fig, "sample grid")
+    return plot(fig, "sample grid")
 
 
-def _sft_plot(base_dir: Path) -> str:
+def _sft_plot(base_dir: Path) -> Picture:
     losses = json.loads((base_dir / "sft_losses.json").read_text(encoding="utf-8"))
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 2.6))
@@ -279,71 +279,39 @@ def _sft_plot(base_dir: Path) -> str:
     ax.set_xlabel("SFT step", fontsize=8)
     ax.set_ylabel("flow-matching loss", fontsize=8)
     ax.tick_params(labelsize=8)
-    return figure_img(fig, "SFT loss")
+    return plot(fig, "SFT loss")
 
 
 def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     settings = DemoSettings.model_validate(summary["settings"])
     rows = summary["table"]
-    verdict = "".join(f"<p>{html.escape(s)}</p>" for s in summary["statement"] if s != PLUMBING_NOTE)
-    if summary["plumbing_check"]:
-        verdict = f"<p class='bad'><b>{html.escape(PLUMBING_NOTE)}</b></p>" + verdict
     types = sorted(rows["base"]["edit_success_by_type"])
-    per_type = html_table(
-        ["model"] + types, [[r["title"]] + [r["edit_success_by_type"][t] for t in types] for r in rows.values()]
-    )
     base = summary["base_editor"]
-    sections = [
-        section(
-            "What happened",
-            verdict
-            + _results_table(rows)
-            + (
-                f"<p class='muted'>{summary['test_samples']} held-out test pairs; mean ± standard deviation over "
-                f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean ± standard "
-                "error, * = beyond the seed spread (more than 2 standard errors). Edit success is the "
-                "programmatic judge (1 = the edit region matches the "
-                f"target, 0 = no closer than the source); keep-region metrics compare the output with the source "
-                f"outside the edit mask.</p>"
-            ),
+    page = render(
+        "demo_report.html",
+        title="cocoedit demo: RL for consistent editing on a synthetic task",
+        subtitle="judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), "
+        "from one tiny pixel-space editor",
+        plumbing_note=PLUMBING_NOTE if summary["plumbing_check"] else "",
+        statement=[s for s in summary["statement"] if s != PLUMBING_NOTE],
+        results_table=_results_table(rows),
+        test_samples=summary["test_samples"],
+        seeds=summary["seeds"],
+        tradeoff=_tradeoff_plot(rows),
+        curves=_curves_plot(out, settings),
+        grid_seed=settings.seeds[0],
+        grid=_sample_grid(out, settings),
+        per_type=table(
+            ["model"] + types, [[r["title"]] + [r["edit_success_by_type"][t] for t in types] for r in rows.values()]
         ),
-        section("Edit success against keep-region PSNR", _tradeoff_plot(rows)),
-        section("Training curves (mean over seeds, band = min to max)", _curves_plot(out, settings)),
-        section(f"Sample grid (test pairs, seed {settings.seeds[0]})", _sample_grid(out, settings)),
-        section("Edit success by edit type", per_type),
-        section(
-            "Base editor",
-            "<p class='muted'>A pixel-space editor (0.47 M-parameter transformer) trained for minutes on a "
-            "CPU: it copies the keep region (drifting in colour on some samples) and its edits are rough; the "
-            "comparison is between arms that start from it with the same noise, data and budget "
-            "(docs/demo.md).</p>"
-            + _sft_plot(Path(base["path"]))
-            + html_table(
-                ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
-                [
-                    [
-                        base["path"],
-                        "yes" if base["reused_from_cache"] else "no",
-                        base["sft_steps"],
-                        base["final_sft_loss"],
-                    ]
-                ],
-            ),
+        sft=_sft_plot(Path(base["path"])),
+        base_table=table(
+            ["folder", "reused from cache", "SFT steps", "final loss (mean of last 20)"],
+            [[base["path"], "yes" if base["reused_from_cache"] else "no", base["sft_steps"], base["final_sft_loss"]]],
         ),
-        section(
-            "Settings and time",
-            html_table(["stage", "seconds"], list(summary["seconds"].items()))
-            + f"<pre>{html.escape(json.dumps(summary['settings'], indent=1))}</pre>",
-        ),
-    ]
-    path = out / "report.html"
-    path.write_text(
-        html_page(
-            "cocoedit demo: RL for consistent editing on a synthetic task",
-            sections,
-            "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), "
-            "from one tiny pixel-space editor",
-        ),
-        encoding="utf-8",
+        seconds=table(["stage", "seconds"], list(summary["seconds"].items())),
+        settings_json=json.dumps(summary["settings"], indent=1),
     )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
     return path

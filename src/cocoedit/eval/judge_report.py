@@ -8,31 +8,17 @@ the consistency sections when a consistency folder is given.
 from __future__ import annotations
 
 import csv
-import html
 import json
 from pathlib import Path
 from typing import Any
 
-from cocoedit.core.reporting import figure_img, html_page, html_table, section
+from cocoedit.core.pages import render
+from cocoedit.core.reporting import Cell, Picture, Table, plot, pyplot, table
 from cocoedit.eval.judge_bench import GEDIT_SUBSCORES, PER_SAMPLE_FILE
-from cocoedit.eval.report import consistency_sections
+from cocoedit.eval.report import consistency_context
 
 
-def _settings(summary: dict[str, Any]) -> str:
-    j = summary["judge"]
-    prompts = ", ".join(j["templates"])
-    source = j["prompt_source"]
-    return (
-        f'<p class="muted">Benchmark <b>{html.escape(summary["bench"])}</b> at {html.escape(summary["bench_dir"])}. '
-        f"Judge: {html.escape(j['backend'])} model <b>{html.escape(j['model'])}</b>"
-        + (f" at {html.escape(j['base_url'])}" if j.get("base_url") else "")
-        + f". Prompts: <b>{html.escape(source)}</b> ({html.escape(prompts)}). "
-        f"Sampling: {html.escape(json.dumps(j['sampling']))}. Images are shown source first, then edited. "
-        "Failed samples are left out of every mean and counted here; no score is imputed.</p>"
-    )
-
-
-def _summary_table(summary: dict[str, Any]) -> str:
+def _summary_table(summary: dict[str, Any]) -> Table:
     rows = []
     gedit = summary["bench"] == "gedit"
     for label, res in summary["results"].items():
@@ -64,10 +50,10 @@ def _summary_table(summary: dict[str, Any]) -> str:
         if gedit
         else ["overall", "types scored"]
     )
-    return html_table(columns, rows)
+    return table(columns, rows)
 
 
-def _category_table(summary: dict[str, Any]) -> str:
+def _category_table(summary: dict[str, Any]) -> Table:
     gedit = summary["bench"] == "gedit"
     tables = {}
     for label, res in summary["results"].items():
@@ -83,19 +69,18 @@ def _category_table(summary: dict[str, Any]) -> str:
         [cat] + [v for t in tables.values() for v in (t.get(cat, {}).get("n"), t.get(cat, {}).get(metric))]
         for cat in categories
     ]
-    return html_table(columns, rows)
+    return table(columns, rows)
 
 
-def _failures(out_dir: Path) -> str:
+def _failures(out_dir: Path) -> Table | None:
+    """The samples not judged; None when every sample was judged."""
     with open(out_dir / PER_SAMPLE_FILE, newline="", encoding="utf-8") as f:
         bad = [
             [r["results"], r["key"], r["category"], r["status"], r["reason"], r["error"][:300]]
             for r in csv.DictReader(f)
             if r["status"] != "scored"
         ]
-    if not bad:
-        return '<p class="muted">Every sample was judged in every results folder.</p>'
-    return html_table(["results", "key", "category", "status", "reason", "error / reply"], bad)
+    return table(["results", "key", "category", "status", "reason", "error / reply"], bad) if bad else None
 
 
 LOWEST_SHOWN = 5
@@ -112,7 +97,7 @@ SUB_TITLES = {
 }
 
 
-def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
+def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> list[tuple[str, Table]]:
     """Per results folder, the lowest-judged samples with every sub-score and the judge's reasoning."""
     with open(out_dir / PER_SAMPLE_FILE, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "scored"]
@@ -121,7 +106,7 @@ def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
     parts = []
     for label in dict.fromkeys(r["results"] for r in rows):
         mine = sorted((r for r in rows if r["results"] == label), key=lambda r: float(r[metric]))[:LOWEST_SHOWN]
-        table = html_table(
+        lowest = table(
             ["key", "category", "O" if gedit else "score", *[SUB_TITLES.get(k, k) for k in subs], "reasoning"],
             [
                 [
@@ -129,18 +114,14 @@ def _lowest_with_reasoning(out_dir: Path, gedit: bool) -> str:
                     r["category"],
                     float(r[metric]),
                     *[float(r[k]) if r.get(k) else None for k in subs],
-                    (
-                        "raw",
-                        f'<span style="white-space:pre-line;text-align:left;display:block">'
-                        f"{html.escape(r.get('reasoning', ''))}</span>",
-                    ),
+                    Cell(r.get("reasoning", ""), "reasoning"),
                 ]
                 for r in mine
             ],
             kinds=["auto", "auto", "score", *["score"] * len(subs), "auto"],
         )
-        parts.append(f"<h3>{html.escape(label)}</h3>{table}")
-    return "".join(parts) or '<p class="muted">No sample was judged.</p>'
+        parts.append((label, lowest))
+    return parts
 
 
 def figure1_points(summary: dict[str, Any], consistency: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -157,15 +138,12 @@ def figure1_points(summary: dict[str, Any], consistency: dict[str, Any]) -> list
     return points
 
 
-def _figure1(summary: dict[str, Any], consistency: dict[str, Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+def _figure1(summary: dict[str, Any], consistency: dict[str, Any]) -> Picture | None:
+    """None when no results folder has both a judge score and a keep-region PSNR."""
+    plt = pyplot()
     points = figure1_points(summary, consistency)
     if not points:
-        return '<p class="muted">No results folder has both a judge score and a keep-region PSNR.</p>'
+        return None
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for label, psnr, value in points:
         ax.scatter([psnr], [value], s=40)
@@ -173,37 +151,29 @@ def _figure1(summary: dict[str, Any], consistency: dict[str, Any]) -> str:
     ax.set_xlabel("keep-region PSNR, macro (dB)")
     ax.set_ylabel(next(iter(summary["results"].values()))["headline"]["metric"])
     ax.grid(alpha=0.3)
-    note = (
-        '<p class="muted">Up = better edits by the judge, right = better preserved keep region '
-        "(CoCoEdit's Figure 1). One point per results folder.</p>"
-    )
-    return note + figure_img(fig, "judge score against keep-region PSNR")
+    return plot(fig, "judge score against keep-region PSNR")
 
 
 def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency_dir: str | Path | None) -> Path:
     """Write ``out_dir/report.html``: judge sections, Figure 1 and the consistency sections."""
     out_dir = Path(out_dir)
-    sections = [
-        section("Summary: MLLM judge", _settings(summary) + _summary_table(summary)),
-        section(
-            "Judge score per category" + (" (full set)" if summary["bench"] == "gedit" else ""),
-            _category_table(summary),
-        ),
-        section("Samples not judged", _failures(out_dir)),
-        section(
-            "Lowest-judged samples, with the judge's reasoning",
-            _lowest_with_reasoning(out_dir, summary["bench"] == "gedit")
-            + '<p class="muted">Every sample, with its images: <code>cocoedit view --judge</code> '
-            "(docs/viewer.md).</p>",
-        ),
-    ]
+    context: dict[str, Any] = {
+        "title": f"Judge report: {summary['bench']}",
+        "subtitle": "Results compared: " + ", ".join(summary["results"]),
+        "summary": summary,
+        "judge": summary["judge"],
+        "sampling": json.dumps(summary["judge"]["sampling"]),
+        "summary_table": _summary_table(summary),
+        "category_table": _category_table(summary),
+        "failures": _failures(out_dir),
+        "lowest": _lowest_with_reasoning(out_dir, summary["bench"] == "gedit"),
+        "consistency": None,
+        "figure1": None,
+    }
     if consistency_dir is not None:
         consistency = json.loads((Path(consistency_dir) / "summary.json").read_text(encoding="utf-8"))
-        sections.append(section("Judge score against keep-region PSNR", _figure1(summary, consistency)))
-        sections += consistency_sections(consistency_dir)
-    page = html_page(
-        f"Judge report: {summary['bench']}", sections, subtitle="Results compared: " + ", ".join(summary["results"])
-    )
+        context["figure1"] = _figure1(summary, consistency)
+        context["consistency"] = consistency_context(consistency_dir)
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(render("judge_report.html", **context), encoding="utf-8")
     return path

@@ -1,29 +1,35 @@
-"""The HTML report of ``cocoedit eval consistency`` (``summary.json`` + ``per_sample.csv``)."""
+"""The HTML report of ``cocoedit eval consistency`` (``summary.json`` + ``per_sample.csv``).
+
+:func:`consistency_context` reads the outputs into what ``consistency_sections.html`` lays out
+(shared with the judge report); :func:`write_consistency_report` renders ``consistency_report.html``.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from cocoedit.core.error_map import ERROR_MAP_MAX, colour_scale_image, heatmap_image, keep_error_map
+from cocoedit.core.error_map import ERROR_MAP_MAX, colour_scale_image, heatmap_image, keep_error_map, pooled_error_map
 from cocoedit.core.formatting import format_number
 from cocoedit.core.images import ImageFileError, open_image, pil_to_tensor
+from cocoedit.core.pages import render
 from cocoedit.core.reporting import (
-    figure_img,
-    html_page,
-    html_table,
-    image_img,
+    THUMBNAIL_SIDE,
+    Cell,
+    Picture,
+    display_scale,
     mask_overlay,
+    plot,
     pyplot,
-    section,
-    tile_img,
+    table,
+    thumbnail,
 )
 
 WORST_SAMPLES_SHOWN = 6
@@ -38,11 +44,10 @@ def _is_exact(row: dict[str, str]) -> bool:
     return row["status"] == "ok" and _value(row, "keep_mse") == 0.0
 
 
-def _psnr_histogram(rows: list[dict[str, str]], labels: Sequence[str]) -> str:
+def _psnr_histogram(rows: list[dict[str, str]], labels: Sequence[str]) -> Picture | None:
+    """None when every scored keep region is an exact copy (nothing to draw)."""
     fig = psnr_histogram_figure(rows, labels)
-    if fig is None:
-        return '<p class="muted">Every scored keep region is an exact copy: there is no distribution to draw.</p>'
-    return figure_img(fig, "keep-region PSNR histogram")
+    return None if fig is None else plot(fig, "keep-region PSNR histogram")
 
 
 def psnr_histogram_figure(rows: list[dict[str, str]], labels: Sequence[str]) -> Any:
@@ -70,7 +75,7 @@ def psnr_histogram_figure(rows: list[dict[str, str]], labels: Sequence[str]) -> 
     return fig
 
 
-def _category_bars(rows: list[dict[str, str]], labels: Sequence[str]) -> str:
+def _category_bars(rows: list[dict[str, str]], labels: Sequence[str]) -> Picture:
     """Per-category mean keep PSNR of the non-exact samples; a category of exact copies only is
     labelled "exact" instead of a bar that would squash the scale."""
     plt = pyplot()
@@ -104,7 +109,7 @@ def _category_bars(rows: list[dict[str, str]], labels: Sequence[str]) -> str:
     ax.set_xticks(x + width * (len(labels) - 1) / 2, categories, rotation=30, ha="right")
     ax.set_ylabel("keep-region PSNR (dB), exact copies left out")
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return figure_img(fig, "per-category keep_psnr")
+    return plot(fig, "per-category keep_psnr")
 
 
 def _error_tile(source: Image.Image, result: Image.Image, mask_file: Image.Image) -> Image.Image:
@@ -112,7 +117,7 @@ def _error_tile(source: Image.Image, result: Image.Image, mask_file: Image.Image
     res = pil_to_tensor(result.convert("RGB").resize(source.size, Image.BICUBIC))
     keep = np.asarray(mask_file.convert("L").resize(source.size, Image.NEAREST)) >= 128
     edit = 1.0 - pil_to_tensor(Image.fromarray((keep * 255).astype(np.uint8)))[:1]
-    return heatmap_image(keep_error_map(res, src, edit))
+    return heatmap_image(pooled_error_map(keep_error_map(res, src, edit), THUMBNAIL_SIDE))
 
 
 def psnr_caption(row: dict[str, str]) -> str:
@@ -121,63 +126,79 @@ def psnr_caption(row: dict[str, str]) -> str:
     return "exact" if _is_exact(row) else f"{format_number(_value(row, 'keep_psnr'), 'db')} dB"
 
 
-def sample_comparison(key: str, rows: list[dict[str, str]], labels: Sequence[str], own: str | None = None) -> str:
+@dataclass
+class TileColumn:
+    """One column of a sample comparison: its tiles top to bottom, or the problem that replaced them."""
+
+    tiles: list[Picture] = field(default_factory=list)
+    problem: str = ""
+
+
+@dataclass
+class SampleComparison:
+    key: str
+    category: str
+    instruction: str
+    columns: list[TileColumn] = field(default_factory=list)
+    problem: str = ""
+
+
+def sample_comparison(
+    key: str, rows: list[dict[str, str]], labels: Sequence[str], own: str | None = None
+) -> SampleComparison:
     """One sample across every results folder: source, edit region, then result and keep-region
-    error map per folder, all tiles the same size."""
+    error map per folder, all at the source's scale."""
     mine = {r["results"]: r for r in rows if r["key"] == key}
     first = next(iter(mine.values()))
+    view = SampleComparison(key, first["category"], first.get("instruction", "") or "")
     try:
         source = open_image(first["source_path"])
         mask_file = open_image(first["mask_path"])
     except ImageFileError as e:
-        return f'<p class="bad">{html.escape(key)}: {html.escape(str(e))}</p>'
+        view.problem = f"{key}: {e}"
+        return view
+    scale = display_scale(source.size)
     # One column per image: source over its edit region, then each result over its error map.
-    columns = [
-        tile_img(source, "source") + tile_img(mask_overlay(source, mask_file, "white_is_keep"), "edit region (red)")
-    ]
+    view.columns.append(
+        TileColumn(
+            [
+                thumbnail(source, "source", scale=scale),
+                thumbnail(mask_overlay(source, mask_file, "white_is_keep"), "edit region (red)", scale=scale),
+            ]
+        )
+    )
     for label in labels:
         row = mine.get(label)
         if row is None or row["status"] != "ok":
-            columns.append(
-                f'<p class="bad tile">{html.escape(label)}: {html.escape(row["status"] if row else "absent")}</p>'
-            )
+            view.columns.append(TileColumn(problem=f"{label}: {row['status'] if row else 'absent'}"))
             continue
         try:
             result = open_image(row["result_path"])
         except ImageFileError as e:
-            columns.append(f'<p class="bad tile">{html.escape(label)}: {html.escape(str(e))}</p>')
+            view.columns.append(TileColumn(problem=f"{label}: {e}"))
             continue
-        columns.append(
-            tile_img(result, f"{label}: keep PSNR {psnr_caption(row)}", own=label == own)
-            + tile_img(_error_tile(source, result, mask_file), f"{label}: keep-region error", own=label == own)
+        mine_own = label == own
+        view.columns.append(
+            TileColumn(
+                [
+                    thumbnail(result, f"{label}: keep PSNR {psnr_caption(row)}", scale=scale, own=mine_own),
+                    thumbnail(
+                        _error_tile(source, result, mask_file),
+                        f"{label}: keep-region error",
+                        scale=scale,
+                        own=mine_own,
+                        shown_size=source.size,
+                    ),
+                ]
+            )
         )
-    tiles = [f'<div class="tilecol">{c}</div>' for c in columns]
-    head = (
-        f"<p><b>{html.escape(key)}</b> ({html.escape(first['category'])})"
-        + (
-            f': <span class="instruction">{html.escape(first.get("instruction", ""))}</span>'
-            if first.get("instruction")
-            else ""
-        )
-        + "</p>"
-    )
-    return f'<div class="sample">{head}<div class="tiles">{"".join(tiles)}</div></div>'
+    return view
 
 
-def _colour_scale() -> str:
-    return (
-        f'<p class="muted">Error maps: mean absolute difference to the source per pixel, keep region only '
-        f"(edit region grey), one scale for all: black = 0, brightest = {ERROR_MAP_MAX} "
-        f"({ERROR_MAP_MAX * 255:.0f} grey levels) or more. {image_img(colour_scale_image(), max_side=220)}</p>"
-    )
-
-
-def _worst_samples(rows: list[dict[str, str]], label: str, labels: Sequence[str]) -> str:
+def _worst_samples(rows: list[dict[str, str]], label: str, labels: Sequence[str]) -> list[SampleComparison]:
     scored = [r for r in rows if r["results"] == label and r["status"] == "ok" and not _is_exact(r)]
     scored.sort(key=lambda r: _value(r, "keep_psnr"))
-    if not scored:
-        return '<p class="muted">No scored sample that is not an exact copy.</p>'
-    return "".join(sample_comparison(r["key"], rows, labels, own=label) for r in scored[:WORST_SAMPLES_SHOWN])
+    return [sample_comparison(r["key"], rows, labels, own=label) for r in scored[:WORST_SAMPLES_SHOWN]]
 
 
 def _perceptual_label(summary: dict[str, Any], metric: str) -> str:
@@ -187,8 +208,8 @@ def _perceptual_label(summary: dict[str, Any], metric: str) -> str:
     return names[metric] + (" (uncalibrated)" if uncalibrated else "") + " macro"
 
 
-def consistency_sections(out_dir: str | Path) -> list[str]:
-    """Report sections for the ``cocoedit eval consistency`` output in ``out_dir``."""
+def consistency_context(out_dir: str | Path) -> dict[str, Any]:
+    """What ``consistency_sections.html`` shows of the ``cocoedit eval consistency`` output in ``out_dir``."""
     import csv
 
     out_dir = Path(out_dir)
@@ -213,7 +234,7 @@ def consistency_sections(out_dir: str | Path) -> list[str]:
                 label,
                 c["samples"],
                 c["scored"],
-                ("raw", f'<span class="{"bad" if failed else ""}">{failed}</span>'),
+                Cell(str(failed), "bad" if failed else ""),
                 sum(_is_exact(r) for r in rows if r["results"] == label),
                 mac["keep_psnr"],
                 sum(inexact) / len(inexact) if inexact else None,
@@ -224,27 +245,7 @@ def consistency_sections(out_dir: str | Path) -> list[str]:
                 *[mac[m] for m in perceptual],
             ]
         )
-    notes = ""
-    for m in perceptual:
-        info = summary["perceptual"][m]
-        notes += f" {html.escape(_perceptual_label(summary, m))}: {html.escape(json.dumps(info))}."
-    settings = (
-        f'<p class="muted">Benchmark <b>{html.escape(summary["bench"])}</b> at '
-        f"{html.escape(summary['bench_dir'])}. Keep region = where the benchmark mask is white. "
-        f"SSIM mode: {html.escape(summary['ssim_mode'])}; results resized to the source "
-        f"resolution with {html.escape(summary['resize_filter'])} when they differ. "
-        "Macro = mean of the per-category means (as GEdit-Bench reports); mean = over all scored "
-        "samples. Edit change = mean absolute difference on the edit region. A keep region "
-        'reproduced exactly is an <b>exact copy</b>: shown as "exact" (written as 100 dB in the files), '
-        "counted in its own column and left out of the plots. Definitions: docs/metrics.md."
-        + (
-            f" Perceptual metrics, masking: {html.escape(summary['perceptual']['masking'])}." + notes
-            if perceptual
-            else ""
-        )
-        + "</p>"
-    )
-    summary_html = settings + html_table(
+    summary_table = table(
         [
             "results",
             "samples",
@@ -274,41 +275,34 @@ def consistency_sections(out_dir: str | Path) -> list[str]:
             row += [entry.get("n"), entry.get("keep_psnr"), entry.get("keep_ssim")]
         cat_rows.append(row)
 
-    failures = []
-    for r in rows:
-        if r["status"] != "ok":
-            failures.append([r["results"], r["key"], r["category"], r["status"], r["error"]])
-    failures_html = (
-        html_table(["results", "key", "category", "status", "reason"], failures)
-        if failures
-        else '<p class="muted">Every sample was scored in every results folder.</p>'
-    )
-    return [
-        section("Summary: keep-region consistency", summary_html),
-        section("Per category", html_table(cat_columns, cat_rows) + _category_bars(rows, labels)),
-        section("Keep-region PSNR distribution", _psnr_histogram(rows, labels)),
-        *[
-            section(
-                f"Worst samples: {label}", (_colour_scale() if i == 0 else "") + _worst_samples(rows, label, labels)
-            )
-            for i, label in enumerate(labels)
+    failures = [[r["results"], r["key"], r["category"], r["status"], r["error"]] for r in rows if r["status"] != "ok"]
+    return {
+        "summary": summary,
+        "perceptual_notes": [
+            f"{_perceptual_label(summary, m)}: {json.dumps(summary['perceptual'][m])}" for m in perceptual
         ],
-        section(
-            f"Samples not scored ({len(failures)})",
-            failures_html
-            + '<p class="muted">Every sample side by side, sortable and filterable: <code>cocoedit view</code> '
-            "(docs/viewer.md).</p>",
-        ),
-    ]
+        "summary_table": summary_table,
+        "category_table": table(cat_columns, cat_rows),
+        "category_plot": _category_bars(rows, labels),
+        "histogram": _psnr_histogram(rows, labels),
+        "error_map_max": ERROR_MAP_MAX,
+        "error_map_levels": f"{ERROR_MAP_MAX * 255:.0f}",
+        "colour_bar": thumbnail(colour_scale_image(), alt="error colour bar", max_side=220),
+        "worst": [(label, _worst_samples(rows, label, labels)) for label in labels],
+        "failures": table(["results", "key", "category", "status", "reason"], failures) if failures else None,
+        "failure_count": len(failures),
+    }
 
 
 def write_consistency_report(out_dir: str | Path) -> Path:
     """Write ``out_dir/report.html`` from the consistency outputs in ``out_dir``."""
     out_dir = Path(out_dir)
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
-    labels = ", ".join(summary["results"])
-    page = html_page(
-        f"Consistency report: {summary['bench']}", consistency_sections(out_dir), subtitle=f"Results compared: {labels}"
+    page = render(
+        "consistency_report.html",
+        title=f"Consistency report: {summary['bench']}",
+        subtitle="Results compared: " + ", ".join(summary["results"]),
+        consistency=consistency_context(out_dir),
     )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

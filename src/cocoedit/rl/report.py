@@ -13,16 +13,17 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cocoedit.core.formatting import format_metric
 from cocoedit.core.images import ImageFileError, open_image
-from cocoedit.core.reporting import figure_img, html_page, html_table, image_img, pyplot, section
+from cocoedit.core.pages import render
+from cocoedit.core.reporting import Cell, Picture, Table, plot, pyplot, table, thumbnail
 from cocoedit.rl.logging import read_metrics
 
 MAIN_PANELS = (
@@ -40,6 +41,7 @@ MAIN_PANELS = (
 DEFAULT_SMOOTHING = 0.6
 GRIDS_SHOWN = 6
 GRID_ROW_PX = 120
+GRID_WIDTH_PX = 420
 
 
 def smooth(values: Sequence[float], weight: float = DEFAULT_SMOOTHING) -> list[float]:
@@ -101,8 +103,8 @@ def _plain_axes(ax: Any) -> None:
     ax.grid(alpha=0.25)
 
 
-def _panels(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoothing: float, cols: int = 3) -> str:
-    return figure_img(panels_figure(runs, keys, smoothing, cols), ", ".join(k for k, _ in keys))
+def _panels(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoothing: float, cols: int = 3) -> Picture:
+    return plot(panels_figure(runs, keys, smoothing, cols), ", ".join(k for k, _ in keys))
 
 
 def panels_figure(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoothing: float, cols: int = 3) -> Any:
@@ -148,48 +150,47 @@ def _sidecar(grid: Path) -> tuple[int | None, list[str], str]:
         return None, [], f"{path}: not a sample-grid sidecar ({type(e).__name__}: {e})"
 
 
-def grid_figure(grid: Path) -> str:
-    """One captioned sample grid: the step below it, each row's instruction beside the row."""
+@dataclass
+class SampleGrid:
+    """One sample grid as the report shows it: the picture, its caption, the rows' instructions
+    (drawn beside the rows, one per grid row) and what went wrong reading it."""
+
+    picture: Picture | None
+    caption: str
+    instructions: list[str] = field(default_factory=list)
+    problem: str = ""
+
+
+def grid_figure(grid: Path) -> SampleGrid:
+    """One captioned sample grid: the step below it, each row's instruction beside the row. The
+    grid's pixels are shown as they are (lossless, upscaled by nearest neighbour)."""
     try:
         image = open_image(grid)
     except ImageFileError as e:
-        return f'<p class="bad">{html.escape(str(e))}</p>'
+        return SampleGrid(None, grid.stem, problem=str(e))
     step, instructions, problem = _sidecar(grid)
     if step is None:
         step = int(grid.stem.split("-")[-1]) if grid.stem.split("-")[-1].isdigit() else None
-    img = image_img(image, max_side=10_000).removeprefix("<figure>").removesuffix("</figure>")
     caption = f"step {step}" if step is not None else grid.stem
     if instructions:
-        height = GRID_ROW_PX * len(instructions)
-        img = img.replace("<img ", f'<img style="height:{height}px;width:auto;max-width:none" ', 1)
-        items = "".join(f"<li>{html.escape(text)}</li>" for text in instructions)
-        body = (
-            f'<div class="gridwrap">{img}<ol class="rowcaps" style="height:{height}px;'
-            f'grid-template-rows:repeat({len(instructions)},1fr)">{items}</ol></div>'
-        )
+        scale = GRID_ROW_PX * len(instructions) / image.height
     else:
-        body = img.replace("<img ", '<img style="width:420px;max-width:100%;image-rendering:pixelated" ', 1)
+        scale = GRID_WIDTH_PX / image.width
         caption += " (no row instructions: the run wrote no sidecar JSON)"
-    bad = f'<p class="bad">{html.escape(problem)}</p>' if problem else ""
-    return f'<figure class="samplegrid">{body}<figcaption>{html.escape(caption)}</figcaption>{bad}</figure>'
+    picture = thumbnail(image, max_side=10_000, scale=scale, alt=f"sample grid, {caption}")
+    return SampleGrid(picture, caption, instructions, problem)
 
 
-_GRID_CSS = """<style>.samplegrid{display:block;margin:1rem 0}.gridwrap{display:flex;gap:.8rem;align-items:flex-start}
-.rowcaps{display:grid;margin:0;padding-left:1.4rem;font-size:.85rem;max-width:32rem}
-.rowcaps li{align-self:center}.samplegrid figcaption{text-align:left;font-weight:600}</style>"""
-
-
-def _run_meta(run_dir: Path) -> str:
-    meta = ""
+def _run_meta(run_dir: Path) -> tuple[Table | None, str | None]:
+    """The run's ``run_info.json`` as a table and its ``config.yaml`` text, when present."""
     info = run_dir / "run_info.json"
-    if info.is_file():
-        meta += html_table(
-            ["key", "value"], list(json.loads(info.read_text(encoding="utf-8")).items()), kinds=["auto", "auto"]
-        )
     config = run_dir / "config.yaml"
-    if config.is_file():
-        meta += f"<details><summary>config.yaml</summary><pre>{html.escape(config.read_text())}</pre></details>"
-    return meta
+    return (
+        table(["key", "value"], list(json.loads(info.read_text(encoding="utf-8")).items()), kinds=["auto", "auto"])
+        if info.is_file()
+        else None,
+        config.read_text(encoding="utf-8") if config.is_file() else None,
+    )
 
 
 def run_names(run_dirs: Sequence[Path]) -> list[str]:
@@ -206,67 +207,44 @@ def write_training_report(
         raise ValueError("several runs: give the report's path (--out)")
     names = run_names(dirs)
     runs = {name: read_metrics(d) for name, d in zip(names, dirs, strict=True)}
-    sections = []
-    last_rows = []
-    for name, rows in runs.items():
-        if rows:
-            last_rows += [
-                [name, rows[-1]["step"], k, ("raw", html.escape(format_metric(k, v)))]
-                for k, v in rows[-1].items()
-                if k != "step" and isinstance(v, (int, float))
-            ]
-    if last_rows:
-        sections.append(
-            section(
-                "Last logged step",
-                html_table(["run", "step", "metric", "value"], last_rows, kinds=["auto", "int", "auto", "auto"]),
-            )
-        )
+    last_rows = [
+        [name, rows[-1]["step"], k, Cell(format_metric(k, v))]
+        for name, rows in runs.items()
+        if rows
+        for k, v in rows[-1].items()
+        if k != "step" and isinstance(v, (int, float))
+    ]
     keys = sorted({k for rows in runs.values() for r in rows for k in r if k != "step"})
     changing = {k for k in keys if any(not is_constant(series(rows, k)[1]) for rows in runs.values())}
     main = [(k, t) for k, t in MAIN_PANELS if k in changing]
     others = [(k, k) for k in keys if k in changing and k not in dict(MAIN_PANELS)]
-    note = (
-        f'<p class="muted">Faint: logged values; bold: smoothed (exponential moving average, weight {smoothing}, '
-        "bias-corrected).</p>"
-        if smoothing > 0
-        else ""
-    )
-    if main:
-        sections.append(section("Training curves", note + _panels(runs, main, smoothing)))
-    if others:
-        sections.append(
-            section(
-                f"Other metrics ({len(others)})",
-                "<details><summary>show</summary>" + _panels(runs, others, smoothing, cols=4) + "</details>",
-            )
-        )
     constant = [
-        [name, k, ("raw", html.escape(format_metric(k, series(rows, k)[1][0])))]
+        [name, k, Cell(format_metric(k, series(rows, k)[1][0]))]
         for name, rows in runs.items()
         for k in keys
         if k not in changing and series(rows, k)[1]
     ]
-    if constant:
-        sections.append(
-            section(
-                "Constant over the run (not drawn)",
-                html_table(["run", "metric", "value"], constant, kinds=["auto"] * 3),
-            )
-        )
+    per_run = []
     for name, d in zip(names, dirs, strict=True):
-        grids = sorted((d / "samples").glob("step-*.png"))[-GRIDS_SHOWN:]
-        if grids:
-            body = (
-                '<p class="muted">Each row: source | output of the sampling policy | edit region (red), with '
-                "the row's instruction beside it.</p>" + "".join(grid_figure(g) for g in grids)
-            )
-            sections.append(section("Sample grids" + (f": {name}" if len(dirs) > 1 else ""), _GRID_CSS + body))
-        meta = _run_meta(d)
-        if meta:
-            sections.append(section("Run" + (f": {name}" if len(dirs) > 1 else ""), meta))
-    title = f"Training report: {names[0]}" if len(dirs) == 1 else "Training runs compared: " + ", ".join(names)
-    page = html_page(title, sections, subtitle=", ".join(str(d) for d in dirs))
+        suffix = f": {name}" if len(dirs) > 1 else ""
+        info, config = _run_meta(d)
+        grids = [grid_figure(g) for g in sorted((d / "samples").glob("step-*.png"))[-GRIDS_SHOWN:]]
+        per_run.append({"suffix": suffix, "grids": grids, "info": info, "config": config})
+    page = render(
+        "training_report.html",
+        title=f"Training report: {names[0]}" if len(dirs) == 1 else "Training runs compared: " + ", ".join(names),
+        subtitle=", ".join(str(d) for d in dirs),
+        last=table(["run", "step", "metric", "value"], last_rows, kinds=["auto", "int", "auto", "auto"])
+        if last_rows
+        else None,
+        smoothing=smoothing,
+        main=_panels(runs, main, smoothing) if main else None,
+        others=_panels(runs, others, smoothing, cols=4) if others else None,
+        other_count=len(others),
+        constant=table(["run", "metric", "value"], constant, kinds=["auto"] * 3) if constant else None,
+        runs=per_run,
+        grid_row_px=GRID_ROW_PX,
+    )
     path = Path(out) if out is not None else dirs[0] / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

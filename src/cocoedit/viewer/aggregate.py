@@ -24,8 +24,11 @@ Elo scale ``elo = 1000 + 400 θ / ln 10`` (a 400-point gap = 10:1 odds).
 
 Confidence intervals
 --------------------
-:func:`bootstrap_intervals` resamples **judgements** (not comparisons: the comparisons of one
-ranking are not independent) with replacement, refits, and takes the percentile interval.
+:func:`bootstrap` resamples **judgements** (not comparisons: the comparisons of one ranking are
+not independent) with replacement, refits, and takes the percentile interval. With ``prior = 0`` a
+resample in which some folder won or lost every comparison has no finite fit: such **degenerate**
+resamples are counted and left out, and the interval is over the others (a large share says the
+answers cannot bound θ without a prior); when every resample is degenerate the interval is NaN.
 """
 
 from __future__ import annotations
@@ -113,6 +116,48 @@ def elo(theta: np.ndarray) -> np.ndarray:
     return ELO_BASE + ELO_SCALE * np.asarray(theta)
 
 
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Percentile interval ``low``/``high`` ``[N]`` of θ, from ``resamples`` draws of which
+    ``degenerate`` had no finite fit (prior 0 only) and were left out."""
+
+    low: np.ndarray
+    high: np.ndarray
+    resamples: int
+    degenerate: int
+
+
+def bootstrap(
+    judgements: Sequence[Judgement],
+    labels: Sequence[str],
+    prior: float,
+    samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> BootstrapResult:
+    """Percentile intervals of θ over judgements resampled with replacement; degenerate resamples
+    (a folder that won or lost everything, with ``prior = 0``) counted and left out."""
+    nan = np.full(len(labels), np.nan)
+    if not judgements:
+        return BootstrapResult(nan, nan.copy(), 0, 0)
+    per_judgement = np.stack([comparison_matrix([j], labels) for j in judgements])  # [J, N, N]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(samples):
+        counts = rng.multinomial(len(judgements), np.full(len(judgements), 1.0 / len(judgements)))
+        try:
+            draws.append(bradley_terry(np.tensordot(counts, per_judgement, axes=1), prior=prior))
+        except AggregationError:
+            continue
+    if not draws:
+        return BootstrapResult(nan, nan.copy(), samples, samples)
+    tail = (1.0 - level) / 2 * 100
+    stacked = np.stack(draws)
+    return BootstrapResult(
+        np.percentile(stacked, tail, axis=0), np.percentile(stacked, 100 - tail, axis=0), samples, samples - len(draws)
+    )
+
+
 def bootstrap_intervals(
     judgements: Sequence[Judgement],
     labels: Sequence[str],
@@ -121,18 +166,10 @@ def bootstrap_intervals(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile intervals ``(low [N], high [N])`` of θ over judgements resampled with replacement."""
-    if not judgements:
-        nan = np.full(len(labels), np.nan)
-        return nan, nan.copy()
-    per_judgement = np.stack([comparison_matrix([j], labels) for j in judgements])  # [J, N, N]
-    rng = np.random.default_rng(seed)
-    draws = np.empty((samples, len(labels)))
-    for b in range(samples):
-        counts = rng.multinomial(len(judgements), np.full(len(judgements), 1.0 / len(judgements)))
-        draws[b] = bradley_terry(np.tensordot(counts, per_judgement, axes=1), prior=prior)
-    tail = (1.0 - level) / 2 * 100
-    return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
+    """Percentile intervals ``(low [N], high [N])`` of θ over judgements resampled with replacement
+    (:func:`bootstrap` without the counts)."""
+    result = bootstrap(judgements, labels, prior, samples, level, seed)
+    return result.low, result.high
 
 
 @dataclass(frozen=True)
@@ -166,6 +203,20 @@ def standings(
     seed: int = 0,
 ) -> list[FolderStanding]:
     """Win counts, win rate, Bradley–Terry θ and its bootstrap interval for every folder, best first."""
+    return fit_standings(judgements, labels, prior, bootstrap, level, seed)[0]
+
+
+def fit_standings(
+    judgements: Sequence[Judgement],
+    labels: Sequence[str],
+    prior: float = 1.0,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[list[FolderStanding], BootstrapResult]:
+    """:func:`standings` and the bootstrap behind its intervals (how many resamples were degenerate).
+
+    Raises AggregationError when ``prior = 0`` and the answers themselves have no finite fit."""
     wins = np.zeros(len(labels))
     ties = np.zeros(len(labels))
     games = np.zeros(len(labels))
@@ -179,7 +230,8 @@ def standings(
             else:
                 wins[ia] += 1
     theta = bradley_terry(comparison_matrix(judgements, labels), prior=prior) if judgements else np.zeros(len(labels))
-    low, high = bootstrap_intervals(judgements, labels, prior, bootstrap, level, seed)
+    boot = bootstrap(judgements, labels, prior, resamples, level, seed)
+    low, high = boot.low, boot.high
     out = [
         FolderStanding(
             label,
@@ -194,4 +246,4 @@ def standings(
         )
         for i, label in enumerate(labels)
     ]
-    return sorted(out, key=lambda s: -s.theta)
+    return sorted(out, key=lambda s: -s.theta), boot

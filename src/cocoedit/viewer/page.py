@@ -1,8 +1,13 @@
 """``cocoedit view``: one HTML page comparing results folders sample by sample.
 
-The page (``OUT/index.html``) opens from disk with no server: its images are written next to it
-(``OUT/images/``, thumbnails at most :data:`THUMB_SIDE` px) and its data is a JSON block inside it;
-sorting and filtering run in a little vanilla JavaScript (``static/view.js``, inlined).
+The page (``OUT/index.html``, template ``view.html``) opens from disk with no server: its images are
+written next to it (``OUT/images/``) and its data is a JSON block inside it; sorting, filtering,
+zoom and flicker run in a little vanilla JavaScript (``templates/view.js``, inlined).
+
+Pixels as they are: every image is stored as a lossless PNG. A sample whose source is larger than
+``max_side`` (default :data:`THUMB_SIDE`; 0 = never) has all its images shrunk by one factor
+(LANCZOS; error maps keep the largest error of each block), so source, results and maps stay at one
+scale; otherwise they are stored exactly. The page upscales by nearest neighbour.
 
 Per sample it shows the instruction, the source, the edit region, and for every results folder the
 result, its keep-region error map (:mod:`cocoedit.core.error_map`), the consistency metrics
@@ -16,22 +21,21 @@ every finite PSNR.
 from __future__ import annotations
 
 import csv
-import html
 import json
 import math
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from cocoedit.core.error_map import ERROR_MAP_MAX, heatmap_image, keep_error_map
+from cocoedit.core.error_map import ERROR_MAP_MAX, colour_scale_image, heatmap_image, keep_error_map, pooled_error_map
 from cocoedit.core.formatting import format_number
 from cocoedit.core.images import ImageFileError, open_image, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
-from cocoedit.core.reporting import html_page, html_table, mask_overlay, section
+from cocoedit.core.pages import render
+from cocoedit.core.reporting import Table, mask_overlay, table
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
     BenchSample,
@@ -90,12 +94,24 @@ def _number(text: str | None) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _save_thumb(image: Image.Image, path: Path, fmt: str = "JPEG") -> str:
-    thumb = image.convert("RGB")
-    thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.LANCZOS)
+def storage_factor(size: tuple[int, int], max_side: int) -> float:
+    """The one factor by which a sample's images are stored: 1 (exact) unless its source's longest
+    side exceeds ``max_side`` (0 = no limit)."""
+    return 1.0 if max_side <= 0 or max(size) <= max_side else max_side / max(size)
+
+
+def _scaled(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    return size if factor == 1.0 else (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
+
+
+def _save_png(image: Image.Image, path: Path, factor: float, out: Path) -> dict[str, Any]:
+    """Store ``image`` as a lossless PNG shrunk by ``factor`` (1 = exact); its path and stored size."""
+    stored = image.convert("RGB")
+    if factor != 1.0:
+        stored = stored.resize(_scaled(stored.size, factor), Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    thumb.save(path, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return path.as_posix()
+    stored.save(path, "PNG")
+    return {"src": path.relative_to(out).as_posix(), "size": list(stored.size)}
 
 
 def load_ratings(path: Path | None) -> dict[str, Any] | None:
@@ -134,8 +150,9 @@ def _sample_entry(
     judge: dict[tuple[str, str], dict[str, Any]],
     compute: bool,
     names: Sequence[str],
+    max_side: int = 0,
 ) -> dict[str, Any]:
-    """Thumbnails, error maps and numbers of one sample in every folder."""
+    """Lossless images, error maps and numbers of one sample in every folder."""
     folder = Path("images") / f"{index:05d}"
     entry: dict[str, Any] = {
         "key": sample.key,
@@ -152,14 +169,12 @@ def _sample_entry(
     except (ImageFileError, BenchmarkError) as e:
         entry["error"] = str(e)
         return entry
-    entry["source"] = _rel(_save_thumb(source_img, out / folder / "source.jpg"), out)
-    entry["mask"] = _rel(
-        _save_thumb(
-            mask_overlay(source_img, open_image(sample.mask, root=sample.root), "white_is_keep"),
-            out / folder / "edit-region.jpg",
-        ),
-        out,
-    )
+    factor = storage_factor(source_img.size, max_side)
+    entry["original_size"] = list(source_img.size)
+    stored = _save_png(source_img, out / folder / "source.png", factor, out)
+    entry["source"], entry["size"] = stored["src"], stored["size"]
+    overlay = mask_overlay(source_img, open_image(sample.mask, root=sample.root), "white_is_keep")
+    entry["mask"] = _save_png(overlay, out / folder / "edit-region.png", factor, out)["src"]
     for i, (label, results_dir) in enumerate(zip(labels, folders, strict=True)):
         cell: dict[str, Any] = {"judge": judge.get((label, sample.key))}
         path = result_path(results_dir, sample)
@@ -177,19 +192,15 @@ def _sample_entry(
             cell["metrics"] and cell["metrics"].get("keep_mae") == 0.0
         )
         result = pil_to_tensor(result_img.resize(source_img.size, Image.BICUBIC))
-        cell["image"] = _rel(_save_thumb(result_img, out / folder / f"result-{i}.jpg"), out)
-        cell["error_map"] = _rel(
-            _save_thumb(
-                heatmap_image(keep_error_map(result, source, edit_mask)), out / folder / f"error-{i}.png", "PNG"
-            ),
-            out,
-        )
+        cell["original_size"] = list(result_img.size)
+        stored = _save_png(result_img, out / folder / f"result-{i}.png", factor, out)
+        cell["image"], cell["size"] = stored["src"], stored["size"]
+        error = keep_error_map(result, source, edit_mask)
+        if factor != 1.0:
+            error = pooled_error_map(error, max(_scaled(source_img.size, factor)))
+        cell["error_map"] = _save_png(heatmap_image(error), out / folder / f"error-{i}.png", 1.0, out)["src"]
         entry["results"][label] = cell
     return entry
-
-
-def _rel(path: str, out: Path) -> str:
-    return Path(path).relative_to(out).as_posix()
 
 
 def _folder_summary(
@@ -198,7 +209,7 @@ def _folder_summary(
     names: Sequence[str],
     ratings: dict[str, Any] | None,
     has_judge: bool,
-) -> str:
+) -> Table:
     """Per folder: counts, exact copies, metric means over non-exact samples, judge and rating."""
     standings = {s["label"]: s for s in (ratings or {}).get("standings", [])}
     rows = []
@@ -245,7 +256,7 @@ def _folder_summary(
     )
     columns += [f"judge {judge_key} mean"] if has_judge else []
     columns += ["human win rate", "human Bradley–Terry (Elo)", "95 % interval"] if ratings is not None else []
-    return html_table(columns, rows)
+    return table(columns, rows)
 
 
 def build_view(
@@ -257,8 +268,14 @@ def build_view(
     judge: str | Path | None = None,
     ratings: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    max_side: int = THUMB_SIDE,
 ) -> Path:
-    """Write ``out_dir/index.html`` and its images; return the page's path."""
+    """Write ``out_dir/index.html`` and its images; return the page's path.
+
+    ``max_side``: a sample whose source's longest side exceeds it is stored shrunk to it (0 = keep
+    every image at its size)."""
+    if max_side < 0:
+        raise BenchmarkError(f"max_side must be 0 (no limit) or a number of pixels, got {max_side}")
     folders = [Path(d) for d in results]
     if not folders:
         raise BenchmarkError("give at least one results folder")
@@ -292,7 +309,9 @@ def build_view(
     entries = []
     with torch.inference_mode():
         for index, sample in enumerate(samples):
-            entry = _sample_entry(sample, index, labels, folders, out, metrics, judged, consistency is None, names)
+            entry = _sample_entry(
+                sample, index, labels, folders, out, metrics, judged, consistency is None, names, max_side
+            )
             if rating is not None:
                 entry["ratings"] = rating.get("per_sample", {}).get(sample.key, [])
             entries.append(entry)
@@ -311,30 +330,22 @@ def build_view(
         "ratings": rating is not None,
         "samples": entries,
     }
-    static = resources.files("cocoedit.viewer").joinpath("static")
-    script = static.joinpath("view.js").read_text(encoding="utf-8")
-    style = static.joinpath("view.css").read_text(encoding="utf-8")
-    payload = json.dumps(data).replace("</", "<\\/")
     sources = [f"consistency: {consistency}" if consistency else "consistency: computed here (PSNR, SSIM, MAE)"]
     sources += [f"judge: {judge}"] if judge else []
     sources += [f"ratings: {ratings}"] if ratings else []
-    note = (
-        f'<p class="muted">Benchmark <b>{html.escape(bench)}</b> at {html.escape(str(bench_dir))}; '
-        f"{html.escape('; '.join(sources))}. Error maps: mean absolute difference to the source, keep region "
-        f"only (edit region grey), black = 0 to brightest = {ERROR_MAP_MAX} or more. A keep region reproduced "
-        'exactly shows as "exact" and is left out of the PSNR means. Means over the samples shown here.</p>'
-    )
-    controls = '<div id="controls"></div><p id="count" class="muted"></p><div id="samples"></div>'
-    page = html_page(
-        f"Side by side: {bench}",
-        [
-            section("Results folders", note + _folder_summary(entries, labels, names, rating, bool(judged))),
-            section("Samples", controls),
-        ],
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    colour_scale_image(width=256, height=1).save(out / "images" / "colour-bar.png", "PNG")
+    page = render(
+        "view.html",
+        title=f"Side by side: {bench}",
         subtitle="Compared: " + ", ".join(labels),
-    )
-    page = page.replace("</style>", style + "</style>", 1).replace(
-        "</body>", f'<script id="view-data" type="application/json">{payload}</script><script>{script}</script></body>'
+        bench=bench,
+        bench_dir=str(bench_dir),
+        sources="; ".join(sources),
+        error_map_max=ERROR_MAP_MAX,
+        max_side=max_side,
+        folder_table=_folder_summary(entries, labels, names, rating, bool(judged)),
+        data=data,
     )
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")

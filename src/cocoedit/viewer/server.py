@@ -2,39 +2,56 @@
 
 Routes (everything is served by this process; the page loads nothing from elsewhere):
 
-* ``GET /`` the rating page; ``GET /static/{rate.js,rate.css}`` its script and style.
+* ``GET /`` the rating page (template ``rate.html``, with the page token); ``GET /static/rate.js``
+  and ``/static/rate.css``.
 * ``GET /api/task?rater=ID`` the rater's current task: instruction, category, and image URLs that
-  name the task and a display position, never a folder; with the rater's progress.
-* ``GET /img/{task}/source`` and ``GET /img/{task}/{position}`` the images of a task.
-* ``POST /api/vote`` ``{"rater", "task", "ranking": [[position, ...], ...]}`` (best group first).
-* ``GET /results`` the aggregate as a page; ``GET /api/results`` as JSON (:mod:`.export`).
+  name the task and a display position, never a folder; the rater's progress and latest answer.
+* ``GET /img/{task}/source`` and ``GET /img/{task}/{position}`` the images of a task, re-encoded
+  by :mod:`.blind` (plain PNG at the source's size).
+* ``POST /api/vote`` ``{"rater", "task", "kind": "rank"|"both_bad"|"skip", "ranking": [[position,
+  ...], ...]}`` (best group first) and ``POST /api/undo`` ``{"rater", "task"}`` (the latest answer).
+  Both need a JSON body and the page token in the ``X-Rating-Token`` header, and refuse another
+  origin: a page elsewhere can neither read the token nor send that header without the browser
+  asking first (which this app never allows), so cross-site posts are refused.
+* ``GET /results?token=ADMIN`` the aggregate as a page, ``GET /api/results?token=ADMIN`` as JSON:
+  the admin token is printed at start-up; nothing on the rater's pages links there.
 
-Folder names appear only on the results page.
+Blind by construction: folder names appear only behind the admin token; every response carries the
+same neutral caching headers (no ETag, no Last-Modified, ``no-store``); anything else is a 404.
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
+import secrets
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from cocoedit.core.formatting import format_number
-from cocoedit.core.paths import is_really_inside
-from cocoedit.core.reporting import html_page, html_table, section
+from cocoedit.core.pages import asset_text, render
 from cocoedit.eval.benchmarks import BenchSample, result_path
+from cocoedit.viewer.blind import BlindImages, Served, prepare
 from cocoedit.viewer.export import ratings_summary
-from cocoedit.viewer.ratings import RatingError, RatingMode, RatingStore, Unit, check_rater, study_units
+from cocoedit.viewer.ratings import RatingError, RatingMode, RatingStore, Task, Unit, check_rater, study_units
+from cocoedit.viewer.results_page import results_html
 
-STATIC = ("rate.js", "rate.css", "rate.html")
+ASSETS = {"rate.js": "application/javascript", "rate.css": "text/css"}
+TOKEN_HEADER = "X-Rating-Token"
+MAX_TASK_ID = 2**31 - 1
+NEUTRAL_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",  # no other site may frame the answer buttons
+}
 
 
 @dataclass
 class RatingSession:
-    """What the app serves: the benchmark's samples, the folders compared and the store."""
+    """What the app serves: the benchmark's samples, the folders compared, the store, the tokens."""
 
     samples: dict[str, BenchSample]
     folders: dict[str, Path]  # label -> results folder
@@ -43,20 +60,31 @@ class RatingSession:
     seed: int = 0
     bootstrap: int = 1000
     units: list[Unit] = field(default_factory=list)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    page_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def __post_init__(self) -> None:
         self.units = study_units(list(self.samples.values()), list(self.folders), self.mode)
-
-
-def _static(name: str) -> str:
-    return resources.files("cocoedit.viewer").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _task_json(session: RatingSession, task) -> dict[str, Any]:
+@web.middleware
+async def neutral_headers(request: web.Request, handler) -> web.StreamResponse:
+    """Every response, errors included, with the same caching and safety headers and nothing from files."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        response = _error(e.status, e.reason)
+    for name in ("ETag", "Last-Modified"):
+        response.headers.pop(name, None)
+    response.headers.update(NEUTRAL_HEADERS)
+    return response
+
+
+def _task_json(session: RatingSession, task: Task) -> dict[str, Any]:
     sample = session.samples[task.sample_key]
     return {
         "id": task.id,
@@ -68,21 +96,72 @@ def _task_json(session: RatingSession, task) -> dict[str, Any]:
     }
 
 
+def _image_jobs(session: RatingSession, task: Task) -> list[tuple[str, Path, Path, str]]:
+    """``(which, path, root, name in errors)`` of a task's images, the source first."""
+    sample = session.samples[task.sample_key]
+    jobs = [("source", sample.source, sample.root, f"sample {sample.key}, source")]
+    for i, label in enumerate(task.shown):
+        root = session.folders[label]
+        jobs.append((str(i), result_path(root, sample), root, f"sample {sample.key}, result {chr(65 + i)}"))
+    return jobs
+
+
+async def _prepare_images(session: RatingSession, images: BlindImages, task: Task) -> None:
+    """Encode the task's images (off the event loop) unless they are still prepared."""
+    if all(images.get(task.id, which) is not None for which, *_ in _image_jobs(session, task)):
+        return
+    loop = asyncio.get_running_loop()
+    size = None
+    for which, path, root, what in _image_jobs(session, task):
+        served, own_size = await loop.run_in_executor(None, prepare, path, root, what, size)
+        if which == "source":
+            size = own_size  # results are served at the source's size
+        images.put(task.id, which, served)
+
+
+def _check_post(session: RatingSession, request: web.Request) -> web.Response | None:
+    """Refuse a post that is not JSON, lacks the page token, or comes from another origin."""
+    if request.content_type != "application/json":
+        return _error(415, "answers must be sent as JSON (Content-Type: application/json)")
+    if not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), session.page_token):
+        return _error(403, "this request does not carry the rating page's token; reload the page")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _error(403, f"requests from {origin} are refused")
+    return None
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise RatingError("the body must be JSON") from None
+    task = body.get("task") if isinstance(body, dict) else None
+    if not isinstance(task, int) or isinstance(task, bool) or not 0 < task <= MAX_TASK_ID:
+        raise RatingError('expected {"rater": ..., "task": <id>, ...}')
+    if not isinstance(body.get("rater"), str):
+        raise RatingError("rater must be a string")
+    return body
+
+
 def create_app(session: RatingSession) -> web.Application:
     """The aiohttp application of one rating study."""
-    app = web.Application()
-    pages = {name: _static(name) for name in STATIC}
+    app = web.Application(middlewares=[neutral_headers])
+    page = render("rate.html", title="cocoedit: rate edits", token=session.page_token, mode=session.mode)
     total = len(session.units)
+    images = BlindImages()
+
+    def admin(request: web.Request) -> web.Response | None:
+        if not secrets.compare_digest(request.query.get("token", ""), session.admin_token):
+            return _error(403, "the aggregate needs the admin token printed when the server started")
+        return None
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=pages["rate.html"], content_type="text/html")
+        return web.Response(text=page, content_type="text/html")
 
     async def static(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name not in pages or name.endswith(".html"):
-            raise web.HTTPNotFound()
-        kind = "application/javascript" if name.endswith(".js") else "text/css"
-        return web.Response(text=pages[name], content_type=kind)
+        return web.Response(text=asset_text(name), content_type=ASSETS[name])
 
     async def task(request: web.Request) -> web.Response:
         rater = request.query.get("rater", "")
@@ -90,52 +169,66 @@ def create_app(session: RatingSession) -> web.Application:
             current = session.store.next_task(check_rater(rater), session.units, session.seed)
         except RatingError as e:
             return _error(400, str(e))
-        progress = session.store.progress(rater, total)
+        if current is not None:
+            await _prepare_images(session, images, current)
         return web.json_response(
             {
                 "task": None if current is None else _task_json(session, current),
-                "progress": progress,
+                "progress": session.store.progress(rater, total),
+                "last_answer": session.store.last_answer(rater),
                 "mode": session.mode,
             }
         )
 
-    async def image(request: web.Request) -> web.StreamResponse:
+    async def image(request: web.Request) -> web.Response:
         try:
             current = session.store.task(int(request.match_info["task"]))
-        except (RatingError, ValueError):
+        except RatingError:
             raise web.HTTPNotFound() from None
-        sample = session.samples[current.sample_key]
         which = request.match_info["which"]
-        if which == "source":
-            path, root = sample.source, sample.root
-        elif which.isdigit() and int(which) < len(current.shown):
-            root = session.folders[current.shown[int(which)]]
-            path = result_path(root, sample)
-        else:
+        if which != "source" and int(which) >= len(current.shown):
             raise web.HTTPNotFound()
-        if not path.is_file():
-            return _error(404, f"image missing for sample {sample.key}")
-        if not is_really_inside(root, path):  # the read rule: never serve a file a link points out to
-            return _error(403, f"image of sample {sample.key} is a link out of {root}")
-        return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+        served: Served | None = images.get(current.id, which)
+        if served is None:
+            await _prepare_images(session, images, current)
+            served = images.get(current.id, which)
+        assert served is not None
+        if served.png is None:
+            return _error(served.status, served.error)
+        return web.Response(body=served.png, content_type="image/png")
 
     async def vote(request: web.Request) -> web.Response:
+        refused = _check_post(session, request)
+        if refused is not None:
+            return refused
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the body must be JSON")
-        if not isinstance(body, dict) or not isinstance(body.get("task"), int):
-            return _error(400, 'expected {"rater": ..., "task": <id>, "ranking": [[...], ...]}')
-        try:
-            session.store.vote(body["task"], body.get("rater", ""), body.get("ranking"))
+            body = await _json_body(request)
+            session.store.vote(body["task"], body["rater"], body.get("ranking"), body.get("kind", "rank"))
         except RatingError as e:
-            return _error(409 if "already rated" in str(e) else 400, str(e))
-        return web.json_response({"ok": True, "progress": session.store.progress(body["rater"], total)})
+            return _error(409 if "already answered" in str(e) else 400, str(e))
+        return web.json_response(
+            {"ok": True, "progress": session.store.progress(body["rater"], total), "last_answer": body["task"]}
+        )
+
+    async def undo(request: web.Request) -> web.Response:
+        refused = _check_post(session, request)
+        if refused is not None:
+            return refused
+        try:
+            body = await _json_body(request)
+            session.store.undo(body["task"], body["rater"])
+        except RatingError as e:
+            return _error(409 if "latest" in str(e) else 400, str(e))
+        rater = body["rater"]
+        return web.json_response({"ok": True, "progress": session.store.progress(rater, total), "last_answer": None})
 
     async def results_json(request: web.Request) -> web.Response:
-        return web.json_response(ratings_summary(session.store, bootstrap=session.bootstrap))
+        return admin(request) or web.json_response(ratings_summary(session.store, bootstrap=session.bootstrap))
 
     async def results_page(request: web.Request) -> web.Response:
+        refused = admin(request)
+        if refused is not None:
+            return refused
         summary = ratings_summary(session.store, bootstrap=session.bootstrap)
         return web.Response(text=results_html(summary), content_type="text/html")
 
@@ -145,54 +238,17 @@ def create_app(session: RatingSession) -> web.Application:
     app.add_routes(
         [
             web.get("/", index),
-            web.get("/static/{name}", static),
+            web.get(r"/static/{name:rate\.js|rate\.css}", static),
             web.get("/api/task", task),
-            web.get("/img/{task}/{which}", image),
+            web.get(r"/img/{task:[0-9]{1,9}}/{which:source|[0-9]{1,2}}", image),
             web.post("/api/vote", vote),
+            web.post("/api/undo", undo),
             web.get("/api/results", results_json),
             web.get("/results", results_page),
             web.get("/favicon.ico", no_icon),
         ]
     )
     return app
-
-
-def standings_table(summary: dict[str, Any]) -> str:
-    """The aggregate table: win rate and Bradley–Terry (Elo scale) with its interval, best first."""
-    rows = []
-    for s in summary["standings"]:
-        interval = (
-            "–"
-            if s["elo_low"] is None
-            else f"{format_number(s['elo_low'], 'int')} to {format_number(s['elo_high'], 'int')}"
-        )
-        rows.append(
-            [s["label"], s["comparisons"], s["wins"], s["ties"], s["losses"], s["win_rate"], s["elo"], interval]
-        )
-    return html_table(
-        ["results", "comparisons", "wins", "ties", "losses", "win rate", "Bradley–Terry (Elo scale)", "95 % interval"],
-        rows,
-    )
-
-
-def results_html(summary: dict[str, Any]) -> str:
-    raters = html_table(["rater", "answers"], list(summary["raters"].items())) if summary["raters"] else ""
-    method = summary["method"]
-    note = (
-        f'<p class="muted">{summary["judgements"]} answer(s) from {len(summary["raters"])} rater(s). '
-        f"{html.escape(method['model'])}; {method['prior_ties_per_pair']} prior tie(s) per pair; "
-        f"{html.escape(method['scale'])}; {html.escape(method['interval'])}. Win rate = (wins + ties / 2) / "
-        "comparisons. Maths: docs/viewer.md.</p>"
-    )
-    back = '<p><a href="/">back to rating</a></p>'
-    return html_page(
-        "Human ratings: aggregate",
-        [
-            section("Standings", note + standings_table(summary) + back),
-            section("Raters", raters or '<p class="muted">No answer yet.</p>'),
-        ],
-        subtitle="Results folders compared: " + ", ".join(summary["study"]["folders"]),
-    )
 
 
 def run_server(session: RatingSession, host: str = "127.0.0.1", port: int = 8765) -> None:
@@ -208,10 +264,12 @@ def open_study(
     mode: RatingMode = "pairwise",
     seed: int = 0,
     bootstrap: int = 1000,
+    secret: str | None = None,
 ) -> tuple[RatingSession, list[str]]:
     """A rating session on a benchmark and results folders, recorded in (or resumed from) ``db``.
 
     Samples for which some folder has no result are left out of the study; their keys are returned.
+    ``secret`` seeds the orders with ``seed`` (:mod:`.ratings`); None draws one for a new study.
     """
     from cocoedit.eval.benchmarks import BenchmarkError, load_benchmark
     from cocoedit.eval.consistency import results_labels
@@ -235,7 +293,8 @@ def open_study(
                 "mode": mode,
                 "folders": {k: str(v) for k, v in folders.items()},
                 "seed": seed,
-            }
+            },
+            secret,
         )
         session = RatingSession(complete, folders, store, mode, seed, bootstrap)
     except RatingError:
