@@ -44,7 +44,7 @@ def _text_files() -> list[Path]:
 
 # Where an old path is meant: the package data's pattern, and the error for old paths and its tests.
 MEANT = {
-    "pyproject.toml": '"cocoedit" = ["configs/*.yaml"]',
+    "pyproject.toml": '"cocoedit" = ["configs/*.yaml"',
     "src/cocoedit/core/presets.py": "paths of older versions",
     "tests/core/test_presets.py": "configs/",
     "tests/test_bad_input_corpus.py": "old configs/ path",
