@@ -146,6 +146,12 @@ class EditBackbone(ABC):
         stock class cannot be imported here (transformers' video processors need torchvision)."""
         return {}
 
+    #: Overridden components that are skipped at load (passed as ``None``) and set afterwards:
+    #: diffusers checks a passed component against the class ``model_index.json`` names, which
+    #: fails when that class cannot be imported. Only for components the pipeline's constructor
+    #: does not use.
+    components_set_after_load: tuple[str, ...] = ()
+
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """The keyword options the constructor takes besides the pipeline
@@ -185,7 +191,12 @@ class EditBackbone(ABC):
     ) -> EditBackbone:
         """Load with the stock pipeline class's ``from_pretrained``; ``device=None`` leaves it on CPU."""
         cls.check_options(options)
-        pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype, **cls.component_overrides(model, dtype))
+        overrides = cls.component_overrides(model, dtype)
+        passed = {k: (None if k in cls.components_set_after_load else v) for k, v in overrides.items()}
+        pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype, **passed)
+        late = {k: v for k, v in overrides.items() if k in cls.components_set_after_load}
+        if late:
+            pipe.register_modules(**late)
         for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
             module = getattr(pipe, name, None)
             if module is not None:

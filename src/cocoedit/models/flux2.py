@@ -216,6 +216,7 @@ class Flux2Backbone(_Flux2Base):
 
     kind = "flux2"
     pipeline_class_name = "Flux2Pipeline"
+    components_set_after_load = ("tokenizer",)
 
     @classmethod
     def component_overrides(cls, model: str | Path, dtype: torch.dtype) -> dict[str, Any]:
