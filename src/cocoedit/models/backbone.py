@@ -108,10 +108,12 @@ class EditBackbone(ABC):
     default_guidance: float = 1.0
     #: Negative instruction of true classifier-free guidance when the caller gives none.
     default_negative_instruction: str = " "
+    #: Module-name suffixes that get LoRA adapters unless the caller names others.
+    default_lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
 
     def __init__(self, pipeline: Any):
         self.pipeline = pipeline
-        self.lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+        self.lora_target_modules: tuple[str, ...] = self.default_lora_targets
         self._placement: tuple[torch.device, torch.dtype] | None = None
 
     # -- construction -------------------------------------------------------------------------

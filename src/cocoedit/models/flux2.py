@@ -54,6 +54,7 @@ FLUX2_LORA_TARGETS: tuple[str, ...] = (*DEFAULT_LORA_TARGETS, "attn.to_qkv_mlp_p
 
 class _Flux2Base(EditBackbone):
     default_guidance = 4.0
+    default_lora_targets = FLUX2_LORA_TARGETS
 
     @classmethod
     def vae_scale_factor_from_config(cls, vae_config: dict) -> int | None:
@@ -64,7 +65,6 @@ class _Flux2Base(EditBackbone):
         if not 1 <= max_sequence_length <= 512:
             raise BackboneError(f"max_sequence_length must be in [1, 512], got {max_sequence_length}")
         self.max_sequence_length = max_sequence_length
-        self.lora_target_modules = FLUX2_LORA_TARGETS
         self._image_ids: dict[tuple[int, int], torch.Tensor] = {}
 
     @property

@@ -68,6 +68,7 @@ class QwenImage21Backbone(EditBackbone):
     kind = "qwen-image-2.1"
     pipeline_class_name = "QwenImage21Pipeline"
     default_guidance = 1.0
+    default_lora_targets = QWEN21_LORA_TARGETS
 
     @classmethod
     def vae_scale_factor_from_config(cls, vae_config: dict) -> int | None:
@@ -97,7 +98,6 @@ class QwenImage21Backbone(EditBackbone):
 
     def __init__(self, pipeline):
         super().__init__(pipeline)
-        self.lora_target_modules = QWEN21_LORA_TARGETS
         factor = self.vae_scale_factor_from_config(dict(pipeline.vae.config))
         if factor != pipeline.vae_scale_factor:
             raise BackboneError(

@@ -25,16 +25,28 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def stock_edit(
-    pipe, kind: str, image, prompt: str, *, steps: int, guidance: float, seed: int, height: int, width: int
+    pipe,
+    kind: str,
+    image,
+    prompt: str,
+    *,
+    steps: int,
+    guidance: float,
+    seed: int,
+    height: int,
+    width: int,
+    text_tokens: int = TEXT_TOKENS,
 ) -> torch.Tensor:
     """The stock pipeline's edit as RGB ``[B, 3, height, width]`` in [0, 1] (Qwen-Image-2.1 decodes
-    RGBA; its alpha is dropped, as the backbone drops it)."""
+    RGBA; its alpha is dropped, as the backbone drops it). ``text_tokens`` is the padded text length
+    of Kontext and FLUX.2: :data:`TEXT_TOKENS` as in :data:`TINY_OPTIONS`, 512 as a backbone built
+    without options (``cocoedit edit``)."""
     size: dict[str, Any] = {"height": height, "width": width}
     if kind == "kontext":
-        extra = dict(max_area=height * width, _auto_resize=False, max_sequence_length=TEXT_TOKENS)
+        extra = dict(max_area=height * width, _auto_resize=False, max_sequence_length=text_tokens)
         extra["guidance_scale"] = guidance
     elif kind in ("flux2-klein", "flux2"):
-        extra = dict(guidance_scale=guidance, max_sequence_length=TEXT_TOKENS)
+        extra = dict(guidance_scale=guidance, max_sequence_length=text_tokens)
     else:
         extra = dict(true_cfg_scale=guidance, negative_prompt=" " if guidance > 1 else None)
         if kind == "qwen-image-2.1":  # the size follows the source's aspect at about output_resolution² pixels

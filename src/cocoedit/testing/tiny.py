@@ -119,7 +119,7 @@ def build_tiny_kontext(seed: int = 0):
     )
 
 
-def _build_tiny_qwen(pipeline_cls, seed: int):
+def _build_tiny_qwen(pipeline_cls, seed: int, zero_cond_t: bool = False):
     from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -137,6 +137,7 @@ def _build_tiny_qwen(pipeline_cls, seed: int):
         joint_attention_dim=16,
         guidance_embeds=False,
         axes_dims_rope=(8, 4, 4),
+        zero_cond_t=zero_cond_t,
     )
     vae = AutoencoderKLQwenImage(
         base_dim=24,
@@ -212,11 +213,12 @@ def build_tiny_qwen_image_edit(seed: int = 0):
     return _build_tiny_qwen(QwenImageEditPipeline, seed)
 
 
-def build_tiny_qwen_image_edit_plus(seed: int = 0):
-    """A tiny random ``QwenImageEditPlusPipeline`` (Qwen-Image-Edit-2509 conventions)."""
+def build_tiny_qwen_image_edit_plus(seed: int = 0, zero_cond_t: bool = False):
+    """A tiny random ``QwenImageEditPlusPipeline``: Qwen-Image-Edit-2509 conventions, or with
+    ``zero_cond_t`` 2511's (the source tokens modulated at timestep 0)."""
     from diffusers import QwenImageEditPlusPipeline
 
-    return _build_tiny_qwen(QwenImageEditPlusPipeline, seed)
+    return _build_tiny_qwen(QwenImageEditPlusPipeline, seed, zero_cond_t)
 
 
 TINY_BUILDERS = {
