@@ -100,6 +100,35 @@ def test_every_new_preset_keeps_its_training_defaults():
         assert cfg.model.dtype == "bfloat16" and cfg.model.backbone == PRESETS[name][0], name
 
 
+def flatten(data, prefix=""):
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key not in ("weights", "backbone_options"):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# preset -> (the reference run's preset it carries over, the keys it sets otherwise on purpose)
+CARRIED_OVER = {
+    "flux2_klein.yaml": ("kontext.yaml", {"model.guidance", "model.backbone_options"}),
+    "flux2_dev.yaml": ("kontext.yaml", {"model.guidance", "model.backbone_options", "train.parallel"}),
+    "qwen_image_2.1.yaml": ("qwen_image_edit_2509.yaml", set()),
+    "qwen_image_edit_2511.yaml": ("qwen_image_edit_2509.yaml", {"model.backbone_options"}),
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_carries_over_its_reference_runs_settings(preset):
+    reference, differing = CARRIED_OVER[preset]
+    ours = flatten(load_config(CONFIGS / preset).model_dump(mode="json"))
+    theirs = flatten(load_config(CONFIGS / reference).model_dump(mode="json"))
+    model_identity = {"model.path", "model.backbone"}
+    differs = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)} - model_identity
+    assert differs == differing, differs ^ differing
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_trains_and_its_lora_edits_as_in_the_stock_pipeline(
