@@ -5,11 +5,12 @@ single-stream block, and an ``AutoencoderKLFlux2`` with FLUX.2's 8x compression 
 latent statistics (random running mean and variance here, so that the normalisation is exercised;
 a fresh batch norm would be the identity). They differ as the real ones do:
 
-* **[klein]**: a Qwen3 causal LM as text encoder (28 layers, so that the pipeline's default
-  hidden-state layers 9, 18 and 27 exist), its chat template with the empty thinking block, no
+* **[klein]**: a Qwen3 causal LM as text encoder (28 layers: the pipeline's default hidden-state
+  layers 9, 18 and 27 exist and, as in the real 36-layer encoder, none of them is the last, which
+  transformers returns after the final norm), its chat template with the empty thinking block, no
   guidance embedding; ``is_distilled=False``, the base checkpoint (true CFG above guidance 1).
 * **[dev]**: a Mistral3 (Mistral Small 3.1 layout) text encoder with 31 text layers (hidden states
-  10, 20, 30), the guidance embedding of a guidance-distilled model. The real checkpoint's tokenizer
+  10, 20 and 30, none the last), the guidance embedding of a guidance-distilled model. The real checkpoint's tokenizer
   component is a Pixtral processor, which transformers cannot import without torchvision; the
   pipeline uses only its text path, so the tiny model saves a plain tokenizer with Mistral's special
   tokens and chat template in its place (the stock class loads it as saved).
