@@ -14,7 +14,7 @@ from cocoedit.core.images import load_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SIZE = 64
-KINDS = ("flux2-klein", "flux2", "qwen-image-2.1")
+KINDS = ("flux2-klein", pytest.param("flux2", marks=pytest.mark.slow), "qwen-image-2.1")
 
 
 def photo(name: str) -> Image.Image:
@@ -45,7 +45,7 @@ def benches(tmp_path_factory):
 def test_benchmarks_are_edited_with_the_new_kinds(kind, benches, tmp_path):
     model = tmp_path / "model"
     assert invoke("dev", "make-tiny", "--backbone", kind, "--out", model).exit_code == 0
-    steps = ("--steps", 2)
+    steps = ("--steps", 1)
     result = invoke(
         "edit", "--model", model, "--bench", "gedit", "--bench-dir", benches / "gedit", "--out", tmp_path / "g", *steps
     )

@@ -20,7 +20,14 @@ from cocoedit.testing.stock import TINY_OPTIONS, stock_edit
 from cocoedit.testing.tiny import build_tiny_pipeline
 
 SIZE = 64
-KINDS = ("kontext", "qwen-image-edit-plus", "flux2-klein", "flux2", "qwen-image-2.1")
+# FLUX.2 [dev] shares [klein]'s transformer class and targets: slow for the suite's time.
+KINDS = (
+    "kontext",
+    "qwen-image-edit-plus",
+    "flux2-klein",
+    pytest.param("flux2", marks=pytest.mark.slow),
+    "qwen-image-2.1",
+)
 # Kontext's and FLUX.2 [dev]'s distilled guidance embeddings; no true CFG for the others.
 GUIDANCE = {"kontext": 2.5, "flux2": 4.0}
 

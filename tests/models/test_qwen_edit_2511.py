@@ -2,6 +2,7 @@
 modulated at timestep 0) is honoured with the inputs the backbone already passes, so edits equal
 the stock pipeline's and differ from 2509's conventions with the same weights."""
 
+import pytest
 import torch
 
 from cocoedit.models.generate import edit_images
@@ -13,6 +14,7 @@ SIZE = 64
 PROMPT = "make the sky blue"
 
 
+@pytest.mark.slow  # the Plus pipeline's vision-language encoder makes four edits slow; preset tests cover 2511 too
 def test_2511_edits_equal_the_stock_pipeline_and_differ_from_2509(astronaut_small, small_qwen_constants):
     small_qwen_constants(SIZE * SIZE, TINY_OPTIONS["qwen-image-edit-plus"]["condition_area"])
     edits = {}
