@@ -173,6 +173,11 @@ def test_bad_inputs_are_named(pipelines, kind, astronaut_small):
         bb.predict_velocity(bb.initial_noise(2, SIZE, SIZE), 0.5, cond)
     with pytest.raises(BackboneError, match="num_steps"):
         bb.sigma_schedule(0, SIZE, SIZE)
+    if bb.pipeline.scheduler.config.get("shift_terminal"):  # the Qwen schedulers: one step is 0/0, not NaN images
+        with pytest.raises(BackboneError, match=r"1 step\(s\) give a non-finite schedule .* use at least 2 steps"):
+            bb.sigma_schedule(1, SIZE, SIZE)
+    else:
+        assert bb.sigma_schedule(1, SIZE, SIZE).tolist() == [1.0, 0.0]
 
 
 def test_conditions_from_different_settings_do_not_concatenate(pipelines, astronaut_small):

@@ -299,10 +299,19 @@ class EditBackbone(ABC):
         if num_steps < 1:
             raise BackboneError(f"num_steps must be >= 1, got {num_steps}")
         scheduler = copy.deepcopy(self.pipeline.scheduler)
-        scheduler.set_timesteps(
-            sigmas=self.unshifted_sigmas(num_steps), mu=self.schedule_mu(num_steps, height, width), device="cpu"
-        )
-        return scheduler.sigmas.to(torch.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scheduler.set_timesteps(
+                sigmas=self.unshifted_sigmas(num_steps), mu=self.schedule_mu(num_steps, height, width), device="cpu"
+            )
+        sigmas = scheduler.sigmas.to(torch.float64)
+        if not bool(torch.isfinite(sigmas).all()):
+            # The terminal stretch (shift_terminal) divides by 1 - sigma at the last step: with one step
+            # that is 0/0, and the stock pipeline would sample from NaN.
+            raise BackboneError(
+                f"{self.kind}: {num_steps} step(s) give a non-finite schedule with this checkpoint's scheduler "
+                f"(shift_terminal={scheduler.config.get('shift_terminal')}); use at least 2 steps"
+            )
+        return sigmas
 
     def unshifted_sigmas(self, num_steps: int) -> np.ndarray:
         """The ``num_steps`` sigmas before the scheduler's shift (no terminal 0): ``linspace(1, 1/N, N)``,
