@@ -45,7 +45,7 @@ def benches(tmp_path_factory):
 def test_benchmarks_are_edited_with_the_new_kinds(kind, benches, tmp_path):
     model = tmp_path / "model"
     assert invoke("dev", "make-tiny", "--backbone", kind, "--out", model).exit_code == 0
-    steps = ("--steps", 1)
+    steps = ("--steps", 2)
     result = invoke(
         "edit", "--model", model, "--bench", "gedit", "--bench-dir", benches / "gedit", "--out", tmp_path / "g", *steps
     )
