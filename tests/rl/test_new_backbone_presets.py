@@ -219,3 +219,17 @@ def test_qwen_image_21_preset_killed_and_resumed_ends_bitwise_equal(manifest, tm
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), key
     for k, state in a.optimizer["state"].items():
         assert all(torch.equal(state[f], b.optimizer["state"][k][f]) for f in ("exp_avg", "exp_avg_sq", "step"))
+
+
+def test_sharded_training_is_refused_where_transformer_calls_vary(tmp_path):
+    from cocoedit.core.errors import CocoEditError
+    from cocoedit.rl.config import ConfigError
+    from cocoedit.rl.preflight import check_training_inputs
+
+    cfg = load_config(CONFIGS / "qwen_image_2.1.yaml", ["train.parallel=fsdp2"])
+    with pytest.raises(ConfigError, match="train.parallel: fsdp2 cannot shard qwen-image-2.1: .* use ddp"):
+        check_training_inputs(cfg, tmp_path, None)
+    # FLUX.2 [dev]'s preset shards: its checks go on, to the (here missing) manifest.
+    with pytest.raises(CocoEditError, match="metadata.jsonl") as refused:
+        check_training_inputs(load_config(CONFIGS / "flux2_dev.yaml"), tmp_path, None)
+    assert "fsdp2" not in str(refused.value)

@@ -110,6 +110,10 @@ class EditBackbone(ABC):
     default_negative_instruction: str = " "
     #: Module-name suffixes that get LoRA adapters unless the caller names others.
     default_lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    #: Whether ``predict_velocity`` may call the transformer a number of times that depends on the
+    #: batch's contents (Qwen-Image-2.1: one call per prompt length). Sharded training needs every
+    #: process to make the same calls, so ``train.parallel: fsdp2`` is refused for such backbones.
+    transformer_calls_vary: bool = False
 
     def __init__(self, pipeline: Any):
         self.pipeline = pipeline

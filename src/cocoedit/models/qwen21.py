@@ -23,7 +23,9 @@ with one condition image:
 
 Its rotary positions advance over every text position, padding included, before the target
 image; a batch whose prompts have different lengths is therefore run as one forward per length,
-each trimmed to its own tokens, so that a sample's velocity never depends on its batch mates.
+each trimmed to its own tokens, so that a sample's velocity never depends on its batch mates. The
+number of transformer calls then depends on the batch, which sharded (``fsdp2``) training cannot
+allow: the trainer refuses it for this backbone (``transformer_calls_vary``).
 
 The pipeline's KV cache of text and source keys (valid because those tokens are modulated at
 ``t = 0``) is an inference speed-up that we do not use: every forward recomputes them, which
@@ -69,6 +71,7 @@ class QwenImage21Backbone(EditBackbone):
     pipeline_class_name = "QwenImage21Pipeline"
     default_guidance = 1.0
     default_lora_targets = QWEN21_LORA_TARGETS
+    transformer_calls_vary = True  # one forward per prompt length (see the module doc)
 
     @classmethod
     def vae_scale_factor_from_config(cls, vae_config: dict) -> int | None:
