@@ -12,7 +12,14 @@ from cocoedit.models.registry import backbone_class, check_working_size, load_ba
 
 @pytest.mark.parametrize(
     ("kind", "accepted"),
-    [("kontext", "max_sequence_length"), ("qwen-image-edit-plus", "condition_area"), ("qwen-image-edit", "none")],
+    [
+        ("kontext", "max_sequence_length"),
+        ("qwen-image-edit-plus", "condition_area"),
+        ("qwen-image-edit", "none"),
+        ("flux2-klein", "max_sequence_length"),
+        ("flux2", "max_sequence_length"),
+        ("qwen-image-2.1", "none"),
+    ],
 )
 def test_unknown_option_names_the_key_and_the_accepted_ones(kind, accepted):
     with pytest.raises(BackboneError, match=rf"{kind}: unknown backbone option 'foo' \(accepted: {accepted}\)"):
@@ -39,3 +46,14 @@ def test_working_size_bound_is_checked_without_the_vae_config(tmp_path):
         rf"supported side, {MAX_WORKING_SIDE} pixels",
     ):
         check_working_size(tmp_path, "kontext", 512, MAX_WORKING_SIDE + 16)
+
+
+@pytest.mark.parametrize(("kind", "multiple"), [("flux2-klein", 16), ("flux2", 16), ("qwen-image-2.1", 32)])
+def test_the_size_multiple_comes_from_the_vae_config_before_loading(kind, multiple, tmp_path):
+    from cocoedit.testing.tiny import build_tiny_pipeline
+
+    build_tiny_pipeline(kind).vae.save_config(tmp_path / "vae")  # the config alone, no weights
+    check_working_size(tmp_path, kind, 4 * multiple, 2 * multiple)
+    odd = 5 * multiple // 2
+    with pytest.raises(BackboneError, match=rf"{kind}: working size 64x{odd} must be positive multiples of {multiple}"):
+        check_working_size(tmp_path, kind, 64, odd)

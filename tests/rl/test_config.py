@@ -10,7 +10,18 @@ from cocoedit.rl.config import ConfigError, apply_overrides, load_config
 CONFIGS = PRESETS_FOLDER
 
 
-@pytest.mark.parametrize("name", ["kontext.yaml", "qwen_image_edit_2509.yaml", "tiny.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kontext.yaml",
+        "qwen_image_edit_2509.yaml",
+        "tiny.yaml",
+        "flux2_klein.yaml",
+        "flux2_dev.yaml",
+        "qwen_image_2.1.yaml",
+        "qwen_image_edit_2511.yaml",
+    ],
+)
 def test_presets_load(name):
     cfg = load_config(CONFIGS / name)
     assert cfg.sampling.group_size >= 2

@@ -60,7 +60,17 @@ def _gradients(kind: str, checkpointing: bool, monkeypatch) -> tuple[list[torch.
     return [None if p.grad is None else p.grad.clone() for p in current], len(calls)
 
 
-@pytest.mark.parametrize("kind", ["kontext", "qwen-image-edit-plus"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "kontext",
+        "qwen-image-edit-plus",
+        "qwen-image-2.1",
+        # FLUX.2's blocks are FLUX.1's with fused single-block projections; slow for the suite's time.
+        pytest.param("flux2-klein", marks=pytest.mark.slow),
+        pytest.param("flux2", marks=pytest.mark.slow),
+    ],
+)
 def test_checkpointed_gradients_equal_plain_ones(kind, monkeypatch):
     plain, _ = _gradients(kind, False, monkeypatch)
     checkpointed, calls = _gradients(kind, True, monkeypatch)

@@ -18,9 +18,14 @@ app = typer.Typer(
 
 
 class TinyKind(str, Enum):
+    """The kinds with a tiny builder (``cocoedit.testing.tiny.BACKBONE_KINDS``; a test keeps them equal)."""
+
     kontext = "kontext"
     qwen_image_edit = "qwen-image-edit"
     qwen_image_edit_plus = "qwen-image-edit-plus"
+    flux2_klein = "flux2-klein"
+    flux2 = "flux2"
+    qwen_image_21 = "qwen-image-2.1"
 
 
 @app.command("make-bench")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +106,18 @@ class EditBackbone(ABC):
     pipeline_class_name: str = ""
     #: Guidance scale used when the caller gives none.
     default_guidance: float = 1.0
+    #: Negative instruction of true classifier-free guidance when the caller gives none.
+    default_negative_instruction: str = " "
+    #: Module-name suffixes that get LoRA adapters unless the caller names others.
+    default_lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    #: Whether ``predict_velocity`` may call the transformer a number of times that depends on the
+    #: batch's contents (Qwen-Image-2.1: one call per prompt length). Sharded training needs every
+    #: process to make the same calls, so ``train.parallel: fsdp2`` is refused for such backbones.
+    transformer_calls_vary: bool = False
 
     def __init__(self, pipeline: Any):
         self.pipeline = pipeline
-        self.lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+        self.lora_target_modules: tuple[str, ...] = self.default_lora_targets
         self._placement: tuple[torch.device, torch.dtype] | None = None
 
     # -- construction -------------------------------------------------------------------------
@@ -118,6 +126,37 @@ class EditBackbone(ABC):
         """The pipeline's ``vae_scale_factor`` read from its ``vae/config.json``, so that a working
         size can be checked before the model loads; ``None`` when a backbone cannot tell."""
         return None
+
+    @classmethod
+    def check_working_size_from_files(
+        cls, read_json: Callable[[str], dict[str, Any] | None], height: int, width: int
+    ) -> None:
+        """Refuse a working size from the pipeline's config files alone, before any weights are
+        read; ``read_json(name)`` gives a file of the pipeline (``"vae/config.json"``) or ``None``.
+        By default: sides must be multiples of the VAE's downsampling times the 2x2 token packing,
+        when :meth:`vae_scale_factor_from_config` can tell it."""
+        vae_config = read_json("vae/config.json")
+        if vae_config is None:
+            return
+        try:
+            factor = cls.vae_scale_factor_from_config(vae_config)
+        except (KeyError, TypeError, ValueError):
+            return
+        if factor is not None:
+            check_working_side(cls.kind, height, width, factor * 2)
+
+    @classmethod
+    def component_overrides(cls, model: str | Path, dtype: torch.dtype) -> dict[str, Any]:
+        """Components to build ourselves instead of letting the stock ``from_pretrained`` load them
+        (passed to it as keyword arguments); by default none. Backbones use it for processors whose
+        stock class cannot be imported here (transformers' video processors need torchvision)."""
+        return {}
+
+    #: Overridden components that are skipped at load (passed as ``None``) and set afterwards:
+    #: diffusers checks a passed component against the class ``model_index.json`` names, which
+    #: fails when that class cannot be imported. Only for components the pipeline's constructor
+    #: does not use.
+    components_set_after_load: tuple[str, ...] = ()
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -158,7 +197,12 @@ class EditBackbone(ABC):
     ) -> EditBackbone:
         """Load with the stock pipeline class's ``from_pretrained``; ``device=None`` leaves it on CPU."""
         cls.check_options(options)
-        pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype)
+        overrides = cls.component_overrides(model, dtype)
+        passed = {k: (None if k in cls.components_set_after_load else v) for k, v in overrides.items()}
+        pipe = cls.pipeline_class().from_pretrained(str(model), dtype=dtype, **passed)
+        late = {k: v for k, v in overrides.items() if k in cls.components_set_after_load}
+        if late:
+            pipe.register_modules(**late)
         for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
             module = getattr(pipe, name, None)
             if module is not None:
@@ -251,29 +295,53 @@ class EditBackbone(ABC):
     def sigma_schedule(self, num_steps: int, height: int, width: int) -> torch.Tensor:
         """The ``num_steps + 1`` sigmas (float64, last = 0) the stock pipeline uses at this size.
 
-        ``linspace(1, 1/N, N)`` passed through the model scheduler's own shift (dynamic
-        exponential shift with ``mu`` interpolated from the target token count, then the terminal
-        stretch if the scheduler config has one); computed by a copy of the pipeline's scheduler
-        so the checkpoint's config is what decides (method.md §i.20).
+        :meth:`unshifted_sigmas` (``linspace(1, 1/N, N)`` unless a backbone says otherwise) passed
+        through the model scheduler's own shift with ``mu`` from :meth:`schedule_mu` (dynamic
+        exponential shift, then the terminal stretch if the scheduler config has one); computed by a
+        copy of the pipeline's scheduler so the checkpoint's config is what decides (method.md §i.20).
         """
         if num_steps < 1:
             raise BackboneError(f"num_steps must be >= 1, got {num_steps}")
+        scheduler = copy.deepcopy(self.pipeline.scheduler)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scheduler.set_timesteps(
+                sigmas=self.unshifted_sigmas(num_steps), mu=self.schedule_mu(num_steps, height, width), device="cpu"
+            )
+        sigmas = scheduler.sigmas.to(torch.float64)
+        if not bool(torch.isfinite(sigmas).all()):
+            # The terminal stretch (shift_terminal) divides by 1 - sigma at the last step: with one step
+            # that is 0/0, and the stock pipeline would sample from NaN.
+            raise BackboneError(
+                f"{self.kind}: {num_steps} step(s) give a non-finite schedule with this checkpoint's scheduler "
+                f"(shift_terminal={scheduler.config.get('shift_terminal')}); use at least 2 steps"
+            )
+        return sigmas
+
+    def unshifted_sigmas(self, num_steps: int) -> np.ndarray:
+        """The ``num_steps`` sigmas before the scheduler's shift (no terminal 0): ``linspace(1, 1/N, N)``,
+        as the Flux and Qwen-Image pipelines pass them."""
+        return np.linspace(1.0, 1.0 / num_steps, num_steps)
+
+    def schedule_mu(self, num_steps: int, height: int, width: int) -> float:
+        """The scheduler's dynamic shift ``mu`` at this size: by default interpolated linearly in the
+        target token count between the scheduler config's ``base_shift`` and ``max_shift``, as the
+        Flux and Qwen-Image pipelines compute it. FLUX.2 overrides it (its ``mu`` depends on the steps)."""
         from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 
-        scheduler = copy.deepcopy(self.pipeline.scheduler)
-        cfg = scheduler.config
-        mu = calculate_shift(
+        cfg = self.pipeline.scheduler.config
+        return calculate_shift(
             self.num_tokens(height, width),
             cfg.get("base_image_seq_len", 256),
             cfg.get("max_image_seq_len", 4096),
             cfg.get("base_shift", 0.5),
             cfg.get("max_shift", 1.15),
         )
-        scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / num_steps, num_steps), mu=mu, device="cpu")
-        return scheduler.sigmas.to(torch.float64)
 
     def resolve_guidance(self, guidance: float | None) -> float:
         return self.default_guidance if guidance is None else float(guidance)
+
+    def resolve_negative_instruction(self, negative_instruction: str | None) -> str:
+        return self.default_negative_instruction if negative_instruction is None else negative_instruction
 
     def _sigma_vector(self, sigma: float | torch.Tensor, batch_size: int) -> torch.Tensor:
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
@@ -296,12 +364,13 @@ class EditBackbone(ABC):
         height: int,
         width: int,
         guidance: float | None = None,
-        negative_instruction: str = " ",
+        negative_instruction: str | None = None,
     ) -> EditCondition:
         """Conditioning for (instruction, source image) pairs at a working resolution.
 
         ``guidance`` is the backbone's guidance scale (``None``: :attr:`default_guidance`);
-        ``negative_instruction`` is used only by backbones with true CFG, when ``guidance > 1``.
+        ``negative_instruction`` is used only by backbones with true CFG, when ``guidance > 1``
+        (``None``: :attr:`default_negative_instruction`, the value the stock pipeline uses).
         """
 
     @abstractmethod

@@ -48,7 +48,7 @@ def edit_images(
     sampler: str = "euler",
     generator: torch.Generator | list[torch.Generator] | None = None,
     noise_level: float = 0.7,
-    negative_instruction: str = " ",
+    negative_instruction: str | None = None,
 ) -> torch.Tensor:
     """Edited images ``[B, 3, height, width]`` in [0, 1], one per (instruction, image) pair."""
     condition = backbone.encode_condition(

@@ -59,7 +59,7 @@ class KontextBackbone(EditBackbone):
         height: int,
         width: int,
         guidance: float | None = None,
-        negative_instruction: str = " ",
+        negative_instruction: str | None = None,
     ) -> EditCondition:
         prompts = [instructions] if isinstance(instructions, str) else list(instructions)
         source = self.encode_source(images, height, width)

@@ -87,7 +87,7 @@ class _QwenEditBase(EditBackbone):
         height: int,
         width: int,
         guidance: float | None = None,
-        negative_instruction: str = " ",
+        negative_instruction: str | None = None,
     ) -> EditCondition:
         prompts = [instructions] if isinstance(instructions, str) else list(instructions)
         pil = as_pil_list(images)
@@ -98,6 +98,7 @@ class _QwenEditBase(EditBackbone):
         embeds, mask = self._encode_prompts(prompts, vl)
         negative = None
         if guidance > 1.0:
+            negative_instruction = self.resolve_negative_instruction(negative_instruction)
             neg_embeds, neg_mask = self._encode_prompts([negative_instruction] * len(prompts), vl)
             negative = {"prompt_embeds": neg_embeds, "prompt_embeds_mask": neg_mask}
         return EditCondition(

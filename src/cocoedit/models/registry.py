@@ -18,13 +18,24 @@ import torch
 
 from cocoedit.models.backbone import EditBackbone, check_working_side
 from cocoedit.models.condition import BackboneError
+from cocoedit.models.files import pipeline_json
+from cocoedit.models.flux2 import Flux2Backbone, Flux2KleinBackbone
 from cocoedit.models.kontext import KontextBackbone
 from cocoedit.models.qwen import QwenImageEditBackbone, QwenImageEditPlusBackbone
+from cocoedit.models.qwen21 import QwenImage21Backbone
 
 ENTRY_POINT_GROUP = "cocoedit.backbones"
 
 _BACKBONES: dict[str, type[EditBackbone]] = {
-    cls.kind: cls for cls in (KontextBackbone, QwenImageEditBackbone, QwenImageEditPlusBackbone)
+    cls.kind: cls
+    for cls in (
+        KontextBackbone,
+        QwenImageEditBackbone,
+        QwenImageEditPlusBackbone,
+        Flux2KleinBackbone,
+        Flux2Backbone,
+        QwenImage21Backbone,
+    )
 }
 _plugins_loaded = False
 
@@ -126,34 +137,13 @@ def detect_kind(model: str | Path) -> str:
     )
 
 
-def _pipeline_file(model: str | Path, filename: str) -> Path | None:
-    """A file of a pipeline (local folder, or hub id through the Hugging Face cache); ``None``
-    when it cannot be had without loading the model."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path / filename if (path / filename).is_file() else None
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return Path(hf_hub_download(repo_id=str(model), filename=filename))
-    except Exception:  # noqa: BLE001 - any hub trouble: the load itself will report it
-        return None
-
-
 def check_working_size(model: str | Path, kind: str, height: int, width: int) -> None:
-    """Refuse a working size the model cannot use, from its ``vae/config.json`` alone (no weights
-    are read), or one above :data:`~cocoedit.models.backbone.MAX_WORKING_SIDE`. Sizes the config
-    cannot decide are left to the backbone's own check at load."""
+    """Refuse a working size the model cannot use, from its config files alone (no weights are
+    read: :meth:`~cocoedit.models.backbone.EditBackbone.check_working_size_from_files`), or one above
+    :data:`~cocoedit.models.backbone.MAX_WORKING_SIDE`. Sizes the files cannot decide are left to
+    the backbone's own check at load."""
     check_working_side(kind, height, width)
-    config_path = _pipeline_file(model, "vae/config.json")
-    if config_path is None:
-        return
-    try:
-        factor = backbone_class(kind).vae_scale_factor_from_config(json.loads(config_path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return
-    if factor is not None:  # the VAE's downsampling, then 2x2 latent packing (EditBackbone.resolution_multiple)
-        check_working_side(kind, height, width, factor * 2)
+    backbone_class(kind).check_working_size_from_files(lambda name: pipeline_json(model, name), height, width)
 
 
 def load_backbone(

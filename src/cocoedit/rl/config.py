@@ -33,7 +33,9 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     path: str = Field(description="Local pipeline folder or hub id of the base editor.")
     backbone: str | None = Field(
-        None, description="kontext | qwen-image-edit | qwen-image-edit-plus; None = detect from model_index.json."
+        None,
+        description="kontext | qwen-image-edit | qwen-image-edit-plus | flux2-klein | flux2 | qwen-image-2.1; "
+        "None = detect from model_index.json.",
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32",
@@ -59,7 +61,7 @@ class ModelConfig(_Section):
     gradient_checkpointing: bool = True
     backbone_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Passed to the backbone, e.g. max_sequence_length (Kontext), condition_area (Qwen).",
+        description="Passed to the backbone, e.g. max_sequence_length (Kontext, FLUX.2), condition_area (Qwen).",
     )
 
 

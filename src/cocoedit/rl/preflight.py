@@ -49,6 +49,11 @@ def check_training_inputs(config: CocoEditConfig, run_dir: Path, resume: bool | 
         backbone_class(kind).check_options(m.backbone_options)
     except BackboneError as e:
         raise ConfigError(f"model.backbone_options: {e}") from None
+    if config.train.parallel == "fsdp2" and backbone_class(kind).transformer_calls_vary:
+        raise ConfigError(
+            f"train.parallel: fsdp2 cannot shard {kind}: its transformer calls per prediction depend on the batch "
+            "(one per prompt length), and sharded processes must make the same calls; use ddp"
+        )
     try:
         check_working_size(m.path, kind, m.height, m.width)
     except BackboneError as e:

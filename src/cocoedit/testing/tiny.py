@@ -1,10 +1,13 @@
 """Tiny random-weight editing pipelines, built offline, for tests, benchmarks and the CPU demo.
 
 Every component is built from a config written here (sizes after the diffusers test suites) and
-every tokenizer is trained in-process on a small corpus, so nothing touches the model hub. The
-result is the stock diffusers pipeline class (``FluxKontextPipeline``, ``QwenImageEditPipeline``,
-``QwenImageEditPlusPipeline``); :func:`save_tiny_pipeline` writes it with ``save_pretrained`` and
-the same class reloads it with ``from_pretrained(dir, local_files_only=True)``.
+every tokenizer is built in-process from a small corpus (:mod:`cocoedit.testing.tiny_text`), so
+nothing touches the model hub. The result is the stock diffusers pipeline class
+(``FluxKontextPipeline``, ``QwenImageEditPipeline``, ``QwenImageEditPlusPipeline``, and
+``Flux2KleinPipeline``, ``Flux2Pipeline``, ``QwenImage21Pipeline`` from
+:mod:`cocoedit.testing.tiny_flux2` and :mod:`cocoedit.testing.tiny_qwen21`);
+:func:`save_tiny_pipeline` writes it with ``save_pretrained`` and the same class reloads it with
+``from_pretrained(dir, local_files_only=True)``.
 
 Two departures from the diffusers test configs, both so the tiny models behave like the real ones:
 
@@ -21,142 +24,14 @@ torchvision needed).
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import string
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from cocoedit.core.qwen_processor import Qwen2VLImageOnlyProcessor
-
-BackboneKind = Literal["kontext", "qwen-image-edit", "qwen-image-edit-plus"]
-BACKBONE_KINDS: tuple[str, ...] = ("kontext", "qwen-image-edit", "qwen-image-edit-plus")
-
-QWEN_SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
-
-# The Qwen edit system prompt is in the corpus so that its tokenisation has the real length (64).
-_QWEN_SYSTEM_PROMPT = (
-    "Describe the key features of the input image (color, shape, size, texture, objects, background), "
-    "then explain how the user's text instruction should alter or modify the image. Generate a new "
-    "image that meets the user's requirements while maintaining consistency with the original input "
-    "where appropriate."
-)
-_CORPUS = [
-    "make the sky blue",
-    "turn the cat into a dog",
-    "remove the car from the street",
-    "add a red hat to the person",
-    "change the background to a beach at sunset",
-    "replace the apple with an orange",
-    "make the coffee cup green",
-    "put sunglasses on the astronaut",
-    "Picture 1: describe the image",
-    _QWEN_SYSTEM_PROMPT,
-    "system\nuser\nassistant\n system user assistant",
-] * 4
-
-
-def _corpus_words() -> list[str]:
-    """The corpus's lowercase words (letters only), sorted."""
-    return sorted({w for line in _CORPUS for w in re.findall(r"[a-z]+", line.lower())})
-
-
-def _clip_tokenizer():
-    """A CLIP (byte-level BPE, ``</w>`` word ends) tokenizer whose merges spell the corpus words.
-
-    Vocabulary and merges are written out rather than trained (the BPE trainer breaks ties
-    differently from run to run), so two builds tokenise identically. Unknown words fall back to
-    single bytes.
-    """
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPTokenizer
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab: dict[str, int] = {}
-    for token in alphabet + [c + "</w>" for c in alphabet]:
-        vocab[token] = len(vocab)
-    merges: list[tuple[str, str]] = []
-    for word in _corpus_words():
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        left = pieces[0]
-        for right in pieces[1:]:
-            merged = left + right
-            if merged not in vocab:
-                vocab[merged] = len(vocab)
-                merges.append((left, right))
-            left = merged
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-
-
-def _t5_tokenizer():
-    """A T5 (Unigram) tokenizer over the corpus's words and characters.
-
-    The vocabulary is written out rather than trained: tokenizers' Unigram trainer is
-    multi-threaded and not reproducible, and two builds must tokenise identically.
-    """
-    from collections import Counter
-
-    from transformers import T5Tokenizer
-
-    words = Counter(w for line in _CORPUS for w in line.split())
-    chars = sorted(
-        {c for w in words for c in w} | set(string.ascii_letters + string.digits + string.punctuation) | {"▁"}
-    )
-    total = sum(words.values())
-    # pad = 0, eos = 1, unk = 2, as in T5; whole words score higher than spelling them out.
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    vocab += [("▁" + w, math.log(n / total)) for w, n in sorted(words.items())]
-    vocab += [(c, -20.0) for c in chars]
-    return T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
-
-
-def _qwen2_tokenizer(vocab_size: int = 1000):
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(QWEN_SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_CORPUS, trainer)
-    model = json.loads(tok.to_str())["model"]
-    return Qwen2Tokenizer(
-        vocab=model["vocab"],
-        merges=[tuple(m) for m in model["merges"]],
-        model_max_length=32768,
-        additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
-    )
+from cocoedit.testing.tiny_flux2 import build_tiny_flux2, build_tiny_flux2_klein
+from cocoedit.testing.tiny_qwen21 import build_tiny_qwen_image_21
+from cocoedit.testing.tiny_text import clip_tokenizer, qwen2_tokenizer, t5_tokenizer
 
 
 def build_tiny_kontext(seed: int = 0):
@@ -177,7 +52,7 @@ def build_tiny_kontext(seed: int = 0):
         guidance_embeds=True,
         axes_dims_rope=[4, 4, 8],
     )
-    tokenizer = _clip_tokenizer()
+    tokenizer = clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             bos_token_id=tokenizer.bos_token_id,
@@ -193,7 +68,7 @@ def build_tiny_kontext(seed: int = 0):
             projection_dim=32,
         )
     )
-    tokenizer_2 = _t5_tokenizer()
+    tokenizer_2 = t5_tokenizer()
     text_encoder_2 = T5EncoderModel(
         T5Config(
             vocab_size=len(tokenizer_2),
@@ -244,13 +119,13 @@ def build_tiny_kontext(seed: int = 0):
     )
 
 
-def _build_tiny_qwen(pipeline_cls, seed: int):
+def _build_tiny_qwen(pipeline_cls, seed: int, zero_cond_t: bool = False):
     from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     torch.manual_seed(seed)
-    tokenizer = _qwen2_tokenizer()
+    tokenizer = qwen2_tokenizer()
     processor = Qwen2VLImageOnlyProcessor(image_processor=Qwen2VLImageProcessorPil(), tokenizer=tokenizer)
     transformer = QwenImageTransformer2DModel(
         patch_size=2,
@@ -262,6 +137,7 @@ def _build_tiny_qwen(pipeline_cls, seed: int):
         joint_attention_dim=16,
         guidance_embeds=False,
         axes_dims_rope=(8, 4, 4),
+        zero_cond_t=zero_cond_t,
     )
     vae = AutoencoderKLQwenImage(
         base_dim=24,
@@ -337,28 +213,34 @@ def build_tiny_qwen_image_edit(seed: int = 0):
     return _build_tiny_qwen(QwenImageEditPipeline, seed)
 
 
-def build_tiny_qwen_image_edit_plus(seed: int = 0):
-    """A tiny random ``QwenImageEditPlusPipeline`` (Qwen-Image-Edit-2509 conventions)."""
+def build_tiny_qwen_image_edit_plus(seed: int = 0, zero_cond_t: bool = False):
+    """A tiny random ``QwenImageEditPlusPipeline``: Qwen-Image-Edit-2509 conventions, or with
+    ``zero_cond_t`` 2511's (the source tokens modulated at timestep 0)."""
     from diffusers import QwenImageEditPlusPipeline
 
-    return _build_tiny_qwen(QwenImageEditPlusPipeline, seed)
+    return _build_tiny_qwen(QwenImageEditPlusPipeline, seed, zero_cond_t)
 
 
 TINY_BUILDERS = {
     "kontext": build_tiny_kontext,
     "qwen-image-edit": build_tiny_qwen_image_edit,
     "qwen-image-edit-plus": build_tiny_qwen_image_edit_plus,
+    "flux2-klein": build_tiny_flux2_klein,
+    "flux2": build_tiny_flux2,
+    "qwen-image-2.1": build_tiny_qwen_image_21,
 }
+#: Every backbone kind with a tiny builder (the built-in backbones).
+BACKBONE_KINDS: tuple[str, ...] = tuple(TINY_BUILDERS)
 
 
-def build_tiny_pipeline(kind: BackboneKind, seed: int = 0):
+def build_tiny_pipeline(kind: str, seed: int = 0):
     """The tiny stock diffusers pipeline of one backbone kind (random weights from ``seed``)."""
     if kind not in TINY_BUILDERS:
         raise ValueError(f"unknown backbone {kind!r}; choose one of {', '.join(BACKBONE_KINDS)}")
     return TINY_BUILDERS[kind](seed)
 
 
-def save_tiny_pipeline(kind: BackboneKind, out_dir: str | Path, seed: int = 0) -> Path:
+def save_tiny_pipeline(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Build a tiny pipeline and ``save_pretrained`` it to ``out_dir``; returns ``out_dir``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):

@@ -12,12 +12,12 @@ from cocoedit.rl.config import load_config
 
 def tiny_backbone(kind: str):
     from cocoedit.models.registry import wrap_pipeline
+    from cocoedit.testing.stock import TINY_OPTIONS
     from cocoedit.testing.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline(kind)
     pipe.set_progress_bar_config(disable=True)
-    options = {"kontext": {"max_sequence_length": 48}, "qwen-image-edit-plus": {"condition_area": 56 * 56}}
-    return wrap_pipeline(pipe, **options.get(kind, {}))
+    return wrap_pipeline(pipe, **TINY_OPTIONS.get(kind, {}))
 
 
 def tiny_config(**sections):
