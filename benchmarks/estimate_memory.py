@@ -23,13 +23,13 @@ transformer and its adapters, not the text encoder):
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 import yaml
 
+from cocoedit.core.presets import PRESETS_FOLDER
+
 GIB = 1024**3
-CONFIGS = Path(__file__).parents[1] / "configs"
 
 # Published parameter counts of the text encoders (bf16 on the GPU).
 TEXT_ENCODERS = {
@@ -154,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     c, d = activation_constants()
     print(f"activation model: {c:.2f} bytes per token x hidden x block x sample, plus {d / GIB:.2f} GiB")
-    kontext = yaml.safe_load((CONFIGS / "kontext.yaml").read_text())
+    kontext = yaml.safe_load((PRESETS_FOLDER / "kontext.yaml").read_text())
     for batch, measured in MEASURED.items():
         kontext["optim"]["train_batch_size"] = batch
         kontext["model"]["backbone_options"] = {"max_sequence_length": 128}
@@ -170,7 +170,7 @@ def main() -> None:
         " | total"
     )
     for name, kind in PRESETS.items():
-        preset = yaml.safe_load((CONFIGS / name).read_text())
+        preset = yaml.safe_load((PRESETS_FOLDER / name).read_text())
         e = estimate(kind, preset, args.shards, c, d)
         p = {k: v / GIB for k, v in e["parts"].items()}
         print(

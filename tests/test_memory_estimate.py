@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cocoedit.core.presets import PRESETS_FOLDER
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -38,7 +40,7 @@ def documented(text: str, heading: str) -> tuple[int, str]:
 )
 def test_documented_estimates_follow_the_presets(estimator, preset, heading):
     c, d = estimator.activation_constants()
-    config = yaml.safe_load((ROOT / "configs" / preset).read_text())
+    config = yaml.safe_load((PRESETS_FOLDER / preset).read_text())
     total = estimator.estimate(estimator.PRESETS[preset], config, 1, c, d)["total"] / estimator.GIB
     doc, row = documented((ROOT / "docs" / "backbones.md").read_text(), heading)
     assert doc == round(total), (preset, total, row)
