@@ -47,6 +47,19 @@ class ManifestError(CocoEditError):
     """A manifest line cannot be turned into a sample; the message names file and line."""
 
 
+#: The longest instruction a sample may have, in characters. FLUX's T5 reads at most 512 tokens
+#: (about 2,000 characters of English) and the benchmarks' instructions are under 300; a longer one
+#: is a wrong column or a pasted document, and the text encoder would cut it anyway.
+MAX_INSTRUCTION_CHARS = 2000
+
+
+def instruction_too_long(text: str) -> str | None:
+    """Why ``text`` is too long to be an instruction, or None."""
+    if len(text) <= MAX_INSTRUCTION_CHARS:
+        return None
+    return f"instruction is {len(text):,} characters long, over the limit of {MAX_INSTRUCTION_CHARS:,}"
+
+
 class CandidateSample(BaseModel):
     """An editing example before curation: a source image, an instruction and, when known, the
     edit mask and the target.
@@ -82,6 +95,9 @@ class CandidateSample(BaseModel):
     def _instruction_not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("instruction is empty")
+        too_long = instruction_too_long(v)
+        if too_long is not None:
+            raise ValueError(too_long)
         return v
 
 

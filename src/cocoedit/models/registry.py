@@ -140,20 +140,28 @@ def _pipeline_file(model: str | Path, filename: str) -> Path | None:
         return None
 
 
+def config_resolution_multiple(model: str | Path, kind: str) -> int | None:
+    """What working sides must be multiples of (:attr:`EditBackbone.resolution_multiple`: the
+    VAE's downsampling, then 2x2 latent packing), from the model's ``vae/config.json`` alone (no
+    weights are read); ``None`` when the config cannot tell."""
+    config_path = _pipeline_file(model, "vae/config.json")
+    if config_path is None:
+        return None
+    try:
+        factor = backbone_class(kind).vae_scale_factor_from_config(json.loads(config_path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return None if factor is None else factor * 2
+
+
 def check_working_size(model: str | Path, kind: str, height: int, width: int) -> None:
     """Refuse a working size the model cannot use, from its ``vae/config.json`` alone (no weights
     are read), or one above :data:`~cocoedit.models.backbone.MAX_WORKING_SIDE`. Sizes the config
     cannot decide are left to the backbone's own check at load."""
     check_working_side(kind, height, width)
-    config_path = _pipeline_file(model, "vae/config.json")
-    if config_path is None:
-        return
-    try:
-        factor = backbone_class(kind).vae_scale_factor_from_config(json.loads(config_path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return
-    if factor is not None:  # the VAE's downsampling, then 2x2 latent packing (EditBackbone.resolution_multiple)
-        check_working_side(kind, height, width, factor * 2)
+    multiple = config_resolution_multiple(model, kind)
+    if multiple is not None:
+        check_working_side(kind, height, width, multiple)
 
 
 def load_backbone(
