@@ -1376,6 +1376,7 @@ def test_each_broken_input_gets_a_named_error_and_changes_nothing(case, base, tm
         f"{case.name}: raised {result.exception!r}\n{result.output}"
     )
     assert "Traceback" not in result.output, result.output
+    assert sum(line.startswith("error:") for line in result.output.splitlines()) <= 1, result.output
     assert result.exit_code in case.exit_codes, f"{case.name}: exit {result.exit_code}\n{result.output}"
     for name in case.names:  # "a|b": either spelling
         assert any(n in output for n in name.split("|")), f"{case.name}: {name!r} not named in\n{result.output}"

@@ -49,6 +49,7 @@ def _click_classes(name: str) -> tuple[type, ...]:
 
 _USAGE_ERRORS = _click_classes("UsageError")
 _HELP_REQUESTS = _click_classes("NoArgsIsHelpError")
+_EXITS = (click.exceptions.Exit, click.exceptions.Abort, typer.Exit, typer.Abort)
 _BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
@@ -62,7 +63,10 @@ def disk_full(error: BaseException) -> OSError | None:
             return error
         if "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
             return OSError(errno.ENOSPC, "No space left on device")
-        error = error.__cause__ or error.__context__
+        if error.__cause__ is not None:
+            error = error.__cause__
+        else:  # ``raise ... from None`` hides the context: it was handled
+            error = None if error.__suppress_context__ else error.__context__
     return None
 
 
@@ -91,11 +95,14 @@ class CocoEditGroup(TyperGroup):
             raise
         except _USAGE_ERRORS as e:
             raise fail(_usage_line(e)) from None
+        except _EXITS:
+            raise
         except Exception as e:
             full = disk_full(e)
             if full is None:
                 raise
-            where = f" writing {full.filename}" if full.filename else ""
+            target = full.filename2 or full.filename  # shutil's copies name the source first
+            where = f" writing {target}" if target else ""
             raise fail(
                 f"no space left on the device{where}: free some space, then run the same command again "
                 "(what was finished is kept; nothing half-written is used)"
