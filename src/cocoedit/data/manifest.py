@@ -38,7 +38,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.images import save_edit_mask
+from cocoedit.core.images import save_edit_mask, save_pil_atomic
 from cocoedit.core.masks import MaskPolarity
 from cocoedit.core.paths import resolve_inside, safe_file_name, unsafe_id_reason
 
@@ -343,7 +343,6 @@ def save_generated_sample(
     root = Path(root)
     paths = {k: root / k / safe_file_name(name, ".png") for k in ("images", "targets", "masks")}
     for key, array in (("images", source), ("targets", target)):
-        paths[key].parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(paths[key])
+        save_pil_atomic(Image.fromarray(array), paths[key])
     save_edit_mask(torch.from_numpy(edit_region[None].astype(np.float32)), paths["masks"], "white_is_edit")
     return paths
