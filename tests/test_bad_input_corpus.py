@@ -1252,6 +1252,16 @@ def _edit_into_dataset(folder, base):
     return edit(base, "--manifest", str(manifest), "--out", str(manifest.parent / "images"))
 
 
+@case("edit --manifest: --out is the sources' folder (ids other than file names)", names=["--out", "images"], writes=())
+def _edit_beside_sources(folder, base):
+    manifest = dataset(folder, base)
+    records = rows(manifest)
+    for record in records:
+        record["id"] = f"cat-{record['id']}"  # results would not replace the sources, but sit among them
+    write_rows(manifest, records)
+    return edit(base, "--manifest", str(manifest), "--out", str(manifest.parent / "images"))
+
+
 @case("edit --bench: --out is the benchmark folder", names=["--out", "would be the input file"], writes=())
 def _edit_into_bench(folder, base):
     bench, _ = bench_copy(folder, base)
