@@ -3,7 +3,9 @@ in a folder laid out as the README assumes, on tiny inputs made in code. A comma
 ``# needs real weights`` comment line above it is not run; the two ``make`` lines are what CI and
 ``cocoedit demo`` run, and the ``pip install`` lines are what ``tests/test_packaging.py`` checks
 (a wheel installed into a fresh environment). The only change to a command is the judge's address
-(a scripted server on a free port stands in for ``http://127.0.0.1:8000/v1``)."""
+(a scripted server on a free port stands in for ``http://127.0.0.1:8000/v1``). No command may print
+a known third-party warning or progress bar (:data:`cocoedit.testing.output.THIRD_PARTY_NOISE`):
+they appear only with ``cocoedit --verbose``."""
 
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from cocoedit.cli.quiet import QUIET_ENVIRONMENT
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
+from cocoedit.testing.output import third_party_noise
 from cocoedit.testing.sample_data import make_sample_benchmark, make_sample_manifest
 
 ROOT = Path(__file__).parents[1]
@@ -122,8 +126,9 @@ def _lay_out_readme_inputs(work: Path) -> None:
     shutil.copy(result, work / "out.png")
 
 
-def _serve_until_up(command: list[str], work: Path, env: dict, url: str) -> None:
-    """Run a command that serves until stopped: wait for its page, then stop it as Ctrl-C does."""
+def _serve_until_up(command: list[str], work: Path, env: dict, url: str) -> str:
+    """Run a command that serves until stopped: wait for its page, then stop it as Ctrl-C does;
+    returns what it printed."""
     process = subprocess.Popen(
         command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -141,6 +146,7 @@ def _serve_until_up(command: list[str], work: Path, env: dict, url: str) -> None
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
+    return process.stdout.read()
 
 
 @pytest.mark.slow
@@ -149,20 +155,24 @@ def test_every_readme_command_runs_as_written(tmp_path):
     work.mkdir()
     _lay_out_readme_inputs(work)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
-    env.pop("OPENAI_API_KEY", None)
-    ran = []
+    for key in ("OPENAI_API_KEY", *QUIET_ENVIRONMENT):  # the commands must quiet the libraries themselves
+        env.pop(key, None)
+    ran, noise = [], []
     with ScriptedJudgeServer(_curation_and_benchmark_judge, model="Qwen/Qwen2.5-VL-72B-Instruct") as judge:
         for command, needs_weights in readme_commands(README):
             if needs_weights or command.startswith(("make ", "pip install ")):
                 continue
             argv = shlex.split(command.replace(JUDGE_URL, judge.base_url))
             if argv[1:3] == ["rate", "serve"]:
-                _serve_until_up(argv, work, env, "http://127.0.0.1:8765/")
+                printed = _serve_until_up(argv, work, env, "http://127.0.0.1:8765/")
             else:
                 done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+                printed = done.stdout + done.stderr
+            noise += [f"{command}: {line}" for line in third_party_noise(printed)]
             ran.append(argv[1])
     assert len(ran) >= 16
+    assert noise == [], "\n".join(noise)
 
     # What the commands say they write is there.
     for path in (

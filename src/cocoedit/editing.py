@@ -13,12 +13,14 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, image_size, load_image, save_image
 from cocoedit.core.paths import output_paths_for_ids
 from cocoedit.models.backbone import MAX_WORKING_SIDE, EditBackbone
@@ -26,16 +28,23 @@ from cocoedit.models.condition import BackboneError
 from cocoedit.models.generate import edit_images
 
 
+class EditInputError(CocoEditError):
+    """A batch cannot be edited as asked (its inputs or its output folder); the message names the
+    rows or files."""
+
+
 @dataclass(frozen=True)
 class EditJob:
     """One image to edit: where the source is, what to do, where the result goes. With
-    ``source_root``, the source is read only if its real path is inside it (a benchmark's sources)."""
+    ``source_root``, the source is read only if its real path is inside it (a benchmark's sources).
+    ``inputs`` are every file of the row (source, mask, target), none of which may be written."""
 
     key: str
     source: Path
     instruction: str | None
     output: Path
     source_root: Path | None = None
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -103,7 +112,12 @@ def jobs_from_manifest(manifest: str | Path, out_dir: str | Path) -> list[EditJo
 
     samples = read_manifest(manifest)
     outputs = output_paths_for_ids(out_dir, [s.id for s in samples], ".png")
-    return [EditJob(s.id, s.source, s.instruction, outputs[s.id]) for s in samples]
+    return [
+        EditJob(
+            s.id, s.source, s.instruction, outputs[s.id], inputs=tuple(p for p in (s.source, s.mask, s.target) if p)
+        )
+        for s in samples
+    ]
 
 
 def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) -> list[EditJob]:
@@ -111,9 +125,78 @@ def jobs_from_benchmark(bench: str, bench_dir: str | Path, out_dir: str | Path) 
 
     out_dir = Path(out_dir)
     return [
-        EditJob(s.key, s.source, s.instruction, out_dir / s.result_relpath, source_root=s.root)
+        EditJob(
+            s.key,
+            s.source,
+            s.instruction,
+            out_dir / s.result_relpath,
+            source_root=s.root,
+            inputs=tuple(p for p in (s.source, s.mask) if p),
+        )
         for s in load_benchmark(bench, bench_dir)
     ]
+
+
+def _entry(path: Path) -> str:
+    """The directory entry ``path`` names: its folder's links resolved, not its own."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
+
+
+def check_output_folder(jobs: list[EditJob], out_dir: str | Path) -> None:
+    """Refuse, before a model loads, an ``--out`` that would write an input (the dataset's own
+    images: the unedited sources would count as finished edits), that is the folder of the sources,
+    or that holds a symbolic link (existing or dangling) where a result goes or a linked folder
+    leading out of it: results are never written through a link."""
+    out_dir = Path(out_dir)
+    inputs = {}
+    for job in jobs:
+        for p in job.inputs:
+            inputs[_entry(p)] = inputs[os.path.realpath(p)] = p
+    source_folders = {os.path.realpath(job.source.parent): job.source for job in jobs}
+    if os.path.realpath(out_dir) in source_folders:
+        example = source_folders[os.path.realpath(out_dir)]
+        raise EditInputError(
+            f"--out {out_dir} is the folder of the sources ({example} ...): their unedited images would count as "
+            "results; choose a folder that holds no input"
+        )
+    out_real = os.path.realpath(out_dir)
+    problems = []
+    for job in jobs:
+        hit = inputs.get(_entry(job.output)) or inputs.get(os.path.realpath(job.output))
+        if hit is not None:
+            raise EditInputError(
+                f"--out {out_dir}: the result {job.output} would be the input file {hit}; choose a folder that holds "
+                "no input"
+            )
+        if os.path.islink(job.output):
+            problems.append(f"{job.output} is a symbolic link (to {os.readlink(job.output)})")
+        elif not Path(os.path.realpath(job.output.parent)).is_relative_to(out_real):
+            problems.append(f"{job.output.parent} leads out of --out (to {os.path.realpath(job.output.parent)})")
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise EditInputError(
+            f"--out {out_dir}: results are not written through links: {'; '.join(problems[:3])}{more}; remove them"
+        )
+
+
+def check_manifest_sources(jobs: list[EditJob], settings: EditSettings, multiple: int | None, shown: int = 10) -> None:
+    """Before a model loads: every source of a manifest must be readable and of a size the editor
+    edits (not tiny, not above the largest working side); all problems are named, ten at most."""
+    problems = []
+    for job in jobs:
+        try:
+            hw = image_size(job.source)
+            if settings.size is None:
+                check_source_working_side(hw, settings.max_area)
+                if multiple is not None:
+                    check_source_not_tiny(hw, settings.max_area, multiple, str(job.source))
+        except (ImageFileError, BackboneError) as e:
+            problems.append(f"[{job.key}] {e}")
+    if problems:
+        more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+        raise EditInputError(
+            f"{len(problems)} of {len(jobs)} source(s) cannot be edited: {'; '.join(problems[:shown])}{more}"
+        )
 
 
 def _scaled_to_area(source_hw: tuple[int, int], max_area: int) -> tuple[int, int]:
@@ -134,6 +217,19 @@ def check_source_working_side(source_hw: tuple[int, int], max_area: int) -> None
         )
 
 
+def check_source_not_tiny(source_hw: tuple[int, int], max_area: int, multiple: int, name: str) -> None:
+    """Refuse a source whose working size (capped by ``max_area``, never upscaled) has a side below
+    the backbone's ``multiple``: it would be blown up to ``multiple`` pixels without a word."""
+    h, w = _scaled_to_area(source_hw, max_area)
+    if min(h, w) < multiple:
+        size = f"{source_hw[1]}x{source_hw[0]}"
+        working = "" if (h, w) == tuple(source_hw) else f" ({w}x{h} at --max-area {max_area})"
+        raise BackboneError(
+            f"{name}: the source is {size} pixels{working}; the smallest source this editor edits at its own size "
+            f"is {multiple}x{multiple} (working sides are multiples of {multiple}); pass --size to choose one"
+        )
+
+
 def working_size(backbone: EditBackbone, source_hw: tuple[int, int], max_area: int) -> tuple[int, int]:
     """The source's aspect at no more than ``max_area`` pixels (never upscaled), snapped down to
     the backbone's resolution multiple."""
@@ -148,6 +244,8 @@ def edit_one(
     """Edit one image file (inside ``source_root``, if given); returns ``[3, H, W]`` in [0, 1] at
     the working size."""
     image = load_image(source, root=source_root)
+    if settings.size is None:
+        check_source_not_tiny(tuple(image.shape[1:]), settings.max_area, backbone.resolution_multiple, str(source))
     height, width = settings.size or working_size(backbone, tuple(image.shape[1:]), settings.max_area)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     return edit_images(

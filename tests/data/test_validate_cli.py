@@ -25,6 +25,11 @@ def write_mask(path, size=(32, 48), box=(8, 8, 20, 30), fill=255):
     Image.fromarray(mask).save(path)
 
 
+def write_gradient(path, size=(32, 48)):
+    """A grey ramp, not a mask: nearly every pixel is grey."""
+    Image.fromarray(np.tile(np.linspace(0, 255, size[1]).astype(np.uint8), (size[0], 1))).save(path)
+
+
 def row(i, **over):
     rec = {"id": f"s{i}", "source": f"images/{i}.png", "instruction": "make it blue", "mask": f"masks/{i}.png"}
     rec.update(over)
@@ -41,7 +46,7 @@ def build_dataset(root):
     write_mask(root / "masks" / "3.png", size=(30, 48))  # size mismatch
     write_mask(root / "masks" / "4.png", box=(0, 0, 0, 0))  # empty edit region
     write_mask(root / "masks" / "5.png", box=(0, 0, 32, 48))  # full edit region
-    write_mask(root / "masks" / "6.png", fill=128)  # grey values
+    write_gradient(root / "masks" / "6.png")  # grey values: not a mask
     lines = [
         row(0),
         row(1),

@@ -1,7 +1,9 @@
-"""`cocoedit train` refuses the rows `cocoedit data validate` refuses (empty, full, grey and JPEG
-masks, unreadable files, no rows at all), naming them, before any model loads."""
+"""`cocoedit train` refuses the rows `cocoedit data validate` refuses (empty and full masks, a
+grey ramp that is no mask, unreadable files, no rows at all), naming them, before any model loads;
+a mask with a few grey pixels (a JPEG) is used, binarised at 0.5, with one warning line."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -58,9 +60,37 @@ def test_bad_masks_are_named_before_a_model_loads(tmp_path, no_model_loading):
     result = train(tmp_path, manifest)
     out = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
-    assert "4 of 6 row(s) are bad" in out
+    assert "3 of 6 row(s) are bad" in out
     assert "line 3 [zero]: empty_mask" in out and "line 4 [one]: full_mask" in out
-    assert "line 5 [grey]: non_binary_mask" in out and "line 6 [jpeg]: non_binary_mask" in out
+    assert "line 5 [grey]: non_binary_mask" in out and "[jpeg]" not in out
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_a_jpeg_mask_is_used_with_one_warning_line(tmp_path):
+    from cocoedit.rl.preflight import read_checked_manifest
+
+    manifest = make_sample_manifest(tmp_path / "ds", samples=3, size=(64, 64))
+    for name in ("0000.png", "0001.png"):  # two masks saved lossy, as users do
+        mask = manifest.parent / "masks" / name
+        Image.open(mask).save(mask.with_suffix(".jpg"), quality=75)
+        mask.write_bytes(mask.with_suffix(".jpg").read_bytes())
+    collect = Collect()
+    logging.getLogger("cocoedit.train").addHandler(collect)
+    try:
+        samples = read_checked_manifest(manifest)
+    finally:
+        logging.getLogger("cocoedit.train").removeHandler(collect)
+    assert len(samples) == 3
+    (warning,) = collect.messages
+    assert "grey_mask_pixels in 2 row(s)" in warning and "line 1 [0000]" in warning and "0.5" in warning
 
 
 def test_a_manifest_without_rows_is_refused(tmp_path, no_model_loading):

@@ -2,12 +2,14 @@
 calls one library function and prints. Heavy imports (torch, diffusers) happen inside the commands
 so that ``--help`` stays fast.
 
-Errors a user can fix (:class:`~cocoedit.core.errors.CocoEditError`) print as one line and exit
-with status 2; exit status 1 means the command ran but some items failed (a manifest with bad
+Errors a user can fix (:class:`~cocoedit.core.errors.CocoEditError`, usage mistakes, a full disk)
+print as one line and exit with status 2; exit status 1 means the command ran but some items failed (a manifest with bad
 rows, a batch with failed samples); anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -23,8 +25,17 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main() -> None:
-    setup_logging()
+def _main(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Also show the libraries' own warnings and progress bars (transformers, diffusers, "
+            "huggingface_hub, Python warnings).",
+        ),
+    ] = False,
+) -> None:
+    setup_logging(verbose)
 
 
 app.add_typer(configs.app, name="configs")

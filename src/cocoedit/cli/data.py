@@ -58,10 +58,18 @@ def validate(
             typer.echo(f"{kind}: {count}")
             for problem in result.examples(examples)[kind]:
                 typer.echo(f"    {problem}")
+        for kind, count in Counter(w.kind for w in result.warnings).most_common():
+            typer.echo(f"warning {kind}: {count}")
+            for warning in [w for w in result.warnings if w.kind == kind][:examples]:
+                typer.echo(f"    {warning}")
     else:
         for problem in result.problems:
             typer.echo(str(problem))
+        for warning in result.warnings:
+            typer.echo(f"warning: {warning}")
     verdict = "ok" if result.ok else f"{result.bad_rows} bad row(s), {len(result.problems)} problem(s)"
+    if result.warnings:
+        verdict += f" ({len(result.warnings)} warning(s): used as they are)"
     typer.echo(f"{manifest}: {result.rows} row(s) checked: {verdict}")
     if not result.ok:
         raise typer.Exit(1)

@@ -77,9 +77,13 @@ def edit(
     """Edit one image, a manifest, or a benchmark with an editor (optionally with a LoRA)."""
     from cocoedit.core.devices import check_device
     from cocoedit.core.images import image_size, save_image
+    from cocoedit.data.manifest import instruction_too_long
     from cocoedit.editing import (
         EditorOptions,
         EditSettings,
+        check_manifest_sources,
+        check_output_folder,
+        check_source_not_tiny,
         check_source_working_side,
         edit_one,
         jobs_from_benchmark,
@@ -88,7 +92,8 @@ def edit(
         run_batch,
     )
     from cocoedit.models.lora import check_lora_path
-    from cocoedit.models.registry import check_working_size, detect_kind
+    from cocoedit.models.lora_checks import check_lora_fits
+    from cocoedit.models.registry import check_working_size, config_resolution_multiple, detect_kind
 
     single = image is not None or prompt is not None or output is not None
     if sum([single, manifest is not None, bench is not None]) != 1:
@@ -104,24 +109,35 @@ def edit(
     # takes minutes.
     if single and not prompt.strip():
         raise fail("--prompt is empty: give the edit instruction, e.g. --prompt 'make the sky blue'")
+    if single and instruction_too_long(prompt) is not None:
+        raise fail(f"--prompt: {instruction_too_long(prompt)}")
     if device is not None:
         check_device(device, "--device")
     kind = backbone or detect_kind(model)
     if settings.size is not None:
         check_working_size(model, kind, *settings.size)
+    multiple = config_resolution_multiple(model, kind)
     if lora is not None:
         check_lora_path(lora)
+        check_lora_fits(lora, model)
     if single:
         source_hw = image_size(image)  # a missing or unreadable --image, named
         if settings.size is None:
             check_source_working_side(source_hw, max_area)
+            if multiple is not None:
+                check_source_not_tiny(source_hw, max_area, multiple, f"--image {image}")
         check_output_image(output)
+        if output.resolve() == image.resolve():
+            raise fail(f"-o {output} is the --image itself: write the edit to another file")
     else:
         jobs = (
             jobs_from_manifest(manifest, out)
             if manifest is not None
             else jobs_from_benchmark(bench.value, bench_dir, out)
         )
+        check_output_folder(jobs, out)
+        if manifest is not None:
+            check_manifest_sources(jobs, settings, multiple)
     editor = load_editor(
         EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload, vae_tiling, lora, lora_scale)
     )

@@ -2,8 +2,11 @@
 
 On a terminal every task is a rich progress bar. When stderr is not a terminal (a SLURM or nohup
 log, ``> file``) each task writes one line through the ``cocoedit`` logger at most every
-``log_interval_s`` seconds and when it finishes: done/total, rate, ETA and a status text. Only rank
-0 of a distributed launch shows anything.
+``log_interval_s`` seconds, and a last line with the final count when the display closes (a task
+without a known total, such as ``data import``, included): done/total, rate, ETA and a status text.
+Rates and ETAs are measured from the first item done, not from the start: the first item often
+carries the start-up (a model loading), and one item in a few microseconds is no rate. Only rank 0
+of a distributed launch shows anything.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ class ProgressTask:
         self.status = ""
         self.log_interval_s = log_interval_s
         self._start = time.monotonic()
+        self._first: tuple[float, int] | None = None  # (time, count) when the first item was done
         self._last_log = -float("inf")
+        self._logged: int | None = None  # the count of the last line written
         self._bar_id = display._add_bar(description, total)
 
     def advance(self, n: int = 1, status: str | None = None) -> None:
@@ -43,25 +48,40 @@ class ProgressTask:
     def update(self, completed: int | None = None, total: int | None = None, status: str | None = None) -> None:
         if completed is not None:
             self.completed = completed
+            if self._first is None and completed > 0:
+                self._first = (time.monotonic(), completed)
         if total is not None:
             self.total = total
         if status is not None:
             self.status = status
         self.display._refresh(self)
 
-    def line(self) -> str:
-        """``description: done/total (pct) rate ETA | status``, as written to logs."""
+    def rate(self) -> float | None:
+        """Items per second since the first item was done; ``None`` before a second one."""
+        if self._first is None:
+            return None
+        since, first_count = self._first
+        elapsed = time.monotonic() - since
+        if self.completed <= first_count or elapsed <= 0:
+            return None
+        return (self.completed - first_count) / elapsed
+
+    def line(self, final: bool = False) -> str:
+        """``description: done/total (pct) rate ETA | status``, as written to logs; ``final``: the
+        last line, ``done in`` the whole time."""
         elapsed = time.monotonic() - self._start
-        rate = self.completed / elapsed if elapsed > 0 else 0.0
+        rate = self.rate()
         parts = [f"{self.description}: {self.completed}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
         if self.total:
             parts.append(f"({100 * self.completed / self.total:.0f}%)")
         per_item = self.unit[:-1] if self.unit.endswith("s") else self.unit
-        parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {per_item}" if rate else "")
-        if self.total and rate > 0 and self.completed < self.total:
-            parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
-        elif self.total and self.completed >= self.total:
+        if rate is not None:
+            parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {per_item}")
+        finished = final or (self.total is not None and self.completed >= self.total)
+        if finished:
             parts.append(f"done in {_duration(elapsed)}")
+        elif self.total and rate is not None:
+            parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
         line = " ".join(p for p in parts if p)
         return f"{line} | {self.status}" if self.status else line
 
@@ -72,6 +92,7 @@ class ProgressDisplay:
     def __init__(self, live: bool, enabled: bool):
         self.live, self.enabled = live and enabled, enabled
         self._bars = None
+        self._tasks: list[ProgressTask] = []
         if self.live:
             from rich.progress import (
                 BarColumn,
@@ -96,7 +117,9 @@ class ProgressDisplay:
         self, description: str, total: int | None = None, unit: str = "it", log_interval_s: float = 10.0
     ) -> ProgressTask:
         """A new task; without a terminal it logs at most every ``log_interval_s`` (0: every update)."""
-        return ProgressTask(self, description, total, unit, log_interval_s)
+        task = ProgressTask(self, description, total, unit, log_interval_s)
+        self._tasks.append(task)
+        return task
 
     def _add_bar(self, description: str, total: int | None):
         return self._bars.add_task(description, total=total, status="") if self._bars is not None else None
@@ -110,8 +133,20 @@ class ProgressDisplay:
         now = time.monotonic()
         finished = task.total is not None and task.completed >= task.total
         if finished or now - task._last_log >= task.log_interval_s:
-            task._last_log = now
-            logger.info(task.line())
+            self._log(task)
+
+    def _log(self, task: ProgressTask, final: bool = False) -> None:
+        task._last_log = time.monotonic()
+        task._logged = task.completed
+        logger.info(task.line(final))
+
+    def close(self) -> None:
+        """Off a terminal: a last line for every task whose count changed since its last line."""
+        if not self.enabled or self._bars is not None:
+            return
+        for task in self._tasks:
+            if task._logged != task.completed:
+                self._log(task, final=True)
 
 
 @contextmanager
@@ -120,6 +155,7 @@ def progress_display() -> Iterator[ProgressDisplay]:
     display = ProgressDisplay(live=interactive(), enabled=is_main_process())
     if display._bars is None:
         yield display
+        display.close()  # not when the command failed: its error is the last line
         return
     with display._bars:
         yield display

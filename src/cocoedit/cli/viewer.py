@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cocoedit.cli.common import Bench, CocoEditGroup
+from cocoedit.cli.common import Bench, CocoEditGroup, fail
 from cocoedit.cli.progress import progress
 
 rate_app = typer.Typer(
@@ -31,7 +33,7 @@ def rate_serve(
         RatingModeOption, typer.Option(help="pairwise: A/B/tie; ranked: order every result.")
     ] = RatingModeOption.pairwise,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the per-rater order and sides.")] = 0,
 ) -> None:
     """Serve the rating page: raters see the instruction, the source and the results in random order."""
@@ -40,6 +42,7 @@ def rate_serve(
     require("aiohttp", "cocoedit rate serve")
     from cocoedit.viewer.server import open_study, run_server
 
+    check_port_free(host, port)  # before the study's database is created
     session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
     if left_out:
         typer.echo(
@@ -52,8 +55,36 @@ def rate_serve(
     )
     try:
         run_server(session, host, port)
+    except OSError as e:  # taken between the check and the start
+        raise fail(_port_problem(host, port, e)) from None
     finally:
         session.store.close()
+
+
+def _port_problem(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use (another `cocoedit rate serve`?): stop it or pass --port N"
+    if error.errno == errno.EACCES:
+        return f"port {port} on {host}: permission denied (ports below 1024 need root): pass --port N above 1023"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host}: not an address of this machine: use 127.0.0.1 or this machine's own address"
+    return f"cannot listen on {host}:{port} ({error.strerror or error})"
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line, a host and port the server could not listen on (in use, not allowed,
+    not this machine's)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise fail(f"--host {host}: unknown host ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise fail(_port_problem(host, port, e)) from None
 
 
 @rate_app.command("export")

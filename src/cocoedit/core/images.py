@@ -6,8 +6,13 @@ Images load as float ``[3, H, W]`` RGB in [0, 1]; masks as float ``[1, H, W]`` b
 Every image file is read by :func:`open_image`, one rule for all: a regular file (inside a given
 root, links followed: :func:`cocoedit.core.paths.is_really_inside`), an image that decodes
 completely, at most :func:`max_image_pixels` pixels (checked from the header before decoding, so a
-decompression bomb costs no memory). Any failure is an :class:`ImageFileError` naming the file and
-the reason.
+decompression bomb costs no memory), turned upright by its EXIF orientation (as diffusers'
+``load_image`` does: a phone photo stored sideways is read as it is shown, and so is its mask).
+Any failure is an :class:`ImageFileError` naming the file and the reason.
+
+Mask files are read as users have them: values 0/255 (or any grey, binarised at 0.5 where a binary
+mask is needed), and also values 0/1 only (a mask saved straight from a 0/1 array), which are read
+as 0/255.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.masks import MaskPolarity, edit_mask_from_file_values
@@ -66,13 +71,35 @@ def _eight_bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
 
 
+#: EXIF orientations that need a transpose (1 is upright; 2-8 mirror and/or rotate).
+_EXIF_ORIENTATION = 0x0112
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """``im`` as it is shown: its EXIF orientation applied. Unreadable EXIF data is ignored (the
+    pixels are still the image)."""
+    try:
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is not a broken image
+        return im
+    if orientation not in range(2, 9):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
 def open_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
     """Open and fully decode an image file under the one reading rule (module docstring); with
     ``root``, its real path (links followed) must also be inside ``root``'s.
 
-    16-bit greyscale comes back as 8-bit ``L`` (value / 257); every other mode as stored
-    (``P``, ``RGBA``, ``LA``, ...): :func:`to_rgb` makes RGB of any of them.
+    The image comes back upright (EXIF orientation applied). 16-bit greyscale comes back as 8-bit
+    ``L`` (value / 257); every other mode as stored (``P``, ``RGBA``, ``LA``, ...): :func:`to_rgb`
+    makes RGB of any of them.
     """
+    return _eight_bit(_open_upright(path, root))
+
+
+def _open_upright(path: str | Path, root: str | Path | None = None) -> Image.Image:
+    """:func:`open_image` without the 16-bit to 8-bit step."""
     path = Path(path)
     if root is not None and not is_really_inside(root, path):
         raise ImageFileError(f"{path}: its real path {os.path.realpath(path)} is outside {root} (a link out of it)")
@@ -94,7 +121,7 @@ def open_image(path: str | Path, root: str | Path | None = None) -> Image.Image:
                 if pixels > limit:
                     raise ImageFileError(_too_large(path, im.width, im.height, limit))
                 im.load()  # decodes everything: truncated files fail here, not later
-                return _eight_bit(im.copy())
+                return _upright(im.copy())
     except Image.DecompressionBombError as e:
         raise ImageFileError(
             f"{path}: image too large to decode ({e}); limit {limit} pixels ({MAX_IMAGE_PIXELS_ENV})"
@@ -151,24 +178,50 @@ def load_image(path: str | Path, root: str | Path | None = None) -> torch.Tensor
     return pil_to_tensor(open_image(Path(path), root))
 
 
-def save_image(image: torch.Tensor, path: str | Path) -> None:
-    """Write float ``[3, H, W]`` in [0, 1] as an 8-bit image (format from the suffix)."""
+def save_pil_atomic(im: Image.Image, path: str | Path) -> None:
+    """Write ``im`` (format from the suffix) to a temporary file beside ``path``, then rename it
+    over ``path``. A crash or a full disk never leaves half a file under the final name, and a
+    symbolic link at ``path`` is replaced by the file, never written through."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensor_to_pil(image).save(path)
+    Image.init()
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        im.save(tmp, format=image_format)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_image(image: torch.Tensor, path: str | Path) -> None:
+    """Write float ``[3, H, W]`` in [0, 1] as an 8-bit image (format from the suffix), atomically
+    (:func:`save_pil_atomic`)."""
+    save_pil_atomic(tensor_to_pil(image), path)
+
+
+def _only_zero_and_one(values: np.ndarray) -> bool:
+    """Whether every value is 0 or 1 and some are 1: a mask saved from a 0/1 array."""
+    return values.size > 0 and values.max() == 1 and not np.any((values != 0) & (values != 1))
 
 
 def load_mask_values(path: str | Path, root: str | Path | None = None) -> torch.Tensor:
     """Raw mask intensities ``[1, H, W]`` in [0, 1]: the maximum over RGB channels.
 
     The maximum (not channel 0) so that a mask drawn in any colour counts; alpha is ignored
-    (:func:`to_rgb`), 16-bit files are read at 8 bits. ``root`` as in :func:`open_image`.
+    (:func:`to_rgb`), 16-bit files are read at 8 bits. A file whose values are all 0 or 1 (8- or
+    16-bit) is a 0/1 mask and reads as 0 and 1.0. ``root`` as in :func:`open_image`.
     """
-    im = open_image(Path(path), root)
+    im = _open_upright(Path(path), root)
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
+    elif im.mode in _WIDE_GREY_MODES:
+        raw = np.asarray(im, dtype=np.float32)
+        arr = raw if _only_zero_and_one(raw) else np.asarray(_eight_bit(im), dtype=np.float32) / 255.0
     else:
-        arr = np.asarray(to_rgb(im), dtype=np.float32).max(axis=2) / 255.0
+        arr = np.asarray(to_rgb(im), dtype=np.float32).max(axis=2)
+        arr = arr if _only_zero_and_one(arr) else arr / 255.0
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 
@@ -183,6 +236,4 @@ def load_edit_mask(
 def save_edit_mask(edit_mask: torch.Tensor, path: str | Path, polarity: MaskPolarity) -> None:
     """Write a binary edit mask ``[1, H, W]`` as an 8-bit greyscale PNG in the given polarity."""
     white = edit_mask if polarity == "white_is_edit" else 1.0 - edit_mask
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensor_to_pil((white >= 0.5).float()).save(path)
+    save_pil_atomic(tensor_to_pil((white >= 0.5).float()), path)

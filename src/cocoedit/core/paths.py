@@ -132,3 +132,17 @@ def link_or_copy(src: str | Path, dest: str | Path) -> None:
         os.link(src, dest)
     except OSError:
         shutil.copyfile(src, dest)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to a temporary file beside ``path``, then rename it over ``path``: a
+    crash or a full disk leaves the old file or the new one, never half of one, and a symbolic
+    link at ``path`` is replaced, never written through."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 from collections import Counter
@@ -52,8 +53,14 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
 from cocoedit.core.images import ImageFileError, open_image
-from cocoedit.core.paths import FileNames, UnsafeNameError, link_or_copy, unsafe_id_reason
-from cocoedit.data.manifest import CandidateSample, ManifestError, read_cocoedit40k, write_manifest
+from cocoedit.core.paths import FileNames, UnsafeNameError, link_or_copy, unsafe_id_reason, write_text_atomic
+from cocoedit.data.manifest import (
+    CandidateSample,
+    ManifestError,
+    instruction_too_long,
+    read_cocoedit40k,
+    write_manifest,
+)
 from cocoedit.data.tables import DataImportError, SourceFormat, check_reader_installed, detect_format, iter_source_rows
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -190,6 +197,11 @@ def _store_image(value: Any, column: str, table_dir: Path, sample_id: str, folde
     raise _RowProblem(f"{where}: expected an image path, bytes or {{bytes, path}}, got {type(value).__name__}")
 
 
+def _is_nan(value: Any) -> bool:
+    """A float NaN: what a missing cell of a numeric column reads as (parquet, JSON ``NaN``)."""
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _json_value(value: Any) -> bool:
     try:
         json.dumps(value)
@@ -281,7 +293,7 @@ def import_pairs(
         staging.publish((result.manifest,))
     finally:
         staging.discard()
-    (out / SKIPPED_NAME).write_text("".join(skipped_lines), encoding="utf-8")
+    write_text_atomic(out / SKIPPED_NAME, "".join(skipped_lines))
     write_manifest(samples, result.manifest)
     result.imported = len(samples)
     return result
@@ -295,7 +307,12 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, staging: _
         instruction = next((t for t in instruction if isinstance(t, str) and t.strip()), None)
     if not isinstance(instruction, str) or not instruction.strip():
         raise _RowProblem(f"column {columns.instruction!r}: instruction is missing or empty")
+    too_long = instruction_too_long(instruction.strip())
+    if too_long is not None:
+        raise _RowProblem(f"column {columns.instruction!r}: {too_long}")
     raw_id = row.get(columns.id) if columns.id else None
+    if _is_nan(raw_id):
+        raise _RowProblem(f"column {columns.id!r}: the id is NaN (an empty cell of a numeric column?)")
     sample_id = str(raw_id) if raw_id not in (None, "") else f"{path.stem}-{row_no:07d}"
     unsafe = unsafe_id_reason(sample_id)
     if unsafe is not None:
@@ -310,6 +327,7 @@ def _import_row(row, row_no, columns: ColumnMapping, path, table_dir, staging: _
     if columns.mask is not None:
         mask = _store_image(row.get(columns.mask), columns.mask, table_dir, sample_id, "masks", staging)
     edit_type = row.get(columns.edit_type) if columns.edit_type else None
+    edit_type = None if _is_nan(edit_type) else edit_type
     used = {c for c in columns.model_dump().values() if c}
     extra = {k: v for k, v in row.items() if k not in used and _json_value(v)}
     ids[sample_id] = row_no
@@ -372,7 +390,7 @@ def import_cocoedit40k(
         staging.publish((result.manifest, out / SKIPPED_NAME))
     finally:
         staging.discard()
-    (out / SKIPPED_NAME).write_text("", encoding="utf-8")
+    write_text_atomic(out / SKIPPED_NAME, "")
     result.imported = len(written)
     write_manifest(written, result.manifest)
     return result

@@ -38,13 +38,26 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.core.images import save_edit_mask
+from cocoedit.core.images import save_edit_mask, save_pil_atomic
 from cocoedit.core.masks import MaskPolarity
 from cocoedit.core.paths import resolve_inside, safe_file_name, unsafe_id_reason
 
 
 class ManifestError(CocoEditError):
     """A manifest line cannot be turned into a sample; the message names file and line."""
+
+
+#: The longest instruction a sample may have, in characters. FLUX's T5 reads at most 512 tokens
+#: (about 2,000 characters of English) and the benchmarks' instructions are under 300; a longer one
+#: is a wrong column or a pasted document, and the text encoder would cut it anyway.
+MAX_INSTRUCTION_CHARS = 2000
+
+
+def instruction_too_long(text: str) -> str | None:
+    """Why ``text`` is too long to be an instruction, or None."""
+    if len(text) <= MAX_INSTRUCTION_CHARS:
+        return None
+    return f"instruction is {len(text):,} characters long, over the limit of {MAX_INSTRUCTION_CHARS:,}"
 
 
 class CandidateSample(BaseModel):
@@ -82,6 +95,9 @@ class CandidateSample(BaseModel):
     def _instruction_not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("instruction is empty")
+        too_long = instruction_too_long(v)
+        if too_long is not None:
+            raise ValueError(too_long)
         return v
 
 
@@ -327,7 +343,6 @@ def save_generated_sample(
     root = Path(root)
     paths = {k: root / k / safe_file_name(name, ".png") for k in ("images", "targets", "masks")}
     for key, array in (("images", source), ("targets", target)):
-        paths[key].parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(paths[key])
+        save_pil_atomic(Image.fromarray(array), paths[key])
     save_edit_mask(torch.from_numpy(edit_region[None].astype(np.float32)), paths["masks"], "white_is_edit")
     return paths

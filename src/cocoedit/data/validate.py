@@ -6,6 +6,11 @@ Each problem names the line, the sample id (when known) and the reason. Problem 
 ``size_mismatch``, ``empty_mask``, ``full_mask``, ``non_binary_mask``, ``duplicate_id``, and
 ``no_rows`` (line 0) for a manifest without a single row.
 
+Warnings do not make a row bad: ``grey_mask_pixels`` is a mask with some grey pixels (anti-aliased
+edges, a resize, JPEG), which is binarised at 0.5 where it is used, as the reference does. A mask
+more than :data:`MAX_GREY_SHARE` grey is not a mask at all (a photo given as the mask): that is
+the problem ``non_binary_mask``.
+
 Images are read by :func:`cocoedit.core.images.open_image`'s rule (regular file, decodes, within the
 pixel limit); a file that breaks it is an ``unreadable_file``.
 """
@@ -27,6 +32,10 @@ from cocoedit.data.manifest import EditSample, ManifestError, ManifestLayout, it
 # margin tolerates 8-bit rounding but not JPEG ringing or anti-aliased edges.
 GREY_MARGIN = 4.0 / 255.0
 
+#: The largest share of grey pixels a mask may have. Soft edges, resizing and JPEG make a few
+#: percent (a 64 x 64 mask blurred with a 2-pixel Gaussian: 30 %); a photo is 85-99 % grey.
+MAX_GREY_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -47,6 +56,7 @@ class ValidationReport:
     manifest: Path
     rows: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # rows that are used as they are
 
     @property
     def ok(self) -> bool:
@@ -76,8 +86,10 @@ def _problem_kind(message: str) -> str:
     return "bad_record"
 
 
-def _check_files(sample: EditSample, line: int) -> list[Problem]:
+def _check_files(sample: EditSample, line: int) -> tuple[list[Problem], list[Problem]]:
+    """``(problems, warnings)`` of one sample's files."""
     problems: list[Problem] = []
+    warnings: list[Problem] = []
 
     def add(kind: str, message: str) -> None:
         problems.append(Problem(line, sample.id, kind, message))
@@ -95,7 +107,7 @@ def _check_files(sample: EditSample, line: int) -> list[Problem]:
         values = load_mask_values(sample.mask)
     except ImageFileError as e:
         add("missing_file" if not Path(sample.mask).exists() else "unreadable_file", f"mask: {e}")
-        return problems
+        return problems, warnings
 
     mask_hw = tuple(values.shape[-2:])
     for name, hw in sizes.items():
@@ -106,11 +118,22 @@ def _check_files(sample: EditSample, line: int) -> list[Problem]:
                 f"{getattr(sample, name).name} is {hw[1]}x{hw[0]} (width x height)",
             )
     grey = ((values > GREY_MARGIN) & (values < 1 - GREY_MARGIN)).float().mean().item()
-    if grey > 0:
+    if grey > MAX_GREY_SHARE:
         add(
             "non_binary_mask",
-            f"{grey:.2%} of mask pixels are grey (neither black nor white); "
-            "masks must be saved as binary PNG, not JPEG or anti-aliased",
+            f"{grey:.0%} of the pixels of mask {sample.mask.name} are grey (neither black nor white), more than "
+            f"{MAX_GREY_SHARE:.0%}: this is not a mask (a photo or a heat map given as the mask?)",
+        )
+        return problems, warnings
+    if grey > 0:
+        warnings.append(
+            Problem(
+                line,
+                sample.id,
+                "grey_mask_pixels",
+                f"{grey:.2%} of the pixels of mask {sample.mask.name} are grey (soft edges, a resize or JPEG); "
+                "they are binarised at 0.5",
+            )
         )
     edit = edit_mask_from_file_values(values, sample.mask_polarity)
     edit_fraction = edit.mean().item()
@@ -119,7 +142,7 @@ def _check_files(sample: EditSample, line: int) -> list[Problem]:
         add("empty_mask", f"no edit region (mask {sample.mask.name}, white = {white})")
     elif edit_fraction == 1:
         add("full_mask", f"no keep region: the whole image is edit region (white = {white})")
-    return problems
+    return problems, warnings
 
 
 def validate_manifest(
@@ -158,7 +181,9 @@ def validate_manifest(
                     )
                 else:
                     first_line_of[sample.id] = row.line
-                report.problems.extend(_check_files(sample, row.line))
+                problems, warnings = _check_files(sample, row.line)
+                report.problems.extend(problems)
+                report.warnings.extend(warnings)
             if progress is not None:
                 progress(1)
     if report.rows == 0:
@@ -166,12 +191,23 @@ def validate_manifest(
     return report
 
 
-def require_valid_manifest(path: str | Path, layout: ManifestLayout = "manifest", shown: int = 10) -> None:
+def warnings_line(report: ValidationReport) -> str | None:
+    """One line summing up the report's warnings by kind (the first row of each named), or None."""
+    if not report.warnings:
+        return None
+    by_kind = Counter(w.kind for w in report.warnings)
+    firsts = {w.kind: w for w in reversed(report.warnings)}
+    parts = [f"{kind} in {n} row(s) (first: {firsts[kind]})" for kind, n in by_kind.most_common()]
+    return f"{report.manifest}: warning: " + "; ".join(parts)
+
+
+def require_valid_manifest(path: str | Path, layout: ManifestLayout = "manifest", shown: int = 10) -> ValidationReport:
     """Raise :class:`ManifestError` naming the first ``shown`` problems (and how many more) when
-    :func:`validate_manifest` finds any: what ``cocoedit train`` runs before a model loads."""
+    :func:`validate_manifest` finds any: what ``cocoedit train`` runs before a model loads.
+    Returns the report (its warnings) otherwise."""
     report = validate_manifest(path, layout=layout)
     if report.ok:
-        return
+        return report
     listed = "; ".join(str(p) for p in report.problems[:shown])
     more = f"; and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
     raise ManifestError(

@@ -167,11 +167,24 @@ class EditBackbone(ABC):
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        """Refuse an option the constructor does not take, before any weights are read."""
+        """Refuse an option the constructor does not take, or a value of another type than the
+        option's default (``max_sequence_length: abc``), before any weights are read."""
         unknown = sorted(set(options) - set(cls.option_names()))
         if unknown:
             accepted = ", ".join(cls.option_names()) or "none"
             raise BackboneError(f"{cls.kind}: unknown backbone option {unknown[0]!r} (accepted: {accepted})")
+        defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()}
+        for name, value in options.items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            if default is inspect.Parameter.empty or default is None:
+                continue
+            expected = (int, float) if type(default) is float else (type(default),)
+            if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+                kind = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+                raise BackboneError(
+                    f"{cls.kind}: backbone option {name!r} must be {kind.get(type(default), type(default).__name__)} "
+                    f"(its default is {default!r}), got {value!r}"
+                )
 
     @classmethod
     def pipeline_class(cls):
@@ -227,7 +240,7 @@ class EditBackbone(ABC):
         """Run the VAE (encoding sources, decoding samples) in ``dtype``; a no-op for editors
         without one. The reference keeps the VAE in float32 under a bf16 transformer."""
         vae = getattr(self.pipeline, "vae", None)
-        if vae is not None:
+        if vae is not None and vae.dtype != dtype:  # a no-op cast still makes diffusers warn
             vae.to(dtype=dtype)
 
     def refresh_placement(self) -> None:

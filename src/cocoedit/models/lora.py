@@ -74,7 +74,10 @@ def add_lora(
     with warnings.catch_warnings():
         # peft warns whenever a second adapter is added; several adapters are the point here.
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
-        transformer.add_adapter(config, adapter_name=name)
+        try:
+            transformer.add_adapter(config, adapter_name=name)
+        except ValueError as e:  # peft's "Target modules {...} not found in the base model"
+            raise LoraError(f"LoRA targets {sorted(config.target_modules)}: {_first_line(e)}") from None
     params = adapter_parameters(backbone, name)
     with torch.no_grad():
         for p in params:
@@ -227,8 +230,17 @@ def load_lora(backbone: EditBackbone, path: str | Path, name: str, scale: float 
     path = check_lora_path(path)
     if name in adapter_names(backbone):
         raise LoraError(f"adapter {name!r} already exists")
-    if path.is_dir():
-        backbone.pipeline.load_lora_weights(str(path), adapter_name=name)
-    else:
-        backbone.pipeline.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+    try:
+        if path.is_dir():
+            backbone.pipeline.load_lora_weights(str(path), adapter_name=name)
+        else:
+            backbone.pipeline.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+    except (RuntimeError, ValueError, KeyError, OSError) as e:  # size mismatch, unknown keys, not safetensors
+        raise LoraError(f"{path}: cannot load this LoRA into the {backbone.kind} model: {_first_line(e)}") from None
     backbone.pipeline.set_adapters([name], adapter_weights=[scale])
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message, shortened: peft's and torch's run to pages."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

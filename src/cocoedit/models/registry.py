@@ -137,6 +137,20 @@ def detect_kind(model: str | Path) -> str:
     )
 
 
+def config_resolution_multiple(model: str | Path, kind: str) -> int | None:
+    """What working sides must be multiples of (:attr:`EditBackbone.resolution_multiple`: the
+    VAE's downsampling, then 2x2 latent packing), from the model's ``vae/config.json`` alone (no
+    weights are read); ``None`` when the config cannot tell."""
+    vae_config = pipeline_json(model, "vae/config.json")
+    if vae_config is None:
+        return None
+    try:
+        factor = backbone_class(kind).vae_scale_factor_from_config(vae_config)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if factor is None else factor * 2
+
+
 def check_working_size(model: str | Path, kind: str, height: int, width: int) -> None:
     """Refuse a working size the model cannot use, from its config files alone (no weights are
     read: :meth:`~cocoedit.models.backbone.EditBackbone.check_working_size_from_files`), or one above

@@ -6,8 +6,12 @@ and old adapters, the optimizer's tensors, every rank's torch RNG state), ``trai
 diffusers format (``lora/``) and ``checkpoint.json`` (step and validation score). Nothing is
 unpickled on resume, so a checkpoint from elsewhere cannot run code. A checkpoint folder is first
 written under a hidden temporary name and renamed when complete, so a crash mid-save never leaves
-a folder that looks finished; :func:`remove_partial_checkpoints` deletes what a crash left. The
-last ``keep_last`` checkpoints are kept, and the best one by validation score if scores are given.
+a folder that looks finished. Removing one (pruning, or replacing a step saved again) first
+renames it to a hidden trash name, then deletes it, so a kill mid-delete never leaves a
+half-deleted ``step-*`` folder; :func:`remove_partial_checkpoints` deletes what a crash left
+(temporary and trash folders, and a ``step-*`` folder without its ``checkpoint.json``, which only an
+interrupted delete of an earlier version makes). The last ``keep_last`` checkpoints are kept, and
+the best one by validation score if scores are given.
 What a run trains on is recorded by :mod:`cocoedit.rl.fingerprint`.
 """
 
@@ -38,6 +42,7 @@ META = "checkpoint.json"
 STATE_TENSORS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 _TMP_PREFIX = ".tmp-step-"
+_TRASH_PREFIX = ".trash-step-"
 
 
 def checkpoint_name(step: int) -> str:
@@ -89,7 +94,7 @@ def save_checkpoint(
         meta = {"step": step, "score": score, "higher_is_better": higher_is_better}
         (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
         if final.exists():  # re-saving a step (after a resume): replace it as a whole
-            shutil.rmtree(final)
+            _delete_checkpoint(final)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -109,18 +114,31 @@ def best_checkpoint(checkpoints_dir: str | Path) -> Path | None:
     return max(scored)[2] if scored else None
 
 
+def _delete_checkpoint(path: Path) -> None:
+    """Remove a checkpoint folder atomically: one rename takes it out of the ``step-*`` names,
+    then the trash folder is deleted (what a kill leaves is a trash folder, removed on resume)."""
+    trash = path.with_name(f"{_TRASH_PREFIX}{path.name.removeprefix('step-')}-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash)
+
+
 def _prune(d: Path, keep_last: int) -> None:
     found = list_checkpoints(d)
     best = best_checkpoint(d)
     for _, path in found[:-keep_last]:
         if path != best:
-            shutil.rmtree(path)
+            _delete_checkpoint(path)
 
 
 def remove_partial_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
-    """Delete the temporary folders a crash during a save left behind; return what was deleted."""
+    """Delete what a crash left behind: a save's temporary folder, a removal's trash folder, and a
+    ``step-*`` folder without its ``checkpoint.json`` (half deleted by an earlier version, which
+    removed checkpoints in place); return what was deleted."""
     d = Path(checkpoints_dir)
-    removed = [p for p in d.glob(f"{_TMP_PREFIX}*") if p.is_dir()] if d.is_dir() else []
+    if not d.is_dir():
+        return []
+    removed = [p for p in d.iterdir() if p.is_dir() and p.name.startswith((_TMP_PREFIX, _TRASH_PREFIX))]
+    removed += [p for p in d.iterdir() if _NAME.match(p.name) and p.is_dir() and not (p / META).is_file()]
     for p in removed:
         shutil.rmtree(p, ignore_errors=True)
     return removed

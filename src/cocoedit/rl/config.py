@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -230,7 +231,27 @@ class CocoEditConfig(_Section):
         uses_judge = [n for n, w in self.reward.weights.items() if w and self.reward.component(n) == "judge"]
         if uses_judge and self.judge is None:
             raise ValueError(f"reward component {uses_judge[0]!r} is the MLLM judge but no judge section is given")
+        steps, fraction = self.sampling.steps, self.nft.timestep_fraction
+        if trained_timesteps(steps, fraction) < 1:
+            raise ValueError(
+                f"nft.timestep_fraction {fraction:g} of sampling.steps {steps} is {steps * fraction:.3g} timesteps, "
+                f"less than one; the smallest fraction for {steps} steps is {minimum_timestep_fraction(steps):.4g}"
+            )
         return self
+
+
+def trained_timesteps(steps: int, fraction: float) -> int:
+    """How many of a rollout's ``steps`` timesteps each sample trains on: ``int(steps · fraction)``
+    (the reference's rule; ``CocoEditConfig`` refuses a fraction that makes it 0)."""
+    return int(steps * fraction)
+
+
+def minimum_timestep_fraction(steps: int) -> float:
+    """The smallest ``nft.timestep_fraction`` that trains on one of ``steps`` timesteps."""
+    fraction = 1.0 / steps
+    while trained_timesteps(steps, fraction) < 1:  # 1/steps may round below it
+        fraction = float(np.nextafter(fraction, 2.0))
+    return fraction
 
 
 #: Keys that may change when a run is resumed: they do not change the optimisation.
