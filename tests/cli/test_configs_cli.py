@@ -57,8 +57,8 @@ def test_show_out_never_overwrites(tmp_path):
 
 
 def test_show_of_an_unknown_name_suggests_the_nearest():
-    result = runner.invoke(app, ["configs", "show", "qwen_image_edit"])
+    result = runner.invoke(app, ["configs", "show", "kontext_referense"])
     assert result.exit_code == 2
     output = " ".join(result.output.split())
-    assert "qwen_image_edit: no such preset (did you mean 'qwen_image_edit_2509'?); presets: " in output
+    assert "kontext_referense: no such preset (did you mean 'kontext_reference'?); presets: " in output
     assert "Traceback" not in result.output

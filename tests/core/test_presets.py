@@ -8,7 +8,17 @@ import pytest
 import cocoedit.core.presets as presets
 from cocoedit.core.presets import PresetError, find_preset, list_presets, resolve_config
 
-TRAINING = ["kontext", "kontext_reference", "qwen_image_edit_2509", "qwen_image_edit_2509_reference", "tiny"]
+TRAINING = [
+    "flux2_dev",
+    "flux2_klein",
+    "kontext",
+    "kontext_reference",
+    "qwen_image_2.1",
+    "qwen_image_edit_2509",
+    "qwen_image_edit_2509_reference",
+    "qwen_image_edit_2511",
+    "tiny",
+]
 CURATION = ["curation_local_edits", "curation_pairs_difference"]
 
 

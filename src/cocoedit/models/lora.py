@@ -52,7 +52,8 @@ def add_lora(
 ) -> list[torch.nn.Parameter]:
     """Add adapter ``name`` (rank, alpha, targets default to the backbone's) and return its parameters.
 
-    The base weights are frozen; the new adapter's parameters require grad and are **float32**
+    The base weights are frozen; the new adapter's parameters require grad (other adapters keep
+    their flags) and are **float32**
     whatever the model's dtype (the reference trains fp32 adapters under bf16 autocast: bf16 Adam
     updates and gradients accumulated over hundreds of passes lose too much). ``init="gaussian"``
     is the reference's choice (A ~ N(0, 1/rank²), B = 0, so a new adapter starts as the identity);
@@ -71,6 +72,8 @@ def add_lora(
     transformer = backbone.transformer
     if not adapter_names(backbone):
         transformer.requires_grad_(False)
+    # peft's add_adapter makes the new adapter the only trainable one; the others keep their flags.
+    flags = _trainable_flags(backbone)
     with warnings.catch_warnings():
         # peft warns whenever a second adapter is added; several adapters are the point here.
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
@@ -78,6 +81,9 @@ def add_lora(
             transformer.add_adapter(config, adapter_name=name)
         except ValueError as e:  # peft's "Target modules {...} not found in the base model"
             raise LoraError(f"LoRA targets {sorted(config.target_modules)}: {_first_line(e)}") from None
+    for n, p in transformer.named_parameters():
+        if n in flags:
+            p.requires_grad_(flags[n])
     params = adapter_parameters(backbone, name)
     with torch.no_grad():
         for p in params:
