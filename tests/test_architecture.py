@@ -11,9 +11,8 @@ PACKAGE = Path(__file__).parents[1] / "src" / "cocoedit"
 #: packages that share a floor do not import each other.
 FLOORS = (
     ("core",),
-    ("judge",),
-    ("data",),
-    ("rewards", "eval"),
+    ("judge", "data"),
+    ("rewards", "eval", "curation"),
     ("models",),
     ("rl", "editing", "viewer"),
     ("demo",),

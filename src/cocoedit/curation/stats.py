@@ -20,8 +20,8 @@ import numpy as np
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
 from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section, tile_img
-from cocoedit.data.build_journal import RECORDS
-from cocoedit.data.curation_prompts import FILTER_KEYS
+from cocoedit.curation.build_journal import RECORDS
+from cocoedit.curation.prompts import FILTER_KEYS
 from cocoedit.data.manifest import ManifestError, detect_layout, iter_manifest
 
 AREA_BINS = 20
