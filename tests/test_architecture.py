@@ -119,6 +119,30 @@ def test_the_library_never_imports_the_test_fixtures():
     assert not users, f"library modules importing cocoedit.testing: {dict(users)}"
 
 
+def test_training_does_not_import_the_judge():
+    """rl/ tells that a reward service is down by core's ServiceUnavailableError, which the judge's
+    errors derive from, and builds the judge through the reward registry: it imports no judge module."""
+    found = [
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if package_of(module) == "rl"
+        for target in targets
+        if package_of(target) == "judge"
+    ]
+    assert not found, f"rl/ imports the judge: {found}"
+
+
+def test_data_depends_on_core_only():
+    found = [
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if package_of(module) == "data"
+        for target in targets
+        if package_of(target) not in ("data", "core")
+    ]
+    assert not found, f"data/ imports more than core/: {found}"
+
+
 def test_no_source_file_is_over_400_lines():
     long = {
         str(p.relative_to(PACKAGE)): n
