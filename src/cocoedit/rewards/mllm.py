@@ -141,7 +141,7 @@ class MLLMReward:
 
 
 class JudgeReward:
-    """:class:`MLLMReward` as a trainer reward component (``reward.weights: {judge: ...}``)."""
+    """:class:`MLLMReward` as a trainer reward component (the built-in ``judge``)."""
 
     def __init__(self, reward: MLLMReward):
         self.reward = reward

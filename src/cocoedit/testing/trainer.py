@@ -95,7 +95,7 @@ def darkness(inputs) -> RewardBatch:
 
 
 class BrightnessTarget:
-    """A reward class with an option (the worked example of docs/training.md#custom-rewards):
+    """A reward class with an option (the worked example of docs/training.md#reward-components):
     ``1 - |brightness of the edit region - target|``; a sample with an empty edit region cannot be
     scored (``None``)."""
 
