@@ -72,6 +72,14 @@ def test_an_old_preset_loads_as_today_s_preset_with_a_notice_per_old_spelling(tm
     assert any(n.startswith("the top-level judge section is the old place") for n in notices)
 
 
+@pytest.mark.parametrize(("rank", "notices"), [("0", 1), ("3", 0)])
+def test_only_the_first_process_of_a_launch_prints_the_notices(rank, notices, monkeypatch, caplog):
+    monkeypatch.setenv("RANK", rank)
+    with caplog.at_level(logging.WARNING, logger="cocoedit"):
+        cfg = load_config(None, [], base=tiny_training_config(reward={"weights": {"pixel": 1.0}}))
+    assert len(caplog.records) == notices and cfg.reward.weights == {"pixel": 1.0}
+
+
 def test_the_three_maps_become_one_entry_per_component():
     cfg = load_config(
         None,

@@ -8,6 +8,7 @@ otherwise.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import typing
 from pathlib import Path
@@ -239,8 +240,9 @@ class CocoEditConfig(_Section):
         if not isinstance(data, dict):
             return data
         data, notices = upgrade_old_spellings(data)
-        for notice in notices:
-            logger.warning(notice)
+        if int(os.environ.get("RANK", "0")) == 0:  # once per launch, not once per process
+            for notice in notices:
+                logger.warning(notice)
         return data
 
 
