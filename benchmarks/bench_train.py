@@ -38,6 +38,7 @@ def bench_cpu(epochs: int) -> None:
     from cocoedit.rl.trainer import CocoEditTrainer
     from cocoedit.testing.sample_data import make_sample_manifest
     from cocoedit.testing.tiny import build_tiny_pipeline
+    from cocoedit.testing.trainer import tiny_training_config
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,28 +47,12 @@ def bench_cpu(epochs: int) -> None:
         cfg = load_config(
             None,
             [],
-            base={
-                "model": {
-                    "path": "tiny",
-                    "height": 64,
-                    "width": 64,
-                    "lora_rank": 4,
-                    "lora_alpha": 4,
-                    "gradient_checkpointing": False,
-                },
-                "data": {"manifest": "tiny"},
-                "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 4, "steps": 4},
-                "reward": {"weights": {"pixel": 1.0}},
-                "advantage": {"std_threshold": 0.0},
-                "optim": {"train_batch_size": 4},
-                "train": {
-                    "epochs": epochs,
-                    "checkpoint_every": 1000,
-                    "validate_every": 1000,
-                    "sample_grid_every": 1000,
-                    "logger": "none",
-                },
-            },
+            base=tiny_training_config(
+                model={"gradient_checkpointing": False},
+                sampling={"prompts_per_epoch": 2, "group_size": 4, "batch_size": 4, "steps": 4},
+                optim={"train_batch_size": 4},
+                train={"epochs": epochs, "checkpoint_every": 1000, "validate_every": 1000, "sample_grid_every": 1000},
+            ),
         )
         pipe = build_tiny_pipeline("kontext")
         pipe.set_progress_bar_config(disable=True)

@@ -11,9 +11,8 @@ PACKAGE = Path(__file__).parents[1] / "src" / "cocoedit"
 #: packages that share a floor do not import each other.
 FLOORS = (
     ("core",),
-    ("judge",),
-    ("data",),
-    ("rewards", "eval"),
+    ("judge", "data"),
+    ("rewards", "eval", "curation"),
     ("models",),
     ("rl", "editing", "viewer"),
     ("demo",),
@@ -118,6 +117,30 @@ def test_the_library_never_imports_the_test_fixtures():
             if package_of(target) == "testing" and package_of(module) not in ("testing", "cli"):
                 users[module].append(target)
     assert not users, f"library modules importing cocoedit.testing: {dict(users)}"
+
+
+def test_training_does_not_import_the_judge():
+    """rl/ tells that a reward service is down by core's ServiceUnavailableError, which the judge's
+    errors derive from, and builds the judge through the reward registry: it imports no judge module."""
+    found = [
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if package_of(module) == "rl"
+        for target in targets
+        if package_of(target) == "judge"
+    ]
+    assert not found, f"rl/ imports the judge: {found}"
+
+
+def test_data_depends_on_core_only():
+    found = [
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if package_of(module) == "data"
+        for target in targets
+        if package_of(target) not in ("data", "core")
+    ]
+    assert not found, f"data/ imports more than core/: {found}"
 
 
 def test_no_source_file_is_over_400_lines():

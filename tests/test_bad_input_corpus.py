@@ -40,6 +40,7 @@ from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sample_data import make_sample_benchmark, make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 runner = CliRunner()
 SIZE = 64
@@ -413,25 +414,11 @@ def _crlf(folder, base):
 
 
 def train_config(folder: Path, base: Base, manifest: Path | None = None, **sections) -> dict:
-    cfg = {
-        "model": {
-            "path": str(base.model),
-            "height": SIZE,
-            "width": SIZE,
-            "lora_rank": 4,
-            "lora_alpha": 4,
-            "backbone_options": {"max_sequence_length": 48},
-        },
-        "data": {"manifest": str(manifest or dataset(folder, base))},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 1, "logger": "none"},
-    }
-    for name, values in sections.items():
-        cfg[name] = {**cfg.get(name, {}), **values} if isinstance(values, dict) else values
-    return cfg
+    return tiny_training_config(base.model, manifest or dataset(folder, base), **sections)
+
+
+def rewards(*components: dict) -> dict:
+    return {"components": list(components)}
 
 
 def train(folder: Path, cfg: dict | str | bytes) -> list[str]:
@@ -485,12 +472,43 @@ _train_setting("unknown nested key", ["optim.learning_rate"], optim={"learning_r
 _train_setting("learning rate not a number", ["optim.lr"], optim={"lr": "fast"})
 _train_setting("negative learning rate", ["optim.lr"], optim={"lr": -1.0})
 _train_setting("NaN learning rate", ["optim.lr"], optim={"lr": float("nan")})
-_train_setting("negative reward weight", ["reward.weights", "pixel"], reward={"weights": {"pixel": -1.0}})
-_train_setting("unknown reward", ["ocr"], reward={"weights": {"ocr": 1.0}})
-_train_setting("no reward", ["reward.weights"], reward={"weights": {}})
-_train_setting("zero epochs", ["train.epochs"], train={"epochs": 0, "logger": "none"})
-_train_setting("an unknown device", ["tpu9"], train={"epochs": 1, "logger": "none", "device": "tpu9"})
-_train_setting("cuda on a machine without it", ["cuda"], train={"epochs": 1, "logger": "none", "device": "cuda"})
+_train_setting(
+    "negative reward weight",
+    ["reward.components.0.weight", "greater than or equal to 0"],
+    reward=rewards({"name": "pixel", "weight": -1.0}),
+)
+_train_setting("unknown reward", ["'ocr'", "not a built-in reward"], reward=rewards({"name": "ocr"}))
+_train_setting("no reward", ["reward.components", "at least 1 item"], reward=rewards())
+_train_setting(
+    "a reward component named twice", ["'pixel'", "more than once"], reward=rewards(*[{"name": "pixel"}] * 2)
+)
+_train_setting(
+    "a misspelt option of a built-in reward",
+    ["reward.components.0.options", "psnr_wieght", "psnr_weight"],
+    reward=rewards({"name": "pixel", "options": {"psnr_wieght": 0.5}}),
+)
+_train_setting(
+    "a reward path that imports nothing",
+    ["my_rewards.scores.Sharpness", "my_rewards.scores, my_rewards"],
+    reward=rewards({"name": "sharp", "function": "my_rewards.scores.Sharpness"}),
+)
+_train_setting(
+    "old and new reward forms mixed",
+    ["reward.components", "reward.weights"],
+    reward={"components": [{"name": "pixel"}], "weights": {"pixel": 1.0}},
+)
+_train_setting(
+    "old reward form with a function nobody weighs",
+    ["reward.functions", "'sharp'"],
+    reward={"weights": {"pixel": 1.0}, "functions": {"sharp": "my_rewards:Sharpness"}},
+)
+_train_setting("an unknown tracker", ["train.report_to", "mlflow"], train={"report_to": ["mlflow"]})
+_train_setting(
+    "a tracker named twice", ["train.report_to", "tensorboard twice"], train={"report_to": ["tensorboard"] * 2}
+)
+_train_setting("zero epochs", ["train.epochs"], train={"epochs": 0})
+_train_setting("an unknown device", ["tpu9"], train={"epochs": 1, "device": "tpu9"})
+_train_setting("cuda on a machine without it", ["cuda"], train={"epochs": 1, "device": "cuda"})
 _train_setting(
     "an unknown backbone option",
     ["colour_space"],
@@ -504,10 +522,9 @@ _train_setting("a validation manifest that does not exist", ["val.jsonl"], data=
 
 @case("train: the judge is down", names=["127.0.0.1:9", "not reachable"])
 def _train_judge_down(folder, base):
-    judge = {
-        "endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0, "unreachable_timeout_s": 0}
-    }
-    return train(folder, train_config(folder, base, reward={"weights": {"judge": 1.0}}, judge=judge))
+    endpoint = {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0, "unreachable_timeout_s": 0}
+    judge = {"name": "judge", "options": {"endpoint": endpoint}}
+    return train(folder, train_config(folder, base, reward=rewards(judge)))
 
 
 @case("train: a config that is not UTF-8", names=["config.yaml", "UTF-8"])

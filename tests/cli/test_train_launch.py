@@ -16,6 +16,7 @@ from cocoedit.cli.quiet import QUIET_ENVIRONMENT
 from cocoedit.testing.output import third_party_noise
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 EPOCHS = 3
 
@@ -26,26 +27,7 @@ def config_file(tmp_path_factory):
     model = save_tiny_pipeline("kontext", root / "model")
     manifest = make_sample_manifest(root / "ds", samples=4, size=(64, 64))
     path = root / "config.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "model": {
-                    "path": str(model),
-                    "height": 64,
-                    "width": 64,
-                    "lora_rank": 4,
-                    "lora_alpha": 4,
-                    "backbone_options": {"max_sequence_length": 48},
-                },
-                "data": {"manifest": str(manifest)},
-                "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-                "reward": {"weights": {"pixel": 1.0}},
-                "advantage": {"std_threshold": 0.0},
-                "optim": {"train_batch_size": 2},
-                "train": {"epochs": EPOCHS, "logger": "none"},
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(tiny_training_config(model, manifest, train={"epochs": EPOCHS})))
     return path
 
 

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.core.settings import DuplicateKeyError, load_yaml
-from cocoedit.data.curation_config import CurationConfigError, load_build_config
+from cocoedit.curation.config import CurationConfigError, load_build_config
 from cocoedit.demo.settings import DemoSettingsError, load_demo_settings
 from cocoedit.rl.config import ConfigError, apply_overrides, load_config
 

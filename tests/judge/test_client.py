@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cocoedit.core.errors import ServiceUnavailableError
 from cocoedit.judge.client import JudgeCallError, JudgeUnavailableError, JudgeUnreachableError, OpenAIJudgeBackend
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
@@ -111,8 +112,10 @@ def test_client_errors_are_not_retried():
 @pytest.mark.parametrize("status", [401, 403])
 def test_rejected_credentials_stop_the_run(status):
     with ScriptedJudgeServer(ScriptedReply(status=status)) as server:
-        with pytest.raises(JudgeUnavailableError, match=f"HTTP {status}"):
+        # The trainer stops on core's general error, which the judge's derive from.
+        with pytest.raises(ServiceUnavailableError, match=f"HTTP {status}") as error:
             _call(server, [_image(0.5)], max_retries=3)
+    assert isinstance(error.value, JudgeUnavailableError) and issubclass(JudgeUnreachableError, ServiceUnavailableError)
     assert len(server.requests) == 1
 
 

@@ -15,6 +15,7 @@ import torch.distributed as dist
 from cocoedit.rl.config import load_config
 from cocoedit.rl.distributed import init_distributed
 from cocoedit.rl.trainer import CocoEditTrainer
+from cocoedit.testing.trainer import tiny_training_config
 
 
 def whole(t):
@@ -30,32 +31,26 @@ def main() -> None:
         cfg = load_config(
             None,
             [],
-            base={
-                "model": {
-                    "path": model,
-                    "height": 64,
-                    "width": 64,
-                    "lora_rank": 4,
-                    "lora_alpha": 4,
-                    "backbone_options": {"max_sequence_length": 48},
+            base=tiny_training_config(
+                model,
+                manifest,
+                data={"validation_manifest": manifest, "validation_samples": 3},
+                sampling={"group_size": 4, "steps": 3},
+                reward={
+                    "components": [
+                        {"name": "pixel", "weight": 0.5},
+                        {"name": "brightness", "function": "cocoedit.testing.trainer:brightness", "weight": 0.5},
+                    ]
                 },
-                "data": {"manifest": manifest, "validation_manifest": manifest, "validation_samples": 3},
-                "sampling": {"prompts_per_epoch": 2, "group_size": 4, "batch_size": 2, "steps": 3},
-                "reward": {
-                    "weights": {"pixel": 0.5, "brightness": 0.5},
-                    "functions": {"brightness": "cocoedit.testing.trainer:brightness"},
-                },
-                "advantage": {"std_threshold": 0.0},
-                "optim": {"lr": 1e-3, "train_batch_size": 2},
-                "train": {
+                optim={"lr": 1e-3},
+                train={
                     "epochs": epochs,
                     "checkpoint_every": 1,
                     "validate_every": 1,
                     "sample_grid_every": 1,
-                    "logger": "none",
                     "parallel": mode.split("-")[0],
                 },
-            },
+            ),
         )
         return CocoEditTrainer.from_config(cfg, out / "run")
 

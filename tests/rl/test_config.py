@@ -52,16 +52,36 @@ def test_overrides_are_parsed_as_yaml_values():
         apply_overrides({}, ["novalue"])
 
 
-def test_invalid_values_and_missing_judge_are_explained(tmp_path):
+def test_overrides_name_a_list_entry_by_its_name_or_index():
+    cfg = load_config(
+        CONFIGS / "kontext.yaml",
+        ["reward.components.pixel.weight=0.3", "reward.components.0.options.endpoint.model=other", "optim.lr=1e-4"],
+    )
+    assert cfg.reward.weights == {"judge": 0.9, "pixel": 0.3}
+    assert cfg.reward.component("judge").options["endpoint"]["model"] == "other"
+    with pytest.raises(ConfigError, match=r"no entry 'pxel' in the list \(its entries: judge, pixel\)"):
+        load_config(CONFIGS / "kontext.yaml", ["reward.components.pxel.weight=0.3"])
+    with pytest.raises(ConfigError, match=r"'components' is a list: name an entry .*reward.components.<name>.weight"):
+        load_config(CONFIGS / "kontext.yaml", ["reward.components.weight=0.3"])
+
+
+def test_invalid_values_and_a_judge_without_endpoint_are_explained(tmp_path):
     with pytest.raises(ConfigError, match="sampling.group_size: Input should be greater than or equal to 2"):
         load_config(CONFIGS / "tiny.yaml", ["sampling.group_size=1"])
-    with pytest.raises(ConfigError, match="no judge section"):
-        load_config(CONFIGS / "tiny.yaml", ["reward.weights={judge: 1.0}"])
+    with pytest.raises(ConfigError, match=r"reward.components.0.options: component 'judge': endpoint: Field required"):
+        load_config(CONFIGS / "tiny.yaml", ["reward.components=[{name: judge}]"])
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="bad YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_unknown_keys_in_a_list_entry_are_named_at_their_index():
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'reward.components.0.wieght' \(did you mean 'reward.components.0.weight'\?\)"
+    ):
+        load_config(CONFIGS / "tiny.yaml", ["reward.components=[{name: pixel, wieght: 1}]"])
 
 
 def test_every_key_is_documented():

@@ -1,5 +1,6 @@
 """Numbers no training config can mean are refused by key: NaN and infinities anywhere, negative
-or all-zero reward weights, a working size above the supported bound."""
+or all-zero reward weights (a built-in reward's options included), a working size above the
+supported bound."""
 
 import pytest
 
@@ -10,34 +11,36 @@ from cocoedit.rl.config import ConfigError, load_config
 TINY = PRESETS_FOLDER / "tiny.yaml"
 
 
+JUDGE = "reward.components=[{name: judge, options: {endpoint: {model: m}}}]"
+
+
 @pytest.mark.parametrize(
-    "override",
+    ("overrides", "key"),
     [
-        "optim.lr=.inf",
-        "optim.lr=nan",
-        "advantage.mean_threshold=.nan",
-        "reward.weights.pixel=-.inf",
-        "reward.weights.pixel=.nan",
-        "judge.endpoint.timeout_s=.inf",
+        (["optim.lr=.inf"], "optim.lr"),
+        (["optim.lr=nan"], "optim.lr"),
+        (["advantage.mean_threshold=.nan"], "advantage.mean_threshold"),
+        (["reward.components.pixel.weight=-.inf"], "reward.components.0.weight"),
+        (["reward.components.pixel.weight=.nan"], "reward.components.0.weight"),
+        (["reward.components.pixel.options.psnr_max_db=.inf"], "psnr_max_db"),
+        ([JUDGE, "reward.components.judge.options.endpoint.timeout_s=.inf"], "endpoint.timeout_s"),
     ],
 )
-def test_nan_and_infinity_are_refused_by_key(override):
-    key = override.split("=")[0]
-    extra = ["judge.endpoint.model=m"] if key.startswith("judge") else []
+def test_nan_and_infinity_are_refused_by_key(overrides, key):
     with pytest.raises(ConfigError, match=rf"{key}: Input should be a finite number"):
-        load_config(TINY, [*extra, override])
+        load_config(TINY, overrides)
 
 
 def test_a_negative_reward_weight_is_refused():
-    with pytest.raises(ConfigError, match=r"reward.weights.pixel: Input should be greater than or equal to 0"):
-        load_config(TINY, ["reward.weights={pixel: -0.5}"])
+    with pytest.raises(ConfigError, match=r"reward.components.0.weight: Input should be greater than or equal to 0"):
+        load_config(TINY, ["reward.components.pixel.weight=-0.5"])
 
 
 def test_zero_weights_are_allowed_but_not_all_of_them():
-    cfg = load_config(TINY, ["reward.weights={pixel: 1.0, other: 0}"])
+    cfg = load_config(TINY, ["reward.components=[{name: pixel}, {name: other, weight: 0}]"])
     assert cfg.reward.weights == {"pixel": 1.0, "other": 0.0}
-    with pytest.raises(ConfigError, match=r"at least one of reward.weights must be above 0"):
-        load_config(TINY, ["reward.weights={pixel: 0}"])
+    with pytest.raises(ConfigError, match=r"at least one of reward.components must have a weight above 0"):
+        load_config(TINY, ["reward.components.pixel.weight=0"])
 
 
 @pytest.mark.parametrize("key", ["model.height", "model.width"])

@@ -10,26 +10,30 @@ CONFIGS = PRESETS_FOLDER
 
 # method.md §c.2 table and §d.3: (lambda_ner, lambda_er, judge weight, pixel weight)
 REFERENCE = {"kontext": (0.02, 0.02, 0.9, 0.1), "qwen_image_edit_2509": (0.8, 0.5, 0.8, 0.2)}
+JUDGE, PIXEL = "reward.components.judge.options", "reward.components.pixel.options"
 REPRODUCTION_KEYS = {
-    "reward.pixel.scorer",
+    f"{PIXEL}.scorer",
     "regularizer.positive_target",
     "regularizer.edit_term",
     "regularizer.edit_distance",
     "optim.skip_step_without_valid",
     "data.validation_manifest",
-    "judge.endpoint.image_format",
-    "judge.endpoint.jpeg_quality",
-    "judge.sampling.temperature",
-    "judge.sampling.top_p",
-    "judge.sampling.max_tokens",
-    "judge.sampling.seed",
+    f"{JUDGE}.endpoint.image_format",
+    f"{JUDGE}.endpoint.jpeg_quality",
+    f"{JUDGE}.sampling.temperature",
+    f"{JUDGE}.sampling.top_p",
+    f"{JUDGE}.sampling.max_tokens",
+    f"{JUDGE}.sampling.seed",
 }
 
 
 def flatten(data, prefix=""):
+    """Dotted keys; the reward components keyed by name."""
     out = {}
     for key, value in data.items():
-        if isinstance(value, dict) and key != "weights":
+        if key == "components":
+            value = {c["name"]: c for c in value}
+        if isinstance(value, dict):
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -51,8 +55,8 @@ def test_reference_preset_holds_the_reference_values(name):
     )
     assert (g.positive_target, g.edit_term, g.edit_distance) == ("sample", "reference", "squared")
     assert cfg.reward.weights == {"judge": judge, "pixel": pixel}
-    p = cfg.reward.pixel
-    assert (p.scorer, p.psnr_weight, p.ssim_weight, p.psnr_max_db) == ("reference", 0.65, 0.35, 40)
+    p = cfg.reward.component("pixel").options
+    assert (p["scorer"], p["psnr_weight"], p["ssim_weight"], p["psnr_max_db"]) == ("reference", 0.65, 0.35, 40)
     assert (cfg.sampling.prompts_per_epoch, cfg.sampling.group_size, cfg.sampling.steps, cfg.sampling.sampler) == (
         24,
         12,
@@ -75,7 +79,8 @@ def test_reference_preset_holds_the_reference_values(name):
         False,
     )
     assert (cfg.model.lora_rank, cfg.model.lora_alpha) == (32, 64)
-    assert (cfg.judge.sampling.temperature, cfg.judge.sampling.top_p) == (0.7, 0.9)
+    sampling = cfg.reward.component("judge").options["sampling"]
+    assert (sampling["temperature"], sampling["top_p"]) == (0.7, 0.9)
 
 
 @pytest.mark.parametrize("name", REFERENCE)
@@ -84,4 +89,4 @@ def test_reference_preset_differs_from_ours_only_in_the_reproduction_keys(name):
     reference = flatten(load_config(CONFIGS / f"{name}_reference.yaml").model_dump(mode="json"))
     differing = {k for k in ours.keys() | reference.keys() if ours.get(k) != reference.get(k)}
     assert differing <= REPRODUCTION_KEYS, differing - REPRODUCTION_KEYS
-    assert {"reward.pixel.scorer", "regularizer.positive_target"} <= differing
+    assert {f"{PIXEL}.scorer", "regularizer.positive_target"} <= differing

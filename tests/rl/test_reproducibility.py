@@ -17,6 +17,7 @@ import yaml
 from cocoedit.rl.checkpoint import latest_checkpoint, read_trainer_state
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 EPOCHS = 10
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -27,32 +28,25 @@ def config_file(tmp_path_factory):
     root = tmp_path_factory.mktemp("repro")
     model = save_tiny_pipeline("kontext", root / "model")
     manifest = make_sample_manifest(root / "ds", samples=6, size=(64, 64))
-    config = {
-        "model": {
-            "path": str(model),
-            "height": 64,
-            "width": 64,
-            "lora_rank": 4,
-            "lora_alpha": 4,
-            "backbone_options": {"max_sequence_length": 48},
+    config = tiny_training_config(
+        model,
+        manifest,
+        sampling={"group_size": 3, "batch_size": 3, "steps": 3},
+        reward={
+            "components": [
+                {"name": "pixel", "weight": 0.5},
+                {"name": "brightness", "function": "cocoedit.testing.trainer:brightness", "weight": 0.5},
+            ]
         },
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 3, "batch_size": 3, "steps": 3},
-        "reward": {
-            "weights": {"pixel": 0.5, "brightness": 0.5},
-            "functions": {"brightness": "cocoedit.testing.trainer:brightness"},
-        },
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"lr": 1e-3, "train_batch_size": 3},
-        "train": {
+        optim={"lr": 1e-3, "train_batch_size": 3},
+        train={
             "epochs": EPOCHS,
             "checkpoint_every": 1,
             "keep_last": 2,
             "validate_every": 100,
             "sample_grid_every": 100,
-            "logger": "none",
         },
-    }
+    )
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

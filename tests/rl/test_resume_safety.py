@@ -18,6 +18,7 @@ from cocoedit.rl.step import NonFiniteError
 from cocoedit.rl.trainer import CocoEditTrainer
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 runner = CliRunner()
 
@@ -28,22 +29,7 @@ def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     save_tiny_pipeline("kontext", tmp_path / "model")
     make_sample_manifest(tmp_path / "ds", samples=4, size=(64, 64))
-    config = {
-        "model": {
-            "path": "model",
-            "height": 64,
-            "width": 64,
-            "lora_rank": 4,
-            "lora_alpha": 4,
-            "backbone_options": {"max_sequence_length": 48},
-        },
-        "data": {"manifest": "ds/manifest.jsonl"},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 2, "checkpoint_every": 1, "logger": "none"},
-    }
+    config = tiny_training_config("model", "ds/manifest.jsonl", train={"epochs": 2, "checkpoint_every": 1})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = runner.invoke(app, ["train", "--config", "config.yaml", "--run-dir", "run"])
     assert result.exit_code == 0, result.output
@@ -110,24 +96,7 @@ def test_a_non_finite_loss_stops_before_anything_is_saved(tmp_path):
     save_tiny_pipeline("kontext", tmp_path / "model")
     manifest = make_sample_manifest(tmp_path / "ds", samples=4, size=(64, 64))
     config = load_config(
-        None,
-        [],
-        base={
-            "model": {
-                "path": str(tmp_path / "model"),
-                "height": 64,
-                "width": 64,
-                "lora_rank": 4,
-                "lora_alpha": 4,
-                "backbone_options": {"max_sequence_length": 48},
-            },
-            "data": {"manifest": str(manifest)},
-            "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-            "reward": {"weights": {"pixel": 1.0}},
-            "advantage": {"std_threshold": 0.0},
-            "optim": {"train_batch_size": 2},
-            "train": {"epochs": 2, "checkpoint_every": 1, "logger": "none"},
-        },
+        None, [], base=tiny_training_config(tmp_path / "model", manifest, train={"epochs": 2, "checkpoint_every": 1})
     )
     trainer = CocoEditTrainer.from_config(config, tmp_path / "run")
     with torch.no_grad():

@@ -52,7 +52,7 @@ def test_brightness_reward_brightens_and_its_inverse_darkens(editor):
                 "model": {"path": str(root / "editor"), "height": SIZE, "width": SIZE},
                 "data": {"manifest": str(train_manifest)},
                 "sampling": {"prompts_per_epoch": 4, "group_size": 4, "batch_size": 16, "steps": 4},
-                "reward": {"weights": {name: 1.0}, "functions": {name: f"cocoedit.testing.trainer:{name}"}},
+                "reward": {"components": [{"name": name, "function": f"cocoedit.testing.trainer:{name}"}]},
                 "advantage": {"std_threshold": 0.0},
                 "optim": {"train_batch_size": 16},
                 "train": {
@@ -60,7 +60,7 @@ def test_brightness_reward_brightens_and_its_inverse_darkens(editor):
                     "checkpoint_every": 100,
                     "validate_every": 100,
                     "sample_grid_every": 100,
-                    "logger": "none",
+                    "report_to": [],
                 },
             },
         )

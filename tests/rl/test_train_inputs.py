@@ -14,6 +14,7 @@ from cocoedit.cli import app
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 runner = CliRunner()
 
@@ -24,27 +25,15 @@ def inputs(tmp_path_factory):
     return save_tiny_pipeline("kontext", root / "model"), make_sample_manifest(root / "ds", samples=4, size=(64, 64))
 
 
+DOWN = {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}
+
+
 def config(inputs, **sections):
-    model, manifest = inputs
-    base = {
-        "model": {
-            "path": str(model),
-            "height": 64,
-            "width": 64,
-            "lora_rank": 4,
-            "lora_alpha": 4,
-            "backbone_options": {"max_sequence_length": 48},
-        },
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 1, "logger": "none"},
-    }
-    for name, values in sections.items():
-        base[name] = {**base.get(name, {}), **values}
-    return base
+    return tiny_training_config(*inputs, **sections)
+
+
+def reward_config(inputs, *components, **sections):
+    return config(inputs, reward={"components": list(components)}, **sections)
 
 
 def train(tmp_path, cfg, *extra, run="run"):
@@ -64,20 +53,13 @@ def no_model_loading(monkeypatch):
 def test_bad_inputs_are_named_before_a_model_loads(inputs, tmp_path, no_model_loading):
     cases = [
         (config(inputs, data={"manifest": str(tmp_path / "missing.jsonl")}), "missing.jsonl"),
-        (config(inputs, reward={"weights": {"ocr": 1.0}}), "reward 'ocr': 'ocr' is neither a built-in reward"),
+        (reward_config(inputs, {"name": "ocr"}), "reward component 'ocr': 'ocr' is not a built-in reward"),
+        (reward_config(inputs, {"name": "x", "function": "no_such_pkg:f"}), "cannot import no_such_pkg"),
         (
-            config(inputs, reward={"weights": {"x": 1.0}, "functions": {"x": "no_such_pkg:f"}}),
-            "cannot import no_such_pkg",
-        ),
-        (
-            config(
-                inputs,
-                reward={"weights": {"judge": 1.0}},
-                judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}},
-            ),
+            reward_config(inputs, {"name": "judge", "options": {"endpoint": DOWN}}),
             "judge server at http://127.0.0.1:9/v1 is not reachable",
         ),
-        (config(inputs, train={"epochs": 1, "logger": "wandb"}), "the wandb package is not installed"),
+        (config(inputs, train={"report_to": ["tensorboard", "wandb"]}), "the wandb package is not installed"),
         (config(inputs, train={"epochs": 1, "device": "tpu9"}), "train.device 'tpu9' is not a device"),
         (config(inputs, train={"epochs": 1, "device": "cuda:x"}), "train.device 'cuda:x' is not a device"),
         (
@@ -114,12 +96,13 @@ def test_a_failed_start_does_not_block_the_corrected_command(inputs, tmp_path):
     # A judge that answers nonsense: the first epoch stops the run, after its records were written.
     with ScriptedJudgeServer(ScriptedReply(text="no idea")) as server:
         judge = {"endpoint": {"base_url": server.base_url, "model": server.model, "max_retries": 0}, "parse_retries": 0}
-        result = train(tmp_path, config(inputs, reward={"weights": {"judge": 1.0}}, judge=judge))
+        result = train(tmp_path, reward_config(inputs, {"name": "judge", "options": judge}))
     assert result.exit_code == 2 and "could not score 4 of 4 samples" in result.output
     assert (tmp_path / "run" / "config.yaml").is_file()
     result = train(tmp_path, config(inputs))  # the corrected command: no --resume needed, nothing in the way
     assert result.exit_code == 0, result.output
-    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["reward"]["weights"] == {"pixel": 1.0}
+    components = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["reward"]["components"]
+    assert [(c["name"], c["weight"]) for c in components] == [("pixel", 1.0)]
 
 
 class FakeWandb(types.ModuleType):
@@ -155,7 +138,7 @@ def test_wandb_gets_its_settings_and_a_resume_logs_into_the_same_run(inputs, tmp
         inputs,
         train={
             "epochs": 1,
-            "logger": "wandb",
+            "report_to": ["wandb"],
             "checkpoint_every": 1,
             "wandb": {"project": "cocoedit-tests", "entity": "lab", "name": "tiny", "tags": ["cpu"]},
         },
@@ -177,12 +160,7 @@ def test_wandb_gets_its_settings_and_a_resume_logs_into_the_same_run(inputs, tmp
 
 
 def test_a_judge_down_at_start_is_one_line(inputs, tmp_path, no_model_loading):
-    cfg = config(
-        inputs,
-        reward={"weights": {"judge": 1.0}},
-        judge={"endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}},
-    )
-    result = train(tmp_path, cfg)
+    result = train(tmp_path, reward_config(inputs, {"name": "judge", "options": {"endpoint": DOWN}}))
     assert result.exit_code == 2, result.output
     assert result.output.strip().count("\n") == 0, result.output
     assert result.output.startswith("error: judge server at http://127.0.0.1:9/v1 is not reachable")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import cocoedit.models.registry
 from cocoedit.cli import app
 from cocoedit.testing.sample_data import make_sample_manifest
+from cocoedit.testing.trainer import tiny_training_config
 
 
 @pytest.fixture
@@ -26,14 +27,7 @@ def no_model_loading(monkeypatch):
 
 def train(tmp_path, manifest):
     # No model folder: the kind is given, and the rows are refused before anything reads the model.
-    cfg = {
-        "model": {"path": str(tmp_path / "no-model"), "backbone": "kontext", "height": 64, "width": 64},
-        "data": {"manifest": str(manifest)},
-        "reward": {"weights": {"pixel": 1.0}},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 1, "logger": "none"},
-    }
+    cfg = tiny_training_config(tmp_path / "no-model", manifest, model={"backbone": "kontext"})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     return CliRunner().invoke(
         app, ["train", "--config", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path / "run")]

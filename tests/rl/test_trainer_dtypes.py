@@ -8,6 +8,7 @@ from cocoedit.rl.config import load_config
 from cocoedit.rl.trainer import CocoEditTrainer
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 
 @pytest.fixture(scope="module")
@@ -18,26 +19,7 @@ def inputs(tmp_path_factory):
 
 def _config(model, manifest, **model_overrides):
     return load_config(
-        None,
-        [],
-        base={
-            "model": {
-                "path": str(model),
-                "dtype": "bfloat16",
-                "height": 64,
-                "width": 64,
-                "lora_rank": 4,
-                "lora_alpha": 4,
-                "backbone_options": {"max_sequence_length": 48},
-                **model_overrides,
-            },
-            "data": {"manifest": str(manifest)},
-            "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-            "reward": {"weights": {"pixel": 1.0}},
-            "advantage": {"std_threshold": 0.0},
-            "optim": {"train_batch_size": 2},
-            "train": {"epochs": 1, "logger": "none"},
-        },
+        None, [], base=tiny_training_config(model, manifest, model={"dtype": "bfloat16", **model_overrides})
     )
 
 

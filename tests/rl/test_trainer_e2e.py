@@ -33,10 +33,17 @@ def test_training_runs_with_pixel_and_judge_rewards(
     kind, train_samples, tmp_path, make_backbone, make_config, brightness_reward
 ):
     backbone = make_backbone(kind)
+    judge_options = {"endpoint": {"model": "scripted-judge"}}
     cfg = make_config(
-        reward={"weights": {"judge": 0.6, "pixel": 0.2, "brightness": 0.2}, "max_unscored_fraction": 1.0},
+        reward={
+            "components": [
+                {"name": "judge", "weight": 0.6, "options": judge_options},
+                {"name": "pixel", "weight": 0.2},
+                {"name": "brightness", "weight": 0.2},
+            ],
+            "max_unscored_fraction": 1.0,
+        },
         sampling={"prompts_per_epoch": 3},
-        judge={"endpoint": {"model": "scripted-judge"}},
     )
     with ScriptedJudgeServer(judge_script) as server:
         judge = MLLMReward(

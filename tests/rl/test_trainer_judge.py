@@ -20,6 +20,7 @@ from cocoedit.rl.trainer import CocoEditTrainer, RewardFailureError
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 
 def by_image(body, index):
@@ -45,39 +46,24 @@ def inputs(tmp_path_factory):
 
 def config_dict(inputs, base_url, epochs=3, **train):
     model, manifest = inputs
-    return {
-        "model": {
-            "path": str(model),
-            "height": 64,
-            "width": 64,
-            "lora_rank": 4,
-            "lora_alpha": 4,
-            "backbone_options": {"max_sequence_length": 48},
+    judge = {
+        "endpoint": {
+            "base_url": base_url,
+            "model": "scripted-judge",
+            "max_retries": 0,
+            "backoff_s": 0.05,
+            "unreachable_timeout_s": 1.0,
         },
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 8, "group_size": 3, "batch_size": 3, "steps": 2},
-        "reward": {"weights": {"judge": 1.0}},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"lr": 1e-3, "train_batch_size": 3},
-        "train": {
-            "epochs": epochs,
-            "checkpoint_every": 10,
-            "validate_every": 100,
-            "sample_grid_every": 100,
-            "logger": "none",
-            **train,
-        },
-        "judge": {
-            "endpoint": {
-                "base_url": base_url,
-                "model": "scripted-judge",
-                "max_retries": 0,
-                "backoff_s": 0.05,
-                "unreachable_timeout_s": 1.0,
-            },
-            "parse_retries": 0,
-        },
+        "parse_retries": 0,
     }
+    return tiny_training_config(
+        model,
+        manifest,
+        sampling={"prompts_per_epoch": 8, "group_size": 3, "batch_size": 3},
+        reward={"components": [{"name": "judge", "weight": 1.0, "options": judge}]},
+        optim={"lr": 1e-3, "train_batch_size": 3},
+        train={"epochs": epochs, "checkpoint_every": 10, "validate_every": 100, "sample_grid_every": 100, **train},
+    )
 
 
 @pytest.mark.slow
@@ -87,7 +73,7 @@ def test_failures_are_excluded_counted_and_limited_per_epoch(inputs, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     with ScriptedJudgeServer(failing_every(23)) as server:
-        config = load_config(None, [], base=config_dict(inputs, server.base_url, epochs=2, logger="tensorboard"))
+        config = load_config(None, [], base=config_dict(inputs, server.base_url, epochs=2, report_to=["tensorboard"]))
         CocoEditTrainer.from_config(config, tmp_path / "run").train()
     rows = read_metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [1, 2]

@@ -19,7 +19,7 @@ INSTRUCTIONS = ["Make the sky a deep violet.", "Remove the cup on the left.", "T
 
 def make_run(path, seed, steps=12, sidecar=True):
     rng = np.random.default_rng(seed)
-    logger = RunLogger(path, backend="none")
+    logger = RunLogger(path, trackers=[])
     for step in range(1, steps + 1):
         logger.log(
             step,

@@ -181,8 +181,8 @@ def build(
     ] = 0.0,
 ) -> None:
     """Annotate masks, augment, refine and filter candidates into a training manifest (resumable)."""
-    from cocoedit.data.build import run_build
-    from cocoedit.data.curation_config import load_build_config
+    from cocoedit.curation.build import run_build
+    from cocoedit.curation.config import load_build_config
 
     endpoint = {"model": model, "base_url": base_url, "api_key_env": api_key_env}
     cfg = load_build_config(config, endpoint={k: v for k, v in endpoint.items() if v}, workers=workers)
@@ -216,7 +216,7 @@ def stats(
     path: Annotated[Path, typer.Argument(help="A `cocoedit data build` folder, a dataset folder or a manifest.")],
 ) -> None:
     """Edit types, mask areas, instruction lengths, kept/dropped by reason: stats.html with plots."""
-    from cocoedit.data.stats import write_stats
+    from cocoedit.curation.stats import write_stats
 
     report, figures = write_stats(path)
     typer.echo(f"{figures['samples']} samples: " + ", ".join(f"{k} {v}" for k, v in figures["counts"].items()))

@@ -56,7 +56,10 @@ def edit(
     bench: Annotated[Optional[Bench], typer.Option(help="Batch mode: a benchmark (with --bench-dir).")] = None,
     bench_dir: Annotated[Optional[Path], typer.Option(help="Mask-annotated benchmark folder.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Batch mode: results folder (the eval layout).")] = None,
-    lora: Annotated[Optional[Path], typer.Option(help="Diffusers-format LoRA folder or .safetensors file.")] = None,
+    lora: Annotated[
+        Optional[str],
+        typer.Option(help="Diffusers-format LoRA: folder, .safetensors file or hub id (Hugging Face cache)."),
+    ] = None,
     lora_scale: Annotated[float, typer.Option(help="LoRA strength.")] = 1.0,
     steps: Annotated[int, typer.Option(min=1, help="Sampling steps.")] = 28,
     guidance: Annotated[
@@ -91,7 +94,7 @@ def edit(
         load_editor,
         run_batch,
     )
-    from cocoedit.models.lora import check_lora_path
+    from cocoedit.models.lora import resolve_lora
     from cocoedit.models.lora_checks import check_lora_fits
     from cocoedit.models.registry import check_working_size, config_resolution_multiple, detect_kind
 
@@ -117,9 +120,9 @@ def edit(
     if settings.size is not None:
         check_working_size(model, kind, *settings.size)
     multiple = config_resolution_multiple(model, kind)
-    if lora is not None:
-        check_lora_path(lora)
-        check_lora_fits(lora, model)
+    lora_path = resolve_lora(lora) if lora is not None else None
+    if lora_path is not None:
+        check_lora_fits(lora_path, model)
     if single:
         source_hw = image_size(image)  # a missing or unreadable --image, named
         if settings.size is None:
@@ -138,9 +141,8 @@ def edit(
         check_output_folder(jobs, out)
         if manifest is not None:
             check_manifest_sources(jobs, settings, multiple)
-    editor = load_editor(
-        EditorOptions(model, kind, device, dtype.value if dtype else None, cpu_offload, vae_tiling, lora, lora_scale)
-    )
+    precision = dtype.value if dtype else None
+    editor = load_editor(EditorOptions(model, kind, device, precision, cpu_offload, vae_tiling, lora_path, lora_scale))
     if single:
         save_image(edit_one(editor, image, prompt, settings), output)
         typer.echo(f"wrote {output}")

@@ -7,6 +7,7 @@ and the demo settings (``cocoedit demo``): each raises its own error type, with 
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +69,65 @@ def read_yaml_mapping(path: str | Path, error: type[Exception]) -> dict[str, Any
     return data
 
 
+def _settings_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The settings model of a field's annotation and whether the field is a list of them."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation) or (None,)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item, True
+    return None, False
+
+
 def valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every dotted key of a (nested) settings model, sections included."""
+    """Every dotted key of a (nested) settings model, sections included; the keys of a list of
+    sections are written ``name[].key``."""
     keys = []
     for name, field in model.model_fields.items():
         keys.append(prefix + name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys += valid_keys(annotation, f"{prefix}{name}.")
+        section, is_list = _settings_model(field.annotation)
+        if section is not None:
+            keys += valid_keys(section, f"{prefix}{name}{'[]' if is_list else ''}.")
     return keys
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _as_pattern(loc: tuple[Any, ...]) -> str:
+    """``("reward", "components", 1, "wieght")`` -> ``reward.components[].wieght``."""
+    out = ""
+    for part in loc:
+        out += "[]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+def _at_indices(pattern: str, loc: tuple[Any, ...]) -> str:
+    """``reward.components[].weight`` at the list indices of ``loc`` -> ``reward.components.1.weight``."""
+    for index in (p for p in loc if isinstance(p, int)):
+        pattern = pattern.replace("[]", f".{index}", 1)
+    return pattern
+
+
+def explain_problems(e: ValidationError, model: type[BaseModel]) -> str:
+    """Each problem of ``e`` on one line joined by ``; ``: ``key: problem``, and unknown keys with
+    the nearest valid key suggested (in a list of sections, at the same index)."""
+    known = valid_keys(model)
+    problems = []
+    for err in e.errors():
+        key = _key(err["loc"])
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(_as_pattern(err["loc"]), known, n=1, cutoff=0.6)
+            hint = f" (did you mean {_at_indices(near[0], err['loc'])!r}?)" if near else ""
+            problems.append(f"unknown key {key!r}{hint}")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{key}: {message}" if key else message)
+    return "; ".join(problems)
 
 
 def explain_validation_error(e: ValidationError, model: type[BaseModel], source: str) -> str:
     """``source: problem; problem``, unknown keys with the nearest valid key suggested."""
-    known = valid_keys(model)
-    problems = []
-    for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            problems.append(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-        else:
-            problems.append(f"{key or 'config'}: {err['msg'].removeprefix('Value error, ')}")
-    return f"{source}: " + "; ".join(problems)
+    return f"{source}: {explain_problems(e, model)}"

@@ -124,7 +124,7 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
             "steps": rl.sampling_steps,
             "sampler": rl.sampler,
         },
-        "reward": {"weights": dict(job.arm.weights), "workers": 1},
+        "reward": {"components": [{"name": n, "weight": w} for n, w in job.arm.weights.items()], "workers": 1},
         "nft": {"kl_weight": rl.kl_weight, "timestep_fraction": rl.timestep_fraction},
         "regularizer": job.arm.regularizer or {"enabled": False},
         "optim": {"lr": rl.lr, "train_batch_size": rollouts},
@@ -134,7 +134,7 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
             "checkpoint_every": rl.epochs,
             "validate_every": rl.validate_every,
             "sample_grid_every": rl.epochs,
-            "logger": "none",
+            "report_to": [],
             "device": "cpu",
         },
     }

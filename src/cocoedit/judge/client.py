@@ -40,7 +40,7 @@ from typing import Protocol
 
 import openai
 
-from cocoedit.core.errors import CocoEditError
+from cocoedit.core.errors import CocoEditError, ServiceUnavailableError
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
 from cocoedit.judge.parsing import TokenLogprobs
@@ -48,7 +48,7 @@ from cocoedit.judge.parsing import TokenLogprobs
 logger = logging.getLogger("cocoedit.judge")
 
 
-class JudgeUnavailableError(CocoEditError):
+class JudgeUnavailableError(ServiceUnavailableError):
     """The judge cannot be used at all (key rejected, model not served, no model given)."""
 
 

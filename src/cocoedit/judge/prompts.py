@@ -47,7 +47,7 @@ from cocoedit.judge.parsing import (
     token_at,
 )
 
-# "mask_overlay": the source with the edit region tinted (data curation, cocoedit.data.curation_prompts).
+# "mask_overlay": the source with the edit region tinted (data curation, cocoedit.curation.prompts).
 ImageRole = Literal["source", "edited", "mask_overlay"]
 RewardMode = Literal["text", "logprobs"]
 Parser = Callable[[str, Sequence[TokenLogprobs] | None], dict[str, float]]

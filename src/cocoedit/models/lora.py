@@ -228,6 +228,19 @@ def check_lora_path(path: str | Path) -> Path:
     return path
 
 
+def resolve_lora(lora: str | Path) -> Path:
+    """The LoRA file or folder ``lora`` names: a local ``.safetensors`` file or folder
+    (:func:`check_lora_path`), or a hub id (``namespace/name``) whose repository holds
+    ``pytorch_lora_weights.safetensors``, found through the Hugging Face cache the way ``--model``
+    finds a model (offline, only a cached one; the same messages for a name that is neither)."""
+    from cocoedit.models.registry import hub_file, looks_like_a_path
+
+    path = Path(lora).expanduser()
+    if path.exists() or looks_like_a_path(str(lora)) or path.suffix == ".safetensors":
+        return check_lora_path(path)
+    return check_lora_path(hub_file(str(lora), LORA_WEIGHTS_FILE, "so it is not a diffusers-format LoRA", LoraError))
+
+
 def load_lora(backbone: EditBackbone, path: str | Path, name: str, scale: float = 1.0) -> None:
     """Load a diffusers-format LoRA (folder or ``.safetensors`` file) as adapter ``name`` and activate it.
 

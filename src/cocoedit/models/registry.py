@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from cocoedit.core.errors import CocoEditError
 from cocoedit.models.backbone import EditBackbone, check_working_side
 from cocoedit.models.condition import BackboneError
 from cocoedit.models.files import pipeline_json
@@ -68,8 +69,8 @@ def backbone_class(kind: str) -> type[EditBackbone]:
     return registry[kind]
 
 
-def _looks_like_a_path(model: str) -> bool:
-    """Whether ``model`` names a local folder rather than a hub id (``namespace/name``)."""
+def looks_like_a_path(model: str) -> bool:
+    """Whether ``model`` names a local folder or file rather than a hub id (``namespace/name``)."""
     if model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1:
         return True
     head = model.split("/")[0]
@@ -78,6 +79,13 @@ def _looks_like_a_path(model: str) -> bool:
 
 def _hub_model_index(model: str) -> Path:
     """``model_index.json`` of a hub repository, from the local cache or the hub (cached)."""
+    return hub_file(model, "model_index.json", "so it is not a diffusers pipeline")
+
+
+def hub_file(model: str, filename: str, not_what: str, error: type[CocoEditError] = BackboneError) -> Path:
+    """``filename`` of the hub repository ``model``, from the local Hugging Face cache or the hub
+    (cached; offline, only a cached file is found); otherwise ``error`` saying what is wrong with
+    the name, ending with ``not_what`` when the repository lacks the file."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -88,28 +96,26 @@ def _hub_model_index(model: str) -> Path:
     )
 
     try:
-        return Path(hf_hub_download(repo_id=model, filename="model_index.json"))
+        return Path(hf_hub_download(repo_id=model, filename=filename))
     except HFValidationError:
-        raise BackboneError(f"{model}: no such local folder, and not a valid hub id (namespace/name)") from None
+        raise error(f"{model}: no such local folder, and not a valid hub id (namespace/name)") from None
     except LocalEntryNotFoundError:
-        raise BackboneError(
+        raise error(
             f"{model}: not in the local Hugging Face cache, and the hub cannot be reached (HF_HUB_OFFLINE is set or "
             f"there is no network). Download it where the hub is reachable (hf download {model}) or "
             "give a local folder"
         ) from None
     except GatedRepoError:
-        raise BackboneError(
+        raise error(
             f"{model}: the repository is gated; accept its terms on the hub and log in (hf auth login)"
         ) from None
     except RepositoryNotFoundError:
-        raise BackboneError(
+        raise error(
             f"{model}: no such model on the Hugging Face hub (or it is private: hf auth login), "
             "and no such local folder"
         ) from None
     except EntryNotFoundError:
-        raise BackboneError(
-            f"{model}: the repository has no model_index.json, so it is not a diffusers pipeline"
-        ) from None
+        raise error(f"{model}: the repository has no {filename}, {not_what}") from None
 
 
 def detect_kind(model: str | Path) -> str:
@@ -120,7 +126,7 @@ def detect_kind(model: str | Path) -> str:
         index = path / "model_index.json"
         if not index.is_file():
             raise BackboneError(f"{model}: this folder is not a diffusers pipeline (no model_index.json)")
-    elif path.exists() or _looks_like_a_path(str(model)):
+    elif path.exists() or looks_like_a_path(str(model)):
         raise BackboneError(f"{model}: no such folder" if not path.exists() else f"{model}: not a folder")
     else:
         index = _hub_model_index(str(model))

@@ -5,7 +5,8 @@ are in [0, 1] where ``valid`` is true and NaN where the judge gave no usable ans
 failure's reason (``timeout``, ``unparsable``, ...); the trainer drops invalid samples (their NaN
 makes any accidental use loud), counts the reasons, and stops when too large a share of an epoch
 could not be judged (``reward.max_unscored_fraction``). A judge that cannot be reached at all
-raises (:class:`~cocoedit.judge.client.JudgeUnavailableError`). :class:`JudgeReward` is the same
+raises (:class:`~cocoedit.judge.client.JudgeUnavailableError`, a
+:class:`~cocoedit.core.errors.ServiceUnavailableError`). :class:`JudgeReward` is the same
 as a trainer reward component.
 
 The reward owns a background event loop in its own thread, so it can be called synchronously
@@ -140,7 +141,7 @@ class MLLMReward:
 
 
 class JudgeReward:
-    """:class:`MLLMReward` as a trainer reward component (``reward.weights: {judge: ...}``)."""
+    """:class:`MLLMReward` as a trainer reward component (the built-in ``judge``)."""
 
     def __init__(self, reward: MLLMReward):
         self.reward = reward

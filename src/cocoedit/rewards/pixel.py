@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics
 from cocoedit.rewards.base import RewardBatch, RewardInputs
@@ -54,8 +55,29 @@ def pixel_consistency_reward(
     return RewardBatch(scores=score, valid=~m.empty)
 
 
+class PixelRewardOptions(BaseModel):
+    """The options of the built-in ``pixel`` reward component (``reward.components``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    psnr_max_db: float = Field(40.0, gt=0, description="PSNR normalisation: clamp(PSNR / psnr_max_db, 0, 1).")
+    psnr_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.65.")
+    ssim_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.35.")
+    scorer: PixelScorer = Field(
+        "standard",
+        description="standard: true-MSE PSNR and normalised SSIM (docs/metrics.md); reference: the reference "
+        "code's PSNR (4.77 dB low) and near-saturated SSIM, a reproduction aid, not a correct metric.",
+    )
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> PixelRewardOptions:
+        if self.psnr_weight + self.ssim_weight == 0:
+            raise ValueError("psnr_weight and ssim_weight are both 0: nothing would be scored")
+        return self
+
+
 class PixelReward:
-    """:func:`pixel_consistency_reward` as a trainer reward component (``reward.pixel`` settings)."""
+    """:func:`pixel_consistency_reward` as a trainer reward component (options: :class:`PixelRewardOptions`)."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """The reference implementation's keep-region pixel reward, reproduced (method.md §d.2).
 
-**A reproduction aid, not a correct metric.** ``reward.pixel.scorer: reference`` makes a run score
+**A reproduction aid, not a correct metric.** The pixel component's ``options: {scorer: reference}`` makes a run score
 the keep region the way the reference run did, so that the reward balance the paper's weights
 were tuned against (judge 0.8 / pixel 0.2) can be reproduced. Its two quirks (§i.9, §i.10):
 

@@ -7,19 +7,26 @@ otherwise.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.presets import resolve_config
 from cocoedit.core.settings import explain_validation_error, load_yaml, read_yaml_mapping
 from cocoedit.models.backbone import MAX_WORKING_SIDE
-from cocoedit.rewards.mllm import MLLMRewardConfig
+from cocoedit.rewards.registry import BUILTIN_REWARDS, RewardComponent
+from cocoedit.rl.old_configs import upgrade_old_spellings
+
+logger = logging.getLogger("cocoedit.config")
+Tracker = Literal["tensorboard", "wandb"]
 
 
 class ConfigError(CocoEditError):
@@ -81,33 +88,11 @@ class RolloutConfig(_Section):
     sde_noise_level: float = Field(0.7, ge=0, description="Only for sampler=sde.")
 
 
-class PixelRewardConfig(_Section):
-    psnr_max_db: float = Field(40.0, gt=0)
-    psnr_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.65.")
-    ssim_weight: float = Field(0.5, ge=0, description="Paper: 0.5; reference code: 0.35.")
-    scorer: Literal["standard", "reference"] = Field(
-        "standard",
-        description="standard: true-MSE PSNR and normalised SSIM (docs/metrics.md); reference: the reference "
-        "code's PSNR (4.77 dB low) and near-saturated SSIM, a reproduction aid, not a correct metric.",
-    )
-
-
 class RewardConfig(_Section):
-    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: {"judge": 0.8, "pixel": 0.2},
-        description="Named reward components and their weights: 0 or more, at least one above 0 (0 computes and "
-        "logs a component without training on it).",
+    components: list[RewardComponent] = Field(
+        min_length=1,
+        description="The reward components, one entry each: {name, function, weight, options} (docs/training.md).",
     )
-    functions: dict[str, str] = Field(
-        default_factory=dict,
-        description="Component name -> a built-in (judge, pixel, edit_judge) or 'package.module:attribute'; a "
-        "name without an entry is a built-in.",
-    )
-    options: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Component name -> keyword arguments for a class or factory named in functions.",
-    )
-    pixel: PixelRewardConfig = PixelRewardConfig()
     workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
     max_unscored_fraction: float = Field(
         0.25,
@@ -117,14 +102,26 @@ class RewardConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _some_weight(self) -> RewardConfig:
-        if not any(self.weights.values()):
-            raise ValueError("at least one of reward.weights must be above 0")
+    def _check(self) -> RewardConfig:
+        names = [c.name for c in self.components]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"reward.components names {', '.join(map(repr, twice))} more than once")
+        if not any(c.weight for c in self.components):
+            raise ValueError("at least one of reward.components must have a weight above 0")
         return self
 
-    def component(self, name: str) -> str:
-        """What ``name`` resolves to: its entry in ``functions``, else itself (a built-in)."""
-        return self.functions.get(name, name)
+    @property
+    def weights(self) -> dict[str, float]:
+        """Component name -> weight, in the order of ``components``."""
+        return {c.name: c.weight for c in self.components}
+
+    def component(self, name: str) -> RewardComponent:
+        """The component called ``name``."""
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(f"no reward component {name!r}; the components are {', '.join(self.weights)}")
 
 
 class AdvantageConfig(_Section):
@@ -195,9 +192,13 @@ class TrainConfig(_Section):
     validate_every: int = Field(30, ge=1)
     sample_grid_every: int = Field(30, ge=1)
     condition_cache_size: int = Field(256, ge=1, description="Encoded (instruction, image) conditions kept in memory.")
-    logger: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    report_to: list[Tracker] = Field(
+        ["tensorboard"],
+        description="Trackers that get the scalars and sample grids besides metrics.jsonl: any of tensorboard and "
+        "wandb, several at once; [] or none for neither. train.logger is its old name.",
+    )
     wandb: WandbConfig = Field(
-        WandbConfig(), description="wandb settings (train.logger = wandb); a resumed run logs into the same wandb run."
+        WandbConfig(), description="wandb settings (report_to has wandb); a resumed run logs into the same wandb run."
     )
     device: str | None = Field(None, description="None: CUDA when available, else CPU.")
     parallel: Literal["ddp", "fsdp2"] = Field(
@@ -211,26 +212,45 @@ class TrainConfig(_Section):
         "torch 2.11 + CUDA 13 on H100.",
     )
 
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _trackers(cls, value: Any) -> Any:
+        if isinstance(value, str):  # TRL and accelerate also take one name, and "none"
+            value = [] if value == "none" else [value]
+        if isinstance(value, list):
+            unknown = [v for v in value if v not in typing.get_args(Tracker)]
+            if unknown:
+                raise ValueError(f"unknown tracker {unknown[0]!r} (choose from tensorboard, wandb)")
+            twice = sorted({v for v in value if value.count(v) > 1})
+            if twice:
+                raise ValueError(f"names {', '.join(twice)} twice")
+        return value
+
 
 class CocoEditConfig(_Section):
     model: ModelConfig
     data: DataConfig
     sampling: RolloutConfig = RolloutConfig()
-    reward: RewardConfig = RewardConfig()
+    reward: RewardConfig
     advantage: AdvantageConfig = AdvantageConfig()
     nft: NFTConfig = NFTConfig()
     regularizer: RegularizerConfig = RegularizerConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
-    judge: MLLMRewardConfig | None = Field(
-        None, description="MLLM judge settings (docs/judge.md); required when reward.weights has 'judge'."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data, notices = upgrade_old_spellings(data)
+        if int(os.environ.get("RANK", "0")) == 0:  # once per launch, not once per process
+            for notice in notices:
+                logger.warning(notice)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> CocoEditConfig:
-        uses_judge = [n for n, w in self.reward.weights.items() if w and self.reward.component(n) == "judge"]
-        if uses_judge and self.judge is None:
-            raise ValueError(f"reward component {uses_judge[0]!r} is the MLLM judge but no judge section is given")
         steps, fraction = self.sampling.steps, self.nft.timestep_fraction
         if trained_timesteps(steps, fraction) < 1:
             raise ValueError(
@@ -261,7 +281,7 @@ RESUMABLE_CHANGES = (
     "train.keep_last",
     "train.validate_every",
     "train.sample_grid_every",
-    "train.logger",
+    "train.report_to",
     "train.wandb.",
     "train.device",
     "train.condition_cache_size",
@@ -269,10 +289,20 @@ RESUMABLE_CHANGES = (
     "train.parallel",
     "reward.workers",
     "reward.max_unscored_fraction",
-    "judge.endpoint.",
-    "judge.cache_path",
-    "judge.check_health",
 )
+# Each reward component's resumable options (the judge's endpoint, cache and health check) are
+# added per component by :func:`resumable_changes`.
+
+
+def resumable_changes(config: CocoEditConfig) -> tuple[str, ...]:
+    """:data:`RESUMABLE_CHANGES` and each built-in reward component's resumable options, as
+    ``reward.components.<name>.options.<key>`` (the components keyed by name, as a resume
+    compares them)."""
+    out = list(RESUMABLE_CHANGES)
+    for c in config.reward.components:
+        factory = BUILTIN_REWARDS.get(c.target)
+        out += [f"reward.components.{c.name}.options.{key}" for key in (factory.resumable if factory else ())]
+    return tuple(out)
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -291,16 +321,40 @@ def _parse_value(text: str, item: str) -> Any:
     return value
 
 
+def _entry(items: list, part: str, item: str) -> dict:
+    """The entry of a list of sections named by ``part``: its ``name`` or its index."""
+    for entry in items:
+        if isinstance(entry, dict) and entry.get("name") == part:
+            return entry
+    if part.isdigit() and int(part) < len(items) and isinstance(items[int(part)], dict):
+        return items[int(part)]
+    names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
+    raise ConfigError(f"override {item!r}: no entry {part!r} in the list (its entries: {', '.join(names) or 'none'})")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place. In a
+    list of sections an entry is named by its ``name`` or its index
+    (``reward.components.pixel.weight=0.5``)."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
-        node = data
-        for part in parts[:-1]:
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _entry(node, part, item)
+                continue
             child = node.setdefault(part, {})
+            if isinstance(child, list):
+                if i == len(parts) - 2:
+                    raise ConfigError(
+                        f"override {item!r}: {part!r} is a list: name an entry by its name or index, "
+                        f"e.g. {'.'.join(parts[: i + 1])}.<name>.{parts[-1]}"
+                    )
+                node = child
+                continue
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
             node = child

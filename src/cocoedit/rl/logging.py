@@ -1,7 +1,8 @@
-"""Run logging: ``metrics.jsonl`` always, TensorBoard or wandb when configured.
+"""Run logging: ``metrics.jsonl`` always, plus the trackers of ``train.report_to`` (TensorBoard,
+wandb, both or neither).
 
 ``metrics.jsonl`` holds one JSON object per logged step (``{"step": N, "train/...": value}``); it
-is what ``cocoedit report`` and the tests read, so it is written whatever the logger.
+is what ``cocoedit report`` and the tests read, so it is written whatever the trackers.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +29,37 @@ class MetricsFileError(CocoEditError):
 WANDB_RUN_ID = "wandb_run_id"
 
 
-def check_logger(backend: str) -> None:
-    """Refuse a logger whose package is not installed, before anything slow happens."""
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def check_trackers(trackers: Sequence[str]) -> None:
+    """Refuse a tracker whose package is not installed, before anything slow happens."""
     import importlib.util
 
-    package = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(backend)
-    if package and importlib.util.find_spec(package) is None:
-        install = install_hint(package) if package in OPTIONAL else f"pip install {package}"
-        raise MetricsFileError(
-            f"train.logger is {backend} but the {package} package is not installed: {install}, or set "
-            f"train.logger to {'none' if backend == 'tensorboard' else 'tensorboard or none'}"
-        )
+    for tracker in trackers:
+        package = TRACKER_PACKAGES.get(tracker)
+        if package is None:
+            raise MetricsFileError(f"train.report_to: unknown tracker {tracker!r} (choose from tensorboard, wandb)")
+        if importlib.util.find_spec(package) is None:
+            others = [t for t in trackers if t != tracker]
+            install = install_hint(package) if package in OPTIONAL else f"pip install {package}"
+            raise MetricsFileError(
+                f"train.report_to has {tracker} but the {package} package is not installed: {install}, "
+                f"or set train.report_to to {others or []}"
+            )
 
 
 class RunLogger:
-    """Writes a run's figures: ``metrics.jsonl`` always, plus TensorBoard or wandb. A wandb run's id
-    is kept in the run folder (``wandb_run_id``), so a resumed training run logs into the same
-    wandb run; ``wandb`` holds its project, entity, name and tags (``train.wandb``)."""
+    """Writes a run's figures: ``metrics.jsonl`` always, plus each tracker of ``trackers``
+    (``tensorboard``, ``wandb``). A wandb run's id is kept in the run folder (``wandb_run_id``), so
+    a resumed training run logs into the same wandb run; ``wandb`` holds its project, entity, name
+    and tags (``train.wandb``). ``WANDB_MODE=offline`` in the environment makes wandb write to the
+    run folder only (``wandb sync`` uploads it later)."""
 
     def __init__(
         self,
         run_dir: str | Path,
-        backend: str = "tensorboard",
+        trackers: Sequence[str] = ("tensorboard",),
         config: dict[str, Any] | None = None,
         enabled: bool = True,
         wandb: dict[str, Any] | None = None,
@@ -59,25 +70,19 @@ class RunLogger:
         self._wandb = None
         if not enabled:
             return
-        check_logger(backend)
+        check_trackers(trackers)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        if backend == "tensorboard":
-            from torch.utils.tensorboard import SummaryWriter
+        try:
+            if "tensorboard" in trackers:
+                from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-        elif backend == "wandb":
-            import uuid
-
-            import wandb as wandb_module
-
-            id_file = self.run_dir / WANDB_RUN_ID
-            run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else uuid.uuid4().hex[:12]
-            id_file.write_text(run_id, encoding="utf-8")
-            settings = {k: v for k, v in (wandb or {}).items() if v not in (None, [])}
-            self._wandb = wandb_module.init(
-                dir=str(self.run_dir), config=config or {}, id=run_id, resume="allow", **settings
-            )
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            if "wandb" in trackers:
+                self._wandb = _start_wandb(self.run_dir, config or {}, wandb or {})
+        except BaseException:
+            self.close()
+            raise
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
@@ -111,6 +116,19 @@ class RunLogger:
             self._tb.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+def _start_wandb(run_dir: Path, config: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """A wandb run in ``run_dir``, the same one again when the run folder names one."""
+    import uuid
+
+    import wandb
+
+    id_file = run_dir / WANDB_RUN_ID
+    run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    id_file.write_text(run_id, encoding="utf-8")
+    given = {k: v for k, v in settings.items() if v not in (None, [])}
+    return wandb.init(dir=str(run_dir), config=config, id=run_id, resume="allow", **given)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -3,8 +3,8 @@
 Each check raises a :class:`~cocoedit.core.errors.CocoEditError` naming the file, key or value:
 the run folder (a new run needs one without a checkpoint, a resume needs a run), the device, the
 model's kind, options and working size (read from its config files, no weights), the LoRA targets
-(against the transformer's weight names, read from the safetensors headers), the logger's
-package, and every row and file of the manifests, as ``cocoedit data validate`` checks them.
+(against the transformer's weight names, read from the safetensors headers), the trackers'
+packages, and every row and file of the manifests, as ``cocoedit data validate`` checks them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from cocoedit.models.lora_checks import check_lora_targets
 from cocoedit.models.registry import backbone_class, check_working_size, detect_kind
 from cocoedit.rl.config import CocoEditConfig, ConfigError
 from cocoedit.rl.distributed import default_device
-from cocoedit.rl.logging import check_logger
+from cocoedit.rl.logging import check_trackers
 from cocoedit.rl.run_folder import check_run_folder
 
 
@@ -70,7 +70,7 @@ def check_training_inputs(config: CocoEditConfig, run_dir: Path, resume: bool | 
             check_lora_targets(m.lora_targets, m.path)
         except LoraError as e:
             raise ConfigError(str(e)) from None
-    check_logger(config.train.logger)
+    check_trackers(config.train.report_to)
     train = read_checked_manifest(config.data.manifest)
     validation = read_checked_manifest(config.data.validation_manifest) if config.data.validation_manifest else []
     return TrainingInputs(kind, device, train, validation)

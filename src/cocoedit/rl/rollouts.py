@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from cocoedit.core.errors import ServiceUnavailableError
 from cocoedit.core.metrics import keep_region_metrics
 from cocoedit.data.manifest import EditSample
 from cocoedit.data.rows import TrainingRow, prepare_row
-from cocoedit.judge.client import JudgeUnavailableError
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.condition import EditCondition
 from cocoedit.models.samplers import sample as run_sampler
@@ -132,17 +132,20 @@ class Rollouts:
         return EpochSamples(rows, torch.cat(clean), torch.cat(images), futures, time.perf_counter() - start)
 
     def gather_scores(self, futures: Sequence[Future]) -> dict[str, RewardBatch]:
-        """Every component's scores of the epoch from all processes, in global sample order. A judge
-        that cannot be used stops every process together (one may see it while the others wait
-        in a collective)."""
+        """Every component's scores of the epoch from all processes, in global sample order. A reward
+        service that cannot be used (:class:`~cocoedit.core.errors.ServiceUnavailableError`: the
+        judge, or a custom reward's server) stops every process together: one may see it while the
+        others wait in a collective."""
         error, parts = None, []
         try:
             parts = [f.result() for f in futures]
-        except JudgeUnavailableError as e:
-            error = str(e)
-        errors = [e for e in self.dist.gather_objects(error) if e]
+        except ServiceUnavailableError as e:
+            error = e
+        errors = [e for e in self.dist.gather_objects(None if error is None else str(error)) if e]
+        if error is not None:
+            raise error
         if errors:
-            raise JudgeUnavailableError(errors[0])
+            raise ServiceUnavailableError(errors[0])
         device, out = self.backbone.device, {}
         for name in self.config.reward.weights:
             scores = torch.cat([p[name].scores for p in parts])

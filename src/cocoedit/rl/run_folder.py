@@ -19,12 +19,15 @@ from typing import Any
 
 import torch
 import yaml
+from pydantic import ValidationError
 
 import cocoedit
 from cocoedit.core.settings import read_yaml_mapping
+from cocoedit.rewards.registry import BUILTIN_REWARDS, RewardComponent
 from cocoedit.rl.checkpoint import RunError, latest_checkpoint
-from cocoedit.rl.config import RESUMABLE_CHANGES, CocoEditConfig
+from cocoedit.rl.config import CocoEditConfig, resumable_changes
 from cocoedit.rl.fingerprint import config_differences, fingerprint_differences, run_fingerprint
+from cocoedit.rl.old_configs import upgrade_old_spellings
 
 CONFIG = "config.yaml"
 RUN_INFO = "run_info.json"
@@ -48,9 +51,30 @@ def absolute_config(config: CocoEditConfig) -> dict[str, Any]:
     for key in ("manifest", "validation_manifest"):
         if data["data"][key]:
             data["data"][key] = str(Path(data["data"][key]).resolve())
-    if data.get("judge") and data["judge"].get("cache_path"):
-        data["judge"]["cache_path"] = str(Path(data["judge"]["cache_path"]).resolve())
+    for component in data["reward"]["components"]:
+        factory = BUILTIN_REWARDS.get(component["function"] or component["name"])
+        for key in factory.paths if factory else ():
+            if component["options"].get(key):
+                component["options"][key] = str(Path(component["options"][key]).resolve())
     return data
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict in today's spellings (a run started by an earlier version wrote the old ones)
+    with its reward components keyed by name, so a difference names the component."""
+    config, _ = upgrade_old_spellings(config)
+    reward = config.get("reward")
+    if isinstance(reward, dict) and isinstance(reward.get("components"), list):
+        by_name = {}
+        for c in reward["components"]:
+            try:  # every default written out, as today's records have them
+                c = RewardComponent.model_validate(c).model_dump(mode="json")
+            except ValidationError:
+                pass  # compared as written: the difference is named
+            if isinstance(c, dict):
+                by_name[str(c.get("name"))] = {k: v for k, v in c.items() if k != "name"}
+        config["reward"] = {**reward, "components": by_name}
+    return config
 
 
 def _git_commit() -> str | None:
@@ -120,7 +144,11 @@ def check_resume(run_dir: Path, config: CocoEditConfig, accept_changed: Iterable
         raise RunError(f"--accept-changed takes {' or '.join(CHANGE_KINDS)}, not {', '.join(sorted(unknown))}")
     saved = read_yaml_mapping(path, RunError)
     current = absolute_config(config)
-    diffs = config_differences(saved, current, RESUMABLE_CHANGES)
+    try:
+        comparable = _comparable(saved)
+    except ValueError as e:
+        raise RunError(f"{path}: {e}") from None
+    diffs = config_differences(comparable, _comparable(current), resumable_changes(config))
     if diffs:
         raise RunError("the config differs from the run being resumed in keys that change results: " + "; ".join(diffs))
     fingerprint_path = run_dir / FINGERPRINT

@@ -33,11 +33,10 @@ from typing import Any
 
 import torch
 
-from cocoedit.core.errors import CocoEditError
+from cocoedit.core.errors import CocoEditError, ServiceUnavailableError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.data.manifest import EditSample
-from cocoedit.judge.client import JudgeUnavailableError
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, full_lora_state_dict, save_lora
 from cocoedit.rewards.base import RewardFunction, mix_rewards
@@ -87,7 +86,7 @@ class CocoEditTrainer:
         self.dist = ProcessGroup()
         missing = sorted(set(config.reward.weights) - set(reward_functions))
         if missing:
-            raise ConfigError(f"reward.weights names {missing} but no such reward function was given")
+            raise ConfigError(f"reward.components names {missing} but no such reward function was given")
         self.rewards = dict(reward_functions)
         self.height, self.width = config.model.height, config.model.width
         backbone.check_resolution(self.height, self.width)
@@ -148,10 +147,10 @@ class CocoEditTrainer:
         resume: bool | None = None,
     ) -> CocoEditTrainer:
         """Check the inputs (:func:`~cocoedit.rl.preflight.check_training_inputs`: run folder,
-        device, model kind, options and working size, logger, every manifest row and file), build
+        device, model kind, options and working size, trackers, every manifest row and file), build
         the rewards (a judge is contacted now), then load the backbone: inputs are checked before
         the slow part. ``extra_rewards`` supplies components built in code by the names used in
-        ``reward.weights``."""
+        ``reward.components``."""
         from cocoedit.models.registry import load_backbone
         from cocoedit.rewards.registry import load_rewards
         from cocoedit.rl.preflight import check_training_inputs
@@ -159,8 +158,7 @@ class CocoEditTrainer:
         inputs = check_training_inputs(config, Path(run_dir), resume)
         m, kind, device = config.model, inputs.kind, inputs.device
         train_samples, validation = inputs.train_samples, inputs.validation_samples
-        r = config.reward
-        rewards = load_rewards(r.weights, r.functions, r.options, config.judge, r.pixel.model_dump(), extra_rewards)
+        rewards = load_rewards(config.reward.components, extra_rewards)
         try:
             dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
             backbone = load_backbone(m.path, kind, dtype=dtypes[m.dtype], device=device, **m.backbone_options)
@@ -317,7 +315,7 @@ class CocoEditTrainer:
         self.dist.barrier()
         self.logger = RunLogger(
             self.run_dir,
-            c.train.logger,
+            c.train.report_to,
             c.model_dump(mode="json"),
             enabled=self.dist.main,
             wandb=c.train.wandb.model_dump(),
@@ -327,7 +325,7 @@ class CocoEditTrainer:
                 while self.step < c.train.epochs:
                     try:
                         self._one_epoch(pool)
-                    except (JudgeUnavailableError, RewardFailureError):
+                    except (ServiceUnavailableError, RewardFailureError):
                         latest = ckpt.latest_checkpoint(checkpoints)
                         if self.step > 0 and (latest is None or ckpt.read_checkpoint_meta(latest)["step"] != self.step):
                             self._checkpoint(None)

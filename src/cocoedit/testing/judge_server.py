@@ -1,9 +1,9 @@
 """A scripted judge server on 127.0.0.1 that speaks the chat-completions wire format.
 
-It is a real HTTP/1.1 server (asyncio streams on an event loop in its own thread, keep-alive
-connections) for tests, benchmarks and dry runs of ``cocoedit eval judge`` without a GPU; a
-thread-per-connection ``http.server`` spent ~0.8 ms of interpreter time per request, which at 64
-concurrent requests delayed the answers of each round by tens of milliseconds. Requests are
+It is a real HTTP/1.1 server (an ``aiohttp.web`` application on an event loop in its own thread,
+keep-alive connections) for tests, benchmarks and dry runs of ``cocoedit eval judge`` without a
+GPU; a thread-per-connection ``http.server`` spent ~0.8 ms of interpreter time per request, which
+at 64 concurrent requests delayed the answers of each round by tens of milliseconds. Requests are
 validated against the ``openai`` package's request types and answers are built from its
 ``ChatCompletion`` model, so both sides of the wire format are the real one.
 
@@ -29,14 +29,16 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 
 import pydantic
+from aiohttp import web
 from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 _REQUEST_TYPE = pydantic.TypeAdapter(CompletionCreateParamsNonStreaming)
 _TOKEN = re.compile(r"\d|[A-Za-z]+|\s+|[^\sA-Za-z\d]")
+#: Judge requests carry base64 images: far above aiohttp's 1 MiB default.
+MAX_REQUEST_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ class ScriptedJudgeServer:
         self.headers: list[dict[str, str]] = []
         self.invalid_requests = 0
         self._lock = threading.Lock()
+        # Listening now: base_url is known before start() and a client that connects early waits in
+        # the backlog (standalone, the parent reads the address first); a stopped server's port can
+        # be reused.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", port))
@@ -133,7 +138,6 @@ class ScriptedJudgeServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     @property
     def base_url(self) -> str:
@@ -185,25 +189,19 @@ class ScriptedJudgeServer:
         )
         return completion.model_dump_json(exclude_none=True).encode()
 
-    # -- HTTP over asyncio streams --------------------------------------------------------------
+    # -- HTTP (aiohttp.web) ------------------------------------------------------------------------
     @staticmethod
-    def _response(status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:
-        lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(payload)}",
-        ]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+    def _response(status: int, payload: bytes, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(status=status, body=payload, content_type="application/json", headers=headers)
 
-    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> bytes:
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
         body = {"error": {"message": message, "type": "scripted_error", "code": status}}
         return self._response(status, json.dumps(body).encode(), headers)
 
-    async def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> bytes | None:
-        """The response bytes for one request, or None to drop the connection."""
-        path = path.rstrip("/")
-        if method == "GET":
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        """Every route: the models list, chat completions, or an OpenAI-style 404."""
+        path = request.path.rstrip("/")
+        if request.method == "GET":
             if path == "/v1/models":
                 if self.models_status != 200:
                     return self._error(self.models_status, "scripted failure of GET /models")
@@ -215,8 +213,9 @@ class ScriptedJudgeServer:
                 }
                 return self._response(200, json.dumps(data).encode())
             return self._error(404, f"no route {path}")
-        if path != "/v1/chat/completions":
+        if request.method != "POST" or path != "/v1/chat/completions":
             return self._error(404, f"no route {path}")
+        raw = await request.read()
         try:
             body = _validate_request(raw) if self.validate_requests else json.loads(raw)
         except (json.JSONDecodeError, pydantic.ValidationError) as e:
@@ -225,11 +224,13 @@ class ScriptedJudgeServer:
             return self._error(400, f"invalid chat-completions request: {e}")
         if body["model"] != self.model:
             return self._error(404, f"model {body['model']!r} not found")
-        reply = self._next(body, headers)
+        reply = self._next(body, {name.lower(): value for name, value in request.headers.items()})
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.drop_connection:
-            return None
+            if request.transport is not None:
+                request.transport.abort()  # no answer: the client sees the connection closed
+            return web.Response()
         if reply.status != 200:
             extra = {"Retry-After": str(reply.retry_after_s)} if reply.retry_after_s is not None else None
             return self._error(reply.status, f"scripted HTTP {reply.status}", extra)
@@ -237,51 +238,29 @@ class ScriptedJudgeServer:
             return self._response(200, reply.raw_body)
         return self._response(200, self._completion(body, reply))
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._tasks.add(task)
-        try:
-            while True:  # keep-alive: one request after another on the same connection
-                request_line = await reader.readline()
-                if not request_line:
-                    return
-                method, path, _ = request_line.decode("latin-1").split(" ", 2)
-                headers: dict[str, str] = {}
-                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                raw = await reader.readexactly(int(headers.get("content-length", 0)))
-                response = await self._answer(method, path, headers, raw)
-                if response is None:
-                    return
-                writer.write(response)
-                await writer.drain()
-                if headers.get("connection", "").lower() == "close":
-                    return
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            return  # the client gave up (a scripted timeout) or sent garbage
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
     async def _serve(self, ready: threading.Event | None = None) -> None:
+        """Serve on the bound socket until :meth:`stop`; requests in flight then end within 50 ms."""
         self._stopped = asyncio.Event()
-        server = await asyncio.start_server(self._connection, sock=self._socket, backlog=512)
-        if ready is not None:
-            ready.set()
-        async with server:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app.router.add_route("*", "/{path:.*}", self._answer)
+        # aiohttp reads a shutdown timeout of 0 as "wait for ever": requests in flight get 50 ms.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.05)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, self._socket, backlog=512).start()
+            if ready is not None:
+                ready.set()
             await self._stopped.wait()
-            # Idle keep-alive connections wait for a next request: end them before the loop closes.
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            await runner.cleanup()
 
     def start(self) -> ScriptedJudgeServer:
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(ready),), daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(10):
+            raise RuntimeError("the scripted judge server did not start within 10 s")
         return self
 
     def stop(self) -> None:
@@ -289,7 +268,7 @@ class ScriptedJudgeServer:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
             self._thread.join()
-        if self._loop is not None:
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.close()
         self._socket.close()
 

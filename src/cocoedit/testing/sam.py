@@ -1,4 +1,4 @@
-"""A tiny random-weight SAM checkpoint for plumbing tests of :mod:`cocoedit.data.segment`."""
+"""A tiny random-weight SAM checkpoint for plumbing tests of :mod:`cocoedit.curation.segment`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from cocoedit.core.images import load_image
-from cocoedit.data.annotate import (
+from cocoedit.curation.annotate import (
     boxes_from_reply,
     component_boxes,
     difference_mask,

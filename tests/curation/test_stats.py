@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cocoedit.data.build import run_build
-from cocoedit.data.curation_config import BuildConfig
-from cocoedit.data.stats import StatsError, summarize, write_stats
+from cocoedit.curation.build import run_build
+from cocoedit.curation.config import BuildConfig
+from cocoedit.curation.stats import StatsError, summarize, write_stats
 
 
 def _row(status="kept", reason="kept", edit_type="replace", area=0.1, words=5, original=3):

@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from cocoedit.core.masks import dilate
-from cocoedit.data.annotate import fill_component_boxes
+from cocoedit.curation.annotate import fill_component_boxes
 
 
 class AugmentRule(BaseModel):

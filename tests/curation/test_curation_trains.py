@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.data.build import run_build
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation.build import run_build
+from cocoedit.curation.config import BuildConfig
 
 runner = CliRunner()
 

@@ -1,10 +1,10 @@
 """``cocoedit data build``: candidates -> a curated training manifest, crash-safe and resumable.
 
-Per sample, in this order (each stage as configured, :mod:`cocoedit.data.curation_config`):
+Per sample, in this order (each stage as configured, :mod:`cocoedit.curation.config`):
 
 1. **annotate** the edit mask: ``difference`` of source and target, VLM ``grounding`` boxes (box
    fill or SAM), or the ``existing`` mask of the input;
-2. **augment** it by edit type (dilation, box expansion: :mod:`cocoedit.data.augment`);
+2. **augment** it by edit type (dilation, box expansion: :mod:`cocoedit.curation.augment`);
 3. check the edit-region **area** share;
 4. **refine** the instruction with the VLM (location and attributes, intent kept);
 5. **filter** with VLM scores for instruction clarity, mask accuracy, target prominence.
@@ -54,11 +54,11 @@ from cocoedit.core.images import (
     tensor_to_pil,
 )
 from cocoedit.core.paths import link_or_copy, output_paths_for_ids, safe_file_name
-from cocoedit.data.annotate import boxes_from_reply, difference_mask, parse_box_reply, union_of_boxes
-from cocoedit.data.augment import augment_mask
-from cocoedit.data.build_journal import RECORDS, BuildError, BuildSummary, RecordLog, check_config_record, finalize
-from cocoedit.data.curation_config import BuildConfig
-from cocoedit.data.curation_prompts import (
+from cocoedit.curation.annotate import boxes_from_reply, difference_mask, parse_box_reply, union_of_boxes
+from cocoedit.curation.augment import augment_mask
+from cocoedit.curation.build_journal import RECORDS, BuildError, BuildSummary, RecordLog, check_config_record, finalize
+from cocoedit.curation.config import BuildConfig
+from cocoedit.curation.prompts import (
     FILTER_KEYS,
     MAX_BOXES,
     filter_template,
@@ -322,7 +322,7 @@ def run_build(
 
     segmenter = None
     if config.annotate.method == "grounding" and config.annotate.grounding.segmenter == "sam":
-        from cocoedit.data.segment import SamSegmenter
+        from cocoedit.curation.segment import SamSegmenter
 
         g = config.annotate.grounding
         segmenter = SamSegmenter(g.sam_model, device=g.device)

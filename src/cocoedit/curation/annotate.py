@@ -5,13 +5,13 @@ boxes in pixels are int ``(y0, x0, y1, x1)`` with exclusive ends. The VLM's boxe
 ``(x0, y0, x1, y1)`` (the order every grounding model uses) on a coordinate scale that
 :func:`boxes_from_reply` converts.
 
-Two annotation backends (selected per build run, see :mod:`cocoedit.data.build`):
+Two annotation backends (selected per build run, see :mod:`cocoedit.curation.build`):
 
 * **difference** (:func:`difference_mask`): the pixels where source and target differ, cleaned by
   opening/closing and a minimum component size (:func:`cocoedit.core.masks.mask_from_difference`),
   optionally each component replaced by its bounding box;
 * **grounding**: a VLM names the edit target's boxes (:func:`parse_box_reply`), which become a mask
-  by box fill (:func:`boxes_to_mask`) or by a segmentation model (:mod:`cocoedit.data.segment`).
+  by box fill (:func:`boxes_to_mask`) or by a segmentation model (:mod:`cocoedit.curation.segment`).
 """
 
 from __future__ import annotations

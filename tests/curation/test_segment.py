@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from cocoedit.core.images import load_edit_mask, open_image
-from cocoedit.data.build import run_build
-from cocoedit.data.build_journal import RecordLog
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation.build import run_build
+from cocoedit.curation.build_journal import RecordLog
+from cocoedit.curation.config import BuildConfig
+from cocoedit.curation.segment import SamSegmenter, SegmenterError
 from cocoedit.data.manifest import read_manifest
-from cocoedit.data.segment import SamSegmenter, SegmenterError
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 from cocoedit.testing.sam import save_tiny_sam
 

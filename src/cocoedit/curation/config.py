@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.presets import resolve_config
 from cocoedit.core.settings import explain_validation_error, read_yaml_mapping
-from cocoedit.data.annotate import BoxCoordinates
-from cocoedit.data.augment import AugmentConfig
+from cocoedit.curation.annotate import BoxCoordinates
+from cocoedit.curation.augment import AugmentConfig
 from cocoedit.judge.config import EndpointConfig, JudgeConfig, SamplingConfig
 
 
@@ -28,7 +28,7 @@ class _Strict(BaseModel):
 
 
 class DifferenceConfig(_Strict):
-    """Mask from an aligned (source, target) pair (:func:`cocoedit.data.annotate.difference_mask`)."""
+    """Mask from an aligned (source, target) pair (:func:`cocoedit.curation.annotate.difference_mask`)."""
 
     threshold: float = Field(0.08, gt=0, lt=1)
     open_radius: int = Field(1, ge=0)

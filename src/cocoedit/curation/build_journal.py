@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cocoedit.core.errors import CocoEditError
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation.config import BuildConfig
 from cocoedit.data.manifest import EditSample, write_manifest
 
 RECORDS = "records.jsonl"

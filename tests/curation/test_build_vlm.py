@@ -6,9 +6,9 @@ import re
 import torch
 
 from cocoedit.core.images import load_edit_mask
-from cocoedit.data.build import run_build
-from cocoedit.data.build_journal import RecordLog
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation.build import run_build
+from cocoedit.curation.build_journal import RecordLog
+from cocoedit.curation.config import BuildConfig
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.validate import validate_manifest
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
@@ -109,7 +109,7 @@ def test_the_reply_cache_makes_a_rerun_free(candidates, tmp_path):
 def test_a_vlm_config_without_a_model_is_refused(candidates, tmp_path):
     import pytest
 
-    from cocoedit.data.build_journal import BuildError
+    from cocoedit.curation.build_journal import BuildError
 
     with pytest.raises(BuildError, match="give --model"):
         run_build(BuildConfig.model_validate({"filter": {"enabled": True}}), candidates, tmp_path / "out")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cocoedit.data.curation_prompts import (
+from cocoedit.curation.prompts import (
     REFINE_MAX_WORDS,
     filter_template,
     grounding_template,

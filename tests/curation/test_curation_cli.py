@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.core.presets import PRESETS_FOLDER
-from cocoedit.data.curation_config import load_build_config
+from cocoedit.curation.config import load_build_config
 from cocoedit.data.manifest import read_manifest
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
 

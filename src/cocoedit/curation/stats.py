@@ -20,8 +20,8 @@ from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
 from cocoedit.core.pages import render
 from cocoedit.core.reporting import Picture, display_scale, plot, pyplot, table, thumbnail
-from cocoedit.data.build_journal import RECORDS
-from cocoedit.data.curation_prompts import FILTER_KEYS
+from cocoedit.curation.build_journal import RECORDS
+from cocoedit.curation.prompts import FILTER_KEYS
 from cocoedit.data.manifest import ManifestError, detect_layout, iter_manifest
 
 AREA_BINS = 20

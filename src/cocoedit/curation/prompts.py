@@ -6,14 +6,14 @@ and the SQLite reply cache keyed by template version and text (a re-run of a bui
 twice; a changed template text asks again). A judge template returns named numbers; grounding
 and refinement produce boxes and text, so their parsers validate the reply and return counts,
 and the build reads the boxes / the rewrite from the reply text with the same strict functions
-(:func:`~cocoedit.data.annotate.parse_box_reply`, :func:`parse_refined_instruction`).
+(:func:`~cocoedit.curation.annotate.parse_box_reply`, :func:`parse_refined_instruction`).
 
 The reference released no curation prompts (method.md §f.1): the wording here is ours.
 """
 
 from __future__ import annotations
 
-from cocoedit.data.annotate import BoxCoordinates, parse_box_reply
+from cocoedit.curation.annotate import BoxCoordinates, parse_box_reply
 from cocoedit.judge.parsing import ReplyParseError, json_object, parse_labelled_scores
 from cocoedit.judge.prompts import JudgeTemplate
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from cocoedit.data import build
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation import build
+from cocoedit.curation.config import BuildConfig
 
 DOC = (Path(__file__).parents[2] / "docs" / "data.md").read_text()
 

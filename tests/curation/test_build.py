@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cocoedit.core.images import load_edit_mask
-from cocoedit.data.build import run_build, word_overlap
-from cocoedit.data.build_journal import BuildError, RecordLog
-from cocoedit.data.curation_config import BuildConfig
+from cocoedit.curation.build import run_build, word_overlap
+from cocoedit.curation.build_journal import BuildError, RecordLog
+from cocoedit.curation.config import BuildConfig
 from cocoedit.data.manifest import CandidateSample, read_manifest
 from cocoedit.data.rows import prepare_row
 from cocoedit.data.validate import validate_manifest

@@ -4,7 +4,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from cocoedit.data.augment import AugmentConfig, AugmentRule, augment_mask
+from cocoedit.curation.augment import AugmentConfig, AugmentRule, augment_mask
 
 
 def _dot(h=20, w=30, y=10, x=10):
