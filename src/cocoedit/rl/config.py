@@ -246,6 +246,7 @@ RESUMABLE_CHANGES = (
     "reward.workers",
     "reward.max_unscored_fraction",
     "judge.endpoint.",
+    "judge.endpoints",
     "judge.cache_path",
     "judge.check_health",
 )
