@@ -28,8 +28,27 @@ def _settings(summary: dict[str, Any]) -> str:
         + (f" at {html.escape(j['base_url'])}" if j.get("base_url") else "")
         + f". Prompts: <b>{html.escape(source)}</b> ({html.escape(prompts)}). "
         f"Sampling: {html.escape(json.dumps(j['sampling']))}. Images are shown source first, then edited. "
-        "Failed samples are left out of every mean and counted here; no score is imputed.</p>"
+        "Failed samples are left out of every mean and counted here; no score is imputed.</p>" + _replicas(j)
     )
+
+
+def _replicas(judge: dict[str, Any]) -> str:
+    """Per replica: requests, answers, failures by reason, times out of the rotation (several
+    replicas, or one that failed)."""
+    stats = judge.get("endpoints") or []
+    if len(stats) < 2 and not any(s["failures"] for s in stats):
+        return ""
+    rows = [
+        [
+            s["base_url"],
+            s["requests"],
+            s["answered"],
+            ", ".join(f"{r} x{n}" for r, n in sorted(s["failures"].items())) or "none",
+            s["ejections"],
+        ]
+        for s in stats
+    ]
+    return html_table(["judge replica", "requests sent", "answered", "failures", "times out of rotation"], rows)
 
 
 def _summary_table(summary: dict[str, Any]) -> str:
