@@ -312,7 +312,12 @@ class CocoEditTrainer:
             wandb=c.train.wandb.model_dump(),
         )
         try:
-            with ThreadPoolExecutor(c.reward.workers, thread_name_prefix="reward") as pool:
+            # Each reward thread holds one sampling batch until every component scored it: fewer
+            # threads than batches would cap the judge requests in flight below the judge's concurrency.
+            batches = -(
+                -c.sampling.prompts_per_epoch * c.sampling.group_size // self.dist.world // c.sampling.batch_size
+            )
+            with ThreadPoolExecutor(c.reward.workers or batches, thread_name_prefix="reward") as pool:
                 while self.step < c.train.epochs:
                     try:
                         self._one_epoch(pool)
