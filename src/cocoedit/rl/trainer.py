@@ -243,7 +243,7 @@ class CocoEditTrainer:
         decay = old_policy_decay(self.step + 1, c.optim.old_policy_decay)  # the step just completed
         soft_update_(self.old, self.current, decay)
         return {
-            **losses.as_metrics(),
+            **self.dist.mean(losses.as_metrics()),  # each process's share of the epoch: the mean is the epoch's
             "train/grad_norm": grad_norm,
             "train/old_decay": decay,
             "train/stepped": float(stepped),
