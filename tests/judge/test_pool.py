@@ -87,11 +87,12 @@ def test_a_replica_dying_mid_run_loses_no_sample_and_its_failures_are_counted():
 
         outcomes, stats = asyncio.run(go())
     assert [o.ok for o in outcomes] == [True] * 60 and {o.primary for o in outcomes} == {0.7}
-    # Every score is a real answer: the replicas answered exactly as many requests as were scored.
-    assert sum(s["answered"] for s in stats) == 60 == len(a.requests) + len(b.requests) + 4
+    # Every score is a real answer: the replicas answered exactly as many requests as were scored
+    # (the dying one at most its 4 scripted answers: one still in flight when it stopped is lost).
     alive, gone = stats[:2], stats[2]
+    assert sum(s["answered"] for s in stats) == 60 == len(a.requests) + len(b.requests) + gone["answered"]
     assert all(s["failures"] == {} and s["in_rotation"] for s in alive)
-    assert gone["answered"] == 4 and gone["failures"].get("connection", 0) >= 1
+    assert 1 <= gone["answered"] <= 4 and gone["failures"].get("connection", 0) >= 1
     assert gone["ejections"] == 1 and not gone["in_rotation"]
 
 
