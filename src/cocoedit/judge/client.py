@@ -185,12 +185,14 @@ class OpenAIJudgeBackend:
         except openai.APIStatusError:
             return
 
-    async def _check_replica(self, i: int) -> bool:
-        """Check one replica before the first request; returns whether it could be reached. A
-        rejected key, or a model list without the model, raises :class:`JudgeUnavailableError`; a
-        server that cannot list its models in ``health_timeout_s`` (or at all) is noted, and its
-        first refusal will say whether it serves the model."""
+    async def _check_replica(self, i: int) -> str | None:
+        """Check one replica before the first request; returns why it could not be reached (None
+        when it could). A rejected key, or a model list without the model, raises
+        :class:`JudgeUnavailableError`; a server that cannot list its models in
+        ``health_timeout_s`` (or at all) is noted, and its first refusal will say whether it
+        serves the model."""
         c, url = self.config, self.pool.url(i)
+        why = "no answer"
         for attempt in range(c.max_retries + 1):
             if attempt:
                 await asyncio.sleep(self._backoff(attempt - 1, None))
@@ -199,6 +201,7 @@ class OpenAIJudgeBackend:
                 break
             except openai.APITimeoutError as e:
                 if _unreachable(e):
+                    why = str(e.__cause__ or e)
                     continue
                 logger.warning(
                     "judge server at %s did not list its models within %g s (endpoint.health_timeout_s); going "
@@ -208,8 +211,9 @@ class OpenAIJudgeBackend:
                     c.model,
                 )
                 self._unconfirmed.add(i)
-                return True
-            except openai.APIConnectionError:
+                return None
+            except openai.APIConnectionError as e:
+                why = str(e.__cause__ or e)
                 continue
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise JudgeUnavailableError(
@@ -225,13 +229,13 @@ class OpenAIJudgeBackend:
                     c.model,
                 )
                 self._unconfirmed.add(i)
-                return True
+                return None
             except openai.APIError as e:  # a list that is not a list
                 logger.warning("judge server at %s answered GET /models with no model list (%s); going on", url, e)
                 self._unconfirmed.add(i)
-                return True
+                return None
         else:
-            return False
+            return why
         served = [m.id for m in page.data]
         if c.model not in served:
             raise JudgeUnavailableError(
@@ -239,20 +243,20 @@ class OpenAIJudgeBackend:
                 "(--model, endpoint.model). If it serves that model all the same (transformers serve given a "
                 "local folder), set check_health: false"
             )
-        return True
+        return None
 
     async def health_check(self) -> None:
         """Check every replica before the first request (``GET /models``, ``max_retries`` tries,
         ``health_timeout_s`` each). A replica that cannot be reached leaves the rotation and is
         checked again later; when none can be, the judge stops at once: at start a wrong address
         is likelier than a restart (mid-run, requests wait ``unreachable_timeout_s`` instead)."""
-        reached = await asyncio.gather(*[self._check_replica(i) for i in range(len(self.pool))])
-        if not any(reached):
-            urls = ", ".join(self.pool.url(i) for i in range(len(self.pool)))
-            raise JudgeUnavailableError(f"judge server at {urls} is not reachable. " + self._hint())
-        for i, ok in enumerate(reached):
-            if not ok:
-                self.pool.eject(i, "is not reachable at start")
+        failed = await asyncio.gather(*[self._check_replica(i) for i in range(len(self.pool))])
+        if all(failed):
+            why = "; ".join(f"{self.pool.url(i)}: {w}" for i, w in enumerate(failed))
+            raise JudgeUnavailableError(f"judge server is not reachable ({why}). " + self._hint())
+        for i, why in enumerate(failed):
+            if why:
+                self.pool.eject(i, f"is not reachable at start ({why})")
 
     # -- one request ----------------------------------------------------------------------------
     async def _image_urls(self, images: Sequence[JudgeImage]) -> list[str]:
