@@ -252,8 +252,12 @@ class OpenAIJudgeBackend:
         is likelier than a restart (mid-run, requests wait ``unreachable_timeout_s`` instead)."""
         failed = await asyncio.gather(*[self._check_replica(i) for i in range(len(self.pool))])
         if all(failed):
+            if len(failed) == 1:
+                raise JudgeUnavailableError(
+                    f"judge server at {self.pool.url(0)} is not reachable ({failed[0]}). " + self._hint()
+                )
             why = "; ".join(f"{self.pool.url(i)}: {w}" for i, w in enumerate(failed))
-            raise JudgeUnavailableError(f"judge server is not reachable ({why}). " + self._hint())
+            raise JudgeUnavailableError(f"no judge server is reachable ({why}). " + self._hint())
         for i, why in enumerate(failed):
             if why:
                 self.pool.eject(i, f"is not reachable at start ({why})")
