@@ -158,6 +158,9 @@ def judge(
     unreachable_timeout: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for a judge that cannot be reached before stopping.")
     ] = 600.0,
+    health_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds GET /models may take at start (transformers serve: 120).")
+    ] = 30.0,
     parse_retries: Annotated[int, typer.Option(min=0, help="Extra replies requested after an unparsable one.")] = 2,
     temperature: Annotated[float, typer.Option(min=0.0, help="Judge temperature (0 = reproducible).")] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest reply.")] = 512,
@@ -192,6 +195,7 @@ def judge(
             timeout_s=timeout,
             max_retries=max_retries,
             unreachable_timeout_s=unreachable_timeout,
+            health_timeout_s=health_timeout,
             image_format=image_format.value,
             max_image_side=max_image_side,
         ),
