@@ -1,6 +1,7 @@
 """``cocoedit train`` as a batch job: launched by torchrun or ``accelerate launch`` with N processes
 it runs N processes, and with its output going to a file it writes one plain log line per step
-(step, figures, rate, ETA), from rank 0 only, and nothing of the libraries'."""
+(step, figures, rate, ETA), from rank 0 only, and nothing of the libraries'; ``accelerate launch``
+without ``--multi_gpu``, which starts one process, says so in one line."""
 
 import json
 import os
@@ -103,3 +104,13 @@ def test_n_processes_run_and_only_rank_0_prints(launcher, config_file, tmp_path)
     assert json.loads((tmp_path / "run" / "run_info.json").read_text())["world_size"] == 2
     assert len(step_lines(text)) == EPOCHS  # each step once, not once per process
     assert text.count("run: ") == 1
+
+
+@pytest.mark.slow
+def test_accelerate_without_multi_gpu_runs_one_process_and_says_so(config_file, tmp_path):
+    bin_dir, port = os.path.dirname(sys.executable), str(free_port())
+    prefix = [os.path.join(bin_dir, "accelerate"), "launch", "--num_processes", "2", "--main_process_port", port]
+    text = launch([*prefix, "-m", "cocoedit"], config_file, tmp_path / "run", tmp_path / "log")
+    assert json.loads((tmp_path / "run" / "run_info.json").read_text())["world_size"] == 1
+    [warning] = [line for line in text.splitlines() if "started 1 process" in line]
+    assert "--multi_gpu" in warning and "torchrun" in warning

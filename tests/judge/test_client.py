@@ -271,16 +271,17 @@ def _health(url, model, **config):
     asyncio.run(check())
 
 
-def test_health_check_warns_about_what_a_request_may_still_tell(caplog):
+def test_health_check_stops_on_a_model_the_server_does_not_list():
     with ScriptedJudgeServer(ScriptedReply(), model="judge-7b") as server:
         _health(server.base_url, "judge-7b")
-        assert not caplog.records
-        _health(server.base_url, "other")
-    assert "does not list model 'other'" in caplog.text and "judge-7b" in caplog.text
-    caplog.clear()
+        with pytest.raises(JudgeUnavailableError, match=r"serves \['judge-7b'\], not 'other'.*check_health: false"):
+            _health(server.base_url, "other")
+
+
+def test_health_check_warns_when_the_server_cannot_list_its_models(caplog):
     with ScriptedJudgeServer(ScriptedReply(), model="m", models_status=500) as server:
         _health(server.base_url, "m", max_retries=0)
-    assert "HTTP 500 to GET /models" in caplog.text
+    assert "HTTP 500 to GET /models" in caplog.text and "the first request will tell" in caplog.text
 
 
 def test_health_check_stops_on_a_rejected_key_and_an_unreachable_server():

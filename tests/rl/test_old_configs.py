@@ -3,21 +3,19 @@ same config as today's spelling; a run started by an earlier version (config.yam
 still resumes, and still refuses a result-changing difference."""
 
 import logging
-from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
+from cocoedit.core.presets import PRESETS_FOLDER
 from cocoedit.rl.checkpoint import RunError
 from cocoedit.rl.config import ConfigError, load_config
 from cocoedit.rl.run_folder import absolute_config, check_resume
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
 from cocoedit.testing.trainer import tiny_training_config
-
-CONFIGS = Path(__file__).parents[2] / "configs"
 
 OLD_REFERENCE_REWARD = """
 reward:
@@ -54,13 +52,13 @@ def old_form(config: dict) -> dict:
 
 
 def test_an_old_preset_loads_as_today_s_preset_with_a_notice_per_old_spelling(tmp_path, caplog):
-    preset = yaml.safe_load((CONFIGS / "kontext_reference.yaml").read_text())
+    preset = yaml.safe_load((PRESETS_FOLDER / "kontext_reference.yaml").read_text())
     old = {k: v for k, v in preset.items() if k != "reward"} | yaml.safe_load(OLD_REFERENCE_REWARD)
     old["train"] = {**preset["train"], "logger": "tensorboard"}
     (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
     with caplog.at_level(logging.WARNING, logger="cocoedit"):
         loaded = load_config(tmp_path / "old.yaml")
-    assert loaded == load_config(CONFIGS / "kontext_reference.yaml")
+    assert loaded == load_config(PRESETS_FOLDER / "kontext_reference.yaml")
     notices = [r.getMessage() for r in caplog.records]
     assert len(notices) == 4 and all("\n" not in n for n in notices)
     assert "train.logger is the old name of train.report_to: read as report_to: ['tensorboard']" in notices

@@ -1,7 +1,7 @@
 """Two CPU processes (gloo) built the way ``cocoedit train`` builds them (a tiny Kontext saved to
 disk, ``from_config``, nothing seeded by hand), replicated (ddp) or sharded (fsdp2, also across a
 resume), validating every step: identical initial and final adapters on both ranks, equal to one
-process with the same global batch, and the same validation figures."""
+process with the same global batch, and the same logged curves (losses, rewards, validation)."""
 
 import json
 import os
@@ -38,9 +38,17 @@ def inputs(tmp_path_factory):
     return save_tiny_pipeline("kontext", root / "model"), make_sample_manifest(root / "ds", samples=6, size=(64, 64))
 
 
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, inputs):
+    """The 1-process run every distributed run is compared with."""
+    out = tmp_path_factory.mktemp("one")
+    run([sys.executable, str(WORKER), *map(str, inputs), str(out), "ddp"])
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume"])
-def test_two_processes_equal_one(tmp_path, inputs, mode):
+def test_two_processes_equal_one(tmp_path, inputs, single, mode):
     model, manifest = map(str, inputs)
     run(
         [
@@ -60,9 +68,8 @@ def test_two_processes_equal_one(tmp_path, inputs, mode):
             mode,
         ]
     )
-    run([sys.executable, str(WORKER), model, manifest, str(tmp_path / "one"), "ddp"])
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in (0, 1))
-    single = torch.load(tmp_path / "one" / "rank0.pt")
+    one_run, single = single / "run", torch.load(single / "rank0.pt")
     assert r0["world"] == 2 and single["world"] == 1
     # Every rank starts from the adapters train.seed gives, and so does a single process.
     assert all(torch.equal(a, b) for a, b in zip(r0["initial"], r1["initial"], strict=True))
@@ -78,8 +85,48 @@ def test_two_processes_equal_one(tmp_path, inputs, mode):
     )  # training moved the adapter
     assert (tmp_path / "two" / "run" / "checkpoints" / "step-000002").is_dir()
     # Validation ran on both ranks (sharded forward passes are collectives) and saw every row.
-    two, one = read_metrics(tmp_path / "two" / "run"), read_metrics(tmp_path / "one" / "run")
+    two, one = read_metrics(tmp_path / "two" / "run"), read_metrics(one_run)
     assert [r["step"] for r in two] == [1, 2]
     for a, b in zip(two, one, strict=True):
         assert a["val/keep_psnr"] == pytest.approx(b["val/keep_psnr"], abs=1e-3)
+        # The logged curves are the whole epoch's, not rank 0's share: losses averaged over the
+        # processes, reward statistics from every process's samples.
+        curves = [
+            k for k in b if k.startswith(("loss/", "reward", "r/")) or k in ("train/valid_fraction", "train/grad_norm")
+        ]
+        assert {"loss/policy", "loss/keep_region", "reward/combined", "r/std"} <= set(curves)
+        for key in curves:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     assert json.loads((tmp_path / "two" / "run" / "run_info.json").read_text())["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_two_nodes_equal_one_process(tmp_path, inputs, single):
+    """``torchrun --nnodes 2`` on one machine, one process per node (gloo), started as the SLURM
+    recipe of docs/training.md starts each node (c10d rendezvous, no node rank given): the
+    adapters of the 1-process run."""
+    endpoint = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    nodes = [
+        subprocess.Popen(
+            [
+                *[sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1"],
+                *["--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "two-nodes"],
+                *[str(WORKER), *map(str, inputs), str(tmp_path / "nodes"), "ddp"],
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    r0, r1 = (torch.load(tmp_path / "nodes" / f"rank{r}.pt") for r in (0, 1))
+    one = torch.load(single / "rank0.pt")
+    assert r0["world"] == r1["world"] == 2
+    for key in ("current", "old"):
+        assert all(torch.equal(a, b) for a, b in zip(r0[key], r1[key], strict=True)), f"nodes differ in {key}"
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(r0[key], one[key], strict=True)), key
+    assert json.loads((tmp_path / "nodes" / "run" / "run_info.json").read_text())["world_size"] == 2

@@ -4,6 +4,7 @@ failures stop the run after a checkpoint, and a judge that goes away stops ``coc
 one line after a checkpoint; ``--resume`` then ends where an uninterrupted run ends."""
 
 import hashlib
+import json
 import threading
 import time
 
@@ -88,19 +89,29 @@ def test_failures_are_excluded_counted_and_limited_per_epoch(inputs, tmp_path):
 
 
 @pytest.mark.slow
-def test_too_many_failures_stop_the_run_after_a_checkpoint(inputs, tmp_path):
+def test_too_many_failures_stop_the_run_after_a_checkpoint_saying_why(inputs, tmp_path):
     def script(body, index):  # epoch 1 answers; from epoch 2 on, half the replies are unusable
-        return ScriptedReply(text="no idea") if index >= 24 and index % 2 else by_image(body, index)
+        if index >= 24 and index % 2:
+            return ScriptedReply(status=500) if index % 4 == 1 else ScriptedReply(text="no idea")
+        return by_image(body, index)
 
     with ScriptedJudgeServer(script) as server:
         config = load_config(None, [], base=config_dict(inputs, server.base_url))
-        with pytest.raises(
-            RewardFailureError,
-            match=r"epoch 2: reward 'judge' could not score 12 of 24 samples "
-            r"\(50% > reward.max_unscored_fraction 0.25\): unparsable x12",
-        ):
+        with pytest.raises(RewardFailureError) as stop:
             CocoEditTrainer.from_config(config, tmp_path / "run").train()
+    message = str(stop.value)
+    assert message.startswith(
+        "epoch 2: reward 'judge' could not score 12 of 24 samples (50% > reward.max_unscored_fraction 0.25): "
+        "http_500 x6, unparsable x6. "
+    )
+    # The server's own words and the reply that did not parse, not only their counts.
+    assert "Last explanation: HTTP 500: scripted HTTP 500 (after 1 attempts)" in message
+    assert "one unparsable reply: " in message and "reply: 'no idea'" in message
     assert [step for step, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [1]
+    records = [json.loads(line) for line in (tmp_path / "run" / "reward_failures.jsonl").read_text().splitlines()]
+    assert len(records) == 12 and {r["step"] for r in records} == {2} and {r["component"] for r in records} == {"judge"}
+    assert sorted(r["reason"] for r in records) == ["http_500"] * 6 + ["unparsable"] * 6
+    assert all(r["sample_id"] and r["detail"] for r in records)
 
 
 def _stop_after(server, requests):

@@ -119,8 +119,12 @@ def judge(
         str, typer.Option(help="Judge model id as the server knows it (or a label with --backend transformers).")
     ],
     base_url: Annotated[
-        str, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vllm serve.")
-    ] = "http://127.0.0.1:8000/v1",
+        list[str],
+        typer.Option(
+            help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vllm serve; repeat for replicas of "
+            "one judge (each request goes to the least busy one)."
+        ),
+    ] = ["http://127.0.0.1:8000/v1"],  # noqa: B006 (typer reads the default; it is never mutated)
     api_key_env: Annotated[
         str, typer.Option(help="Environment variable holding the API key (not needed for a local server).")
     ] = "OPENAI_API_KEY",
@@ -154,6 +158,9 @@ def judge(
     unreachable_timeout: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for a judge that cannot be reached before stopping.")
     ] = 600.0,
+    health_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds GET /models may take at start (transformers serve: 120).")
+    ] = 30.0,
     parse_retries: Annotated[int, typer.Option(min=0, help="Extra replies requested after an unparsable one.")] = 2,
     temperature: Annotated[float, typer.Option(min=0.0, help="Judge temperature (0 = reproducible).")] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest reply.")] = 512,
@@ -181,19 +188,21 @@ def judge(
         raise fail("--backend transformers needs --model-path")
     config = JudgeConfig(
         endpoint=EndpointConfig(
-            base_url=base_url,
+            base_url=base_url[0],
             model=model,
             api_key_env=api_key_env,
             concurrency=concurrency,
             timeout_s=timeout,
             max_retries=max_retries,
             unreachable_timeout_s=unreachable_timeout,
+            health_timeout_s=health_timeout,
             image_format=image_format.value,
             max_image_side=max_image_side,
         ),
         sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
         parse_retries=parse_retries,
         cache_path=cache,
+        endpoints=base_url if len(base_url) > 1 else None,
     )
     local = model_path if backend == JudgeBackendOption.transformers else None
     with progress("judging", None, "samples") as task:

@@ -325,5 +325,16 @@ def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float, examples: 
                 + (f": {reasons}" if reasons else "")
                 + f"; missing {c['missing']}; unreadable {c['unreadable']})"
                 + (": " + "; ".join(named[:examples]) + more if named else "")
+                + _explanations(res.get("unjudged", []))
             )
     return out
+
+
+def _explanations(unjudged: Sequence[dict[str, Any]]) -> str:
+    """The last failure the server explained (an HTTP error, a timeout...) and one unparsable
+    reply, in full up to 300 characters: what the first three examples may not show."""
+    failed = [u for u in unjudged if u["status"] == "failed" and u["error"]]
+    server = [u for u in failed if any(not r.endswith("unparsable") for r in u["reason"].split("+"))]
+    unparsable = [u for u in failed if "unparsable" in u["reason"]]
+    text = f". Last server explanation: {_short(server[-1]['error'], 300)}" if server else ""
+    return text + (f". One unparsable reply: {_short(unparsable[0]['error'], 300)}" if unparsable else "")

@@ -18,6 +18,25 @@ from cocoedit.eval.judge_bench import GEDIT_SUBSCORES, PER_SAMPLE_FILE
 from cocoedit.eval.report import consistency_context
 
 
+def _replicas(judge: dict[str, Any]) -> Table | None:
+    """Per replica: requests, answers, failures by reason, times out of the rotation (several
+    replicas, or one that failed); None otherwise."""
+    stats = judge.get("endpoints") or []
+    if len(stats) < 2 and not any(s["failures"] for s in stats):
+        return None
+    rows = [
+        [
+            s["base_url"],
+            s["requests"],
+            s["answered"],
+            ", ".join(f"{r} x{n}" for r, n in sorted(s["failures"].items())) or "none",
+            s["ejections"],
+        ]
+        for s in stats
+    ]
+    return table(["judge replica", "requests sent", "answered", "failures", "times out of rotation"], rows)
+
+
 def _summary_table(summary: dict[str, Any]) -> Table:
     rows = []
     gedit = summary["bench"] == "gedit"
@@ -164,6 +183,7 @@ def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency
         "judge": summary["judge"],
         "sampling": json.dumps(summary["judge"]["sampling"]),
         "summary_table": _summary_table(summary),
+        "replicas": _replicas(summary["judge"]),
         "category_table": _category_table(summary),
         "failures": _failures(out_dir),
         "lowest": _lowest_with_reasoning(out_dir, summary["bench"] == "gedit"),

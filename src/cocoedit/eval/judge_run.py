@@ -64,8 +64,11 @@ def run_judge_benchmark(
         try:
             return await judge_results(bench, samples, results_dirs, evaluator, templates, progress)
         finally:
+            stats = getattr(evaluator.backend, "endpoint_stats", None)
+            endpoints.extend(stats() if stats is not None else [])
             await evaluator.backend.aclose()
 
+    endpoints: list[dict] = []
     try:
         rows = asyncio.run(run())
     finally:
@@ -75,7 +78,8 @@ def run_judge_benchmark(
     info = {
         "backend": "transformers" if local_model is not None else "openai",
         "model": e.model,
-        "base_url": None if local_model is not None else e.base_url,
+        "base_url": None if local_model is not None else ", ".join(judge.base_urls()),
+        "endpoints": endpoints,
         "model_path": str(local_model) if local_model is not None else None,
         "prompt_source": f"official, from {official_prompts}" if official_prompts else "cocoedit's own wording",
         "templates": sorted({t.ident for t in templates.values()}),

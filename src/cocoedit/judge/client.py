@@ -1,29 +1,31 @@
 """Talking to an MLLM judge over the OpenAI-compatible chat-completions protocol.
 
 :class:`OpenAIJudgeBackend` sends requests with the ``openai`` package's ``AsyncOpenAI`` client
-(the client users know: OpenAI, Azure, vLLM and SGLang all take its base URL, key and headers;
-request bodies are built by the library), and reads each answer strictly itself: the raw body is
-parsed with ``json`` and only the fields used are checked (:func:`reply_from_completion`), so a
-malformed answer fails with the field named instead of becoming a half-empty reply.
+(OpenAI, Azure, vLLM, SGLang and ``transformers serve`` all take its base URL, key and headers;
+request bodies are built by the library) and reads each answer strictly itself
+(:mod:`cocoedit.judge.answers`). Several replicas of one judge share the load: each request goes to
+the least busy one, and one that fails repeatedly leaves the rotation for a while
+(:mod:`cocoedit.judge.pool`).
 
 Failures and what happens to them (the ``reason`` tags are what callers count):
 
-* the server cannot be reached at all (connection refused, DNS, connect timeout): retried with
-  backoff for as long as the judge has been unreachable less than ``unreachable_timeout_s``, then
-  :class:`JudgeUnreachableError` (the run stops; nothing is scored meanwhile);
-* ``timeout`` (no answer in ``timeout_s``), ``connection`` (a dropped connection), ``http_429``,
-  ``http_5xx`` and ``bad_body`` (an HTTP 200 whose body is empty, HTML or truncated JSON): retried
-  up to ``max_retries`` times with jittered exponential backoff, honouring ``Retry-After``;
-* ``http_4xx`` (other client errors), ``empty_response`` (no choice), ``bad_response`` (a JSON
-  answer missing a field) and ``no_logprobs`` (log-probabilities asked for and not returned):
-  not retried — asking again would get the same answer;
-* HTTP 401/403/404: :class:`JudgeUnavailableError` — no retry can fix a rejected key or a model
-  the server does not serve.
+* no replica can be reached (connection refused, DNS, connect timeout): waited for with backoff
+  for ``unreachable_timeout_s``, then :class:`JudgeUnreachableError`; one of several that cannot
+  be reached leaves the rotation and the request goes on elsewhere at once;
+* ``timeout``, ``connection`` (dropped), ``http_429``, ``http_5xx``, ``bad_body`` (an HTTP 200
+  that is empty, HTML or truncated): retried up to ``max_retries`` times, on another replica when
+  there is one, else after a jittered exponential backoff honouring ``Retry-After``;
+* ``http_4xx``, ``empty_response``, ``bad_response`` (a field missing) and ``no_logprobs``: not
+  retried — asking again would get the same answer;
+* HTTP 401/403/404, a model missing from the server's ``GET /models`` list, or — when the list
+  could not be read — a refusal of the first request (HTTP 4xx/5xx other than 429 and 503, no
+  log-probabilities) before anything was answered: :class:`JudgeUnavailableError`, once, for
+  every request (a wrong key or model id is not retried for each sample).
 
-An exhausted or unretried request becomes a :class:`JudgeCallError` carrying its reason; it never
-becomes a score. The API key is read from the environment variable named by ``api_key_env`` when
-the backend is built and is never stored in configs, logged or written to reports; a local server
-needs none (the placeholder ``EMPTY`` is sent when the variable is unset, vLLM's convention).
+An exhausted or unretried request becomes a :class:`JudgeCallError` carrying its reason and the
+server's explanation; it never becomes a score. The API key is read from the environment variable
+``api_key_env`` when the backend is built and is never stored, logged or written; a local server
+needs none (the placeholder ``EMPTY`` is sent, vLLM's convention).
 """
 
 from __future__ import annotations
@@ -35,15 +37,15 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import openai
 
 from cocoedit.core.errors import CocoEditError, ServiceUnavailableError
+from cocoedit.judge.answers import AnswerError, JudgeReply, error_detail, reply_from_completion, retry_after
 from cocoedit.judge.config import EndpointConfig, SamplingConfig
 from cocoedit.judge.images import JudgeImage
-from cocoedit.judge.parsing import TokenLogprobs
+from cocoedit.judge.pool import EndpointPool
 
 logger = logging.getLogger("cocoedit.judge")
 
@@ -62,15 +64,6 @@ class JudgeCallError(CocoEditError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class JudgeReply:
-    """What the judge said: its text and, when requested, per-token top log-probabilities."""
-
-    text: str
-    tokens: tuple[TokenLogprobs, ...] | None
-    finish_reason: str | None
 
 
 class JudgeBackend(Protocol):
@@ -102,76 +95,6 @@ def api_key_from_env(name: str) -> str:
     return value or "EMPTY"
 
 
-def _retry_after(headers) -> float | None:
-    """``Retry-After`` in seconds, or None when absent or not a number (the HTTP-date form)."""
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _error_detail(error: openai.APIStatusError) -> str:
-    """The ``error.message`` of an OpenAI-style error body, or the start of whatever was sent."""
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str):
-            return inner["message"]
-    text = error.response.text if error.response is not None else ""
-    return text[:200] or "(empty body)"
-
-
-def _field(container: object, name: str, kind: type | tuple[type, ...], where: str, optional: bool = False):
-    """``container[name]`` checked to be a ``kind``; a :class:`JudgeCallError` naming the field if not.
-
-    ``optional`` fields may be missing or null (then None is returned).
-    """
-    value = container.get(name) if isinstance(container, dict) else None
-    if value is None:
-        if optional:
-            return None
-        raise JudgeCallError("bad_response", f"the judge's answer has no {where}{name}")
-    if not isinstance(value, kind):
-        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise JudgeCallError(
-            "bad_response", f"the judge's answer has {where}{name} of type {type(value).__name__}, expected {expected}"
-        )
-    return value
-
-
-def reply_from_completion(completion: object) -> JudgeReply:
-    """The :class:`JudgeReply` in a decoded chat-completions answer.
-
-    Only the fields the judge uses are read and type-checked: ``choices[0].message.content``,
-    ``finish_reason`` and, when present, ``logprobs.content[].token/top_logprobs[].token/logprob``.
-    A missing or mistyped one raises :class:`JudgeCallError` (``bad_response``) naming it; no
-    choice at all is ``empty_response``.
-    """
-    if not isinstance(completion, dict):
-        raise JudgeCallError("bad_response", f"the judge's answer is a JSON {type(completion).__name__}, not an object")
-    choices = _field(completion, "choices", list, "")
-    if not choices:
-        raise JudgeCallError("empty_response", "the judge returned no choices")
-    message = _field(choices[0], "message", dict, "choices[0].")
-    text = _field(message, "content", str, "choices[0].message.", optional=True) or ""
-    finish_reason = _field(choices[0], "finish_reason", str, "choices[0].", optional=True)
-    logprobs = _field(choices[0], "logprobs", dict, "choices[0].", optional=True)
-    content = _field(logprobs, "content", list, "choices[0].logprobs.", optional=True) if logprobs else None
-    tokens = None
-    if content:
-        tokens = []
-        for i, entry in enumerate(content):
-            where = f"choices[0].logprobs.content[{i}]."
-            top = {}
-            for j, alt in enumerate(_field(entry, "top_logprobs", list, where, optional=True) or ()):
-                alt_where = f"{where}top_logprobs[{j}]."
-                top[_field(alt, "token", str, alt_where)] = float(_field(alt, "logprob", (int, float), alt_where))
-            tokens.append(TokenLogprobs(_field(entry, "token", str, where), top))
-        tokens = tuple(tokens)
-    return JudgeReply(text, tokens, finish_reason)
-
-
 class _Retryable(Exception):
     """One attempt failed in a way a later attempt may not."""
 
@@ -187,23 +110,37 @@ def _unreachable(error: openai.APIConnectionError) -> bool:
     return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
 
 
-class OpenAIJudgeBackend:
-    """A judge behind any OpenAI-compatible chat-completions endpoint (see the module doc)."""
+# Answers that say "not now" rather than "not this": never taken as a refusal of the model.
+_TRANSIENT_STATUS = ("http_429", "http_503")
 
-    def __init__(self, config: EndpointConfig):
+
+class OpenAIJudgeBackend:
+    """A judge behind one or several OpenAI-compatible chat-completions endpoints (see the module
+    doc): ``base_urls`` are replicas of one judge (default: ``config.base_url`` alone), every other
+    setting of ``config`` applies to each; requests are routed by :class:`EndpointPool`."""
+
+    def __init__(self, config: EndpointConfig, base_urls: Sequence[str] | None = None):
         if not config.model:
             raise JudgeUnavailableError("no judge model given: set endpoint.model (or pass --model)")
         self.config = config
-        # The key is read once here and lives only in the client.
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key_from_env(config.api_key_env),
-            base_url=config.base_url.rstrip("/"),
-            max_retries=0,  # retries are ours: each failure is classified and counted
-            timeout=config.timeout_s,
-            default_headers=dict(config.headers) or None,
-        )
-        self._slots = asyncio.Semaphore(config.concurrency)
+        urls = [u.rstrip("/") for u in (base_urls or [config.base_url])]
+        key = api_key_from_env(config.api_key_env)  # read once here; it lives only in the clients
+        self._clients = [
+            openai.AsyncOpenAI(
+                api_key=key,
+                base_url=url,
+                max_retries=0,  # retries are ours: each failure is classified and counted
+                timeout=config.timeout_s,
+                default_headers=dict(config.headers) or None,
+            )
+            for url in urls
+        ]
+        self.pool = EndpointPool(urls, config.concurrency, config.eject_after_failures, config.recheck_s, self._probe)
         self._unreachable_since: float | None = None
+        # Replicas whose GET /models could not say whether they serve the model: until one answers a
+        # request, a refusal (HTTP 4xx/5xx, no log-probabilities) is taken as "not this model".
+        self._unconfirmed: set[int] = set()
+        self._fatal: JudgeUnavailableError | None = None
 
     @property
     def model_id(self) -> str:
@@ -215,6 +152,10 @@ class OpenAIJudgeBackend:
         quality = f"q{c.jpeg_quality}" if c.image_format == "jpeg" else ""
         return f"{c.image_format}{quality}-max{c.max_image_side}"
 
+    def endpoint_stats(self) -> list[dict]:
+        """Per replica: attempts, answers, failures by reason, times out of the rotation."""
+        return self.pool.stats()
+
     def _hint(self) -> str:
         return "Is it running? For a local judge: vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8000 (docs/judge.md)"
 
@@ -224,64 +165,104 @@ class OpenAIJudgeBackend:
             return min(c.backoff_max_s, retry_after_s)
         return min(c.backoff_max_s, c.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
 
-    def _still_unreachable(self, error: Exception) -> None:
-        """Note that the server is unreachable now; raise once it has been for too long."""
+    def _still_unreachable(self, url: str, error: Exception) -> None:
+        """Note that no replica can be reached now; raise once that has lasted too long."""
         now = time.monotonic()
         if self._unreachable_since is None:
             self._unreachable_since = now
         down = now - self._unreachable_since
         if down >= self.config.unreachable_timeout_s:
             raise JudgeUnreachableError(
-                f"judge server at {self.config.base_url} unreachable for {down:.0f} s "
+                f"judge server at {url} unreachable for {down:.0f} s "
                 f"(endpoint.unreachable_timeout_s = {self.config.unreachable_timeout_s:g}): {error}. " + self._hint()
             ) from None
 
-    async def health_check(self) -> None:
-        """Check that the server answers before the first request, retrying ``max_retries``
-        times: a server that cannot be reached at start is more likely a wrong address than a
-        restart, so it fails fast (mid-run, requests wait ``unreachable_timeout_s`` instead). A
-        model missing from ``/models`` (or a server that cannot list its models) is a warning."""
-        c, url = self.config, self.config.base_url
-        attempt = 0
-        while True:
+    # -- the health check -----------------------------------------------------------------------
+    async def _probe(self, i: int) -> None:
+        """Whether replica ``i`` answers at all (any HTTP status): the check that brings it back."""
+        try:
+            await self._clients[i].models.list(timeout=self.config.health_timeout_s)
+        except openai.APIStatusError:
+            return
+
+    async def _check_replica(self, i: int) -> str | None:
+        """Check one replica before the first request; returns why it could not be reached (None
+        when it could). A rejected key, or a model list without the model, raises
+        :class:`JudgeUnavailableError`; a server that cannot list its models in
+        ``health_timeout_s`` (or at all) is noted, and its first refusal will say whether it
+        serves the model."""
+        c, url = self.config, self.pool.url(i)
+        why = "no answer"
+        for attempt in range(c.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self._backoff(attempt - 1, None))
             try:
-                page = await self._client.models.list(timeout=min(10.0, c.timeout_s))
-                self._unreachable_since = None
+                page = await self._clients[i].models.list(timeout=c.health_timeout_s)
                 break
+            except openai.APITimeoutError as e:
+                if _unreachable(e):
+                    why = str(e.__cause__ or e)
+                    continue
+                logger.warning(
+                    "judge server at %s did not list its models within %g s (endpoint.health_timeout_s); going "
+                    "on: the first request will tell whether it serves %r",
+                    url,
+                    c.health_timeout_s,
+                    c.model,
+                )
+                self._unconfirmed.add(i)
+                return None
             except openai.APIConnectionError as e:
-                if attempt >= c.max_retries:
-                    raise JudgeUnavailableError(
-                        f"judge server at {url} is not reachable ({e.__cause__ or e}). " + self._hint()
-                    ) from None
+                why = str(e.__cause__ or e)
+                continue
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise JudgeUnavailableError(
                     f"judge server at {url} rejected the API key (HTTP {e.status_code}); set it in ${c.api_key_env}"
                 ) from None
             except openai.APIStatusError as e:
                 logger.warning(
-                    "judge server at %s answered HTTP %s to GET /models (%s); going on: the first "
-                    "request will tell whether it serves %r",
+                    "judge server at %s answered HTTP %s to GET /models (%s); going on: the first request will "
+                    "tell whether it serves %r",
                     url,
                     e.status_code,
-                    _error_detail(e),
+                    error_detail(e),
                     c.model,
                 )
-                return
+                self._unconfirmed.add(i)
+                return None
             except openai.APIError as e:  # a list that is not a list
                 logger.warning("judge server at %s answered GET /models with no model list (%s); going on", url, e)
-                return
-            await asyncio.sleep(self._backoff(attempt, None))
-            attempt += 1
+                self._unconfirmed.add(i)
+                return None
+        else:
+            return why
         served = [m.id for m in page.data]
         if c.model not in served:
-            logger.warning(
-                "judge server at %s does not list model %r among %s; going on: the first request "
-                "will tell whether it serves it",
-                url,
-                c.model,
-                served,
+            raise JudgeUnavailableError(
+                f"judge server at {url} serves {served}, not {c.model!r}: give one of those as the model "
+                "(--model, endpoint.model). If it serves that model all the same (transformers serve given a "
+                "local folder), set check_health: false"
             )
+        return None
 
+    async def health_check(self) -> None:
+        """Check every replica before the first request (``GET /models``, ``max_retries`` tries,
+        ``health_timeout_s`` each). A replica that cannot be reached leaves the rotation and is
+        checked again later; when none can be, the judge stops at once: at start a wrong address
+        is likelier than a restart (mid-run, requests wait ``unreachable_timeout_s`` instead)."""
+        failed = await asyncio.gather(*[self._check_replica(i) for i in range(len(self.pool))])
+        if all(failed):
+            if len(failed) == 1:
+                raise JudgeUnavailableError(
+                    f"judge server at {self.pool.url(0)} is not reachable ({failed[0]}). " + self._hint()
+                )
+            why = "; ".join(f"{self.pool.url(i)}: {w}" for i, w in enumerate(failed))
+            raise JudgeUnavailableError(f"no judge server is reachable ({why}). " + self._hint())
+        for i, why in enumerate(failed):
+            if why:
+                self.pool.eject(i, f"is not reachable at start ({why})")
+
+    # -- one request ----------------------------------------------------------------------------
     async def _image_urls(self, images: Sequence[JudgeImage]) -> list[str]:
         c = self.config
         # Encoding runs in worker threads (PIL releases the GIL), off the event loop that
@@ -291,13 +272,13 @@ class OpenAIJudgeBackend:
             return [im.data_url(*key) for im in images]
         return await asyncio.gather(*[asyncio.to_thread(im.data_url, *key) for im in images])
 
-    async def _once(self, messages: list, sampling: SamplingConfig) -> JudgeReply:
-        c = self.config
+    async def _once(self, i: int, messages: list, sampling: SamplingConfig) -> JudgeReply:
+        c, url = self.config, self.pool.url(i)
         extra = {"seed": sampling.seed} if sampling.seed is not None else {}
         if sampling.top_logprobs:
             extra.update(logprobs=True, top_logprobs=sampling.top_logprobs)
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(
+            raw = await self._clients[i].chat.completions.with_raw_response.create(
                 model=c.model,
                 messages=messages,
                 temperature=sampling.temperature,
@@ -305,29 +286,33 @@ class OpenAIJudgeBackend:
                 max_tokens=sampling.max_tokens,
                 **extra,
             )
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as e:
+            if _unreachable(e):
+                raise _Retryable("connection", f"cannot connect to {url}: {e.__cause__}", unreachable=True) from None
             raise _Retryable("timeout", f"no reply within {c.timeout_s} s") from None
         except openai.APIConnectionError as e:
             raise _Retryable(
                 "connection", f"connection failed: {e.__cause__ or e}", unreachable=_unreachable(e)
             ) from None
         except openai.APIStatusError as e:
-            status, detail = e.status_code, _error_detail(e)
+            status, detail = e.status_code, error_detail(e)
             if status in (401, 403, 404):
-                raise JudgeUnavailableError(f"judge at {c.base_url} answered HTTP {status}: {detail}") from None
+                raise JudgeUnavailableError(f"judge at {url} answered HTTP {status}: {detail}") from None
             if status == 429 or status >= 500:
                 raise _Retryable(
-                    f"http_{status}", f"HTTP {status}: {detail}", _retry_after(e.response.headers)
+                    f"http_{status}", f"HTTP {status}: {detail}", retry_after(e.response.headers)
                 ) from None
             raise JudgeCallError(f"http_{status}", f"HTTP {status}: {detail}") from None
-        self._unreachable_since = None
         body = raw.content
         try:
             completion = json.loads(body)
         except ValueError:
             what = "an empty body" if not body.strip() else f"a body that is not JSON: {body[:120]!r}"
             raise _Retryable("bad_body", f"the judge answered HTTP 200 with {what}") from None
-        reply = reply_from_completion(completion)
+        try:
+            reply = reply_from_completion(completion)
+        except AnswerError as e:
+            raise JudgeCallError(e.reason, str(e)) from None
         if sampling.top_logprobs and reply.tokens is None:
             raise JudgeCallError(
                 "no_logprobs",
@@ -336,29 +321,75 @@ class OpenAIJudgeBackend:
             )
         return reply
 
+    def _refusal(self, i: int, reason: str, error: Exception) -> JudgeUnavailableError | None:
+        """The whole judge's stop when replica ``i``, whose model list said nothing about the model
+        and which has answered nothing yet, refuses a request: a wrong model id or an option the
+        server does not take fails every request alike, so it is not retried for each sample."""
+        if i not in self._unconfirmed or reason in _TRANSIENT_STATUS:
+            return None
+        if not (reason.startswith("http_") or reason == "no_logprobs"):
+            return None
+        self._fatal = JudgeUnavailableError(
+            f"judge at {self.pool.url(i)} refused the first request for model {self.config.model!r}: {error}. "
+            "Nothing has been answered yet and GET /models did not list the models, so this is taken as a "
+            "model id the server does not serve or an option it does not take, not retried for every sample: "
+            "check the model id (--model, endpoint.model)"
+            + (" or use the text reward mode" if reason == "no_logprobs" else "")
+        )
+        return self._fatal
+
     async def complete(
         self, prompt: str, images: Sequence[JudgeImage], sampling: SamplingConfig, text_first: bool = False
     ) -> JudgeReply:
         """One judge reply; raises :class:`JudgeCallError` or :class:`JudgeUnavailableError` (module doc)."""
-        c = self.config
-        async with self._slots:
-            urls = await self._image_urls(images)
-            pictures = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
-            text = [{"type": "text", "text": prompt}]
-            messages = [{"role": "user", "content": text + pictures if text_first else pictures + text}]
-            retries = waits = 0
-            while True:
-                try:
-                    return await self._once(messages, sampling)
-                except _Retryable as e:
-                    if e.unreachable:  # not counted against max_retries: waits for the server
-                        self._still_unreachable(e)
-                    elif retries >= c.max_retries:
-                        raise JudgeCallError(e.reason, f"{e} (after {retries + 1} attempts)") from None
-                    else:
-                        retries += 1
-                    await asyncio.sleep(self._backoff(waits, e.retry_after_s))
-                    waits += 1
+        messages, retries, waits, avoid = None, 0, 0, None
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            i = await self.pool.acquire(avoid)
+            outcome: tuple[str | None, bool, bool] = ("cancelled", False, False)
+            try:
+                if messages is None:
+                    urls = await self._image_urls(images)
+                    pictures = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+                    text = [{"type": "text", "text": prompt}]
+                    messages = [{"role": "user", "content": text + pictures if text_first else pictures + text}]
+                reply = await self._once(i, messages, sampling)
+                outcome = (None, False, False)
+                self._unreachable_since = None
+                self._unconfirmed.discard(i)
+                return reply
+            except _Retryable as e:
+                outcome, error = (e.reason, True, e.unreachable), e
+            except JudgeCallError as e:
+                outcome = (e.reason, False, False)
+                raise self._refusal(i, e.reason, e) or e from None
+            except JudgeUnavailableError as e:
+                outcome = ("unavailable", False, False)
+                self._fatal = e
+                raise
+            finally:
+                self.pool.release(i, *outcome)
+            refusal = self._refusal(i, error.reason, error)
+            if refusal is not None:
+                raise refusal
+            others = [j for j in self.pool.in_rotation() if j != i]
+            if error.unreachable:  # not counted against max_retries: waits for the server
+                if others:
+                    avoid = None
+                    continue  # the replica left the rotation (or another serves): go on there at once
+                self._still_unreachable(self.pool.url(i), error)
+            elif retries >= self.config.max_retries:
+                raise JudgeCallError(error.reason, f"{error} (after {retries + 1} attempts)") from None
+            else:
+                retries += 1
+            if others:
+                avoid = i  # another replica may answer: no need to wait
+                continue
+            await asyncio.sleep(self._backoff(waits, error.retry_after_s))
+            waits += 1
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self.pool.aclose()
+        for client in self._clients:
+            await client.close()

@@ -135,13 +135,14 @@ async def open_judge(
     config: JudgeConfig, backend: JudgeBackend | None = None, cache: JudgeCache | None = None
 ) -> Judge:
     """A ready :class:`Judge`: ``backend`` (default: the OpenAI-compatible client of
-    ``config.endpoint``), health-checked when ``config.check_health``, with ``cache`` (default: a
-    cache at ``config.cache_path``, if set). Call it inside the event loop that will use the judge.
+    ``config.endpoint`` over every replica in ``config.endpoints``), health-checked when
+    ``config.check_health``, with ``cache`` (default: a cache at ``config.cache_path``, if set).
+    Call it inside the event loop that will use the judge.
     """
     if backend is None:
         if not config.endpoint.model:
             raise JudgeUnavailableError("no judge model given: set endpoint.model (or pass --model)")
-        backend = OpenAIJudgeBackend(config.endpoint)
+        backend = OpenAIJudgeBackend(config.endpoint, config.base_urls())
     try:
         if config.check_health:
             await backend.health_check()

@@ -31,11 +31,13 @@ class RewardError(CocoEditError):
 @dataclass(frozen=True)
 class RewardBatch:
     """Scores ``[B]`` and a bool ``valid [B]`` (invalid scores are NaN, so any use of one is loud);
-    ``reasons`` says why each invalid sample could not be scored (None where valid)."""
+    ``reasons`` says why each invalid sample could not be scored (a short tag, counted; None where
+    valid) and ``details`` what was said about it (a server's explanation, an unusable reply)."""
 
     scores: torch.Tensor
     valid: torch.Tensor
     reasons: tuple[str | None, ...] | None = None
+    details: tuple[str | None, ...] | None = None
 
     def failure_reasons(self) -> list[str]:
         """The reason of every invalid sample (``"unscored"`` when the reward gave none)."""
@@ -103,7 +105,7 @@ def as_reward_batch(value: Any, size: int, name: str) -> RewardBatch:
     scores = torch.where(
         batch.valid, batch.scores.float(), torch.full_like(batch.scores, math.nan, dtype=torch.float32)
     )
-    return RewardBatch(scores, batch.valid.bool(), batch.reasons)
+    return RewardBatch(scores, batch.valid.bool(), batch.reasons, batch.details)
 
 
 def mix_rewards(components: Mapping[str, RewardBatch], weights: Mapping[str, float]) -> RewardBatch:

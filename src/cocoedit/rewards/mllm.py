@@ -118,7 +118,8 @@ class MLLMReward:
         valid = torch.tensor([o.ok for o in outcomes], dtype=torch.bool)
         scores = torch.tensor([o.primary if o.ok else float("nan") for o in outcomes], dtype=torch.float32)
         reasons = tuple(None if o.ok else o.reason for o in outcomes)
-        return JudgeRewardBatch(scores, valid, reasons, tuple(outcomes))
+        details = tuple(None if o.ok else o.error + (f"; reply: {o.text!r}" if o.text else "") for o in outcomes)
+        return JudgeRewardBatch(scores, valid, reasons, details, outcomes=tuple(outcomes))
 
     def __call__(
         self,

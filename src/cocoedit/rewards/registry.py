@@ -80,7 +80,7 @@ BUILTIN_REWARDS: dict[str, RewardFactory] = {
         MLLMRewardConfig,
         "docs/judge.md",
         paths=("cache_path",),
-        resumable=("endpoint.", "cache_path", "check_health"),
+        resumable=("endpoint.", "endpoints", "cache_path", "check_health"),
     ),
     "pixel": RewardFactory(PixelReward, PixelRewardOptions, "docs/training.md#reward-components"),
     "edit_judge": RewardFactory(EditJudge, NoOptions, "docs/training.md#reward-components"),

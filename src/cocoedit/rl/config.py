@@ -93,7 +93,12 @@ class RewardConfig(_Section):
         min_length=1,
         description="The reward components, one entry each: {name, function, weight, options} (docs/training.md).",
     )
-    workers: int = Field(4, ge=1, description="Reward threads overlapping with sampling.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Reward threads overlapping with sampling; None: one per sampling batch of the epoch, so the "
+        "threads never cap how many judge requests are in flight (the judge's concurrency does).",
+    )
     max_unscored_fraction: float = Field(
         0.25,
         ge=0,

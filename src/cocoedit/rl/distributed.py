@@ -77,25 +77,44 @@ class ProcessGroup:
             differing = [r for r, h in enumerate(hashes) if h != hashes[0]]
             raise CocoEditError(f"{what} differ between processes (ranks {differing} differ from rank 0)")
 
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over the processes (collective; in float64, so a single process's
+        values come back unchanged)."""
+        if not self.enabled or not values:
+            return dict(values)
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return dict(zip(values, (t / self.world).tolist(), strict=True))
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
 
 
+def fewer_processes_than_asked(env: dict[str, str]) -> bool:
+    """Whether ``accelerate launch`` was asked for several processes and started one.
+
+    Without ``--multi_gpu`` (and without several GPUs to make it so), or with ``--cpu``,
+    ``accelerate launch --num_processes N`` runs its single-process launcher: it sets
+    ``ACCELERATE_USE_CPU``, and for N > 1 ``MASTER_ADDR``, but starts one process with no
+    ``WORLD_SIZE``. A real distributed launch always sets ``WORLD_SIZE``."""
+    return "ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env and "WORLD_SIZE" not in env
+
+
 def init_distributed() -> None:
     """Join the process group when launched by ``accelerate launch`` or torchrun (WORLD_SIZE > 1):
-    accelerate picks the backend (NCCL on GPUs, gloo on CPUs).
-
-    ``accelerate launch --cpu`` starts one process whatever ``--num_processes`` says (its simple
-    launcher); that case is logged as a warning, since it looks like a distributed launch."""
+    accelerate picks the backend (NCCL on GPUs, gloo on CPUs). One line warns when accelerate was
+    asked for several processes and started one (:func:`fewer_processes_than_asked`)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized()):
         from accelerate import PartialState
 
         PartialState()
-    elif os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "WORLD_SIZE" not in os.environ:
+    elif fewer_processes_than_asked(dict(os.environ)):
         logging.getLogger("cocoedit").warning(
-            "accelerate launch --cpu runs a single process whatever --num_processes says; for several CPU "
-            "processes use `accelerate launch --multi_gpu --num_processes N` (gloo on CPUs) or torchrun"
+            "accelerate launch started 1 process, not the --num_processes asked for (without --multi_gpu, or "
+            "with --cpu, it runs a single process): add --multi_gpu (it works on CPUs too, with gloo) or use "
+            "torchrun --nproc_per_node N"
         )
 
 

@@ -151,10 +151,12 @@ class Rollouts:
             scores = torch.cat([p[name].scores for p in parts])
             valid = torch.cat([p[name].valid for p in parts])
             reasons = tuple(r for p in parts for r in (p[name].reasons or (None,) * len(p[name].valid)))
+            details = tuple(d for p in parts for d in (p[name].details or (None,) * len(p[name].valid)))
             out[name] = RewardBatch(
                 self.dist.gather(scores.to(device)).cpu(),
                 self.dist.gather(valid.to(device)).cpu(),
                 tuple(r for rank in self.dist.gather_objects(reasons) for r in rank),
+                tuple(d for rank in self.dist.gather_objects(details) for d in rank),
             )
         return out
 

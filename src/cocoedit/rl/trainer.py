@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import torch
 
-from cocoedit.core.errors import CocoEditError, ServiceUnavailableError
+from cocoedit.core.errors import ServiceUnavailableError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.data.manifest import EditSample
@@ -48,6 +47,7 @@ from cocoedit.rl.distributed import ProcessGroup, full_tensor, shard_transformer
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_seed
 from cocoedit.rl.logging import RunLogger, repair_metrics
 from cocoedit.rl.old_policy import old_policy_decay, soft_update_
+from cocoedit.rl.reward_failures import RewardFailureError, append_failures, check_unscored, unscored_stats
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
 from cocoedit.rl.run_folder import check_resume, start_run
 from cocoedit.rl.step import AdapterPolicies, NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
@@ -60,10 +60,6 @@ _ADAPTER_STREAM = 0xADA
 # Validation row i always starts from the noise of "sample" _VALIDATION_INDEX + i of epoch 0, so
 # validations at different steps compare the same inputs.
 _VALIDATION_INDEX = 10**9
-
-
-class RewardFailureError(CocoEditError):
-    """A reward component could not score too large a share of an epoch's samples."""
 
 
 class CocoEditTrainer:
@@ -177,18 +173,12 @@ class CocoEditTrainer:
         waited = time.perf_counter() - start
         c = self.config
         stats: dict[str, float] = {f"reward/{n}": nanmean(b.scores) for n, b in gathered.items()}
+        ids = [self.samples[row].id for row in plan.prompts[plan.sample_group].tolist()]
         for name, batch in gathered.items():
-            reasons = Counter(batch.failure_reasons())
-            stats[f"reward_unscored/{name}"] = float(sum(reasons.values()))
-            stats.update({f"reward_unscored/{name}/{reason}": float(n) for reason, n in reasons.items()})
-            share = sum(reasons.values()) / max(len(batch.valid), 1)
-            if c.reward.weights[name] and share > c.reward.max_unscored_fraction:
-                counted = ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
-                raise RewardFailureError(
-                    f"epoch {plan.epoch + 1}: reward {name!r} could not score {sum(reasons.values())} of "
-                    f"{len(batch.valid)} samples ({share:.0%} > reward.max_unscored_fraction "
-                    f"{c.reward.max_unscored_fraction:g}): {counted}"
-                )
+            stats.update(unscored_stats(name, batch))
+            if self.dist.main:
+                append_failures(self.run_dir, plan.epoch + 1, name, batch, ids)
+            check_unscored(plan.epoch, name, batch, c.reward.weights[name], c.reward.max_unscored_fraction)
         mixed = mix_rewards(gathered, c.reward.weights)
         a = c.advantage
         adv = optimality_probability(
@@ -252,7 +242,7 @@ class CocoEditTrainer:
         decay = old_policy_decay(self.step + 1, c.optim.old_policy_decay)  # the step just completed
         soft_update_(self.old, self.current, decay)
         return {
-            **losses.as_metrics(),
+            **self.dist.mean(losses.as_metrics()),  # each process's share of the epoch: the mean is the epoch's
             "train/grad_norm": grad_norm,
             "train/old_decay": decay,
             "train/stepped": float(stepped),
@@ -321,7 +311,12 @@ class CocoEditTrainer:
             wandb=c.train.wandb.model_dump(),
         )
         try:
-            with ThreadPoolExecutor(c.reward.workers, thread_name_prefix="reward") as pool:
+            # Each reward thread holds one sampling batch until every component scored it: fewer
+            # threads than batches would cap the judge requests in flight below the judge's concurrency.
+            batches = -(
+                -c.sampling.prompts_per_epoch * c.sampling.group_size // self.dist.world // c.sampling.batch_size
+            )
+            with ThreadPoolExecutor(c.reward.workers or batches, thread_name_prefix="reward") as pool:
                 while self.step < c.train.epochs:
                     try:
                         self._one_epoch(pool)
