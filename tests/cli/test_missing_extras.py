@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cocoedit.cli import app
 from cocoedit.core.optional import MissingExtraError
-from cocoedit.rl.logging import check_logger
+from cocoedit.rl.logging import check_trackers
 from cocoedit.viewer.browser import headless_browser
 
 runner = CliRunner()
@@ -47,10 +47,10 @@ def test_a_command_without_its_extra_names_it(monkeypatch, tmp_path, missing, ar
     assert not (tmp_path / "out").exists()
 
 
-def test_the_wandb_logger_without_wandb_names_the_extra(monkeypatch):
+def test_the_wandb_tracker_without_wandb_names_the_extra(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
     with pytest.raises(Exception, match=r"the wandb package is not installed: pip install 'cocoedit\[wandb\]', or set"):
-        check_logger("wandb")
+        check_trackers(["wandb"])
 
 
 def test_the_browser_without_playwright_names_the_extra(monkeypatch):

@@ -13,9 +13,11 @@ TRAINING = [
     "flux2_klein",
     "kontext",
     "kontext_reference",
+    "kontext_smoke",
     "qwen_image_2.1",
     "qwen_image_edit_2509",
     "qwen_image_edit_2509_reference",
+    "qwen_image_edit_2509_smoke",
     "qwen_image_edit_2511",
     "tiny",
 ]

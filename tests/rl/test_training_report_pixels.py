@@ -17,7 +17,7 @@ def test_sample_grids_are_lossless_and_pixelated_with_and_without_a_sidecar(tmp_
     grid = np.random.default_rng(0).integers(0, 255, (2 * 24, 3 * 24, 3), dtype=np.uint8)
     for name, sidecar in (("with", True), ("without", False)):
         run = tmp_path / name
-        logger = RunLogger(run, backend="none")
+        logger = RunLogger(run, trackers=())
         logger.log(1, {"reward/combined": 0.5})
         logger.close()
         (run / "samples").mkdir()
