@@ -42,7 +42,7 @@ def test_curated_manifest_trains(candidates, tmp_path):
             "--set",
             "sampling.steps=2",
             "--set",
-            "train.logger=none",
+            "train.report_to=[]",
             "--set",
             "train.epochs=1",
         ],

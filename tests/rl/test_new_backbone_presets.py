@@ -81,11 +81,11 @@ def overrides(model: Path, manifest: Path, base_url: str, epochs: int, extra: li
         f"train.checkpoint_every={1 if epochs > 2 else epochs}",
         "train.validate_every=100",
         "train.sample_grid_every=100",
-        "train.logger=none",
+        "train.report_to=[]",
         "advantage.std_threshold=0.0",  # a tiny random model's group can be near-uniform
-        f"judge.endpoint.base_url={base_url}",
-        "judge.endpoint.model=scripted-judge",
-        "judge.endpoint.max_retries=0",
+        f"reward.components.judge.options.endpoint.base_url={base_url}",
+        "reward.components.judge.options.endpoint.model=scripted-judge",
+        "reward.components.judge.options.endpoint.max_retries=0",
         *extra,
     ]
     return [arg for s in sets for arg in ("--set", s)]

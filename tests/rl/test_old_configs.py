@@ -3,6 +3,7 @@ same config as today's spelling; a run started by an earlier version (config.yam
 still resumes, and still refuses a result-changing difference."""
 
 import logging
+import re
 
 import pytest
 import yaml
@@ -191,3 +192,15 @@ def test_a_run_started_by_an_earlier_version_resumes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "reward.weights/functions/options are the old form of reward.components" in result.output
     assert "components" in yaml.safe_load(saved.read_text())["reward"]  # the run's records are in today's form now
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("judge.endpoint.base_url=http://127.0.0.1:9/v1", "reward.components.judge.options.endpoint"),
+        ("reward.pixel.psnr_weight=0.3", "reward.components.pixel.options.psnr_weight"),
+    ],
+)
+def test_an_old_section_beside_todays_components_is_refused_not_ignored(override, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config("tiny", [override])

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cocoedit.rewards.mllm import JudgeReward, MLLMReward
+from cocoedit.rewards.mllm import JudgeReward, MLLMReward, MLLMRewardConfig
 from cocoedit.rl.config import RewardConfig
 from cocoedit.rl.trainer import CocoEditTrainer
 from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
@@ -17,7 +17,7 @@ DELAY_S = 4.0
 
 @pytest.mark.slow
 def test_all_sampled_batches_are_judged_at_once(tmp_path, train_samples, make_backbone, make_config):
-    assert RewardConfig().workers is None  # the default under test
+    assert RewardConfig(components=[{"name": "pixel"}]).workers is None  # the default under test
     arrivals, lock = [], threading.Lock()
 
     def script(body, index):
@@ -26,13 +26,13 @@ def test_all_sampled_batches_are_judged_at_once(tmp_path, train_samples, make_ba
         return ScriptedReply(text="Editing effect: 3\nVisual quality: 4", delay_s=DELAY_S)
 
     with ScriptedJudgeServer(script, validate_requests=False) as server:
+        judge = {"endpoint": {"base_url": server.base_url, "model": server.model, "concurrency": 16}}
         config = make_config(
             sampling={"prompts_per_epoch": 4, "group_size": 4, "batch_size": 2, "steps": 2},
-            reward={"weights": {"judge": 1.0}, "workers": None},
+            reward={"components": [{"name": "judge", "options": judge}], "workers": None},
             train={"epochs": 1},
-            judge={"endpoint": {"base_url": server.base_url, "model": server.model, "concurrency": 16}},
         )
-        reward = JudgeReward(MLLMReward(config.judge))
+        reward = JudgeReward(MLLMReward(MLLMRewardConfig.model_validate(config.reward.component("judge").options)))
         CocoEditTrainer(config, tmp_path / "run", make_backbone("kontext"), train_samples, {"judge": reward}).train()
     # Requests each take DELAY_S: those that arrived within DELAY_S of one another were in flight together.
     in_flight = max(sum(a <= t < a + DELAY_S for a in arrivals) for t in arrivals)

@@ -31,7 +31,7 @@ def test_train_resume_and_report_from_the_cli(tmp_path):
         "--set",
         "sampling.steps=2",
         "--set",
-        "train.logger=none",
+        "train.report_to=[]",
     ]
     run = tmp_path / "run"
     result = runner.invoke(

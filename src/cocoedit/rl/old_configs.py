@@ -10,7 +10,9 @@ per old spelling, how it read them:
 * ``reward.pixel`` -> the options of the pixel component(s);
 * the top-level ``judge`` section -> the options of the judge component(s).
 
-A component's own options win over the folded section. The run folder's ``config.yaml`` of a run
+In an old config, a component's own options (``reward.options``) win over the folded section;
+a config with today's ``reward.components`` and an old section is refused (the section would be
+ignored). The run folder's ``config.yaml`` of a run
 started by an earlier version is read the same way, so such a run resumes.
 """
 
@@ -102,6 +104,16 @@ def upgrade_old_spellings(data: dict[str, Any]) -> tuple[dict[str, Any], list[st
                 f"reward.components and the old reward.{'/'.join(old_maps)} describe the same components: "
                 "give reward.components only (one entry per component)"
             )
+        # With today's components, an old section (often a --set judge.endpoint...=) would be folded
+        # under the component's own options and lose to them: refuse it rather than ignore it.
+        for old_key, section, builtin in (("judge", judge, "judge"), ("reward.pixel", pixel, "pixel")):
+            if section is not None:
+                first = next(iter(section), "...") if isinstance(section, dict) else "..."
+                raise ValueError(
+                    f"{old_key} is the old place of the {builtin} reward's settings and this config has "
+                    f"reward.components: give them as the component's options "
+                    f"(reward.components.{builtin}.options.{first}...)"
+                )
     elif old_maps or pixel is not None or judge is not None:
         reward["components"] = _components_from_maps(reward)
         for key in old_maps:
