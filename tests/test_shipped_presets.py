@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cocoedit.core.presets import PRESETS_FOLDER, list_presets
-from cocoedit.data.curation_config import BuildConfig, load_build_config
+from cocoedit.curation.config import BuildConfig, load_build_config
 from cocoedit.demo.settings import DemoSettings, load_demo_settings
 from cocoedit.rl.config import CocoEditConfig, load_config
 
