@@ -66,8 +66,9 @@ from full_size_editors import (  # noqa: E402
 @dataclass(frozen=True)
 class Backbone:
     """One row of the benchmark: the backbone kind, the preset (shipped in the package) it trains with,
-    the builder of its full-size editor from the tiny one, and the backbone options the tiny
-    model needs (its tokenizers are short, its vision-language image small)."""
+    the builder of its full-size editor from the tiny one, and the backbone options of a tiny run
+    (Kontext's tiny T5 tokenizer is short; FLUX.2's 512-token padding and a 384² vision-language
+    image would only make the CPU run slower)."""
 
     kind: str
     preset: str

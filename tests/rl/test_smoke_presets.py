@@ -28,8 +28,8 @@ SMOKE = {
     "qwen_image_2.1_smoke": ("qwen_image_2.1", "qwen-image-2.1"),
     "qwen_image_edit_2511_smoke": ("qwen_image_edit_2511", "qwen-image-edit-plus"),
 }
-# What only makes a run CPU-sized, per kind: the tiny T5's and FLUX.2 tokenizers are short; a
-# 56² vision-language image instead of 384².
+# What only makes a run CPU-sized, per kind: the tiny T5 tokenizer is short; FLUX.2's 512 padded
+# text tokens and a 384² vision-language image would only make the tiny runs slower.
 CPU_SIZED = {
     "kontext": ["model.backbone_options.max_sequence_length=48"],
     "flux2-klein": ["model.backbone_options.max_sequence_length=48"],
@@ -152,7 +152,8 @@ def test_smoke_preset_runs_on_tiny_models_with_its_own_settings(tmp_path, manife
     rows = read_metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [1, 2] and all(r["train/stepped"] == 1.0 for r in rows)
     assert (tmp_path / "run" / "checkpoints" / "step-000002" / "lora").is_dir()
-    assert "val/combined" in rows[1] and "val/combined" not in rows[0]  # validated at the first checkpoint
+    # Validated at step 2, the first checkpoint (and, here, the last step), not at step 1.
+    assert "val/combined" in rows[1] and "val/combined" not in rows[0]
     component = "change" if judge_free else "judge"
     assert all(0 <= r[f"reward/{component}"] <= 1 for r in rows)  # scored, not NaN
     samples = shipped.sampling.prompts_per_epoch * shipped.sampling.group_size
