@@ -145,6 +145,12 @@ PRESETS = {
     "flux2_klein.yaml": "flux2-klein",
     "flux2_dev.yaml": "flux2",
     "qwen_image_2.1.yaml": "qwen-image-2.1",
+    "kontext_smoke.yaml": "kontext",
+    "qwen_image_edit_2509_smoke.yaml": "qwen-image-edit-plus",
+    "qwen_image_edit_2511_smoke.yaml": "qwen-image-edit-plus",
+    "flux2_klein_smoke.yaml": "flux2-klein",
+    "flux2_dev_smoke.yaml": "flux2",
+    "qwen_image_2.1_smoke.yaml": "qwen-image-2.1",
 }
 
 

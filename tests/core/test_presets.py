@@ -10,15 +10,19 @@ from cocoedit.core.presets import PresetError, find_preset, list_presets, resolv
 
 TRAINING = [
     "flux2_dev",
+    "flux2_dev_smoke",
     "flux2_klein",
+    "flux2_klein_smoke",
     "kontext",
     "kontext_reference",
     "kontext_smoke",
     "qwen_image_2.1",
+    "qwen_image_2.1_smoke",
     "qwen_image_edit_2509",
     "qwen_image_edit_2509_reference",
     "qwen_image_edit_2509_smoke",
     "qwen_image_edit_2511",
+    "qwen_image_edit_2511_smoke",
     "tiny",
 ]
 CURATION = ["curation_local_edits", "curation_pairs_difference"]
