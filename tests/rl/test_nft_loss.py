@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from cocoedit.rl.nft_loss import adaptive_x0_loss, kl_to_reference, nft_policy_loss, nft_velocities, x0_from_velocity
+from cocoedit.models.flow import x0_from_velocity
+from cocoedit.rl.nft_loss import adaptive_x0_loss, kl_to_reference, nft_policy_loss, nft_velocities
 
 
 def test_velocities_and_their_gradients():

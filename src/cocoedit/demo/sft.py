@@ -36,6 +36,7 @@ import torch
 from cocoedit.data.manifest import read_manifest
 from cocoedit.data.rows import prepare_row
 from cocoedit.demo.pixel_editor import build_pixel_editor
+from cocoedit.models.flow import noisy, velocity_target, x0_from_velocity
 from cocoedit.models.registry import wrap_pipeline
 
 
@@ -129,13 +130,13 @@ def train_pixel_editor(
         x0 = backbone.encode_source(target, config.size, config.size)  # lossless (8-bit) pixels
         eps = torch.randn(x0.shape, generator=gen)
         t = torch.rand(len(idx), generator=gen)
-        x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
+        x_t = noisy(x0, eps, t)
         v = backbone.predict_velocity(x_t, t, cond)
         weights = pixel_loss_weights(masks[idx], config.edit_loss_weight, backbone.pack)
         if config.prediction == "source_residual":
-            error = x_t - t[:, None, None] * v - x0  # x0_hat - x0
+            error = x0_from_velocity(x_t, t, v) - x0
         else:
-            error = v - (eps - x0)
+            error = v - velocity_target(x0, eps)
         loss = (error.square() * weights).sum() / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,9 +7,11 @@
 3. gather every reward component from all processes, mix, and turn the result into optimality
    probabilities ``r`` with a valid mask (:mod:`cocoedit.rl.advantages`); unscored samples are
    excluded, failure reasons counted, saturated groups banned;
-4. accumulate the gradients of ``L_policy + L_KL + L_reg`` over the epoch (:mod:`cocoedit.rl.step`);
-5. average gradients over processes, clip, one AdamW step, then move the old adapter towards the
-   current one with the decay of the step just completed (:mod:`cocoedit.rl.old_policy`);
+4. the update (:class:`cocoedit.rl.step.PolicyUpdate`): the gradients of ``L_policy + L_KL +
+   L_reg`` accumulated over the epoch, averaged over processes, clipped, one AdamW step, then the
+   old adapter moved towards the current one;
+5. the learning signal's diagnostics (:mod:`cocoedit.rl.diagnostics`): a warning when most groups
+   carry none, a stop when none has for ``advantage.no_signal_steps`` steps;
 6. log, write sample grids, validate and checkpoint on schedule (:mod:`cocoedit.rl.checkpoint`).
 
 The maths lives in pure functions; this module owns devices, processes, I/O and the schedule, and
@@ -17,8 +19,8 @@ never branches on which backbone it trains. Adapters are float32 and drawn from 
 (every run and every process starts from the same ones); on CUDA the passes run under bf16
 autocast. Data parallelism (``train.parallel``): ``ddp`` keeps the whole transformer on each
 process and all-reduces the LoRA gradients; ``fsdp2`` shards it per block with ``fully_shard``.
-Either way a run on P processes equals a 1-process run with the same global batch (deterministic
-samplers; ``sampler: sde`` draws its step noise per sampling batch).
+Either way a run on P processes equals a 1-process run with the same global batch (every sample
+draws its noise, also the SDE's, from its own generator).
 """
 
 from __future__ import annotations
@@ -43,15 +45,15 @@ from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, ful
 from cocoedit.rewards.base import RewardFunction, mix_rewards
 from cocoedit.rewards.registry import close_rewards
 from cocoedit.rl import checkpoint as ckpt
-from cocoedit.rl.advantages import optimality_probability
+from cocoedit.rl.advantages import Credit, assign_credit
 from cocoedit.rl.config import CocoEditConfig, ConfigError
-from cocoedit.rl.distributed import ProcessGroup, full_tensor, shard_transformer
+from cocoedit.rl.diagnostics import SignalMonitor, signal_metrics
+from cocoedit.rl.distributed import ProcessGroup, shard_transformer
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_seed
 from cocoedit.rl.logging import RunLogger, repair_metrics
-from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
 from cocoedit.rl.run_folder import check_resume, start_run
-from cocoedit.rl.step import AdapterPolicies, NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
+from cocoedit.rl.step import AdapterPolicies, NonFiniteError, PolicyUpdate, RolloutBatch, StepSettings
 
 CURRENT, OLD = "default", "old"
 # Separate random streams from train.seed: rollout noise (the seed itself), training noise and
@@ -93,15 +95,8 @@ class CocoEditTrainer:
         backbone.check_resolution(self.height, self.width)
         self.latent_hw = backbone.latent_grid(self.height, self.width)
         self.rollouts = Rollouts(config, backbone, train_samples, validation_samples, self.rewards, self.dist)
-        self.step_settings = StepSettings(
-            timesteps=self.rollouts.sigmas[:-1],  # the rollout's timesteps (method.md §b.4)
-            num_timesteps=max(1, int(config.sampling.steps * config.nft.timestep_fraction)),
-            micro_batch_size=config.optim.train_batch_size,
-            beta=config.nft.beta,
-            adv_clip_max=config.advantage.adv_clip_max,
-            kl_weight=config.nft.kl_weight,
-            regularizer=config.regularizer if config.regularizer.enabled else None,
-        )
+        # The rollout's timesteps are the training timesteps (method.md §b.4).
+        self.step_settings = StepSettings.from_config(config, self.rollouts.sigmas[:-1])
         self._add_adapters()
         self.policies = AdapterPolicies(backbone, CURRENT, OLD)
         if backbone.device.type == "cuda" and not config.train.cudnn_attention:
@@ -112,6 +107,18 @@ class CocoEditTrainer:
             backbone.transformer.enable_gradient_checkpointing()
         o = config.optim
         self.optimizer = torch.optim.AdamW(self.current, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
+        self.update = PolicyUpdate(
+            policies=self.policies,
+            current=self.current,
+            old=self.old,
+            optimizer=self.optimizer,
+            settings=self.step_settings,
+            pack=backbone.pack,
+            unpack=lambda z: backbone.unpack(z, self.height, self.width),
+            dist=self.dist,
+            sharded=self.sharded,
+        )
+        self.monitor = SignalMonitor(config)
         self.step = 0
         self.banned: set[int] = set()
         self.logger: RunLogger | None = None
@@ -171,9 +178,9 @@ class CocoEditTrainer:
             close_rewards(rewards)
             raise
 
-    # -- rewards -> r -----------------------------------------------------------------------------
-    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """This process's ``r`` and ``valid`` from the globally gathered rewards, and the statistics."""
+    # -- rewards -> r ----------------------------------------------------------------------------
+    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[Credit, dict]:
+        """This process's credit from the globally gathered rewards, and the statistics."""
         start = time.perf_counter()
         gathered = self.rollouts.gather_scores(samples.futures)
         waited = time.perf_counter() - start
@@ -192,18 +199,15 @@ class CocoEditTrainer:
                     f"{c.reward.max_unscored_fraction:g}): {counted}"
                 )
         mixed = mix_rewards(gathered, c.reward.weights)
-        a = c.advantage
-        adv = optimality_probability(
-            mixed.scores,
+        result = assign_credit(
+            {n: (b.scores, b.valid) for n, b in gathered.items()},
+            c.reward.weights,
             plan.sample_group,
-            mixed.valid,
-            a.normaliser,
-            a.adv_clip_max,
-            a.std_eps,
-            a.std_threshold,
-            a.mean_threshold,
+            advantage=c.advantage,
+            credit=c.credit,
         )
-        if a.ban_saturated:
+        adv = result.combined
+        if c.advantage.ban_saturated:
             self.banned.update(plan.prompts[adv.ban].tolist())
         stats.update(
             {
@@ -211,23 +215,23 @@ class CocoEditTrainer:
                 "reward/scored_fraction": mixed.valid.float().mean().item(),
                 "r/mean": nanmean(adv.r),
                 "r/std": nanstd(adv.r),
-                "train/valid_fraction": adv.valid.float().mean().item(),
+                "train/valid_fraction": result.credit.valid.float().mean().item(),
                 "train/banned": float(len(self.banned)),
                 "time/waiting_for_rewards": waited,
             }
         )
-        return adv.r[plan.start : plan.stop], adv.valid[plan.start : plan.stop], stats
+        stats.update(signal_metrics(result, c.advantage.std_threshold))
+        return result.credit.select(slice(plan.start, plan.stop)), stats
 
     # -- the update -------------------------------------------------------------------------------
-    def _update(self, plan: EpochPlan, samples: EpochSamples, r: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
-        """Gradients of the epoch's loss, one optimizer step, the old adapter's soft update."""
+    def _update(self, plan: EpochPlan, samples: EpochSamples, credit: Credit) -> dict[str, float]:
+        """One step of :class:`~cocoedit.rl.step.PolicyUpdate` on this process's rollouts."""
         start = time.perf_counter()
         c, device = self.config, self.backbone.device
         batch = RolloutBatch(
             clean=samples.clean.to(device),
             conditions=[self.rollouts.condition(i) for i in samples.rows],
-            r=r,
-            valid=valid,
+            credit=credit,
             edit_masks=latent_grid_mask(
                 torch.stack([self.rollouts.row(i).edit_mask for i in samples.rows]), self.latent_hw
             ),
@@ -235,29 +239,9 @@ class CocoEditTrainer:
                 sample_seed(c.train.seed ^ _TRAIN_STREAM, plan.epoch, plan.start + i) for i in range(len(samples.rows))
             ],
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        losses = accumulate_gradients(
-            batch, self.policies, self.step_settings, lambda z: self.backbone.unpack(z, self.height, self.width)
-        )
-        if not self.sharded:  # FSDP2 has already reduced the gradients in backward
-            self.dist.average_gradients(self.current)
-        grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(self.current, c.optim.grad_clip)).item()
-        stepped = self.dist.any(bool(valid.any()), device) or not c.optim.skip_step_without_valid
-        if stepped:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if not all(bool(torch.isfinite(full_tensor(p.detach())).all()) for p in self.current):
-            raise NonFiniteError(
-                f"step {self.step + 1}: an adapter weight is not finite after the optimizer step "
-                f"(gradient norm {grad_norm:.4g}); nothing was saved"
-            )
-        decay = old_policy_decay(self.step + 1, c.optim.old_policy_decay)  # the step just completed
-        soft_update_(self.old, self.current, decay)
+        result = self.update.step(batch, self.step + 1)
         return {
-            **losses.as_metrics(),
-            "train/grad_norm": grad_norm,
-            "train/old_decay": decay,
-            "train/stepped": float(stepped),
+            **result.as_metrics(),
             "train/lr": self.optimizer.param_groups[0]["lr"],
             "time/training": time.perf_counter() - start,
         }
@@ -350,8 +334,9 @@ class CocoEditTrainer:
             self.dist.rank,
         )
         samples = self.rollouts.sample_epoch(plan, self.policies.old, pool)
-        r, valid, stats = self._collect_rewards(samples, plan)
-        stats.update(self._update(plan, samples, r, valid))
+        credit, stats = self._collect_rewards(samples, plan)
+        stats.update(self.rollouts.group_spread(samples, plan))
+        stats.update(self._update(plan, samples, credit))
         self.step += 1
         stats.update({"time/sampling": samples.seconds, "time/epoch": time.perf_counter() - t0})
         if torch.cuda.is_available():
@@ -370,6 +355,9 @@ class CocoEditTrainer:
                 _write_json(
                     self.run_dir / "samples" / f"step-{self.step:06d}.json", {"step": self.step, "rows": captions}
                 )
+        # Stops a run in which no group has carried a signal for advantage.no_signal_steps steps
+        # (after logging, so metrics.jsonl shows the steps it names).
+        self.monitor.observe(self.step, stats)
         if self.step % c.train.checkpoint_every == 0 or self.step == c.train.epochs:
             self._checkpoint(score)
         if self.progress is not None and self.dist.main:
