@@ -3,13 +3,17 @@
 Spread is over the RL seeds: seed k's arm runs are compared with the base editor evaluated from
 seed k's test noise, and the table shows mean +- standard deviation of those per-seed means (the
 sample standard deviation; a single seed shows no spread). Differences to the base are paired
-per seed, and the statement follows :mod:`cocoedit.demo.statement` (a change counts beyond two
-standard errors of the paired differences).
+per seed, with their 95 % paired t interval, and the statement follows
+:mod:`cocoedit.demo.statement` (a change counts when its interval excludes 0). The summary also
+records where and with what the numbers were made (commit, date, host, torch, threads), how much
+the base editor's output depends on its initial noise, and how many groups carried a signal at the
+first RL step.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 import statistics
@@ -17,11 +21,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cocoedit.core.reporting import figure_img, html_page, html_table, pyplot, section
 from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
-from cocoedit.demo.statement import claims_and_sentences, paired_change
+from cocoedit.demo.statement import claims_and_sentences, interval_words, paired_change
 from cocoedit.rl.logging import read_metrics
 
 PLUMBING_NOTE = (
@@ -29,6 +35,8 @@ PLUMBING_NOTE = (
     "nothing about the method; run the full demo for results."
 )
 METRICS = (("edit_success", "edit success"), ("keep_psnr", "keep PSNR (dB)"), ("keep_ssim", "keep SSIM"))
+#: The trainer's default advantage.std_threshold (every arm uses it).
+STD_THRESHOLD = 0.02
 CURVES = (
     ("reward/edit_judge", "rollout edit success (train)"),
     ("val/edit_judge", "validation edit success"),
@@ -50,6 +58,79 @@ def _per_type(scores, types: list[str]) -> dict[str, float]:
         idx = [i for i, t in enumerate(types) if t == kind]
         out[kind] = float(scores.edit_success[idx].nanmean())
     return out
+
+
+def base_spread(by_seed: dict[int, Any], masks: torch.Tensor, threshold: float) -> dict[str, Any]:
+    """How much the base editor's output depends on its initial noise, from its evaluations with
+    each seed's noise (one group of ``len(seeds)`` samples per test pair): the mean pairwise RMS
+    difference between seeds on the edit and the keep region, the mean within-pair std of edit
+    success, and the share of test pairs whose edit-success std exceeds ``threshold`` (groups the
+    judge-only arm could learn from)."""
+    seeds = sorted(by_seed)
+    if len(seeds) < 2:
+        return {"seeds": len(seeds)}
+    images = torch.stack([by_seed[k].images for k in seeds])  # [S, N, 3, H, W]
+    judged = torch.stack([by_seed[k].edit_success for k in seeds])  # [S, N]
+    edit, keep = [], []
+    for a, b in itertools.combinations(range(len(seeds)), 2):
+        sq = (images[a] - images[b]).square()
+        for values, m in ((edit, masks), (keep, 1 - masks)):
+            values.append(((sq * m).sum(dim=(1, 2, 3)) / (3 * m.sum(dim=(1, 2, 3))).clamp_min(1)).sqrt())
+    std = judged.std(dim=0, unbiased=False)
+    return {
+        "seeds": len(seeds),
+        "spread_edit": float(torch.stack(edit).mean()),
+        "spread_keep": float(torch.stack(keep).mean()),
+        "edit_success_std": float(std.nanmean()),
+        "informative_share": float((std > threshold).float().mean()),
+        "threshold": threshold,
+    }
+
+
+def first_step_signal(out: Path, settings: DemoSettings) -> dict[str, Any]:
+    """Share of groups above the std threshold at the first RL step, over every arm and seed."""
+    shares, groups = [], 0
+    for arm in arms(settings):
+        for seed in settings.seeds:
+            rows = read_metrics(out / "runs" / f"{arm.name}-seed{seed}")
+            value = rows[0].get("signal/uninformative_groups") if rows else None
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                shares.append(1.0 - value)
+                groups += settings.rl.prompts_per_epoch
+    return {"informative_share": statistics.fmean(shares) if shares else math.nan, "groups": groups}
+
+
+def run_environment() -> dict[str, Any]:
+    """Where and with what the numbers were made."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    import cocoedit
+
+    where = Path(cocoedit.__file__).parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=where)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {
+        "commit": commit,
+        "uncommitted_changes": dirty,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads_per_run": 1,
+    }
 
 
 def build_summary(
@@ -79,6 +160,7 @@ def build_summary(
     claims, sentences = claims_and_sentences(rows)
     if settings.plumbing_check:
         sentences.insert(0, PLUMBING_NOTE)
+    masks = torch.stack([r.edit_mask for r in held_out_rows(out / "data", settings.task.size)])
     sft = json.loads((base_dir / "sft_losses.json").read_text(encoding="utf-8"))
     return {
         "plumbing_check": settings.plumbing_check,
@@ -94,21 +176,52 @@ def build_summary(
             "sft_steps": len(sft),
             "final_sft_loss": statistics.fmean(sft[-20:]),
         },
+        "base_spread": base_spread(base, masks, STD_THRESHOLD),
+        "first_step_signal": first_step_signal(out, settings),
+        "environment": {**run_environment(), "workers": settings.workers},
         "settings": settings.model_dump(mode="json"),
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
 
 
+def environment_line(summary: dict[str, Any]) -> str:
+    env = summary.get("environment") or {}
+    if not env:
+        return ""
+    commit = env.get("commit") or "unknown commit"
+    if env.get("uncommitted_changes"):
+        commit += " (with uncommitted changes)"
+    return (
+        f"Run: commit {commit}, {env.get('date')}, host {env.get('host')} ({env.get('cpus')} CPUs), "
+        f"Python {env.get('python')}, torch {env.get('torch')}, {env.get('torch_threads_per_run')} torch thread per "
+        f"run, {env.get('workers')} runs at a time."
+    )
+
+
+def signal_line(summary: dict[str, Any]) -> str:
+    spread, first = summary.get("base_spread") or {}, summary.get("first_step_signal") or {}
+    if "spread_edit" not in spread:
+        return ""
+    return (
+        f"Base editor across the {spread['seeds']} seeds' noise: RMS difference {spread['spread_edit']:.3f} on the "
+        f"edit region and {spread['spread_keep']:.3f} on the keep region; edit-success std per test pair "
+        f"{spread['edit_success_std']:.3f}, above {spread['threshold']:g} for {spread['informative_share']:.0%} of "
+        f"the pairs. Groups above the std threshold at the first RL step: {first.get('informative_share', 0):.0%} of "
+        f"{first.get('groups', 0)}."
+    )
+
+
 def markdown_summary(summary: dict[str, Any]) -> str:
-    """The results table, the statement and the seconds per stage as Markdown (``results.md``), to
-    paste into docs/demo.md."""
+    """The results table, one headline per arm, the statement, the run's environment and the
+    seconds per stage as Markdown (``results.md``), to paste into docs/demo.md."""
     seeds = summary["seeds"]
     lines = []
     if summary["plumbing_check"]:
         lines += [f"**{PLUMBING_NOTE}**", ""]
     lines += [
         f"{summary['test_samples']} held-out test pairs, seeds {seeds}: mean ± std over seeds; Δ = paired "
-        "difference to the base editor, mean ± standard error, * beyond the seed spread (> 2 s.e.).",
+        "difference to the base editor, mean [95 % paired t interval, n − 1 degrees of freedom], * the interval "
+        "excludes 0.",
         "",
         "| model | edit success | keep PSNR (dB) | keep SSIM | Δ edit success | Δ keep PSNR (dB) |",
         "|---|---|---|---|---|---|",
@@ -127,6 +240,9 @@ def markdown_summary(summary: dict[str, Any]) -> str:
         )
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [s for s in summary["statement"] if s != PLUMBING_NOTE] + [""]
+    for extra in (signal_line(summary), environment_line(summary)):
+        if extra:
+            lines += [extra, ""]
     seconds = summary["seconds"]
     lines.append(
         "Seconds per stage: "
@@ -142,9 +258,8 @@ def _cell(spread: dict[str, Any], fmt: str) -> str:
 
 
 def _delta(change: dict[str, Any], fmt: str) -> str:
-    """Paired difference to the base: mean ± standard error, starred when beyond the seed spread."""
-    se = "–" if change["n"] < 2 else f"{change['se']:{fmt}}"
-    return f"{change['mean']:+{fmt}} ± {se}{' *' if change['clear'] else ''}"
+    """Paired difference to the base: mean [95 % interval], starred when the interval excludes 0."""
+    return interval_words(change, "", fmt) + (" *" if change["excludes_zero"] else "")
 
 
 def _results_table(rows: dict[str, dict]) -> str:
@@ -300,11 +415,16 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
             + _results_table(rows)
             + (
                 f"<p class='muted'>{summary['test_samples']} held-out test pairs; mean ± standard deviation over "
-                f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean ± standard "
-                "error, * = beyond the seed spread (more than 2 standard errors). Edit success is the "
+                f"seeds {summary['seeds']}; Δ columns: per-seed paired difference to the base editor, mean and its "
+                "95 % paired t interval (n − 1 degrees of freedom), * = the interval excludes 0. Edit success is the "
                 "programmatic judge (1 = the edit region matches the "
                 f"target, 0 = no closer than the source); keep-region metrics compare the output with the source "
                 f"outside the edit mask.</p>"
+                + "".join(
+                    f"<p class='muted'>{html.escape(line)}</p>"
+                    for line in (signal_line(summary), environment_line(summary))
+                    if line
+                )
             ),
         ),
         section("Edit success against keep-region PSNR", _tradeoff_plot(rows)),
@@ -341,8 +461,7 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
         html_page(
             "cocoedit demo: RL for consistent editing on a synthetic task",
             sections,
-            "judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), "
-            "from one tiny pixel-space editor",
+            "judge-only RL, judge + pixel reward, CoCoEdit and region-aware credit, from one tiny pixel-space editor",
         ),
         encoding="utf-8",
     )

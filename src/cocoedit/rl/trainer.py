@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -54,6 +54,9 @@ from cocoedit.rl.logging import RunLogger, repair_metrics
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
 from cocoedit.rl.run_folder import check_resume, start_run
 from cocoedit.rl.step import AdapterPolicies, NonFiniteError, PolicyUpdate, RolloutBatch, StepSettings
+
+if TYPE_CHECKING:
+    from cocoedit.rl.preflight import TrainingInputs
 
 CURRENT, OLD = "default", "old"
 # Separate random streams from train.seed: rollout noise (the seed itself), training noise and
@@ -153,17 +156,19 @@ class CocoEditTrainer:
         progress: Callable[[dict[str, Any]], None] | None = None,
         accept_changed: Sequence[str] = (),
         resume: bool | None = None,
+        inputs: TrainingInputs | None = None,
     ) -> CocoEditTrainer:
         """Check the inputs (:func:`~cocoedit.rl.preflight.check_training_inputs`: run folder,
         device, model kind, options and working size, logger, every manifest row and file), build
         the rewards (a judge is contacted now), then load the backbone: inputs are checked before
         the slow part. ``extra_rewards`` supplies components built in code by the names used in
-        ``reward.weights``."""
+        ``reward.weights``. ``inputs``: the result of that check for this config's model and
+        manifests, made once by a caller that starts many runs on the same data (the demo)."""
         from cocoedit.models.registry import load_backbone
         from cocoedit.rewards.registry import load_rewards
         from cocoedit.rl.preflight import check_training_inputs
 
-        inputs = check_training_inputs(config, Path(run_dir), resume)
+        inputs = inputs or check_training_inputs(config, Path(run_dir), resume)
         m, kind, device = config.model, inputs.kind, inputs.device
         train_samples, validation = inputs.train_samples, inputs.validation_samples
         r = config.reward
