@@ -102,3 +102,14 @@ def test_credit_config_names_its_errors():
         _config(assignment="region", edit_rewards=["logged"])
     with pytest.raises(ConfigError, match="credit.assignment"):
         _config(assignment="per_pixel")
+
+
+def test_equal_region_weights_balance_a_small_edit_region():
+    edit = torch.zeros(1, 1, 1, 8)
+    edit[..., :2] = 1  # the edit region is a quarter of the image
+    share = region_share(edit, ring_radius=0, ring_weight=0.5)
+    credit = Credit(torch.tensor([0.9]), torch.tensor([True]), torch.tensor([0.2]), torch.tensor([True]))
+    r, weight = credit_maps(share, credit, equal=True)
+    assert weight[0, 0, 0].tolist() == pytest.approx([2, 2, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3])
+    assert weight[..., :2].sum().item() == pytest.approx(weight[..., 2:].sum().item())  # each region half
+    assert r[0, 0, 0].tolist() == pytest.approx([0.9] * 2 + [0.2] * 6)

@@ -54,7 +54,7 @@ def _one_step(credit_config):
         timesteps=torch.tensor([0.8, 0.5, 0.2], dtype=torch.float64),
         num_timesteps=3,
         micro_batch_size=2,
-        credit_ring=(0, 0.5),
+        credit=credit_config.model_copy(update={"ring_radius": 0}),
     )
     accumulate_gradients(
         batch,

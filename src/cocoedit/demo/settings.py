@@ -100,7 +100,7 @@ class RLSettings(_Section):
         0.8, ge=0, description="Judge weight in the arms that add the pixel reward (paper 0.8)."
     )
     pixel_weight: float = Field(0.2, ge=0, description="Pixel reward weight in those arms (paper 0.2).")
-    validate_every: int = Field(5, ge=1)
+    validate_every: int = Field(10, ge=1, description="Steps between validations (training curves).")
     erode_radius: int = Field(
         0,
         ge=0,

@@ -265,18 +265,25 @@ def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) 
     return edit_core + ring_weight * ring
 
 
-def credit_maps(share: torch.Tensor, credit: Credit) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per element ``(r, weight)``, shaped like ``share``, from each sample's region credit.
+def credit_maps(share: torch.Tensor, credit: Credit, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per element ``(r, weight)``, shaped like ``share`` ``[B, ...]``, from each sample's region credit.
 
-    ``weight = a v_edit + (1 - a) v_keep`` and ``r = (a v_edit r_edit + (1 - a) v_keep r_keep) /
-    weight`` (``a`` = ``share``, ``v`` = validity): a region whose group carried no signal adds
-    nothing, the ring mixes the valid regions' ``r``. Where the weight is 0, ``r`` is 1/2.
+    With ``a_e = share`` and ``a_k = 1 - share`` (``equal``: each rescaled per sample so that it
+    averages 1/2, i.e. the edit and the keep region weigh the same whatever their areas):
+    ``weight = a_e v_edit + a_k v_keep`` and ``r = (a_e v_edit r_edit + a_k v_keep r_keep) /
+    weight`` (``v`` = validity): a region whose group carried no signal adds nothing, the ring
+    mixes the valid regions' ``r``. Where the weight is 0, ``r`` is 1/2.
     """
     shape = (-1, *([1] * (share.ndim - 1)))
+    dims = tuple(range(1, share.ndim))
+    a_edit, a_keep = share, 1 - share
+    if equal:
+        a_edit = a_edit * 0.5 / a_edit.mean(dim=dims, keepdim=True).clamp_min(1e-12)
+        a_keep = a_keep * 0.5 / a_keep.mean(dim=dims, keepdim=True).clamp_min(1e-12)
     ve, vk = credit.valid_edit.to(share.dtype).reshape(shape), credit.valid_keep.to(share.dtype).reshape(shape)
     re = torch.nan_to_num(credit.r_edit.to(share.dtype), nan=0.5).reshape(shape)
     rk = torch.nan_to_num(credit.r_keep.to(share.dtype), nan=0.5).reshape(shape)
-    weight = share * ve + (1 - share) * vk
-    mixed = share * ve * re + (1 - share) * vk * rk
+    weight = a_edit * ve + a_keep * vk
+    mixed = a_edit * ve * re + a_keep * vk * rk
     r = torch.where(weight > 0, mixed / weight.clamp_min(1e-12), torch.full_like(mixed, 0.5))
     return r, weight

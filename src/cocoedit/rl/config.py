@@ -212,6 +212,11 @@ class CreditConfig(_Section):
     ring_weight: float = Field(
         0.5, ge=0, le=1, description="region: share of the edit region's r in the ring's (the rest: the keep's)."
     )
+    region_weights: Literal["area", "equal"] = Field(
+        "area",
+        description="region: area = each region weighs in the loss by its area (the per-sample mean of the paper's "
+        "loss); equal = the edit and the keep region weigh the same whatever their areas.",
+    )
 
 
 class OptimConfig(_Section):

@@ -43,6 +43,7 @@ from cocoedit.models.condition import EditCondition
 from cocoedit.models.flow import noisy
 from cocoedit.models.lora import adapters_disabled, use_adapter
 from cocoedit.rl.advantages import Credit, credit_maps, region_share
+from cocoedit.rl.config import CreditConfig
 from cocoedit.rl.distributed import ProcessGroup, full_tensor
 from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
 from cocoedit.rl.old_policy import DecaySchedule, old_policy_decay, soft_update_
@@ -127,8 +128,8 @@ class RolloutBatch:
 @dataclass(frozen=True, kw_only=True)
 class StepSettings:
     """Everything a step needs besides the batch. ``timesteps``: the rollout's training sigmas
-    ``[T]``, ``num_timesteps`` of them per sample; ``regularizer`` None = off; ``credit_ring``:
-    ``(ring_radius, ring_weight)`` of region credit (used only when the batch's credit differs
+    ``[T]``, ``num_timesteps`` of them per sample; ``regularizer`` None = off; ``credit``: the
+    ring and the region weights of region credit (used only when the batch's credit differs
     between regions)."""
 
     timesteps: torch.Tensor
@@ -138,7 +139,7 @@ class StepSettings:
     adv_clip_max: float = 5.0
     kl_weight: float = 0.0
     regularizer: RegularizerConfig | None = None
-    credit_ring: tuple[int, float] = (1, 0.5)
+    credit: CreditConfig | None = None
     grad_clip: float = 1.0
     skip_step_without_valid: bool = True
     old_policy_decay: DecaySchedule = "linear"
@@ -154,7 +155,7 @@ class StepSettings:
             adv_clip_max=c.advantage.adv_clip_max,
             kl_weight=c.nft.kl_weight,
             regularizer=c.regularizer if c.regularizer.enabled else None,
-            credit_ring=(c.credit.ring_radius, c.credit.ring_weight),
+            credit=c.credit,
             grad_clip=c.optim.grad_clip,
             skip_step_without_valid=c.optim.skip_step_without_valid,
             old_policy_decay=c.optim.old_policy_decay,
@@ -211,7 +212,9 @@ def accumulate_gradients(
         if credit.is_single:
             r, weight = credit.r_edit, None
         else:
-            r, weight = credit_maps(region_share(edit_masks, *s.credit_ring), credit)
+            g = s.credit or CreditConfig()
+            share = region_share(edit_masks, g.ring_radius, g.ring_weight)
+            r, weight = credit_maps(share, credit, equal=g.region_weights == "equal")
             channels = x_src.shape[1]
             r, weight = pack(r.expand(-1, channels, -1, -1)), pack(weight.expand(-1, channels, -1, -1))
         generators = [torch.Generator().manual_seed(batch.seeds[i]) for i in idx]
