@@ -57,13 +57,7 @@ def test_the_arms_differ_only_in_rewards_regularizers_credit_and_exploration():
     a, b, c, d, e, f = (
         every[n] for n in ("judge", "judge_pixel", "cocoedit", "cocoedit_corrected", "region", "region_explore")
     )
-    assert [x.name for x in arms(load_demo_settings())] == [
-        "judge",
-        "judge_pixel",
-        "cocoedit",
-        "region",
-        "region_explore",
-    ]
+    assert [x.name for x in arms(load_demo_settings())] == ["judge", "cocoedit", "region", "region_explore"]
     assert a.weights == {"edit_judge": 1.0} and not a.regularized and a.credit is None
     assert set(b.weights) == {"edit_judge", "pixel"} and not b.regularized
     assert c.weights == b.weights and c.regularizer["edit_term"] == "reference"
@@ -74,6 +68,7 @@ def test_the_arms_differ_only_in_rewards_regularizers_credit_and_exploration():
     assert e.weights == c.weights and e.regularizer == c.regularizer and e.sampling is None
     assert e.credit["assignment"] == "region"
     assert e.credit["edit_rewards"] == ["edit_judge"] and e.credit["keep_rewards"] == ["pixel"]
+    assert e.credit["ring_radius"] == 0
     assert (f.weights, f.regularizer, f.credit) == (e.weights, e.regularizer, e.credit)
     assert f.sampling == {"initial_noise": "localized", "edit_noise_scale": 1.0}
 
