@@ -5,8 +5,8 @@ import pytest
 
 from cocoedit.cli.common import console
 from cocoedit.cli.demo import _print_demo_summary
-from cocoedit.demo.report import PLUMBING_NOTE
 from cocoedit.demo.statement import paired_change
+from cocoedit.demo.summary import PLUMBING_NOTE
 
 
 def summary(plumbing):

@@ -1,7 +1,7 @@
 """results.md: the demo's table as Markdown, from summary.json alone."""
 
-from cocoedit.demo.report import PLUMBING_NOTE, markdown_summary
 from cocoedit.demo.statement import paired_change
+from cocoedit.demo.summary import PLUMBING_NOTE, markdown_summary
 
 
 def spread(mean, std):

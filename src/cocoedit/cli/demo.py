@@ -49,8 +49,8 @@ def demo(
 def _print_demo_summary(summary: dict) -> None:
     from rich.table import Table
 
-    from cocoedit.demo.report import environment_line, signal_line
     from cocoedit.demo.statement import interval_words
+    from cocoedit.demo.summary import environment_line, signal_line
 
     title = f"held-out test pairs (mean ± std over seeds {summary['seeds']})"
     if summary["plumbing_check"]:  # short enough not to wrap in an 80-column terminal

@@ -213,12 +213,14 @@ def run_demo(
     """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary.
     ``stage_done(stage, seconds)`` is called as each stage ends."""
     from cocoedit.data.synthetic import write_synthetic_task
-    from cocoedit.demo.report import build_summary, markdown_summary, write_demo_report
+    from cocoedit.demo.report import write_demo_report
+    from cocoedit.demo.summary import build_summary, markdown_summary, run_environment
     from cocoedit.models.registry import load_backbone
     from cocoedit.rl.config import load_config
     from cocoedit.rl.preflight import check_training_inputs
 
     quiet_libraries()
+    environment = run_environment()
     out = Path(out)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     timings: dict[str, float] = {}
@@ -277,7 +279,7 @@ def run_demo(
         stage_done("RL arms", timings["rl_arms"])
 
     t0 = time.perf_counter()
-    summary = build_summary(out, settings, base_dir, reused, timings)
+    summary = build_summary(out, settings, base_dir, reused, timings, environment)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out / "results.md").write_text(markdown_summary(summary), encoding="utf-8")
     write_demo_report(out, summary)
