@@ -12,6 +12,7 @@ import torch
 
 from cocoedit.data.synthetic import write_synthetic_task
 from cocoedit.demo.evaluation import held_out_rows
+from cocoedit.demo.runner import one_thread
 from cocoedit.demo.sft import SFTConfig, train_pixel_editor
 from cocoedit.models.generate import sample_latents
 from cocoedit.models.lora import use_adapter
@@ -39,7 +40,8 @@ def edit_region_brightness(backbone, rows) -> float:
 def editor(tmp_path_factory):
     root = tmp_path_factory.mktemp("direction")
     manifests = write_synthetic_task(root / "data", {"train": 48, "test": 12}, SIZE, 0)
-    train_pixel_editor(manifests["train"], root / "editor", SFTConfig(steps=300, batch_size=16))
+    with one_thread():  # as the demo: two threads per test worker thrash on a loaded 2-core box
+        train_pixel_editor(manifests["train"], root / "editor", SFTConfig(steps=300, batch_size=16))
     return root, manifests["train"]
 
 
