@@ -114,7 +114,10 @@ def bench_full_size(
 
     from cocoedit.models.backbone import DEFAULT_LORA_TARGETS
     from cocoedit.models.condition import unpack_latents
+    from cocoedit.models.flow import noisy
     from cocoedit.models.samplers import dpm_solver_2m_sample
+    from cocoedit.rl.advantages import Credit
+    from cocoedit.rl.config import RegularizerConfig
     from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
     from cocoedit.rl.regularizers import region_regularizers
 
@@ -178,7 +181,7 @@ def bench_full_size(
         valid = torch.ones(batch, dtype=torch.bool, device=dev)
         for j in range(train_steps):
             t = torch.full((batch,), sigmas[j], device=dev)
-            x_t = ((1 - t[:, None, None]) * x0 + t[:, None, None] * torch.randn_like(x0)).to(dt)
+            x_t = noisy(x0, torch.randn_like(x0), t).to(dt)
             use("old")
             with torch.no_grad():
                 v_old = velocity(x_t, t)
@@ -190,15 +193,13 @@ def bench_full_size(
             policy = nft_policy_loss(r, v.float(), v_old.float(), x_t.float(), x0.float(), t, valid)
             grid = lambda z: unpack_latents(z, (latent, latent))  # noqa: E731
             reg = region_regularizers(
-                grid(policy.x0_positive),
-                grid(policy.x0_negative),
-                grid(x0.float()),
-                grid(source.float()),
-                edit_mask,
-                r,
-                valid,
-                0.02,
-                0.02,
+                x0_positive=grid(policy.x0_positive),
+                x0_negative=grid(policy.x0_negative),
+                x0_sample=grid(x0.float()),
+                x_source=grid(source.float()),
+                edit_mask=edit_mask,
+                credit=Credit.single(r, valid),
+                settings=RegularizerConfig(lambda_ner=0.02, lambda_er=0.02),
             )
             (policy.loss + reg.loss + kl_to_reference(v, v_ref, valid)).div(train_steps).backward()
         torch.nn.utils.clip_grad_norm_(current, 1.0)

@@ -1,12 +1,12 @@
 """What `cocoedit demo` prints at the end: the table (titled a plumbing check under --quick), the
-paired differences, the statement and the seconds per stage."""
+paired differences with their intervals, the statement and the seconds per stage."""
 
 import pytest
 
 from cocoedit.cli.common import console
 from cocoedit.cli.demo import _print_demo_summary
-from cocoedit.demo.report import PLUMBING_NOTE
 from cocoedit.demo.statement import paired_change
+from cocoedit.demo.summary import PLUMBING_NOTE
 
 
 def summary(plumbing):
@@ -37,7 +37,8 @@ def test_console_summary(plumbing, capsys, monkeypatch):
         _print_demo_summary(summary(plumbing))
     printed = table.get()
     assert ("PLUMBING CHECK, numbers mean nothing" in printed) is plumbing
-    assert "+0.050 ± 0.006 *" in printed and "-1.000 ± 1.000" in printed  # paired differences, * when clear
+    # paired differences with their 95 % t interval, * when it excludes 0
+    assert "+0.050 [+0.025, +0.075] *" in printed and "-1.00 [-5.30, +3.30]" in printed
     lines = capsys.readouterr().out
     assert "A sentence." in lines
     assert "time per stage: task 4 s, base_editor 191 s, rl_arms 226 s (total 421 s)" in lines

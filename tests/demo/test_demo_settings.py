@@ -52,14 +52,25 @@ def test_base_key_follows_what_changes_the_base_editor_only(tmp_path):
         assert changed.base_key() != settings.base_key()
 
 
-def test_the_arms_differ_only_in_rewards_and_regularizers():
-    a, b, c, d = arms(load_demo_settings())
-    assert a.weights == {"edit_judge": 1.0} and not a.regularized
+def test_the_arms_differ_only_in_rewards_regularizers_credit_and_exploration():
+    every = {a.name: a for a in arms(load_demo_settings(), every=True)}
+    a, b, c, d, e, f = (
+        every[n] for n in ("judge", "judge_pixel", "cocoedit", "cocoedit_corrected", "region", "region_explore")
+    )
+    assert [x.name for x in arms(load_demo_settings())] == ["judge", "cocoedit", "region", "region_explore"]
+    assert a.weights == {"edit_judge": 1.0} and not a.regularized and a.credit is None
     assert set(b.weights) == {"edit_judge", "pixel"} and not b.regularized
     assert c.weights == b.weights and c.regularizer["edit_term"] == "reference"
     assert d.weights == b.weights and d.regularizer["edit_term"] == "push_positive"
     differing = {k for k in c.regularizer.keys() | d.regularizer.keys() if c.regularizer.get(k) != d.regularizer.get(k)}
     assert differing == {"edit_term", "edit_distance", "tau_neg"}
+    # (e) is (c) with region credit; (f) is (e) with localized initial noise.
+    assert e.weights == c.weights and e.regularizer == c.regularizer and e.sampling is None
+    assert e.credit["assignment"] == "region"
+    assert e.credit["edit_rewards"] == ["edit_judge"] and e.credit["keep_rewards"] == ["pixel"]
+    assert e.credit["ring_radius"] == 0
+    assert (f.weights, f.regularizer, f.credit) == (e.weights, e.regularizer, e.credit)
+    assert f.sampling == {"initial_noise": "localized", "edit_noise_scale": 1.0}
 
 
 def test_an_ablation_runs_a_subset_of_arms_with_its_own_regularizer_settings(tmp_path):

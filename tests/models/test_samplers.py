@@ -129,3 +129,31 @@ def test_unknown_sampler_and_negative_noise():
         sample("heun", exact_velocity, torch.zeros(2), [1.0, 0.0])
     with pytest.raises(ValueError, match="noise_level"):
         flow_grpo_sde_sample(exact_velocity, torch.zeros(2), [1.0, 0.0], noise_level=-1)
+
+
+def test_sde_last_step_adds_no_noise():
+    # The step to sigma 0 is the Euler step: from the trajectory's second-to-last state, the sample
+    # is exactly its clean prediction, whatever the noise level.
+    z = torch.randn(64, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    sig = linear_sigmas(5)
+    out = flow_grpo_sde_sample(
+        exact_velocity, z, sig, noise_level=2.0, generator=torch.Generator().manual_seed(7), return_trajectory=True
+    )
+    before = out.trajectory[-2]
+    assert torch.equal(out.sample, euler_step(before, exact_velocity(before, sig[-2]), sig[-2], 0.0))
+
+
+def test_sde_with_a_generator_per_sample_does_not_depend_on_the_batch():
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    sig = linear_sigmas(4)
+
+    def gens(seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    together = flow_grpo_sde_sample(exact_velocity, z, sig, noise_level=0.7, generator=gens([10, 11, 12, 13])).sample
+    alone = flow_grpo_sde_sample(exact_velocity, z[2:3], sig, noise_level=0.7, generator=gens([12])).sample
+    assert torch.equal(together[2:3], alone)
+    other = flow_grpo_sde_sample(exact_velocity, z[2:3], sig, noise_level=0.7, generator=gens([99])).sample
+    assert not torch.allclose(other, alone)
+    with pytest.raises(ValueError, match="2 generators for a batch of 4"):
+        flow_grpo_sde_sample(exact_velocity, z, sig, generator=gens([1, 2]))

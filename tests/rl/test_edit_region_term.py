@@ -4,6 +4,8 @@ step of the term alone, with the implicit negative x0- = 2 x0_old - x0_theta (be
 import pytest
 import torch
 
+from cocoedit.rl.advantages import Credit
+from cocoedit.rl.config import RegularizerConfig
 from cocoedit.rl.regularizers import edit_region_term, region_regularizers, region_weight_maps, weighted_latent_distance
 
 EDIT = torch.zeros(1, 1, 8, 8)
@@ -25,19 +27,15 @@ def one_step(form: str, old_offset: float, distance: str = "squared", tau: float
     x0_theta = x0_old.clone().requires_grad_(True)  # the leaf: the policy's prediction
     x0_negative = 2 * x0_old - x0_theta
     out = region_regularizers(
-        x0_theta,
-        x0_negative,
-        x0_old,
-        x_src,
-        EDIT,
-        r=torch.zeros(1),
-        valid=torch.ones(1, dtype=torch.bool),
-        lambda_ner=0.0,
-        lambda_er=1.0,
-        tau_neg=tau,
-        erode_radius=0,
-        edit_term=form,
-        edit_distance=distance,
+        x0_positive=x0_theta,
+        x0_negative=x0_negative,
+        x0_sample=x0_old,
+        x_source=x_src,
+        edit_mask=EDIT,
+        credit=Credit.single(torch.zeros(1), torch.ones(1, dtype=torch.bool)),
+        settings=RegularizerConfig(
+            lambda_ner=0.0, lambda_er=1.0, tau_neg=tau, erode_radius=0, edit_term=form, edit_distance=distance
+        ),
     )
     out.loss.backward()
     before = weighted_latent_distance(x0_theta.detach(), x_src, W_EDIT).item()

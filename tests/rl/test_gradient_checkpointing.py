@@ -7,6 +7,7 @@ import torch.utils.checkpoint
 
 from cocoedit.core.masks import latent_grid_mask
 from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, init_lora_
+from cocoedit.rl.advantages import Credit
 from cocoedit.rl.config import RegularizerConfig
 from cocoedit.rl.step import AdapterPolicies, RolloutBatch, StepSettings, accumulate_gradients
 from cocoedit.testing.trainer import tiny_backbone
@@ -39,8 +40,7 @@ def _gradients(kind: str, checkpointing: bool, monkeypatch) -> tuple[list[torch.
     batch = RolloutBatch(
         clean=clean,
         conditions=conds,
-        r=torch.tensor([0.8, 0.3]),
-        valid=torch.tensor([True, True]),
+        credit=Credit.single(torch.tensor([0.8, 0.3]), torch.tensor([True, True])),
         edit_masks=latent_grid_mask(edit, backbone.latent_grid(SIZE, SIZE)),
         seeds=[11, 12],
     )
@@ -54,7 +54,11 @@ def _gradients(kind: str, checkpointing: bool, monkeypatch) -> tuple[list[torch.
         regularizer=RegularizerConfig(erode_radius=0),
     )
     accumulate_gradients(
-        batch, AdapterPolicies(backbone, "default", "old"), settings, lambda z: backbone.unpack(z, SIZE, SIZE)
+        batch,
+        AdapterPolicies(backbone, "default", "old"),
+        settings,
+        unpack=lambda z: backbone.unpack(z, SIZE, SIZE),
+        pack=backbone.pack,
     )
     # Modules of the last block's text stream feed nothing downstream: no gradient either way.
     return [None if p.grad is None else p.grad.clone() for p in current], len(calls)

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from cocoedit.rl.nft_loss import adaptive_x0_loss, kl_to_reference, nft_policy_loss, nft_velocities, x0_from_velocity
+from cocoedit.models.flow import x0_from_velocity
+from cocoedit.rl.nft_loss import adaptive_x0_loss, kl_to_reference, nft_policy_loss, nft_velocities
 
 
 def test_velocities_and_their_gradients():
@@ -87,3 +88,22 @@ def test_kl_term_by_hand():
     v_ref = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
     assert kl_to_reference(v_theta, v_ref, torch.tensor([True, True]), weight=1.0).item() == pytest.approx(2.5)
     assert kl_to_reference(v_theta, v_ref, torch.tensor([True, False]), weight=1e-4).item() == pytest.approx(1e-4)
+
+
+def test_per_element_r_and_weight():
+    # r constant over a sample and weight 1: the per-sample loss, exactly the [B] r's.
+    batch, v_true = make_batch([0.8, 0.3], [True, True])
+    v_theta = v_true + 0.1 * torch.randn(v_true.shape, generator=torch.Generator().manual_seed(3))
+    v_old = v_true.clone()
+    per_sample = nft_policy_loss(v_theta=v_theta, v_old=v_old, **batch).loss
+    r_map = batch["r"][:, None, None].expand(-1, 6, 4)
+    per_element = nft_policy_loss(v_theta=v_theta, v_old=v_old, **{**batch, "r": r_map}, weight=torch.ones(2, 6, 4))
+    assert per_element.loss.item() == pytest.approx(per_sample.item(), rel=1e-6)
+    # Elements of weight 0 get no gradient and add nothing; weight 1/2 halves an element's term.
+    weight = torch.ones(2, 6, 4)
+    weight[:, :3] = 0.0
+    leaf = v_theta.clone().requires_grad_()
+    nft_policy_loss(v_theta=leaf, v_old=v_old, **{**batch, "r": r_map}, weight=weight).loss.backward()
+    assert leaf.grad[:, :3].abs().max() == 0 and leaf.grad[:, 3:].abs().min() > 0
+    half = nft_policy_loss(v_theta=v_theta, v_old=v_old, **{**batch, "r": r_map}, weight=torch.full((2, 6, 4), 0.5))
+    assert half.loss.item() == pytest.approx(per_sample.item() / 2, rel=1e-6)

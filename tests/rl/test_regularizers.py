@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from cocoedit.rl.advantages import Credit
+from cocoedit.rl.config import RegularizerConfig
 from cocoedit.rl.regularizers import region_regularizers, region_weight_maps, weighted_latent_distance
 
 
@@ -30,19 +32,16 @@ def test_weighted_distance_by_hand():
     assert weighted_latent_distance(a, b, weight).item() == pytest.approx(0.25)
 
 
-def run(x0_pos, x0_neg, x_src, r=(1.0,), valid=(True,), **kw):
-    kw.setdefault("lambda_ner", 1.0)
-    kw.setdefault("lambda_er", 1.0)
+def run(x0_pos, x0_neg, x_src, r=(1.0,), valid=(True,), x0_sample=None, **kw):
+    settings = RegularizerConfig(**{"lambda_ner": 1.0, "lambda_er": 1.0, "erode_radius": 1, **kw})
     return region_regularizers(
-        x0_pos,
-        x0_neg,
-        x0_sample=kw.pop("x0_sample", x_src),
+        x0_positive=x0_pos,
+        x0_negative=x0_neg,
+        x0_sample=x_src if x0_sample is None else x0_sample,
         x_source=x_src,
-        edit_mask=left_half_edit(),
-        r=torch.tensor(r),
-        valid=torch.tensor(valid),
-        erode_radius=1,
-        **kw,
+        edit_mask=left_half_edit(len(r)),
+        credit=Credit.single(torch.tensor(r), torch.tensor(valid)),
+        settings=settings,
     )
 
 
@@ -82,33 +81,11 @@ def test_positive_target_source_versus_sample():
 def test_r_lambda_and_valid_weighting():
     src = torch.zeros(2, 4, 8, 8)
     x0_pos = src + 0.2  # keep distance 0.04 -> L_ner = 0.039
-    out = region_regularizers(
-        x0_pos,
-        src.clone(),
-        src,
-        src,
-        left_half_edit(2),
-        r=torch.tensor([0.25, float("nan")]),
-        valid=torch.tensor([True, False]),
-        lambda_ner=2.0,
-        lambda_er=0.5,
-        erode_radius=1,
-    )
+    out = run(x0_pos, src.clone(), src, r=(0.25, float("nan")), valid=(True, False), lambda_ner=2.0, lambda_er=0.5)
     expected = 0.25 * 2.0 * (0.04 - 1e-3) + 0.75 * 0.5 * 3e-2
     assert out.loss.item() == pytest.approx(expected, rel=1e-5)
     x0_pos.requires_grad_()
-    loss = region_regularizers(
-        x0_pos,
-        src.clone(),
-        src,
-        src,
-        left_half_edit(2),
-        r=torch.tensor([1.0, 1.0]),
-        valid=torch.tensor([True, False]),
-        lambda_ner=1.0,
-        lambda_er=0.0,
-        erode_radius=1,
-    ).loss
+    loss = run(x0_pos, src.clone(), src, r=(1.0, 1.0), valid=(True, False), lambda_er=0.0).loss
     loss.backward()
     assert x0_pos.grad[1].abs().sum() == 0 and x0_pos.grad[0].abs().sum() > 0
     assert x0_pos.grad[0, :, :, :3].abs().sum() == 0  # the edit core is never pulled

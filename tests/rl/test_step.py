@@ -6,43 +6,12 @@ import pytest
 import torch
 
 from cocoedit.models.condition import EditCondition, pack_latents, unpack_latents
+from cocoedit.rl.advantages import Credit
 from cocoedit.rl.config import RegularizerConfig
 from cocoedit.rl.step import NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
+from cocoedit.testing.policies import FreePolicies
 
 GRID = (4, 4)  # latent grid h, w; C = 1 channel -> packed [B, 4, 4]
-
-
-class FreePolicies:
-    """x0-predictions independent of x_t: current = P (trained), old = Q, reference = Q.
-
-    With v = (x_t - x0_hat) / t every branch's x0-prediction is exactly that tensor, so the loss
-    terms can be read as distances between P, Q, the sample and the source.
-    """
-
-    def __init__(self, p: torch.Tensor, q: torch.Tensor):
-        self.p = p
-        self.q = q
-
-    @staticmethod
-    def _v(x_t, t, x0_hat):
-        return (x_t - x0_hat) / t[:, None, None]
-
-    def old(self, x_t, t, cond):
-        return self._v(x_t, t, self.q)
-
-    def reference(self, x_t, t, cond):
-        return self._v(x_t, t, self.q)
-
-    def current(self):
-        from contextlib import nullcontext
-
-        policies = self
-
-        class _Ctx(nullcontext):
-            def __enter__(self):
-                return lambda x_t, t, cond: policies._v(x_t, t, policies.p)
-
-        return _Ctx()
 
 
 def _batch(clean, source, edit_mask, r, valid=None):
@@ -51,11 +20,11 @@ def _batch(clean, source, edit_mask, r, valid=None):
         EditCondition(text={"x": torch.zeros(1, 1)}, source_latents=source[i : i + 1], height=8, width=8, guidance=1.0)
         for i in range(n)
     ]
+    valid = torch.ones(n, dtype=torch.bool) if valid is None else torch.tensor(valid)
     return RolloutBatch(
         clean=clean,
         conditions=conds,
-        r=torch.tensor(r, dtype=torch.float32),
-        valid=torch.ones(n, dtype=torch.bool) if valid is None else torch.tensor(valid),
+        credit=Credit.single(torch.tensor(r, dtype=torch.float32), valid),
         edit_masks=edit_mask,
         seeds=list(range(n)),
     )
@@ -83,7 +52,7 @@ def _grid(values):
 
 def _grad(policies, batch, settings):
     policies.p.grad = None
-    accumulate_gradients(batch, policies, settings, _unpack)
+    accumulate_gradients(batch, policies, settings, unpack=_unpack, pack=pack_latents)
     return policies.p.grad.clone()
 
 
@@ -148,4 +117,36 @@ def test_invalid_samples_give_no_gradient_and_a_nan_loss_is_named():
     assert g[1].abs().max() == 0 and g[0].abs().max() > 0
     bad = FreePolicies(torch.full((2, 4, 4), float("nan"), requires_grad=True), q=torch.zeros(2, 4, 4))
     with pytest.raises(NonFiniteError, match=r"micro-batch 1/1, timestep pass 1/3 \(policy nan"):
-        accumulate_gradients(_batch(x0, source, mask, [1.0, 0.0]), bad, _settings(), _unpack)
+        accumulate_gradients(_batch(x0, source, mask, [1.0, 0.0]), bad, _settings(), unpack=_unpack, pack=pack_latents)
+
+
+def test_keep_term_pulls_towards_the_sample_when_positive_target_is_sample():
+    # The rollout sample drifted to 1.0 on the keep region; the source is 0.5 there and P is 2.0.
+    # With positive_target "sample" the keep term's pull goes to 1.0: from P = 2.0 both pull down,
+    # so put P between them (0.8): towards the sample is up, towards the source down.
+    edit = torch.zeros(1, 1, *GRID)
+    edit[..., :2] = 1.0
+    x0 = _grid(torch.full(GRID, 1.0))
+    source = _grid(torch.full(GRID, 0.5))
+    p = _grid(torch.full(GRID, 0.8)).requires_grad_(True)
+    policies = FreePolicies(p, q=p.detach().clone())
+    batch = _batch(x0, source, edit, [1.0])
+    diffs = {}
+    for target in ("sample", "source"):
+        keep_only = RegularizerConfig(
+            lambda_ner=10.0, lambda_er=0.0, tau_pos=0.0, erode_radius=0, ring_weight=0.0, positive_target=target
+        )
+        diffs[target] = _unpack(_grad(policies, batch, _settings(keep_only)) - _grad(policies, batch, _settings()))
+    assert (diffs["sample"][0, 0, :, 2:] < 0).all()  # descent raises P towards the sample (1.0)
+    assert (diffs["source"][0, 0, :, 2:] > 0).all()  # descent lowers P towards the source (0.5)
+
+
+def test_kl_term_pulls_the_policy_towards_the_reference():
+    # P = Q and r = 1/2: the NFT term's gradient is 0 (it only moves P away from Q), so what is left
+    # is the KL term, which must move P towards the reference's prediction R.
+    x0, source, mask = torch.zeros(1, 4, 4), torch.zeros(1, 4, 4), torch.zeros(1, 1, *GRID)
+    p = torch.full((1, 4, 4), 1.0, requires_grad=True)
+    policies = FreePolicies(p, q=p.detach().clone(), ref=torch.full((1, 4, 4), -1.0))
+    assert _grad(policies, _batch(x0, source, mask, [0.5]), _settings()).abs().max() == 0
+    g = _grad(policies, _batch(x0, source, mask, [0.5]), _settings(kl_weight=1.0))
+    assert (g > 0).all()  # descent lowers P towards R = -1

@@ -24,8 +24,8 @@ def demo(
     ] = None,
 ) -> None:
     """The built-in default job: train a tiny editor on a synthetic task, then compare judge-only
-    RL, judge + pixel reward, CoCoEdit, and CoCoEdit with the corrected edit-region term. CPU only,
-    no download; writes an HTML report."""
+    RL, judge + pixel reward, CoCoEdit and region-aware credit over several seeds, with paired t
+    intervals. CPU only, no download; writes an HTML report."""
     from cocoedit.demo.runner import run_demo
     from cocoedit.demo.settings import load_demo_settings
 
@@ -38,13 +38,19 @@ def demo(
                 tasks[stage] = display.task(stage, total)
             tasks[stage].update(completed=done)
 
-        summary = run_demo(out, settings, cache_dir, progress=advance)
+        def stage_done(stage: str, seconds: float) -> None:
+            console.print(f"{stage}: {seconds:.0f} s")
+
+        summary = run_demo(out, settings, cache_dir, progress=advance, stage_done=stage_done)
     _print_demo_summary(summary)
     typer.echo(f"report: {out / 'report.html'}")
 
 
 def _print_demo_summary(summary: dict) -> None:
     from rich.table import Table
+
+    from cocoedit.demo.statement import interval_words
+    from cocoedit.demo.summary import environment_line, signal_line
 
     title = f"held-out test pairs (mean ± std over seeds {summary['seeds']})"
     if summary["plumbing_check"]:  # short enough not to wrap in an 80-column terminal
@@ -54,10 +60,10 @@ def _print_demo_summary(summary: dict) -> None:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in summary["table"].values():
         deltas = ["", ""]
-        if "vs_base" in row:  # paired difference to the base: mean ± standard error, * beyond the seed spread
+        if "vs_base" in row:  # paired difference to the base: mean [95 % t interval], * excludes 0
             deltas = [
-                f"{d['mean']:+.3f} ± {d['se']:.3f}{' *' if d['clear'] else ''}"
-                for d in (row["vs_base"]["edit_success"], row["vs_base"]["keep_psnr"])
+                interval_words(d, "", fmt) + (" *" if d["excludes_zero"] else "")
+                for d, fmt in ((row["vs_base"]["edit_success"], ".3f"), (row["vs_base"]["keep_psnr"], ".2f"))
             ]
         table.add_row(
             row["title"],
@@ -67,6 +73,9 @@ def _print_demo_summary(summary: dict) -> None:
     console.print(table)
     for sentence in summary["statement"]:
         typer.echo(sentence)
+    for line in (signal_line(summary), environment_line(summary)):
+        if line:
+            typer.echo(line)
     seconds = summary["seconds"]
     typer.echo(
         "time per stage: "
@@ -86,6 +95,10 @@ def sft(
         float, typer.Option(min=0, max=1, help="Share of targets whose keep region is colour-shifted.")
     ] = 0.3,
     drift_strength: Annotated[float, typer.Option(min=0, help="Largest colour shift per channel.")] = 0.15,
+    partial_edit_probability: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of targets whose edit is done only in part (strength below).")
+    ] = 0.5,
+    partial_edit_min: Annotated[float, typer.Option(min=0, max=1, help="Weakest strength of a partial edit.")] = 0.4,
     edit_loss_weight: Annotated[float, typer.Option(min=1, help="Loss weight of the edit region's pixels.")] = 4.0,
     ema_decay: Annotated[
         float,
@@ -103,6 +116,8 @@ def sft(
         lr=lr,
         drift_probability=drift_probability,
         drift_strength=drift_strength,
+        partial_edit_probability=partial_edit_probability,
+        partial_edit_min=partial_edit_min,
         edit_loss_weight=edit_loss_weight,
         ema_decay=ema_decay,
         seed=seed,

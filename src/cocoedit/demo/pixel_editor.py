@@ -50,6 +50,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from cocoedit.core.images import pil_to_tensor
 from cocoedit.models.backbone import ImageInput, as_pil_list
 from cocoedit.models.condition import BackboneError, EditCondition
+from cocoedit.models.flow import velocity_from_x0
 from cocoedit.models.kontext import KontextBackbone
 
 _WORD = re.compile(r"[a-z]+|\d")
@@ -207,8 +208,7 @@ class PixelKontextBackbone(KontextBackbone):
             )[0]
         if self.pipeline.config.get("prediction", "velocity") == "velocity":
             return output
-        x0 = condition.source_latents + output
-        return (latents - x0) / self._sigma_vector(sigma, b).clamp_min(MIN_SIGMA).reshape(-1, 1, 1)
+        return velocity_from_x0(latents, self._sigma_vector(sigma, b), condition.source_latents + output, MIN_SIGMA)
 
     def _position_ids(self, height: int, width: int, first: float) -> torch.Tensor:
         h, w = height // 4, width // 4  # token grid: pixel unshuffle 2x2, then packing 2x2

@@ -1,11 +1,5 @@
-"""The demo's ``summary.json`` (the results table and what it says) and ``report.html``.
-
-Spread is over the RL seeds: seed k's arm runs are compared with the base editor evaluated from
-seed k's test noise, and the table shows mean +- standard deviation of those per-seed means (the
-sample standard deviation; a single seed shows no spread). Differences to the base are paired
-per seed, and the statement follows :mod:`cocoedit.demo.statement` (a change counts beyond two
-standard errors of the paired differences).
-"""
+"""The demo's ``report.html``: the results table, the statement, plots and sample grids, from the
+summary of :mod:`cocoedit.demo.summary`."""
 
 from __future__ import annotations
 
@@ -18,17 +12,11 @@ from typing import Any
 
 from cocoedit.core.pages import render
 from cocoedit.core.reporting import Picture, Table, plot, pyplot, table
-from cocoedit.data.manifest import read_manifest
 from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
-from cocoedit.demo.statement import claims_and_sentences, paired_change
+from cocoedit.demo.summary import METRICS, PLUMBING_NOTE, delta_cell, environment_line, signal_line, spread_cell
 from cocoedit.rl.logging import read_metrics
 
-PLUMBING_NOTE = (
-    "PLUMBING CHECK: every stage ran, at a size (seconds of SFT, a few RL steps) whose numbers mean "
-    "nothing about the method; run the full demo for results."
-)
-METRICS = (("edit_success", "edit success"), ("keep_psnr", "keep PSNR (dB)"), ("keep_ssim", "keep SSIM"))
 CURVES = (
     ("reward/edit_judge", "rollout edit success (train)"),
     ("val/edit_judge", "validation edit success"),
@@ -37,125 +25,15 @@ CURVES = (
 )
 
 
-def _spread(values: list[float]) -> dict[str, Any]:
-    finite = [v for v in values if math.isfinite(v)]
-    mean = statistics.fmean(finite) if finite else float("nan")
-    std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    return {"mean": mean, "std": std, "per_seed": values}
-
-
-def _per_type(scores, types: list[str]) -> dict[str, float]:
-    out = {}
-    for kind in sorted(set(types)):
-        idx = [i for i, t in enumerate(types) if t == kind]
-        out[kind] = float(scores.edit_success[idx].nanmean())
-    return out
-
-
-def build_summary(
-    out: Path, settings: DemoSettings, base_dir: Path, reused: bool, timings: dict[str, float]
-) -> dict[str, Any]:
-    """The results table, per-type edit success, the verdict, settings and timings."""
-    evaluations = out / "evaluations"
-    types = [s.edit_type or "?" for s in read_manifest(out / "data" / "test" / "manifest.jsonl")]
-    base = {seed: load_scores(evaluations / f"base-seed{seed}.pt") for seed in settings.seeds}
-    models = {"base": ("base editor (SFT)", base)}
-    for arm in arms(settings):
-        models[arm.name] = (arm.title, {s: load_scores(evaluations / f"{arm.name}-seed{s}.pt") for s in settings.seeds})
-    rows: dict[str, dict] = {}
-    for name, (title, by_seed) in models.items():
-        means = {s: scores.means() for s, scores in by_seed.items()}
-        row: dict[str, Any] = {"title": title}
-        for metric, _ in METRICS:
-            row[metric] = _spread([means[s][metric] for s in settings.seeds])
-        if name != "base":
-            row["vs_base"] = {
-                metric: paired_change([means[s][metric] - base[s].means()[metric] for s in settings.seeds])
-                for metric, _ in METRICS
-            }
-        per_type = [_per_type(by_seed[s], types) for s in settings.seeds]
-        row["edit_success_by_type"] = {k: statistics.fmean(p[k] for p in per_type) for k in per_type[0]}
-        rows[name] = row
-    claims, sentences = claims_and_sentences(rows)
-    if settings.plumbing_check:
-        sentences.insert(0, PLUMBING_NOTE)
-    sft = json.loads((base_dir / "sft_losses.json").read_text(encoding="utf-8"))
-    return {
-        "plumbing_check": settings.plumbing_check,
-        "table": rows,
-        "claims": claims,
-        "tradeoff_appears": claims["paper_pattern"],
-        "statement": sentences,
-        "seeds": settings.seeds,
-        "test_samples": len(types),
-        "base_editor": {
-            "path": str(base_dir),
-            "reused_from_cache": reused,
-            "sft_steps": len(sft),
-            "final_sft_loss": statistics.fmean(sft[-20:]),
-        },
-        "settings": settings.model_dump(mode="json"),
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
-    }
-
-
-def markdown_summary(summary: dict[str, Any]) -> str:
-    """The results table, the statement and the seconds per stage as Markdown (``results.md``), to
-    paste into docs/demo.md."""
-    seeds = summary["seeds"]
-    lines = []
-    if summary["plumbing_check"]:
-        lines += [f"**{PLUMBING_NOTE}**", ""]
-    lines += [
-        f"{summary['test_samples']} held-out test pairs, seeds {seeds}: mean ± std over seeds; Δ = paired "
-        "difference to the base editor, mean ± standard error, * beyond the seed spread (> 2 s.e.).",
-        "",
-        "| model | edit success | keep PSNR (dB) | keep SSIM | Δ edit success | Δ keep PSNR (dB) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, row in summary["table"].items():
-        cells = [
-            row["title"],
-            _cell(row["edit_success"], ".3f"),
-            _cell(row["keep_psnr"], ".2f"),
-            _cell(row["keep_ssim"], ".3f"),
-        ]
-        cells += (
-            ["", ""]
-            if name == "base"
-            else [_delta(row["vs_base"]["edit_success"], ".3f"), _delta(row["vs_base"]["keep_psnr"], ".2f")]
-        )
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [""] + [s for s in summary["statement"] if s != PLUMBING_NOTE] + [""]
-    seconds = summary["seconds"]
-    lines.append(
-        "Seconds per stage: "
-        + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
-        + f" (total {sum(seconds.values()):.0f})."
-    )
-    return "\n".join(lines) + "\n"
-
-
-# -- HTML ---------------------------------------------------------------------------------------
-def _cell(spread: dict[str, Any], fmt: str) -> str:
-    return f"{spread['mean']:{fmt}} ± {spread['std']:{fmt}}"
-
-
-def _delta(change: dict[str, Any], fmt: str) -> str:
-    """Paired difference to the base: mean ± standard error, starred when beyond the seed spread."""
-    se = "–" if change["n"] < 2 else f"{change['se']:{fmt}}"
-    return f"{change['mean']:+{fmt}} ± {se}{' *' if change['clear'] else ''}"
-
-
 def _results_table(rows: dict[str, dict]) -> Table:
     columns = ["model"] + [label for _, label in METRICS] + ["Δ edit success", "Δ keep PSNR (dB)"]
     body = []
     for name, row in rows.items():
-        cells = [row["title"]] + [_cell(row[m], ".2f" if m == "keep_psnr" else ".3f") for m, _ in METRICS]
+        cells = [row["title"]] + [spread_cell(row[m], ".2f" if m == "keep_psnr" else ".3f") for m, _ in METRICS]
         if name == "base":
             cells += ["", ""]
         else:
-            cells += [_delta(row["vs_base"]["edit_success"], ".3f"), _delta(row["vs_base"]["keep_psnr"], ".2f")]
+            cells += [delta_cell(row["vs_base"]["edit_success"], ".3f"), delta_cell(row["vs_base"]["keep_psnr"], ".2f")]
         body.append(cells)
     return table(columns, body)
 
@@ -290,13 +168,14 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     page = render(
         "demo_report.html",
         title="cocoedit demo: RL for consistent editing on a synthetic task",
-        subtitle="judge only vs judge + pixel reward vs CoCoEdit (as written, and with the corrected edit term), "
-        "from one tiny pixel-space editor",
+        subtitle="judge-only RL, judge + pixel reward, CoCoEdit and region-aware credit, from one tiny pixel-space "
+        "editor",
         plumbing_note=PLUMBING_NOTE if summary["plumbing_check"] else "",
         statement=[s for s in summary["statement"] if s != PLUMBING_NOTE],
         results_table=_results_table(rows),
         test_samples=summary["test_samples"],
         seeds=summary["seeds"],
+        notes=[line for line in (signal_line(summary), environment_line(summary)) if line],
         tradeoff=_tradeoff_plot(rows),
         curves=_curves_plot(out, settings),
         grid_seed=settings.seeds[0],

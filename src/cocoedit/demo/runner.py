@@ -13,6 +13,7 @@ Markdown) and ``report.html``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -88,6 +89,9 @@ def ensure_base_editor(
 # -- one RL run (in a worker process) -----------------------------------------------------------
 @dataclass(frozen=True)
 class ArmJob:
+    """One (arm, seed) run. ``inputs``: the model and manifests as checked once for every run
+    (:func:`~cocoedit.rl.preflight.check_training_inputs`); None checks them in the run."""
+
     arm: Arm
     seed: int
     settings: DemoSettings
@@ -95,6 +99,7 @@ class ArmJob:
     data_dir: Path
     run_dir: Path
     scores_path: Path
+    inputs: Any = None
 
 
 def arm_training_config(job: ArmJob) -> dict[str, Any]:
@@ -123,10 +128,13 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
             "batch_size": rollouts,
             "steps": rl.sampling_steps,
             "sampler": rl.sampler,
+            "sde_noise_level": rl.sde_noise_level,
+            **(job.arm.sampling or {}),
         },
         "reward": {"components": [{"name": n, "weight": w} for n, w in job.arm.weights.items()], "workers": 1},
         "nft": {"kl_weight": rl.kl_weight, "timestep_fraction": rl.timestep_fraction},
         "regularizer": job.arm.regularizer or {"enabled": False},
+        "credit": job.arm.credit or {},
         "optim": {"lr": rl.lr, "train_batch_size": rollouts},
         "train": {
             "epochs": rl.epochs,
@@ -138,6 +146,11 @@ def arm_training_config(job: ArmJob) -> dict[str, Any]:
             "device": "cpu",
         },
     }
+
+
+def evaluation_sampler(settings: DemoSettings) -> str:
+    """The test pairs are edited deterministically: with SDE rollouts, by ``dpm2``."""
+    return "dpm2" if settings.rl.sampler == "sde" else settings.rl.sampler
 
 
 def quiet_libraries() -> None:
@@ -172,6 +185,7 @@ def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
         job.run_dir,
         extra_rewards={"edit_judge": EditJudge()},
         progress=(lambda stats: updates.put((name, int(stats["step"])))) if updates is not None else None,
+        inputs=job.inputs,
     )
     trainer.train()
     rows = held_out_rows(job.data_dir, job.settings.task.size)
@@ -180,7 +194,7 @@ def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
             trainer.backbone,
             rows,
             job.settings.task.size,
-            job.settings.rl.sampler,
+            evaluation_sampler(job.settings),
             job.settings.rl.sampling_steps,
             job.seed,
         )
@@ -190,14 +204,23 @@ def run_arm(job: ArmJob, updates: Any = None) -> dict[str, float]:
 
 # -- the whole demo -----------------------------------------------------------------------------
 def run_demo(
-    out: str | Path, settings: DemoSettings, cache_dir: str | Path | None = None, progress: ProgressFn | None = None
+    out: str | Path,
+    settings: DemoSettings,
+    cache_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    stage_done: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary."""
+    """Run every stage and write ``summary.json`` and ``report.html`` in ``out``; return the summary.
+    ``stage_done(stage, seconds)`` is called as each stage ends."""
     from cocoedit.data.synthetic import write_synthetic_task
-    from cocoedit.demo.report import build_summary, markdown_summary, write_demo_report
+    from cocoedit.demo.report import write_demo_report
+    from cocoedit.demo.summary import build_summary, markdown_summary, run_environment
     from cocoedit.models.registry import load_backbone
+    from cocoedit.rl.config import load_config
+    from cocoedit.rl.preflight import check_training_inputs
 
     quiet_libraries()
+    environment = run_environment()
     out = Path(out)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     timings: dict[str, float] = {}
@@ -208,11 +231,15 @@ def run_demo(
         data_dir, {"train": t.train, "validation": t.validation, "test": t.test}, t.size, t.seed
     )
     timings["task"] = time.perf_counter() - t0
+    if stage_done:
+        stage_done("task", timings["task"])
 
     t0 = time.perf_counter()
     with one_thread():
         base_dir, reused = ensure_base_editor(settings, manifests["train"], cache_dir, progress)
     timings["base_editor"] = time.perf_counter() - t0
+    if stage_done:
+        stage_done("base editor" + (" (from the cache)" if reused else " (SFT)"), timings["base_editor"])
 
     t0 = time.perf_counter()
     backbone = load_backbone(base_dir, "pixel-kontext", dtype=torch.float32, device="cpu")
@@ -222,10 +249,12 @@ def run_demo(
     with one_thread():
         for seed in settings.seeds:
             save_scores(
-                evaluate_editor(backbone, rows, t.size, settings.rl.sampler, settings.rl.sampling_steps, seed),
+                evaluate_editor(backbone, rows, t.size, evaluation_sampler(settings), settings.rl.sampling_steps, seed),
                 evaluations / f"base-seed{seed}.pt",
             )
     timings["base_evaluation"] = time.perf_counter() - t0
+    if stage_done:
+        stage_done("base evaluation", timings["base_evaluation"])
 
     t0 = time.perf_counter()
     jobs = [
@@ -241,13 +270,21 @@ def run_demo(
         for arm in arms(settings)
         for seed in settings.seeds
     ]
+    # Every run trains on the same model and manifests: check them once, not in every run.
+    inputs = check_training_inputs(load_config(base=arm_training_config(jobs[0])), jobs[0].run_dir, None)
+    jobs = [dataclasses.replace(job, inputs=inputs) for job in jobs]
     _run_jobs(jobs, settings, progress)
     timings["rl_arms"] = time.perf_counter() - t0
+    if stage_done:
+        stage_done("RL arms", timings["rl_arms"])
 
-    summary = build_summary(out, settings, base_dir, reused, timings)
+    t0 = time.perf_counter()
+    summary = build_summary(out, settings, base_dir, reused, timings, environment)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out / "results.md").write_text(markdown_summary(summary), encoding="utf-8")
     write_demo_report(out, summary)
+    if stage_done:  # the report's own seconds are printed, not in the report
+        stage_done("report", time.perf_counter() - t0)
     return summary
 
 

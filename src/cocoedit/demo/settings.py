@@ -1,6 +1,6 @@
 """Settings of ``cocoedit demo``: the synthetic task, the base editor's SFT, the RL arms.
 
-The defaults are the full demo (about 10 minutes on a 2-core CPU); :data:`QUICK` shrinks every
+The defaults are the full demo (under 10 minutes on a 2-core CPU); :data:`QUICK` shrinks every
 stage for CI. A YAML file given with ``--config`` overrides any key (unknown keys are rejected).
 Every key is documented in ``docs/demo.md``.
 """
@@ -49,6 +49,13 @@ class BaseEditorSettings(_Section):
         0.5, ge=0, le=1, description="Share of targets whose keep region is colour-shifted."
     )
     drift_strength: float = Field(0.15, ge=0)
+    partial_edit_probability: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of targets whose edit is done only in part (so the editor's edits depend on its noise).",
+    )
+    partial_edit_min: float = Field(0.4, ge=0, le=1, description="Weakest strength of a partial edit.")
     edit_loss_weight: float = Field(4.0, ge=1)
     ema_decay: float = Field(
         0.99, ge=0, lt=1, description="Saved weights: moving average of the trained ones (0 = last step)."
@@ -75,7 +82,20 @@ class RLSettings(_Section):
     prompts_per_epoch: int = Field(4, ge=1)
     group_size: int = Field(8, ge=2)
     sampling_steps: int = Field(6, ge=1, description="Rollout and evaluation sampler steps.")
-    sampler: Literal["dpm2", "euler"] = "dpm2"
+    sampler: Literal["dpm2", "euler", "sde"] = Field(
+        "dpm2", description="Rollout sampler of every arm (evaluation uses dpm2 for sde, deterministic)."
+    )
+    sde_noise_level: float = Field(0.7, ge=0, description="Only for sampler sde.")
+    edit_noise_scale: float = Field(
+        1.0, ge=0, le=1, description="Edit-region noise scale of the arms with localized initial noise."
+    )
+    ring_radius: int = Field(
+        0,
+        ge=0,
+        description="Region credit's ring, in latent pixels either side of the boundary (0: a shape spans 4-6 latent "
+        "pixels here, a ring would cover most of it).",
+    )
+    ring_weight: float = Field(0.5, ge=0, le=1, description="Share of the edit region's r in the ring's.")
     lr: float = Field(5e-3, gt=0)
     lora_rank: int = Field(8, ge=1)
     timestep_fraction: float = Field(
@@ -86,7 +106,7 @@ class RLSettings(_Section):
         0.8, ge=0, description="Judge weight in the arms that add the pixel reward (paper 0.8)."
     )
     pixel_weight: float = Field(0.2, ge=0, description="Pixel reward weight in those arms (paper 0.2).")
-    validate_every: int = Field(5, ge=1)
+    validate_every: int = Field(10, ge=1, description="Steps between validations (training curves).")
     erode_radius: int = Field(
         0,
         ge=0,
@@ -112,9 +132,13 @@ class RLSettings(_Section):
     corrected_tau_neg: float = Field(0.17, ge=0, description="Its hinge (0.17 RMS is the reference's 0.03 squared).")
 
 
-#: The arms of the comparison, in report order (issue [science] item 4).
-ARM_NAMES = ("judge", "judge_pixel", "cocoedit", "cocoedit_corrected")
-ArmName = Literal["judge", "judge_pixel", "cocoedit", "cocoedit_corrected"]
+#: The arms of the comparison, in report order.
+ARM_NAMES = ("judge", "judge_pixel", "cocoedit", "cocoedit_corrected", "region", "region_explore")
+ArmName = Literal["judge", "judge_pixel", "cocoedit", "cocoedit_corrected", "region", "region_explore"]
+#: The arms a default demo runs (``arms``): Edit-R1, CoCoEdit, and CoCoEdit with region credit with
+#: and without localized noise (each new arm one setting away from the previous); judge + pixel and
+#: the corrected edit term run on request (docs/demo.md: five arms of five seeds exceed 10 minutes).
+DEFAULT_ARMS = ("judge", "cocoedit", "region", "region_explore")
 
 
 class DemoSettings(_Section):
@@ -122,10 +146,12 @@ class DemoSettings(_Section):
     base: BaseEditorSettings = BaseEditorSettings()
     rl: RLSettings = RLSettings()
     seeds: list[int] = Field(
-        default_factory=lambda: [0, 1, 2], min_length=1, description="One RL run per arm and seed."
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        min_length=1,
+        description="One RL run per arm and seed; the paired t interval has len(seeds) - 1 degrees of freedom.",
     )
     arms: list[ArmName] = Field(
-        default_factory=lambda: list(ARM_NAMES),
+        default_factory=lambda: list(DEFAULT_ARMS),
         min_length=1,
         description="Arms to run, in report order (ablations run a subset).",
     )
@@ -147,7 +173,7 @@ class DemoSettings(_Section):
 
 
 #: Bump when the SFT code changes what a given configuration trains (invalidates cached bases).
-SFT_RECIPE_VERSION = 4
+SFT_RECIPE_VERSION = 5
 
 #: ``--quick``: the same pipeline at a size that runs in well under two minutes (CI).
 QUICK: dict[str, Any] = {
@@ -162,22 +188,27 @@ QUICK: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Arm:
-    """One RL arm: reward weights by component name and its ``regularizer`` config section (None:
-    the region regularizers are off)."""
+    """One RL arm: reward weights by component name, its ``regularizer`` config section (None: the
+    region regularizers are off), its ``credit`` section (None: the paper's single r) and its
+    ``sampling`` overrides (None: the shared rollout settings)."""
 
     name: str
     title: str
     weights: dict[str, float]
     regularizer: dict[str, Any] | None
+    credit: dict[str, Any] | None = None
+    sampling: dict[str, Any] | None = None
 
     @property
     def regularized(self) -> bool:
         return self.regularizer is not None
 
 
-def arms(settings: DemoSettings) -> list[Arm]:
-    """The selected arms (``settings.arms``), in report order. (c) is CoCoEdit as the paper and the
-    reference write it; (d) differs from it only in the edit-region term."""
+def arms(settings: DemoSettings, every: bool = False) -> list[Arm]:
+    """The selected arms (``settings.arms``; ``every``: all of them), in report order. (c) is
+    CoCoEdit as the paper and the reference write it; (d) differs from it only in the edit-region
+    term; (e) is (c) with region-aware credit (the judge's r on the edit region, the pixel reward's
+    on the keep region); (f) is (e) with localized initial noise."""
     rl = settings.rl
     mixed = {"edit_judge": rl.judge_weight, "pixel": rl.pixel_weight}
     shared = {
@@ -187,12 +218,19 @@ def arms(settings: DemoSettings) -> list[Arm]:
         "lambda_er": rl.lambda_er,
         "positive_target": rl.positive_target,
     }
-    every = {
+    paper = {**shared, "edit_term": "reference", "edit_distance": "squared"}
+    region = {
+        "assignment": "region",
+        "edit_rewards": ["edit_judge"],
+        "keep_rewards": ["pixel"],
+        "ring_radius": rl.ring_radius,
+        "ring_weight": rl.ring_weight,
+    }
+    localized = {"initial_noise": "localized", "edit_noise_scale": rl.edit_noise_scale}
+    built = {
         "judge": Arm("judge", "(a) judge only", {"edit_judge": 1.0}, None),
         "judge_pixel": Arm("judge_pixel", "(b) judge + pixel", mixed, None),
-        "cocoedit": Arm(
-            "cocoedit", "(c) CoCoEdit", mixed, {**shared, "edit_term": "reference", "edit_distance": "squared"}
-        ),
+        "cocoedit": Arm("cocoedit", "(c) CoCoEdit", mixed, paper),
         "cocoedit_corrected": Arm(
             "cocoedit_corrected",
             "(d) CoCoEdit, corrected edit term",
@@ -204,8 +242,12 @@ def arms(settings: DemoSettings) -> list[Arm]:
                 "tau_neg": rl.corrected_tau_neg,
             },
         ),
+        "region": Arm("region", "(e) CoCoEdit, region credit", mixed, paper, region),
+        "region_explore": Arm(
+            "region_explore", "(f) CoCoEdit, region credit + localized noise", mixed, paper, region, localized
+        ),
     }
-    return [every[name] for name in ARM_NAMES if name in settings.arms]
+    return [built[name] for name in ARM_NAMES if every or name in settings.arms]
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

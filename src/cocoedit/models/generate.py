@@ -23,7 +23,8 @@ def sample_latents(
     """Packed edited latents for a condition, from the stock pipeline's initial noise.
 
     The initial noise is drawn from ``generator`` first (as the stock pipelines do), then the SDE
-    sampler, if chosen, draws its step noise from the same generator.
+    sampler, if chosen, draws its step noise from the same generator (one per sample when a list
+    is given).
     """
     h, w = condition.height, condition.width
     noise = backbone.initial_noise(condition.batch_size, h, w, generator)
@@ -32,9 +33,8 @@ def sample_latents(
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
         return backbone.predict_velocity(x, sigma, condition)
 
-    step_generator = generator[0] if isinstance(generator, list) else generator
     with torch.no_grad():
-        return sample(sampler, velocity, noise, sigmas, return_trajectory, noise_level, step_generator)
+        return sample(sampler, velocity, noise, sigmas, return_trajectory, noise_level, generator)
 
 
 def edit_images(

@@ -1,7 +1,8 @@
 """Flow-matching samplers: pure functions over a velocity callable.
 
-Convention (method.md §e.1): ``x_σ = (1 − σ) x0 + σ ε``, the model predicts ``v ≈ ε − x0``, so
-``x̂0 = x − σ v`` and ``ε̂ = x + (1 − σ) v``; ``α(σ) = 1 − σ``, ``λ(σ) = log(α/σ)``.
+Convention (:mod:`cocoedit.models.flow`): ``x_σ = (1 − σ) x0 + σ ε``, the model predicts
+``v ≈ ε − x0``, so ``x̂0 = x − σ v`` and ``ε̂ = x + (1 − σ) v``; ``α(σ) = 1 − σ``,
+``λ(σ) = log(α/σ)``.
 
 A *velocity* is any callable ``velocity(x, sigma) -> v`` with ``v`` shaped like ``x`` and
 ``sigma`` a Python float (the same for the whole batch). ``sigmas`` is a decreasing 1-D sequence
@@ -21,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from cocoedit.models.flow import eps_from_velocity, x0_from_velocity
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 SAMPLER_NAMES: tuple[str, ...] = ("euler", "dpm2", "sde")
@@ -99,7 +102,7 @@ def dpm_solver_2m_sample(
     x0_prev = None
     for i, (sigma, sigma_next) in enumerate(zip(s, s[1:], strict=False)):
         v = velocity(x, sigma)
-        x0_pred = x - sigma * v
+        x0_pred = x0_from_velocity(x, sigma, v)
         if i == 0 or sigma_next <= 0.0:
             x = euler_step(x, v, sigma, sigma_next)
         else:
@@ -129,9 +132,20 @@ def flow_grpo_sde_step(
     dt = sigma_next - sigma
     denom = 1.0 - (sigma_for_one if sigma >= 1.0 else sigma)
     g = noise_level * math.sqrt(sigma / denom)
-    mean = x + (v + (g * g / (2.0 * sigma)) * (x + (1.0 - sigma) * v)) * dt
+    mean = x + (v + (g * g / (2.0 * sigma)) * eps_from_velocity(x, sigma, v)) * dt
     std = g * math.sqrt(-dt)
     return mean + std * noise, mean, std
+
+
+def _step_noise(x: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator] | None) -> torch.Tensor:
+    """Standard-normal noise shaped like ``x``: from one generator, or one per sample (row of ``x``)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if len(generator) != x.shape[0]:
+        raise ValueError(f"{len(generator)} generators for a batch of {x.shape[0]}")
+    # Drawn on the CPU, where each sample's generator lives, then moved: a sample's noise does not
+    # depend on which batch it is drawn in.
+    return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype) for g in generator]).to(x.device)
 
 
 def flow_grpo_sde_sample(
@@ -139,13 +153,18 @@ def flow_grpo_sde_sample(
     x: torch.Tensor,
     sigmas: Sequence[float] | torch.Tensor,
     noise_level: float = 0.7,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     return_trajectory: bool = False,
 ) -> SamplerOutput:
-    """Stochastic sampling with :func:`flow_grpo_sde_step` at every step.
+    """Stochastic sampling with :func:`flow_grpo_sde_step` at every step but a last one to σ = 0.
 
-    ``noise_level = 0`` reduces it to :func:`euler_sample`. Noise is drawn with ``generator`` on
-    ``x``'s device, in ``x``'s dtype.
+    The step to σ = 0 is the deterministic Euler step, which returns the clean prediction
+    ``x̂0``: the sample carries no injected noise, so rewards and regularizers that compare pixels
+    with the source score the image, not the noise (Flow-GRPO injects noise there too, which costs
+    its samples a grain that a pixel reward reads as damage). ``noise_level = 0`` reduces the whole
+    sampler to :func:`euler_sample`. Step noise is drawn in ``x``'s dtype from ``generator``, or,
+    given one generator per sample, from each sample's own (then a sample's rollout does not depend
+    on the batch it is drawn in).
     """
     if noise_level < 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level}")
@@ -153,8 +172,11 @@ def flow_grpo_sde_sample(
     traj = [x] if return_trajectory else None
     for sigma, sigma_next in zip(s, s[1:], strict=False):
         v = velocity(x, sigma)
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x, _, _ = flow_grpo_sde_step(x, v, sigma, sigma_next, noise_level, noise, sigma_for_one=s[1])
+        if sigma_next <= 0.0:
+            x = euler_step(x, v, sigma, sigma_next)
+        else:
+            noise = _step_noise(x, generator)
+            x, _, _ = flow_grpo_sde_step(x, v, sigma, sigma_next, noise_level, noise, sigma_for_one=s[1])
         if traj is not None:
             traj.append(x)
     return SamplerOutput(x, traj)
@@ -167,9 +189,10 @@ def sample(
     sigmas: Sequence[float] | torch.Tensor,
     return_trajectory: bool = False,
     noise_level: float = 0.7,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> SamplerOutput:
-    """Dispatch by name: ``"euler"``, ``"dpm2"`` or ``"sde"`` (the last uses ``noise_level``)."""
+    """Dispatch by name: ``"euler"``, ``"dpm2"`` or ``"sde"`` (the last uses ``noise_level`` and
+    ``generator``: one, or one per sample)."""
     if name == "euler":
         return euler_sample(velocity, x, sigmas, return_trajectory)
     if name == "dpm2":

@@ -1,4 +1,5 @@
-"""From per-sample rewards to DiffusionNFT optimality probabilities ``r`` (method.md §b.2–§b.3).
+"""From per-sample rewards to DiffusionNFT optimality probabilities ``r`` (method.md §b.2–§b.3),
+and credit assignment: which ``r`` each region of a sample is trained with (:func:`assign_credit`).
 
 Conventions: all tensors are 1-D over the N samples of one epoch (all ranks gathered).
 ``group_ids`` is int64 ``[N]``: samples with the same id were generated for the same
@@ -20,11 +21,13 @@ Decisions on method.md §i:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
+
+from cocoedit.core.masks import erode
 
 Normaliser = Literal["global", "group"]
 
@@ -58,6 +61,7 @@ def optimality_probability(
     rewards: torch.Tensor,
     group_ids: torch.Tensor,
     scored: torch.Tensor | None = None,
+    *,
     normaliser: Normaliser = "global",
     adv_clip_max: float = 5.0,
     std_eps: float = 1e-4,
@@ -114,3 +118,172 @@ def optimality_probability(
         group_size=size.long(),
         ban=ban,
     )
+
+
+# -- credit assignment: rewards -> r per region -------------------------------------------------
+@dataclass(frozen=True)
+class Credit:
+    """Per sample ``[N]``: the optimality probability and validity that the edit region and the
+    keep region of each sample are trained with. The paper's single ``r`` gives both regions the
+    same (:meth:`single`)."""
+
+    r_edit: torch.Tensor
+    valid_edit: torch.Tensor
+    r_keep: torch.Tensor
+    valid_keep: torch.Tensor
+
+    @classmethod
+    def single(cls, r: torch.Tensor, valid: torch.Tensor) -> Credit:
+        return cls(r, valid, r, valid)
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """A sample enters the loss when either of its regions does."""
+        return self.valid_edit | self.valid_keep
+
+    @property
+    def is_single(self) -> bool:
+        return self.r_edit is self.r_keep and self.valid_edit is self.valid_keep
+
+    def select(self, index: slice | Sequence[int] | torch.Tensor) -> Credit:
+        if self.is_single:
+            return Credit.single(self.r_edit[index], self.valid_edit[index])
+        return Credit(self.r_edit[index], self.valid_edit[index], self.r_keep[index], self.valid_keep[index])
+
+    def to(self, device: torch.device | str) -> Credit:
+        if self.is_single:
+            return Credit.single(self.r_edit.to(device), self.valid_edit.to(device))
+        return Credit(*(t.to(device) for t in (self.r_edit, self.valid_edit, self.r_keep, self.valid_keep)))
+
+
+@dataclass(frozen=True)
+class CreditResult:
+    """What a credit assignment made of an epoch's rewards: the :class:`Credit` of every sample,
+    the statistics of the combined reward (logging, the ban list) and, for region credit, of each
+    region's reward (``regions``: ``{"edit": ..., "keep": ...}``); ``group_ids [N]`` as given."""
+
+    credit: Credit
+    combined: GroupAdvantages
+    regions: dict[str, GroupAdvantages]
+    group_ids: torch.Tensor
+
+
+def mean_of_components(
+    scores: Mapping[str, torch.Tensor], scored: Mapping[str, torch.Tensor], weights: Mapping[str, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(R, scored)``: the weighted mean ``sum_k w_k s_k / sum_k w_k`` over the named components
+    with a weight above 0, in the components' own scale; a sample is scored when all of them are."""
+    active = [k for k, w in weights.items() if w > 0]
+    if not active:
+        raise ValueError("no component with a weight above 0")
+    total = sum(weights[k] for k in active)
+    ok = torch.stack([scored[k].bool() for k in active]).all(dim=0)
+    mixed = sum(weights[k] / total * torch.where(scored[k].bool(), scores[k].double(), 0.0) for k in active)
+    return torch.where(ok, mixed, torch.full_like(mixed, float("nan"))).float(), ok
+
+
+def _probabilities(rewards: torch.Tensor, group_ids: torch.Tensor, scored: torch.Tensor, a: Any) -> GroupAdvantages:
+    return optimality_probability(
+        rewards,
+        group_ids,
+        scored,
+        normaliser=a.normaliser,
+        adv_clip_max=a.adv_clip_max,
+        std_eps=a.std_eps,
+        std_threshold=a.std_threshold,
+        mean_threshold=a.mean_threshold,
+    )
+
+
+def single_credit(
+    combined: torch.Tensor, scored: torch.Tensor, group_ids: torch.Tensor, *, components, weights, advantage, credit
+) -> CreditResult:
+    """The paper: one ``r`` per sample from the combined reward ``R = sum_k w_k s_k``."""
+    adv = _probabilities(combined, group_ids, scored, advantage)
+    return CreditResult(Credit.single(adv.r, adv.valid), adv, {}, group_ids)
+
+
+def region_credit(
+    combined: torch.Tensor, scored: torch.Tensor, group_ids: torch.Tensor, *, components, weights, advantage, credit
+) -> CreditResult:
+    """Region-aware credit (after Edit-GRPO and MT-EditFlow): the edit region's ``r`` from the
+    weighted mean of ``credit.edit_rewards``, the keep region's from ``credit.keep_rewards``, each
+    through :func:`optimality_probability` with the same groups and settings (so each region's
+    group is informative, or not, on its own reward's spread)."""
+    scores = {k: b[0] for k, b in components.items()}
+    masks = {k: b[1] for k, b in components.items()}
+    regions = {}
+    for region, names in (("edit", credit.edit_rewards), ("keep", credit.keep_rewards)):
+        region_weights = {k: weights[k] for k in names if weights[k] > 0}
+        if region_weights:
+            r, ok = mean_of_components(scores, masks, region_weights)
+        else:  # no reward looks at this region: nothing is credited there
+            r, ok = torch.full_like(combined, float("nan")), torch.zeros_like(scored)
+        regions[region] = _probabilities(r, group_ids, ok, advantage)
+    e, k = regions["edit"], regions["keep"]
+    adv = _probabilities(combined, group_ids, scored, advantage)
+    return CreditResult(Credit(e.r, e.valid, k.r, k.valid), adv, regions, group_ids)
+
+
+#: ``credit.assignment`` -> the function. A new variant is one function of this signature and one
+#: name here (and in :class:`cocoedit.rl.config.CreditConfig`).
+CREDIT_ASSIGNMENTS = {"single": single_credit, "region": region_credit}
+
+
+def assign_credit(
+    components: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    weights: Mapping[str, float],
+    group_ids: torch.Tensor,
+    *,
+    advantage: Any,
+    credit: Any,
+) -> CreditResult:
+    """Rewards -> the :class:`Credit` of every sample of the epoch (pure).
+
+    ``components``: name -> ``(scores [N], scored [N] bool)``; ``weights``: name -> weight (the
+    combined reward is ``sum_k w_k s_k``, as the reference, no renormalisation); ``advantage``: the
+    ``advantage`` settings (:class:`cocoedit.rl.config.AdvantageConfig`); ``credit``: the
+    ``credit`` settings (:class:`cocoedit.rl.config.CreditConfig`).
+    """
+    active = [k for k, w in weights.items() if w > 0]
+    scored = torch.stack([components[k][1].bool() for k in active]).all(dim=0)
+    combined = sum(weights[k] * torch.where(components[k][1].bool(), components[k][0].float(), 0.0) for k in active)
+    combined = torch.where(scored, combined, torch.full_like(combined, float("nan")))
+    assign = CREDIT_ASSIGNMENTS[credit.assignment]
+    return assign(
+        combined, scored, group_ids, components=components, weights=weights, advantage=advantage, credit=credit
+    )
+
+
+def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) -> torch.Tensor:
+    """``[B, 1, h, w]``: how much of each latent pixel's credit is the edit region's: 1 in the
+    edit region eroded by ``ring_radius``, 0 in the keep region eroded likewise, ``ring_weight`` in
+    the ring between them (``edit_mask``: 1 = edit, binarised at 0.5)."""
+    edit = (edit_mask >= 0.5).float()
+    edit_core, keep_core = erode(edit, ring_radius), erode(1.0 - edit, ring_radius)
+    ring = (1.0 - edit_core - keep_core).clamp(0, 1)
+    return edit_core + ring_weight * ring
+
+
+def credit_maps(share: torch.Tensor, credit: Credit, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per element ``(r, weight)``, shaped like ``share`` ``[B, ...]``, from each sample's region credit.
+
+    With ``a_e = share`` and ``a_k = 1 - share`` (``equal``: each rescaled per sample so that it
+    averages 1/2, i.e. the edit and the keep region weigh the same whatever their areas):
+    ``weight = a_e v_edit + a_k v_keep`` and ``r = (a_e v_edit r_edit + a_k v_keep r_keep) /
+    weight`` (``v`` = validity): a region whose group carried no signal adds nothing, the ring
+    mixes the valid regions' ``r``. Where the weight is 0, ``r`` is 1/2.
+    """
+    shape = (-1, *([1] * (share.ndim - 1)))
+    dims = tuple(range(1, share.ndim))
+    a_edit, a_keep = share, 1 - share
+    if equal:
+        a_edit = a_edit * 0.5 / a_edit.mean(dim=dims, keepdim=True).clamp_min(1e-12)
+        a_keep = a_keep * 0.5 / a_keep.mean(dim=dims, keepdim=True).clamp_min(1e-12)
+    ve, vk = credit.valid_edit.to(share.dtype).reshape(shape), credit.valid_keep.to(share.dtype).reshape(shape)
+    re = torch.nan_to_num(credit.r_edit.to(share.dtype), nan=0.5).reshape(shape)
+    rk = torch.nan_to_num(credit.r_keep.to(share.dtype), nan=0.5).reshape(shape)
+    weight = a_edit * ve + a_keep * vk
+    mixed = a_edit * ve * re + a_keep * vk * rk
+    r = torch.where(weight > 0, mixed / weight.clamp_min(1e-12), torch.full_like(mixed, 0.5))
+    return r, weight

@@ -84,8 +84,24 @@ class RolloutConfig(_Section):
     group_size: int = Field(12, ge=2, description="Samples per (image, instruction) group.")
     batch_size: int = Field(3, ge=1, description="Samples per sampling forward pass, per process.")
     steps: int = Field(10, ge=1)
-    sampler: Literal["dpm2", "euler", "sde"] = "dpm2"
+    sampler: Literal["dpm2", "euler", "sde"] = Field(
+        "dpm2",
+        description="dpm2 (reference, deterministic), euler or sde (Flow-GRPO's SDE: noise at every step but the "
+        "last, each sample's own).",
+    )
     sde_noise_level: float = Field(0.7, ge=0, description="Only for sampler=sde.")
+    initial_noise: Literal["independent", "localized"] = Field(
+        "independent",
+        description="independent: every sample its own initial noise; localized: a group's samples share the "
+        "keep region's noise and differ on the edit region only (after RC-GRPO-Editing).",
+    )
+    edit_noise_scale: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="localized only: share of each sample's own noise on the edit region, s in "
+        "sqrt(1 - s^2) shared + s own (1: independent there; 0: the group's samples are identical).",
+    )
 
 
 class RewardConfig(_Section):
@@ -133,10 +149,21 @@ class AdvantageConfig(_Section):
     normaliser: Literal["global", "group"] = "global"
     adv_clip_max: float = Field(5.0, gt=0)
     std_eps: float = Field(1e-4, gt=0)
-    std_threshold: float = Field(0.02, ge=0, description="Groups with std at or below are excluded from the loss.")
+    std_threshold: float = Field(
+        0.02,
+        ge=0,
+        description="Groups whose reward std is at or below are excluded from the loss. In reward units: the "
+        "combined reward's (rewards in [0, 1]; region credit: each region's weighted mean).",
+    )
     mean_threshold: float = Field(0.9, description="Groups with mean at or above are excluded from the loss.")
     ban_saturated: bool = Field(
         True, description="Never sample again a group with std below and mean above the thresholds."
+    )
+    no_signal_steps: int = Field(
+        5,
+        ge=0,
+        description="Stop the run (one-line error) when no group has carried a learning signal for this many "
+        "steps in a row, and warn when most groups have not; 0 never stops.",
     )
 
 
@@ -166,6 +193,35 @@ class RegularizerConfig(_Section):
         "squared",
         description="Distance of the edit-region term: squared (reference; its gradient vanishes at an unedited "
         "output), sqrt or l1 (tau_neg is then in those units).",
+    )
+
+
+class CreditConfig(_Section):
+    """Which part of the image each reward component is credit for (docs/training.md#region-aware-credit)."""
+
+    assignment: Literal["single", "region"] = Field(
+        "single",
+        description="single: one optimality probability r per sample from the combined reward (the paper); "
+        "region: the edit region's r from the edit rewards, the keep region's from the keep rewards.",
+    )
+    edit_rewards: list[str] = Field(
+        default_factory=list, description="region: reward components that score the edit region (by name)."
+    )
+    keep_rewards: list[str] = Field(
+        default_factory=list,
+        description="region: reward components that score the keep region (by name). A region with none gets "
+        "no credit: the policy loss leaves it alone (the region regularizers still act).",
+    )
+    ring_radius: int = Field(
+        1, ge=0, description="region: latent pixels on each side of the mask boundary that form the ring."
+    )
+    ring_weight: float = Field(
+        0.5, ge=0, le=1, description="region: share of the edit region's r in the ring's (the rest: the keep's)."
+    )
+    region_weights: Literal["area", "equal"] = Field(
+        "area",
+        description="region: area = each region weighs in the loss by its area (the per-sample mean of the paper's "
+        "loss); equal = the edit and the keep region weigh the same whatever their areas.",
     )
 
 
@@ -240,6 +296,7 @@ class CocoEditConfig(_Section):
     advantage: AdvantageConfig = AdvantageConfig()
     nft: NFTConfig = NFTConfig()
     regularizer: RegularizerConfig = RegularizerConfig()
+    credit: CreditConfig = CreditConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
 
@@ -262,7 +319,29 @@ class CocoEditConfig(_Section):
                 f"nft.timestep_fraction {fraction:g} of sampling.steps {steps} is {steps * fraction:.3g} timesteps, "
                 f"less than one; the smallest fraction for {steps} steps is {minimum_timestep_fraction(steps):.4g}"
             )
+        self._check_credit()
         return self
+
+    def _check_credit(self) -> None:
+        c, weights = self.credit, self.reward.weights
+        named = {"credit.edit_rewards": c.edit_rewards, "credit.keep_rewards": c.keep_rewards}
+        for key, names in named.items():
+            unknown = [n for n in names if n not in weights]
+            if unknown:
+                raise ValueError(f"{key} names {unknown[0]!r}, which is not a reward component ({', '.join(weights)})")
+        if c.assignment != "region":
+            return
+        if not any(weights[n] for names in named.values() for n in names):
+            raise ValueError(
+                "credit.assignment is region but credit.edit_rewards and credit.keep_rewards name no "
+                "component with a weight above 0"
+            )
+        unplaced = [n for n, w in weights.items() if w and n not in c.edit_rewards and n not in c.keep_rewards]
+        if unplaced:
+            raise ValueError(
+                f"credit.assignment is region but reward component {unplaced[0]!r} is in neither "
+                "credit.edit_rewards nor credit.keep_rewards"
+            )
 
 
 def trained_timesteps(steps: int, fraction: float) -> int:

@@ -31,6 +31,10 @@ prediction ``x0_theta`` the other way.
   - ``"off"``: no edit-region term.
 
 * ``L_reg = sum_j valid_j (r_j lambda_ner L_ner+_j + (1 - r_j) lambda_er L_er-_j) / sum valid``.
+  With region-aware credit (:func:`cocoedit.rl.advantages.region_credit`) each term takes its own
+  region's ``r`` and validity: ``L_ner+`` (a keep-region term) the keep region's, ``L_er-`` (an
+  edit-region term) the edit region's; the sum is divided by the number of samples with either
+  region valid. With the paper's single ``r`` this is the formula above.
 
 Distances (``edit_distance`` applies to the edit-region term; the keep term is always squared):
 
@@ -54,11 +58,15 @@ Decisions on method.md §i and §c.3:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from cocoedit.core.masks import erode
+from cocoedit.rl.advantages import Credit
+
+if TYPE_CHECKING:
+    from cocoedit.rl.config import RegularizerConfig
 
 PositiveTarget = Literal["source", "sample"]
 EditTerm = Literal["reference", "push_positive", "pull_negative", "off"]
@@ -139,33 +147,34 @@ class RegionLoss:
 
 
 def region_regularizers(
+    *,
     x0_positive: torch.Tensor,
     x0_negative: torch.Tensor,
     x0_sample: torch.Tensor,
     x_source: torch.Tensor,
     edit_mask: torch.Tensor,
-    r: torch.Tensor,
-    valid: torch.Tensor,
-    lambda_ner: float,
-    lambda_er: float,
-    tau_pos: float = 1e-3,
-    tau_neg: float = 3e-2,
-    erode_radius: int = 2,
-    ring_weight: float = 0.2,
-    positive_target: PositiveTarget = "source",
-    edit_term: EditTerm = "reference",
-    edit_distance: EditDistance = "squared",
+    credit: Credit,
+    settings: RegularizerConfig,
 ) -> RegionLoss:
-    """The r-weighted region regularizer (see the module docstring)."""
-    if positive_target not in ("source", "sample"):
-        raise ValueError(f"positive_target must be 'source' or 'sample', got {positive_target!r}")
-    w_keep, w_edit = region_weight_maps(edit_mask, erode_radius, ring_weight)
-    target = x_source if positive_target == "source" else x0_sample
+    """The r-weighted region regularizer (see the module docstring). ``credit`` gives each sample's
+    ``r`` and validity per region: the keep term is weighted by the keep region's ``r``, the edit
+    term by ``1 -`` the edit region's (with the paper's single ``r`` both are the same)."""
+    g = settings
+    if g.positive_target not in ("source", "sample"):
+        raise ValueError(f"positive_target must be 'source' or 'sample', got {g.positive_target!r}")
+    w_keep, w_edit = region_weight_maps(edit_mask, g.erode_radius, g.ring_weight)
+    target = x_source if g.positive_target == "source" else x0_sample
     d_keep = weighted_latent_distance(x0_positive, target.detach(), w_keep)
-    keep_term = torch.relu(d_keep - tau_pos)
-    edit, d_edit = edit_region_term(x0_positive, x0_negative, x_source, w_edit, edit_term, edit_distance, tau_neg)
-    v = valid.to(keep_term.dtype)
-    r = torch.where(valid, r, torch.zeros_like(r)).to(keep_term.dtype)
-    per_sample = r * lambda_ner * keep_term + (1 - r) * lambda_er * edit
-    loss = (per_sample * v).sum() / v.sum().clamp_min(1)
+    keep_term = torch.relu(d_keep - g.tau_pos)
+    edit, d_edit = edit_region_term(x0_positive, x0_negative, x_source, w_edit, g.edit_term, g.edit_distance, g.tau_neg)
+
+    def weight(r: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:  # NaN r of samples that do not count
+        return torch.where(valid, r, torch.zeros_like(r)).to(keep_term.dtype), valid.to(keep_term.dtype)
+
+    (r_keep, v_keep), (r_edit, v_edit) = (
+        weight(credit.r_keep, credit.valid_keep),
+        weight(credit.r_edit, credit.valid_edit),
+    )
+    per_sample = v_keep * r_keep * g.lambda_ner * keep_term + v_edit * (1 - r_edit) * g.lambda_er * edit
+    loss = per_sample.sum() / credit.valid.to(keep_term.dtype).sum().clamp_min(1)
     return RegionLoss(loss, keep_term.detach(), edit.detach(), d_keep.detach(), d_edit.detach())

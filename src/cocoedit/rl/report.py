@@ -3,6 +3,9 @@
 * **Chosen panels** (:data:`MAIN_PANELS`) come first, one per metric, each run a colour: the raw
   series faint, its smoothed curve (:func:`smooth`) bold. Every other metric that changes is in a
   collapsed "other metrics" block; series that never change are listed in a table, not drawn.
+* **Learning signal** (:data:`SIGNAL_PANELS`, when the run logged them): the share of groups
+  without signal, the within-group reward std (median and 10-90 % band) and the distance between
+  a group's samples on the edit and the keep region.
 * Axes read plainly: no offset notation (``1e-5 + 1.0002``), three significant digits, integer steps.
 * **Sample grids** (``samples/step-NNNNNN.png``, rows of source | output | edit region) are captioned
   with their step and, when the trainer wrote the sidecar ``samples/step-NNNNNN.json``
@@ -38,6 +41,15 @@ MAIN_PANELS = (
     ("train/grad_norm", "gradient norm"),
     ("time/epoch", "seconds per epoch"),
 )
+#: The learning signal's section (cocoedit.rl.diagnostics): the std distribution is drawn as its
+#: median with the 10-90 % band.
+SIGNAL_PANELS = (
+    ("signal/uninformative_groups", "share of groups at or below the std threshold"),
+    ("signal/group_std_p50", "within-group reward std: median, 10-90 % band"),
+    ("signal/spread_edit", "distance between a group's samples: edit region"),
+    ("signal/spread_keep", "distance between a group's samples: keep region"),
+)
+_STD_BAND = ("signal/group_std_p10", "signal/group_std_p90")
 DEFAULT_SMOOTHING = 0.6
 GRIDS_SHOWN = 6
 GRID_ROW_PX = 120
@@ -135,6 +147,17 @@ def panels_figure(runs: dict[str, list[dict]], keys: list[tuple[str, str]], smoo
     return fig
 
 
+def signal_figure(runs: dict[str, list[dict]], smoothing: float) -> Any:
+    """:data:`SIGNAL_PANELS` in one row; the std panel shades each run's 10-90 % band."""
+    fig = panels_figure(runs, list(SIGNAL_PANELS), smoothing, cols=len(SIGNAL_PANELS))
+    ax = fig.axes[1]
+    for i, rows in enumerate(runs.values()):
+        (steps, low), (_, high) = series(rows, _STD_BAND[0]), series(rows, _STD_BAND[1])
+        if steps and len(low) == len(high):
+            ax.fill_between(steps, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
+    return fig
+
+
 def _sidecar(grid: Path) -> tuple[int | None, list[str], str]:
     """(step, row instructions, problem) from ``step-NNNNNN.json`` next to a grid."""
     path = grid.with_suffix(".json")
@@ -217,7 +240,9 @@ def write_training_report(
     keys = sorted({k for rows in runs.values() for r in rows for k in r if k != "step"})
     changing = {k for k in keys if any(not is_constant(series(rows, k)[1]) for rows in runs.values())}
     main = [(k, t) for k, t in MAIN_PANELS if k in changing]
-    others = [(k, k) for k in keys if k in changing and k not in dict(MAIN_PANELS)]
+    signal = any(k in keys for k, _ in SIGNAL_PANELS)
+    drawn = set(dict(MAIN_PANELS)) | ({k for k, _ in SIGNAL_PANELS} | set(_STD_BAND) if signal else set())
+    others = [(k, k) for k in keys if k in changing and k not in drawn]
     constant = [
         [name, k, Cell(format_metric(k, series(rows, k)[1][0]))]
         for name, rows in runs.items()
@@ -239,6 +264,7 @@ def write_training_report(
         else None,
         smoothing=smoothing,
         main=_panels(runs, main, smoothing) if main else None,
+        signal=plot(signal_figure(runs, smoothing), "learning signal") if signal else None,
         others=_panels(runs, others, smoothing, cols=4) if others else None,
         other_count=len(others),
         constant=table(["run", "metric", "value"], constant, kinds=["auto"] * 3) if constant else None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from cocoedit.core.errors import ServiceUnavailableError
+from cocoedit.core.masks import latent_grid_mask
 from cocoedit.core.metrics import keep_region_metrics
 from cocoedit.data.manifest import EditSample
 from cocoedit.data.rows import TrainingRow, prepare_row
@@ -24,13 +25,17 @@ from cocoedit.models.condition import EditCondition
 from cocoedit.models.samplers import sample as run_sampler
 from cocoedit.rewards.base import RewardBatch, RewardFunction, RewardInputs, as_reward_batch, mix_rewards
 from cocoedit.rl.config import CocoEditConfig
+from cocoedit.rl.diagnostics import group_pair_distances, spread_metrics
 from cocoedit.rl.distributed import ProcessGroup
 from cocoedit.rl.epoch_plan import EpochPlan, sample_generator
+from cocoedit.rl.exploration import INITIAL_NOISE
 
 Predict = Callable[[torch.Tensor, float, EditCondition], torch.Tensor]
 # Validation row i always starts from the noise of "sample" VALIDATION_INDEX + i of epoch 0, so
 # validations at different steps compare the same inputs.
 VALIDATION_INDEX = 10**9
+# The stream of a group's shared initial noise (sampling.initial_noise: localized), per (epoch, row).
+_GROUP_NOISE_STREAM = 0x6E01
 
 
 @dataclass
@@ -100,11 +105,20 @@ class Rollouts:
     def rollout(
         self, rows: Sequence[int], indices: Sequence[int], epoch: int, predict: Predict, pool: str = "train"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Packed clean latents and decoded images of samples ``indices`` (their own noise) of ``rows``."""
+        """Packed clean latents and decoded images of samples ``indices`` (their own noise) of ``rows``.
+
+        Training rollouts start from ``sampling.initial_noise`` (:mod:`cocoedit.rl.exploration`);
+        validation always from each row's own fixed noise."""
         s = self.config.sampling
         cond = EditCondition.cat([self.condition(r, pool) for r in rows])
         gens = [sample_generator(self.config.train.seed, epoch, i) for i in indices]
         noise = self.backbone.initial_noise(len(rows), self.height, self.width, gens)
+        if pool == "train" and s.initial_noise != "independent":
+            seed = self.config.train.seed ^ _GROUP_NOISE_STREAM
+            shared = self.backbone.initial_noise(
+                len(rows), self.height, self.width, [sample_generator(seed, epoch, r) for r in rows]
+            )
+            noise = INITIAL_NOISE[s.initial_noise](noise, shared, self.packed_edit_mask(rows), s.edit_noise_scale)
         with torch.no_grad():
             out = run_sampler(
                 s.sampler,
@@ -112,10 +126,18 @@ class Rollouts:
                 noise,
                 self.sigmas,
                 noise_level=s.sde_noise_level,
-                generator=gens[0],
+                generator=gens,
             )
             images = self.backbone.decode(out.sample, self.height, self.width)
         return out.sample.detach(), images.float().cpu()
+
+    def packed_edit_mask(self, rows: Sequence[int]) -> torch.Tensor:
+        """The rows' edit masks on the latent grid, in the packed layout of the latents (1 = edit)."""
+        grid = latent_grid_mask(
+            torch.stack([self.row(r).edit_mask for r in rows]), self.backbone.latent_grid(self.height, self.width)
+        )
+        channels = self.backbone.latent_channels
+        return self.backbone.pack(grid.expand(-1, channels, -1, -1)).to(self.backbone.device)
 
     def sample_epoch(self, plan: EpochPlan, predict: Predict, pool: ThreadPoolExecutor) -> EpochSamples:
         """Sample this process's share of the epoch; each batch goes to the reward threads at once."""
@@ -130,6 +152,18 @@ class Rollouts:
             inputs = RewardInputs.from_rows([self.row(r) for r in rows[i : i + b]], decoded)
             futures.append(pool.submit(self.score, inputs))
         return EpochSamples(rows, torch.cat(clean), torch.cat(images), futures, time.perf_counter() - start)
+
+    def group_spread(self, samples: EpochSamples, plan: EpochPlan) -> dict[str, float]:
+        """``signal/spread_edit`` and ``signal/spread_keep`` of the epoch
+        (:func:`~cocoedit.rl.diagnostics.group_pair_distances`), from every process; pairs whose
+        samples sit on two processes are left out."""
+        masks = torch.stack([self.row(i).edit_mask for i in samples.rows])
+        groups = plan.sample_group[plan.start : plan.stop]
+        local = group_pair_distances(samples.images, masks, groups)
+        merged: dict[tuple[int, int], tuple[float, float]] = {}
+        for rank, part in enumerate(self.dist.gather_objects(local)):
+            merged.update({(rank, g): v for g, v in part.items()})
+        return spread_metrics(merged)
 
     def gather_scores(self, futures: Sequence[Future]) -> dict[str, RewardBatch]:
         """Every component's scores of the epoch from all processes, in global sample order. A reward

@@ -7,9 +7,11 @@
 3. gather every reward component from all processes, mix, and turn the result into optimality
    probabilities ``r`` with a valid mask (:mod:`cocoedit.rl.advantages`); unscored samples are
    excluded, failure reasons counted, saturated groups banned;
-4. accumulate the gradients of ``L_policy + L_KL + L_reg`` over the epoch (:mod:`cocoedit.rl.step`);
-5. average gradients over processes, clip, one AdamW step, then move the old adapter towards the
-   current one with the decay of the step just completed (:mod:`cocoedit.rl.old_policy`);
+4. the update (:class:`cocoedit.rl.step.PolicyUpdate`): the gradients of ``L_policy + L_KL +
+   L_reg`` accumulated over the epoch, averaged over processes, clipped, one AdamW step, then the
+   old adapter moved towards the current one;
+5. the learning signal's diagnostics (:mod:`cocoedit.rl.diagnostics`): a warning when most groups
+   carry none, a stop when none has for ``advantage.no_signal_steps`` steps;
 6. log, write sample grids, validate and checkpoint on schedule (:mod:`cocoedit.rl.checkpoint`).
 
 The maths lives in pure functions; this module owns devices, processes, I/O and the schedule, and
@@ -17,8 +19,8 @@ never branches on which backbone it trains. Adapters are float32 and drawn from 
 (every run and every process starts from the same ones); on CUDA the passes run under bf16
 autocast. Data parallelism (``train.parallel``): ``ddp`` keeps the whole transformer on each
 process and all-reduces the LoRA gradients; ``fsdp2`` shards it per block with ``fully_shard``.
-Either way a run on P processes equals a 1-process run with the same global batch (deterministic
-samplers; ``sampler: sde`` draws its step noise per sampling batch).
+Either way a run on P processes equals a 1-process run with the same global batch (every sample
+draws its noise, also the SDE's, from its own generator).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -41,16 +43,19 @@ from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, ful
 from cocoedit.rewards.base import RewardFunction, mix_rewards
 from cocoedit.rewards.registry import close_rewards
 from cocoedit.rl import checkpoint as ckpt
-from cocoedit.rl.advantages import optimality_probability
+from cocoedit.rl.advantages import Credit, assign_credit
 from cocoedit.rl.config import CocoEditConfig, ConfigError
-from cocoedit.rl.distributed import ProcessGroup, full_tensor, shard_transformer
+from cocoedit.rl.diagnostics import SignalMonitor, signal_metrics
+from cocoedit.rl.distributed import ProcessGroup, shard_transformer
 from cocoedit.rl.epoch_plan import EpochPlan, plan_epoch, sample_seed
 from cocoedit.rl.logging import RunLogger, repair_metrics
-from cocoedit.rl.old_policy import old_policy_decay, soft_update_
 from cocoedit.rl.reward_failures import RewardFailureError, append_failures, check_unscored, unscored_stats
 from cocoedit.rl.rollouts import EpochSamples, Rollouts, nanmean, nanstd
 from cocoedit.rl.run_folder import check_resume, start_run
-from cocoedit.rl.step import AdapterPolicies, NonFiniteError, RolloutBatch, StepSettings, accumulate_gradients
+from cocoedit.rl.step import AdapterPolicies, NonFiniteError, PolicyUpdate, RolloutBatch, StepSettings
+
+if TYPE_CHECKING:
+    from cocoedit.rl.preflight import TrainingInputs
 
 CURRENT, OLD = "default", "old"
 # Separate random streams from train.seed: rollout noise (the seed itself), training noise and
@@ -88,15 +93,8 @@ class CocoEditTrainer:
         backbone.check_resolution(self.height, self.width)
         self.latent_hw = backbone.latent_grid(self.height, self.width)
         self.rollouts = Rollouts(config, backbone, train_samples, validation_samples, self.rewards, self.dist)
-        self.step_settings = StepSettings(
-            timesteps=self.rollouts.sigmas[:-1],  # the rollout's timesteps (method.md §b.4)
-            num_timesteps=max(1, int(config.sampling.steps * config.nft.timestep_fraction)),
-            micro_batch_size=config.optim.train_batch_size,
-            beta=config.nft.beta,
-            adv_clip_max=config.advantage.adv_clip_max,
-            kl_weight=config.nft.kl_weight,
-            regularizer=config.regularizer if config.regularizer.enabled else None,
-        )
+        # The rollout's timesteps are the training timesteps (method.md §b.4).
+        self.step_settings = StepSettings.from_config(config, self.rollouts.sigmas[:-1])
         self._add_adapters()
         self.policies = AdapterPolicies(backbone, CURRENT, OLD)
         if backbone.device.type == "cuda" and not config.train.cudnn_attention:
@@ -107,6 +105,18 @@ class CocoEditTrainer:
             backbone.transformer.enable_gradient_checkpointing()
         o = config.optim
         self.optimizer = torch.optim.AdamW(self.current, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
+        self.update = PolicyUpdate(
+            policies=self.policies,
+            current=self.current,
+            old=self.old,
+            optimizer=self.optimizer,
+            settings=self.step_settings,
+            pack=backbone.pack,
+            unpack=lambda z: backbone.unpack(z, self.height, self.width),
+            dist=self.dist,
+            sharded=self.sharded,
+        )
+        self.monitor = SignalMonitor(config)
         self.step = 0
         self.banned: set[int] = set()
         self.logger: RunLogger | None = None
@@ -141,17 +151,19 @@ class CocoEditTrainer:
         progress: Callable[[dict[str, Any]], None] | None = None,
         accept_changed: Sequence[str] = (),
         resume: bool | None = None,
+        inputs: TrainingInputs | None = None,
     ) -> CocoEditTrainer:
         """Check the inputs (:func:`~cocoedit.rl.preflight.check_training_inputs`: run folder,
         device, model kind, options and working size, trackers, every manifest row and file), build
         the rewards (a judge is contacted now), then load the backbone: inputs are checked before
         the slow part. ``extra_rewards`` supplies components built in code by the names used in
-        ``reward.components``."""
+        ``reward.components``. ``inputs``: the result of that check for this config's model and
+        manifests, made once by a caller that starts many runs on the same data (the demo)."""
         from cocoedit.models.registry import load_backbone
         from cocoedit.rewards.registry import load_rewards
         from cocoedit.rl.preflight import check_training_inputs
 
-        inputs = check_training_inputs(config, Path(run_dir), resume)
+        inputs = inputs or check_training_inputs(config, Path(run_dir), resume)
         m, kind, device = config.model, inputs.kind, inputs.device
         train_samples, validation = inputs.train_samples, inputs.validation_samples
         rewards = load_rewards(config.reward.components, extra_rewards)
@@ -165,9 +177,9 @@ class CocoEditTrainer:
             close_rewards(rewards)
             raise
 
-    # -- rewards -> r -----------------------------------------------------------------------------
-    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """This process's ``r`` and ``valid`` from the globally gathered rewards, and the statistics."""
+    # -- rewards -> r ----------------------------------------------------------------------------
+    def _collect_rewards(self, samples: EpochSamples, plan: EpochPlan) -> tuple[Credit, dict]:
+        """This process's credit from the globally gathered rewards, and the statistics."""
         start = time.perf_counter()
         gathered = self.rollouts.gather_scores(samples.futures)
         waited = time.perf_counter() - start
@@ -180,18 +192,15 @@ class CocoEditTrainer:
                 append_failures(self.run_dir, plan.epoch + 1, name, batch, ids)
             check_unscored(plan.epoch, name, batch, c.reward.weights[name], c.reward.max_unscored_fraction)
         mixed = mix_rewards(gathered, c.reward.weights)
-        a = c.advantage
-        adv = optimality_probability(
-            mixed.scores,
+        result = assign_credit(
+            {n: (b.scores, b.valid) for n, b in gathered.items()},
+            c.reward.weights,
             plan.sample_group,
-            mixed.valid,
-            a.normaliser,
-            a.adv_clip_max,
-            a.std_eps,
-            a.std_threshold,
-            a.mean_threshold,
+            advantage=c.advantage,
+            credit=c.credit,
         )
-        if a.ban_saturated:
+        adv = result.combined
+        if c.advantage.ban_saturated:
             self.banned.update(plan.prompts[adv.ban].tolist())
         stats.update(
             {
@@ -199,23 +208,23 @@ class CocoEditTrainer:
                 "reward/scored_fraction": mixed.valid.float().mean().item(),
                 "r/mean": nanmean(adv.r),
                 "r/std": nanstd(adv.r),
-                "train/valid_fraction": adv.valid.float().mean().item(),
+                "train/valid_fraction": result.credit.valid.float().mean().item(),
                 "train/banned": float(len(self.banned)),
                 "time/waiting_for_rewards": waited,
             }
         )
-        return adv.r[plan.start : plan.stop], adv.valid[plan.start : plan.stop], stats
+        stats.update(signal_metrics(result, c.advantage.std_threshold))
+        return result.credit.select(slice(plan.start, plan.stop)), stats
 
     # -- the update -------------------------------------------------------------------------------
-    def _update(self, plan: EpochPlan, samples: EpochSamples, r: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
-        """Gradients of the epoch's loss, one optimizer step, the old adapter's soft update."""
+    def _update(self, plan: EpochPlan, samples: EpochSamples, credit: Credit) -> dict[str, float]:
+        """One step of :class:`~cocoedit.rl.step.PolicyUpdate` on this process's rollouts."""
         start = time.perf_counter()
         c, device = self.config, self.backbone.device
         batch = RolloutBatch(
             clean=samples.clean.to(device),
             conditions=[self.rollouts.condition(i) for i in samples.rows],
-            r=r,
-            valid=valid,
+            credit=credit,
             edit_masks=latent_grid_mask(
                 torch.stack([self.rollouts.row(i).edit_mask for i in samples.rows]), self.latent_hw
             ),
@@ -223,29 +232,11 @@ class CocoEditTrainer:
                 sample_seed(c.train.seed ^ _TRAIN_STREAM, plan.epoch, plan.start + i) for i in range(len(samples.rows))
             ],
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        losses = accumulate_gradients(
-            batch, self.policies, self.step_settings, lambda z: self.backbone.unpack(z, self.height, self.width)
-        )
-        if not self.sharded:  # FSDP2 has already reduced the gradients in backward
-            self.dist.average_gradients(self.current)
-        grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(self.current, c.optim.grad_clip)).item()
-        stepped = self.dist.any(bool(valid.any()), device) or not c.optim.skip_step_without_valid
-        if stepped:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if not all(bool(torch.isfinite(full_tensor(p.detach())).all()) for p in self.current):
-            raise NonFiniteError(
-                f"step {self.step + 1}: an adapter weight is not finite after the optimizer step "
-                f"(gradient norm {grad_norm:.4g}); nothing was saved"
-            )
-        decay = old_policy_decay(self.step + 1, c.optim.old_policy_decay)  # the step just completed
-        soft_update_(self.old, self.current, decay)
+        result = self.update.step(batch, self.step + 1)
         return {
-            **self.dist.mean(losses.as_metrics()),  # each process's share of the epoch: the mean is the epoch's
-            "train/grad_norm": grad_norm,
-            "train/old_decay": decay,
-            "train/stepped": float(stepped),
+            **result.as_metrics(),
+            # each process computed the losses on its share of the epoch: their mean is the epoch's
+            **self.dist.mean(result.losses.as_metrics()),
             "train/lr": self.optimizer.param_groups[0]["lr"],
             "time/training": time.perf_counter() - start,
         }
@@ -343,8 +334,9 @@ class CocoEditTrainer:
             self.dist.rank,
         )
         samples = self.rollouts.sample_epoch(plan, self.policies.old, pool)
-        r, valid, stats = self._collect_rewards(samples, plan)
-        stats.update(self._update(plan, samples, r, valid))
+        credit, stats = self._collect_rewards(samples, plan)
+        stats.update(self.rollouts.group_spread(samples, plan))
+        stats.update(self._update(plan, samples, credit))
         self.step += 1
         stats.update({"time/sampling": samples.seconds, "time/epoch": time.perf_counter() - t0})
         if torch.cuda.is_available():
@@ -363,6 +355,9 @@ class CocoEditTrainer:
                 _write_json(
                     self.run_dir / "samples" / f"step-{self.step:06d}.json", {"step": self.step, "rows": captions}
                 )
+        # Stops a run in which no group has carried a signal for advantage.no_signal_steps steps
+        # (after logging, so metrics.jsonl shows the steps it names).
+        self.monitor.observe(self.step, stats)
         if self.step % c.train.checkpoint_every == 0 or self.step == c.train.epochs:
             self._checkpoint(score)
         if self.progress is not None and self.dist.main:
