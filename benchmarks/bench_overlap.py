@@ -79,7 +79,10 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
                     "batch_size": args.batch,
                     "steps": args.steps,
                 },
-                "reward": {"weights": {"judge": 1.0}, **({"workers": args.workers} if args.workers else {})},
+                "reward": {
+                    "components": [{"name": "judge", "options": judge}],
+                    **({"workers": args.workers} if args.workers else {}),
+                },
                 "advantage": {"std_threshold": 0.0},
                 "nft": {"timestep_fraction": args.train_fraction},
                 "optim": {"train_batch_size": args.batch},
@@ -88,14 +91,13 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
                     "checkpoint_every": 1000,
                     "validate_every": 1000,
                     "sample_grid_every": 1000,
-                    "logger": "none",
+                    "report_to": [],
                 },
-                "judge": judge,
             },
         )
         pipe = build_tiny_pipeline("kontext")
         pipe.set_progress_bar_config(disable=True)
-        reward = JudgeReward(MLLMReward(cfg.judge))
+        reward = JudgeReward(MLLMReward(MLLMRewardConfig.model_validate(cfg.reward.component("judge").options)))
         run_dir = tmp / f"run-{latency:g}"
         trainer = CocoEditTrainer(cfg, run_dir, wrap_pipeline(pipe, max_sequence_length=48), samples, {"judge": reward})
         if args.batch_seconds:

@@ -5,10 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cocoedit.cli import app
-from cocoedit.core.settings import DuplicateKeyError, load_yaml
+from cocoedit.core.settings import DuplicateKeyError, apply_overrides, load_yaml
 from cocoedit.curation.config import CurationConfigError, load_build_config
 from cocoedit.demo.settings import DemoSettingsError, load_demo_settings
-from cocoedit.rl.config import ConfigError, apply_overrides, load_config
+from cocoedit.rl.config import ConfigError, load_config
 
 READERS = [
     (load_config, ConfigError),
@@ -52,7 +52,7 @@ def test_an_override_value_with_a_duplicate_key_is_refused():
     with pytest.raises(
         ConfigError, match=r"override 'reward.weights=\{pixel: 1, pixel: 2\}': .*key 'pixel' given twice"
     ):
-        apply_overrides({}, ["reward.weights={pixel: 1, pixel: 2}"])
+        apply_overrides({}, ["reward.weights={pixel: 1, pixel: 2}"], ConfigError)
 
 
 def test_the_command_line_prints_one_line_and_exits_2(tmp_path):

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from cocoedit.core.presets import PRESETS_FOLDER
-from cocoedit.rl.config import ConfigError, apply_overrides, load_config
+from cocoedit.core.settings import apply_overrides
+from cocoedit.rl.config import ConfigError, load_config
 
 CONFIGS = PRESETS_FOLDER
 
@@ -49,7 +50,7 @@ def test_overrides_are_parsed_as_yaml_values():
     data = apply_overrides({}, ["a.b=3", "a.c=1e-4", "d=[1, 2]", "e=true", "f=text"])
     assert data == {"a": {"b": 3, "c": 1e-4}, "d": [1, 2], "e": True, "f": "text"}
     with pytest.raises(ConfigError, match="not of the form key=value"):
-        apply_overrides({}, ["novalue"])
+        apply_overrides({}, ["novalue"], ConfigError)
 
 
 def test_overrides_name_a_list_entry_by_its_name_or_index():

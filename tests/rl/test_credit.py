@@ -84,7 +84,13 @@ def _config(**credit):
     base = {
         "model": {"path": "m"},
         "data": {"manifest": "d"},
-        "reward": {"weights": {"edit_judge": 0.8, "pixel": 0.2, "logged": 0.0}},
+        "reward": {
+            "components": [
+                {"name": "edit_judge", "weight": 0.8},
+                {"name": "pixel", "weight": 0.2},
+                {"name": "logged", "weight": 0.0},
+            ]
+        },
         "credit": credit,
     }
     return load_config(None, [], base=base)

@@ -39,7 +39,7 @@ def _monitor(steps):
         base={
             "model": {"path": "m"},
             "data": {"manifest": "d"},
-            "reward": {"weights": {"pixel": 1.0}},
+            "reward": {"components": [{"name": "pixel"}]},
             "advantage": {"no_signal_steps": steps},
         },
     )

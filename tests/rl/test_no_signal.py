@@ -19,7 +19,7 @@ def constant(inputs):
 
 def test_a_reward_without_spread_stops_the_run(make_backbone, make_config, train_samples, tmp_path):
     cfg = make_config(
-        reward={"weights": {"constant": 1.0}},
+        reward={"components": [{"name": "constant"}]},
         sampling={"prompts_per_epoch": 1, "group_size": 2, "batch_size": 2, "steps": 2},
         advantage={"std_threshold": 0.02, "no_signal_steps": 2},
         train={"epochs": 5, "checkpoint_every": 10, "validate_every": 10, "sample_grid_every": 10},

@@ -8,7 +8,7 @@ from cocoedit.rl.report import SIGNAL_PANELS, signal_figure, write_training_repo
 
 
 def _run(path, shift):
-    logger = RunLogger(path, backend="none")
+    logger = RunLogger(path, trackers=())
     rows = []
     for step in range(1, 7):
         row = {

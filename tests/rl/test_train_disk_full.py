@@ -25,10 +25,10 @@ def config_file(tmp_path):
         "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4},
         "data": {"manifest": str(manifest)},
         "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"weights": {"pixel": 1.0}},
+        "reward": {"components": [{"name": "pixel"}]},
         "advantage": {"std_threshold": 0.0},
         "optim": {"train_batch_size": 2},
-        "train": {"epochs": 4, "checkpoint_every": 2, "logger": "none"},
+        "train": {"epochs": 4, "checkpoint_every": 2, "report_to": []},
     }
     config["model"]["backbone_options"] = {"max_sequence_length": 48}
     path = tmp_path / "config.yaml"

@@ -7,6 +7,7 @@ and the demo settings (``cocoedit demo``): each raises its own error type, with 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,60 @@ def explain_problems(e: ValidationError, model: type[BaseModel]) -> str:
 def explain_validation_error(e: ValidationError, model: type[BaseModel], source: str) -> str:
     """``source: problem; problem``, unknown keys with the nearest valid key suggested."""
     return f"{source}: {explain_problems(e, model)}"
+
+
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _parse_value(text: str, item: str, error: type[Exception]) -> Any:
+    """A YAML scalar or collection; ``1e-4`` is a float (YAML 1.1 would read it as a string)."""
+    if text == "":
+        return ""
+    try:
+        value = load_yaml(text)
+    except yaml.YAMLError as e:
+        raise error(f"override {item!r}: bad YAML value ({getattr(e, 'problem', None) or e})") from None
+    if isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)
+    return value
+
+
+def _entry(items: list, part: str, item: str, error: type[Exception]) -> dict:
+    """The entry of a list of sections named by ``part``: its ``name`` or its index."""
+    for entry in items:
+        if isinstance(entry, dict) and entry.get("name") == part:
+            return entry
+    if part.isdigit() and int(part) < len(items) and isinstance(items[int(part)], dict):
+        return items[int(part)]
+    names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
+    raise error(f"override {item!r}: no entry {part!r} in the list (its entries: {', '.join(names) or 'none'})")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], error: type[Exception] = ValueError) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place. In a
+    list of sections an entry is named by its ``name`` or its index
+    (``reward.components.pixel.weight=0.5``). A bad override raises ``error`` naming it."""
+    for item in overrides:
+        if "=" not in item:
+            raise error(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _entry(node, part, item, error)
+                continue
+            child = node.setdefault(part, {})
+            if isinstance(child, list):
+                if i == len(parts) - 2:
+                    raise error(
+                        f"override {item!r}: {part!r} is a list: name an entry by its name or index, "
+                        f"e.g. {'.'.join(parts[: i + 1])}.<name>.{parts[-1]}"
+                    )
+                node = child
+                continue
+            if not isinstance(child, dict):
+                raise error(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = _parse_value(value, item, error)
+    return data

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.presets import resolve_config
-from cocoedit.core.settings import explain_validation_error, load_yaml, read_yaml_mapping
+from cocoedit.core.settings import apply_overrides, explain_validation_error, read_yaml_mapping
 from cocoedit.models.backbone import MAX_WORKING_SIDE
 from cocoedit.rewards.registry import BUILTIN_REWARDS, RewardComponent
+from cocoedit.rl.nft_loss import minimum_timestep_fraction, trained_timesteps
 from cocoedit.rl.old_configs import upgrade_old_spellings
 
 logger = logging.getLogger("cocoedit.config")
@@ -344,20 +342,6 @@ class CocoEditConfig(_Section):
             )
 
 
-def trained_timesteps(steps: int, fraction: float) -> int:
-    """How many of a rollout's ``steps`` timesteps each sample trains on: ``int(steps · fraction)``
-    (the reference's rule; ``CocoEditConfig`` refuses a fraction that makes it 0)."""
-    return int(steps * fraction)
-
-
-def minimum_timestep_fraction(steps: int) -> float:
-    """The smallest ``nft.timestep_fraction`` that trains on one of ``steps`` timesteps."""
-    fraction = 1.0 / steps
-    while trained_timesteps(steps, fraction) < 1:  # 1/steps may round below it
-        fraction = float(np.nextafter(fraction, 2.0))
-    return fraction
-
-
 #: Keys that may change when a run is resumed: they do not change the optimisation.
 RESUMABLE_CHANGES = (
     "train.epochs",
@@ -389,63 +373,6 @@ def resumable_changes(config: CocoEditConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def _parse_value(text: str, item: str) -> Any:
-    """A YAML scalar or collection; ``1e-4`` is a float (YAML 1.1 would read it as a string)."""
-    if text == "":
-        return ""
-    try:
-        value = load_yaml(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"override {item!r}: bad YAML value ({getattr(e, 'problem', None) or e})") from None
-    if isinstance(value, str) and _FLOAT.match(value.strip()):
-        return float(value)
-    return value
-
-
-def _entry(items: list, part: str, item: str) -> dict:
-    """The entry of a list of sections named by ``part``: its ``name`` or its index."""
-    for entry in items:
-        if isinstance(entry, dict) and entry.get("name") == part:
-            return entry
-    if part.isdigit() and int(part) < len(items) and isinstance(items[int(part)], dict):
-        return items[int(part)]
-    names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
-    raise ConfigError(f"override {item!r}: no entry {part!r} in the list (its entries: {', '.join(names) or 'none'})")
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place. In a
-    list of sections an entry is named by its ``name`` or its index
-    (``reward.components.pixel.weight=0.5``)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node: Any = data
-        for i, part in enumerate(parts[:-1]):
-            if isinstance(node, list):
-                node = _entry(node, part, item)
-                continue
-            child = node.setdefault(part, {})
-            if isinstance(child, list):
-                if i == len(parts) - 2:
-                    raise ConfigError(
-                        f"override {item!r}: {part!r} is a list: name an entry by its name or index, "
-                        f"e.g. {'.'.join(parts[: i + 1])}.<name>.{parts[-1]}"
-                    )
-                node = child
-                continue
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = _parse_value(value, item)
-    return data
-
-
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
 ) -> CocoEditConfig:
@@ -456,7 +383,7 @@ def load_config(
         path = resolve_config(path, "train", ConfigError)
         source = str(path)
         data.update(read_yaml_mapping(path, ConfigError))
-    apply_overrides(data, overrides or [])
+    apply_overrides(data, overrides or [], ConfigError)
     try:
         return CocoEditConfig.model_validate(data)
     except ValidationError as e:

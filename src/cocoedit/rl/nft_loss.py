@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from cocoedit.models.flow import x0_from_velocity
@@ -114,3 +115,17 @@ def kl_to_reference(
     dims = tuple(range(1, v_theta.ndim))
     per_sample = (v_theta - v_ref.detach()).float().square().mean(dim=dims)
     return weight * _valid_mean(per_sample, valid)
+
+
+def trained_timesteps(steps: int, fraction: float) -> int:
+    """How many of a rollout's ``steps`` timesteps each sample trains on: ``int(steps · fraction)``
+    (the reference's rule; ``CocoEditConfig`` refuses a fraction that makes it 0)."""
+    return int(steps * fraction)
+
+
+def minimum_timestep_fraction(steps: int) -> float:
+    """The smallest ``nft.timestep_fraction`` that trains on one of ``steps`` timesteps."""
+    fraction = 1.0 / steps
+    while trained_timesteps(steps, fraction) < 1:  # 1/steps may round below it
+        fraction = float(np.nextafter(fraction, 2.0))
+    return fraction

@@ -45,7 +45,7 @@ from cocoedit.models.lora import adapters_disabled, use_adapter
 from cocoedit.rl.advantages import Credit, credit_maps, region_share
 from cocoedit.rl.config import CreditConfig
 from cocoedit.rl.distributed import ProcessGroup, full_tensor
-from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss
+from cocoedit.rl.nft_loss import kl_to_reference, nft_policy_loss, trained_timesteps
 from cocoedit.rl.old_policy import DecaySchedule, old_policy_decay, soft_update_
 from cocoedit.rl.regularizers import region_regularizers
 
@@ -149,7 +149,7 @@ class StepSettings:
         c = config
         return cls(
             timesteps=timesteps,
-            num_timesteps=max(1, int(c.sampling.steps * c.nft.timestep_fraction)),
+            num_timesteps=trained_timesteps(c.sampling.steps, c.nft.timestep_fraction),
             micro_batch_size=c.optim.train_batch_size,
             beta=c.nft.beta,
             adv_clip_max=c.advantage.adv_clip_max,
