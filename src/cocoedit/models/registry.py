@@ -178,8 +178,10 @@ def load_backbone(
     cls = backbone_class(kind)
     try:
         return cls.from_pretrained(model, dtype=dtype, device=device, **options)
-    except OSError as e:  # diffusers' "cannot find / cannot load" for a path or hub id
-        raise BackboneError(f"{model}: cannot load the {kind} pipeline ({e})") from e
+    except (OSError, ValueError) as e:
+        # diffusers' "cannot find / cannot load" for a path or hub id (OSError); a component whose
+        # files are missing or broken, e.g. a tokenizer transformers cannot build (ValueError)
+        raise BackboneError(f"{model}: cannot load the {kind} pipeline ({_first_line(str(e))})") from e
 
 
 def wrap_pipeline(pipeline: Any, **options: Any) -> EditBackbone:
@@ -188,3 +190,7 @@ def wrap_pipeline(pipeline: Any, **options: Any) -> EditBackbone:
         if type(pipeline).__name__ == cls.pipeline_class_name:
             return cls.from_pipeline(pipeline, **options)
     raise BackboneError(f"{type(pipeline).__name__} is not a supported editing pipeline")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
