@@ -131,7 +131,7 @@ def _sample_grid(out: Path, settings: DemoSettings) -> Picture:
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(title, fontsize=8)
+                ax.set_title(textwrap.fill(title, 16), fontsize=8)  # long arm titles would overlap
             if j == 0:  # the whole instruction, wrapped and upright, left of its row
                 ax.set_ylabel(
                     textwrap.fill(row.sample.instruction, 22),
@@ -168,8 +168,8 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
     page = render(
         "demo_report.html",
         title="cocoedit demo: RL for consistent editing on a synthetic task",
-        subtitle="judge-only RL, judge + pixel reward, CoCoEdit and region-aware credit, from one tiny pixel-space "
-        "editor",
+        subtitle="; ".join(r["title"] for name, r in rows.items() if name != "base")
+        + ": RL arms from one tiny pixel-space editor",
         plumbing_note=PLUMBING_NOTE if summary["plumbing_check"] else "",
         statement=[s for s in summary["statement"] if s != PLUMBING_NOTE],
         results_table=_results_table(rows),
