@@ -1,9 +1,10 @@
-"""Run by test_trainer_distributed.py, under torchrun (2 processes, gloo) or alone:
-``python distributed_worker.py MODEL_DIR MANIFEST OUT_DIR MODE`` with MODE ``ddp``, ``fsdp2`` or
-``fsdp2-resume``. Builds the trainer the way ``cocoedit train`` does (``from_config`` on a tiny
-Kontext saved to MODEL_DIR; nothing seeds torch by hand), validates every step, trains 2 epochs
-(``fsdp2-resume``: 1 epoch, then a new trainer resumes to 2) and writes this process's initial
-and final adapters, gathered whole, to OUT_DIR/rank<r>.pt."""
+"""Run by test_trainer_distributed.py, under torchrun (2 processes, gloo) or alone: ``python
+distributed_worker.py MODEL_DIR MANIFEST OUT_DIR MODE`` with MODE ``ddp``, ``fsdp2``,
+``fsdp2-resume`` or ``<parallel>+region`` (region-aware credit: the edit region's r from the
+brightness reward, the keep region's from the pixel reward). Builds the trainer the way ``cocoedit
+train`` does (``from_config`` on a tiny Kontext saved to MODEL_DIR; nothing seeds torch by hand),
+validates every step, trains 2 epochs (``fsdp2-resume``: 1 epoch, then a new trainer resumes to 2)
+and writes this process's initial and final adapters, gathered whole, to OUT_DIR/rank<r>.pt."""
 
 import os
 import sys
@@ -24,6 +25,7 @@ def whole(t):
 
 def main() -> None:
     model, manifest, out, mode = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+    mode, _, credit = mode.partition("+")
     init_distributed()
     rank = dist.get_rank() if dist.is_initialized() else 0
 
@@ -43,6 +45,11 @@ def main() -> None:
                     ]
                 },
                 optim={"lr": 1e-3},
+                credit=(
+                    {"assignment": "region", "edit_rewards": ["brightness"], "keep_rewards": ["pixel"]}
+                    if credit == "region"
+                    else {}
+                ),
                 train={
                     "epochs": epochs,
                     "checkpoint_every": 1,

@@ -1,7 +1,8 @@
-"""Two CPU processes (gloo) built the way ``cocoedit train`` builds them (a tiny Kontext saved to
-disk, ``from_config``, nothing seeded by hand), replicated (ddp) or sharded (fsdp2, also across a
-resume), validating every step: identical initial and final adapters on both ranks, equal to one
-process with the same global batch, and the same logged curves (losses, rewards, validation)."""
+"""Two CPU processes (gloo) built the way ``cocoedit train`` builds them (a tiny Kontext saved to disk,
+``from_config``, nothing seeded by hand), replicated (ddp) or sharded (fsdp2, also across a resume,
+and sharded with region-aware credit), validating every step: identical initial and final adapters
+on both ranks, equal to one process with the same global batch, and the same logged curves (losses,
+rewards, validation)."""
 
 import json
 import os
@@ -39,17 +40,29 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory, inputs):
-    """The 1-process run every distributed run is compared with."""
-    out = tmp_path_factory.mktemp("one")
-    run([sys.executable, str(WORKER), *map(str, inputs), str(out), "ddp"])
-    return out
+def single_runs(tmp_path_factory, inputs):
+    """The 1-process runs the distributed runs are compared with, one per credit assignment."""
+    runs = {}
+
+    def single(credit: str) -> Path:
+        if credit not in runs:
+            runs[credit] = tmp_path_factory.mktemp("one")
+            run([sys.executable, str(WORKER), *map(str, inputs), str(runs[credit]), "ddp" + credit])
+        return runs[credit]
+
+    return single
+
+
+@pytest.fixture(scope="module")
+def single(single_runs):
+    return single_runs("")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume"])
-def test_two_processes_equal_one(tmp_path, inputs, single, mode):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume", "fsdp2+region"])
+def test_two_processes_equal_one(tmp_path, inputs, single_runs, mode):
     model, manifest = map(str, inputs)
+    single = single_runs(mode.partition("+")[1] + mode.partition("+")[2])
     run(
         [
             sys.executable,
@@ -98,6 +111,9 @@ def test_two_processes_equal_one(tmp_path, inputs, single, mode):
         for key in curves:
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     assert json.loads((tmp_path / "two" / "run" / "run_info.json").read_text())["world_size"] == 2
+    if mode.endswith("+region"):  # region credit trained something other than the single r would
+        plain = torch.load(single_runs("") / "rank0.pt")
+        assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(r0["current"], plain["current"], strict=True))
 
 
 @pytest.mark.slow
