@@ -44,6 +44,8 @@ def rate_serve(
 
     check_port_free(host, port)  # before the study's database is created
     session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
+    for notice in session.notices:
+        typer.echo(notice)
     if left_out:
         typer.echo(
             f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})"
