@@ -149,6 +149,7 @@ function renderTask(task) {
     img.src = url;
     img.dataset.src = url;
     img.alt = `result ${LETTERS[i]}`;
+    img.className = "px";
     const cap = document.createElement("figcaption");
     cap.textContent = task.mode === "ranked" ? `Result ${LETTERS[i]} [${i + 1}]` : `Result ${LETTERS[i]}`;
     fig.append(img, cap);
@@ -179,6 +180,8 @@ function renderTask(task) {
 }
 
 // -- one scale for the source and every result, upscaled by nearest neighbour ---------------------
+// Fit: the largest whole multiple that fits the window, at least 1 (never shrunk: pixels would be
+// dropped; the row scrolls sideways instead).
 function layout() {
   const source = $("source");
   if (!source.naturalWidth) return;
@@ -190,7 +193,7 @@ function layout() {
   } else {
     const width = ($("images").clientWidth - 24 * count) / count;
     const fit = Math.min(width / w, (window.innerHeight * 0.6) / h);
-    scale = (fit >= 1 ? Math.floor(fit) : fit) * ZOOMS[state.zoom];
+    scale = Math.max(1, Math.floor(fit)) * ZOOMS[state.zoom];
   }
   for (const img of document.querySelectorAll("#images img")) {
     img.style.width = `${Math.max(1, Math.round(w * scale))}px`;
