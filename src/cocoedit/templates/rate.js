@@ -151,7 +151,9 @@ function renderTask(task) {
     img.alt = `result ${LETTERS[i]}`;
     img.className = "px";
     const cap = document.createElement("figcaption");
-    cap.textContent = task.mode === "ranked" ? `Result ${LETTERS[i]} [${i + 1}]` : `Result ${LETTERS[i]}`;
+    // Keys 1-9 place the first nine results; a tenth and beyond are placed by clicking.
+    const key = task.mode === "ranked" && i < 9 ? ` [${i + 1}]` : "";
+    cap.textContent = `Result ${LETTERS[i]}${key}`;
     fig.append(img, cap);
     if (task.mode === "ranked") fig.addEventListener("click", () => pick(i));
     candidates.append(fig);
