@@ -84,7 +84,18 @@ def test_json_in_a_script_element_cannot_close_it():
 
 
 def test_inlined_scripts_and_styles_are_our_own_files_only():
-    assert "function" in inline_asset("view.js") and "image-rendering:pixelated" in inline_asset("report.css")
+    assert "function" in inline_asset("view.js") and "image-rendering:pixelated" in inline_asset("base.css")
     for bad in ("../core/pages.py", "base.html", "rate.js/../x.js"):
         with pytest.raises(ValueError):
             inline_asset(bad)
+
+
+def test_every_page_gets_the_shared_style_whatever_its_own():
+    shared = str(inline_asset("base.css"))
+    assert "img.px{image-rendering:pixelated" in shared and "kbd{" in shared and "button:disabled" in shared
+    rating = render("rate.html", title="t", token="x", mode="pairwise")  # its own style is rate.css
+    assert shared in rating and 'href="/static/rate.css"' in rating and str(inline_asset("report.css")) not in rating
+    report = environment().from_string('{% extends "base.html" %}').render(title="t", subtitle="")
+    assert shared in report and str(inline_asset("report.css")) in report
+    for page_style in ("report.css", "rate.css", "view.css"):  # defined once, in the shared sheet
+        assert "kbd{" not in inline_asset(page_style) and "font-family" not in inline_asset(page_style), page_style

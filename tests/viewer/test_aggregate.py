@@ -82,3 +82,20 @@ def test_standings_count_wins_ties_and_rank_best_first():
     assert table["c"].win_rate == 0.0
     assert [s.label for s in standings(judgements, ["a", "b", "c"], bootstrap=50)] == ["b", "a", "c"]
     assert standings([], ["a", "b"], bootstrap=10)[0].as_dict()["win_rate"] is None
+
+
+def test_without_a_prior_unbounded_folders_are_peeled_off_and_the_rest_fitted():
+    # a beat everyone; then b beat c and d; c and d split 3:1; e never played.
+    labels = ["a", "b", "c", "d", "e"]
+    judgements = [[["a"], ["b"]], [["a"], ["c"]], [["b"], ["c"]], [["b"], ["d"]]]
+    judgements += [[["c"], ["d"]]] * 3 + [[["d"], ["c"]]]
+    table = {s.label: s for s in standings(judgements, labels, prior=0.0, bootstrap=20)}
+    assert table["a"].unbounded == "above" and table["a"].theta == math.inf
+    assert table["b"].unbounded == "above"  # unbounded against c and d once a is off
+    assert table["c"].unbounded is None and table["c"].theta - table["d"].theta == pytest.approx(math.log(3))
+    assert math.isnan(table["e"].theta) and table["e"].unbounded is None
+    assert [s.label for s in standings(judgements, labels, prior=0.0, bootstrap=20)][-1] == "e"
+    row = table["a"].as_dict()
+    assert row["elo"] is None and row["theta"] is None and row["unbounded"] == "above"
+    loser = standings([[["x"], ["y"]]] * 4, ["x", "y"], prior=0.0, bootstrap=20)
+    assert [(s.label, s.unbounded) for s in loser] == [("x", "above"), ("y", "below")]

@@ -1,6 +1,8 @@
-"""Pixels as they are, in Chromium: nearest-neighbour upscaling, one scale for the source and its
-results, actual size, zoom, flicker, the colour bar, j/k, sort and filter kept in the URL, and any
-number of folders in one row (scrolling sideways) on the side-by-side page and the rating page."""
+"""Pixels as they are, in Chromium: nearest-neighbour upscaling by whole multiples only (an image
+larger than its box is shown as it is, never shrunk by a fraction, which drops rows and columns),
+one scale for the source and its results, actual size, zoom, flicker, the colour bar, j/k, sort and
+filter kept in the URL, and any number of folders in one row (scrolling sideways) on the
+side-by-side page and the rating page."""
 
 import shutil
 
@@ -20,6 +22,14 @@ def five_folders(small_bench, tmp_path_factory):
     for name in ("fourth", "fifth"):
         folders.append(shutil.copytree(small_bench.results["drifting"], root / name))
     return folders
+
+
+@pytest.fixture(scope="module")
+def large_bench(tmp_path_factory):
+    """Sources of 320x240: larger than the side-by-side page's 256x192 box."""
+    from cocoedit.testing.sample_data import make_sample_benchmark
+
+    return make_sample_benchmark(tmp_path_factory.mktemp("large"), "gedit", per_category=1, size=(240, 320))
 
 
 def loaded(page, within="body"):
@@ -87,6 +97,21 @@ def test_side_by_side_page_shows_pixels_as_they_are(browser, small_bench, five_f
     assert problems == []
 
 
+def test_side_by_side_page_never_shrinks_an_image_larger_than_its_box(browser, large_bench, tmp_path):
+    folders = [large_bench.results[n] for n in ("careful", "global")]
+    path = build_view("gedit", large_bench.bench_dir, folders, tmp_path / "v")
+    page = browser.new_page(viewport={"width": 800, "height": 900})
+    page.goto(path.as_uri())
+    loaded(page, ".sample")
+    first = page.query_selector(".sample")
+    assert set(first.evaluate(SCALES)) == {1.0}  # 320x240 in a 256x192 box: shown as it is
+    assert first.eval_on_selector(".cols", "r => r.scrollWidth > r.clientWidth")  # the row scrolls instead
+    page.keyboard.press("+")
+    loaded(page, ".sample")
+    assert set(page.query_selector(".sample").evaluate(SCALES)) == {2.0}
+    page.close()
+
+
 def test_rating_page_shows_source_and_results_at_one_scale_in_one_row(browser, small_bench, five_folders, tmp_path):
     session, _ = open_study("gedit", small_bench.bench_dir, five_folders, tmp_path / "r.sqlite", mode="ranked")
     with serving(create_app(session)) as base:
@@ -98,10 +123,15 @@ def test_rating_page_shows_source_and_results_at_one_scale_in_one_row(browser, s
         images = page.query_selector("#images")
         widths = images.eval_on_selector_all("img", "imgs => imgs.map(i => i.clientWidth)")
         assert len(widths) == 6 and len(set(widths)) == 1  # the source is as large as every result
+        assert set(images.evaluate(SCALES)) == {2.0}  # a whole multiple: 6 x 2 x 128 px fit 1920 px
         tops = images.eval_on_selector_all("figure", "fs => fs.map(f => f.getBoundingClientRect().top)")
         assert len(set(tops)) == 1  # the fifth result does not wrap under the source
         rendering = images.eval_on_selector_all("img", "imgs => imgs.map(i => getComputedStyle(i).imageRendering)")
         assert set(rendering) == {"pixelated"}
+        page.set_viewport_size({"width": 800, "height": 900})  # six 128 px images do not fit: 1x, never less
+        page.wait_for_function("document.querySelector('#source').clientWidth === 128")
+        assert set(images.evaluate(SCALES)) == {1.0} and images.evaluate("r => r.scrollWidth > r.clientWidth")
+        page.set_viewport_size({"width": 1920, "height": 1000})
         page.keyboard.press("0")  # actual pixels
         assert set(images.evaluate(SCALES)) == {1.0}
         page.keyboard.press("+")

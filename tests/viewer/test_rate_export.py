@@ -37,3 +37,31 @@ def test_export_writes_answers_and_standings(small_bench, tmp_path):
     assert summary["study"]["mode"] == "pairwise" and len(summary["per_sample"]) == 3
     missing = runner.invoke(app, ["rate", "export", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path / "y")])
     assert missing.exit_code == 2 and "ratings file not found" in missing.output
+
+
+def test_prior_zero_on_a_unanimous_study_writes_everything_and_says_the_score_is_unbounded(small_bench, tmp_path):
+    folders = [small_bench.results["careful"], small_bench.results["global"]]
+    session, _ = open_study("gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite")
+    for rater in ("ann", "bob"):  # both always prefer "careful"
+        while (task := session.store.next_task(rater, session.units, 0)) is not None:
+            careful = task.shown.index("careful")
+            session.store.vote(task.id, rater, [[careful], [1 - careful]])
+    session.store.close()
+    out = tmp_path / "x"
+    result = runner.invoke(
+        app, ["rate", "export", str(tmp_path / "r.sqlite"), "--out", str(out), "--prior", "0", "--bootstrap", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "careful: win rate 1.000 over 6 comparisons, Bradley–Terry +∞ (unbounded)" in result.output
+    assert "warning: careful won every comparison it had" in result.output
+    assert "warning: global lost every comparison it had" in result.output
+    assert "warning: 20 of 20 bootstrap resamples (100%)" in result.output and "biased" in result.output
+    with open(out / "ratings.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 6
+    text = (out / "ratings_summary.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text  # strict JSON
+    summary = json.loads(text)
+    best, worst = summary["standings"]
+    assert (best["label"], best["unbounded"], best["elo"]) == ("careful", "above", None)
+    assert (worst["unbounded"], worst["elo"]) == ("below", None)
+    assert set(summary["quality"]["raters"]) == {"ann", "bob"} and len(summary["warnings"]) == 3

@@ -1,7 +1,8 @@
 """The rating app refuses what a rater never meant or another site sent: answers without JSON or the
-page token or from another origin, a second answer to a task, an undo of anything but the latest
-answer; malformed paths are 404 (never 500); the aggregate needs the admin token; every response
-carries the same neutral headers."""
+page token or from another origin, requests by a host name it was not started for (DNS rebinding),
+a second answer to a task, an undo of anything but the latest answer; malformed paths are 404
+(never 500, one address per image); an unexpected failure is a 500 that reveals nothing; the
+aggregate needs the admin token; every response carries the same neutral headers."""
 
 import http.client
 import json
@@ -107,6 +108,12 @@ def test_malformed_paths_are_not_found_and_every_response_is_neutral(app):
     image = task["shown"][0]
     for path in (
         "/img/1/%C2%B2",  # a superscript two (as a browser sends it): a digit to str.isdigit, not to int
+        "/img/1/01",  # leading zeros: int() reads them, but an image has one address
+        "/img/01/0",
+        "/img/001/source",
+        "/img/1/00",
+        "/img/0/0",
+        "/img/1/+1",
         "/img/1/-1",
         "/img/1/99",
         "/img/x/0",
@@ -123,7 +130,7 @@ def test_malformed_paths_are_not_found_and_every_response_is_neutral(app):
     ):
         status, headers, _ = request(base, "GET", path)
         assert status == 404, path
-        assert headers["Cache-Control"] == "no-store", path
+        assert headers["Cache-Control"] == "no-store" and headers["X-Frame-Options"] == "DENY", path
     for path in ("/", "/static/rate.js", "/api/task?rater=ann", task["source"], image):
         status, headers, _ = request(base, "GET", path)
         assert status == 200, path
@@ -145,3 +152,61 @@ def test_the_aggregate_needs_the_admin_token(app):
     summary = json.loads(request(base, "GET", f"/api/results?token={session.admin_token}")[2])
     assert summary["study"]["mode"] == "pairwise" and summary["judgements"] == 0
     assert b"/results" not in request(base, "GET", "/")[2] + request(base, "GET", "/static/rate.js")[2]
+
+
+def test_an_unexpected_failure_is_a_neutral_500_that_reveals_nothing(app, caplog):
+    session, base = app
+    session.store.close()  # every query now fails inside the handler
+    with caplog.at_level("ERROR", logger="cocoedit.viewer.server"):
+        status, headers, raw = request(base, "GET", "/api/task?rater=ann")
+    assert status == 500 and headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
+    assert json.loads(raw) == {"error": "internal error (the server's console has the details)"}
+    assert "Traceback" in caplog.text and "ProgrammingError" in caplog.text  # the details stay on the server
+
+
+def test_only_the_host_names_it_listens_on_are_answered(app):
+    session, base = app
+    port = urllib.parse.urlsplit(base).port
+    task = json.loads(request(base, "GET", "/api/task?rater=ann")[2])["task"]
+    body = {"rater": "ann", "task": task["id"], "ranking": [[0], [1]]}
+    rebound = f"rebind.evil.example:{port}"  # the attacker's name, re-pointed at 127.0.0.1
+    for path in ("/", "/api/task?rater=ann", task["source"]):
+        status, headers, raw = request(base, "GET", path, headers={"Host": rebound})
+        assert status == 421 and headers["Cache-Control"] == "no-store", path
+        assert session.page_token.encode() not in raw
+    status, _, _ = request(
+        base,
+        "POST",
+        "/api/vote",
+        json.dumps(body),
+        {
+            "Host": rebound,
+            "Origin": f"http://{rebound}",
+            "Content-Type": "application/json",
+            TOKEN_HEADER: session.page_token,
+        },
+    )
+    assert status == 421 and session.store.judgements() == []
+    # A matching Origin by a name the server does not answer to is refused too.
+    assert vote(base, session, body, Origin=f"http://{rebound}")[0] == 403
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+        assert request(base, "GET", "/", headers={"Host": name})[0] == 200, name
+    assert vote(base, session, body, Host=f"localhost:{port}", Origin=f"http://localhost:{port}")[0] == 200
+    assert request(base, "GET", "/", headers={"Host": "http://x/"})[0] == 421
+
+
+def test_on_every_address_the_machine_names_and_addresses_are_answered(small_bench, tmp_path):
+    import socket
+
+    folders = [small_bench.results["careful"], small_bench.results["global"]]
+    session, _ = open_study("gedit", small_bench.bench_dir, folders, tmp_path / "r.sqlite")
+    with serving(create_app(session, host="0.0.0.0")) as base:
+        port = urllib.parse.urlsplit(base).port
+        for name in ("192.168.1.20", socket.gethostname(), "localhost"):
+            assert request(base, "GET", "/", headers={"Host": f"{name}:{port}"})[0] == 200, name
+        assert request(base, "GET", "/", headers={"Host": f"rebind.evil.example:{port}"})[0] == 421
+    with serving(create_app(session, host="10.1.2.3")) as base:  # one address: that one only
+        port = urllib.parse.urlsplit(base).port
+        assert request(base, "GET", "/", headers={"Host": f"10.1.2.3:{port}"})[0] == 200
+        assert request(base, "GET", "/", headers={"Host": f"127.0.0.1:{port}"})[0] == 421
+    session.store.close()

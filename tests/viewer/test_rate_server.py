@@ -180,4 +180,8 @@ def test_a_study_recorded_before_answers_had_kinds_reads_its_answers_as_rankings
     (answer,) = store.judgements()
     assert answer["kind"] == "rank" and answer["ranking"] == [["a"], ["b"]]
     assert store.secret() == "" and store.last_answer("ann") == 1  # the orders it handed out stay as they were
+    # Resumed, it gets a secret (its sides could be worked out from the seed), said in one line.
+    (notice,) = store.configure({"mode": "pairwise", "folders": {"a": "/a", "b": "/b"}, "seed": 0})
+    assert "no secret" in notice and len(store.secret()) == 32
+    assert store.task(1).shown == ("b", "a") and store.configure({"seed": 0}) == []
     store.close()

@@ -154,5 +154,6 @@ def test_prior_zero_counts_degenerate_resamples_instead_of_failing(small_bench, 
     degenerate = summary["method"]["degenerate_resamples"]
     # A resample is degenerate when all three draws are wins (8/27) or all the loss (1/27).
     assert 0.2 * 200 < degenerate < 0.5 * 200 and f"{degenerate} of 200 bootstrap resamples" in r.output
+    assert f"warning: {degenerate} of 200 bootstrap resamples" in r.output and "biased" in r.output  # over 5 %
     best = summary["standings"][0]
     assert best["label"] == "careful" and best["elo_low"] <= best["elo"] <= best["elo_high"]

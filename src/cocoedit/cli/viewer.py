@@ -44,6 +44,8 @@ def rate_serve(
 
     check_port_free(host, port)  # before the study's database is created
     session, left_out = open_study(bench.value, bench_dir, results, db, mode.value, seed)
+    for notice in session.notices:
+        typer.echo(notice)
     if left_out:
         typer.echo(
             f"{len(left_out)} sample(s) left out: a results folder has no image for them (first: {left_out[:3]})"
@@ -102,7 +104,7 @@ def rate_export(
     ] = None,
 ) -> None:
     """Win rates and Bradley–Terry scores (Elo scale, 95 % bootstrap intervals), rater quality, as CSV and JSON."""
-    from cocoedit.viewer.export import export_ratings
+    from cocoedit.viewer.export import elo_text, export_ratings
 
     csv_path, json_path, summary = export_ratings(db, out, prior, bootstrap, seed, min_agreement)
     for s in summary["standings"]:
@@ -110,7 +112,7 @@ def rate_export(
         interval = "" if s["elo_low"] is None else f" [{s['elo_low']:.0f}, {s['elo_high']:.0f}]"
         typer.echo(
             f"{s['label']}: win rate {rate} over {s['comparisons']:.0f} comparisons, "
-            f"Bradley–Terry {s['elo']:.0f}{interval}"
+            f"Bradley–Terry {elo_text(s)}{interval}"
         )
     degenerate = summary["method"]["degenerate_resamples"]
     if degenerate:
@@ -118,6 +120,8 @@ def rate_export(
             f"{degenerate} of {bootstrap} bootstrap resamples had a folder that won or lost every comparison "
             "(no finite fit with --prior 0): left out of the intervals"
         )
+    for warning in summary["warnings"]:
+        typer.echo(f"warning: {warning}")
     for rater, q in summary["quality"]["raters"].items():
         kappa = "–" if q["agreement_kappa"] is None else f"{q['agreement_kappa']:.2f}"
         left = q["side_bias"]["left_share"]

@@ -4,8 +4,10 @@ One rule for all pages: code passes data (strings, numbers, :class:`~cocoedit.co
 :class:`~cocoedit.core.reporting.Picture`), never HTML; the templates lay it out and Jinja2 escapes
 every value (autoescaping on for every ``.html`` template, undefined names are errors). Shared parts:
 
-* ``base.html``: the document (charset, viewport meta tag, title, the shared ``report.css``);
-  every page extends it.
+* ``base.html``: the document (charset, viewport meta tag, title, the shared ``base.css``: fonts,
+  keys, buttons, ``img.px``); every page extends it. Its ``styles`` block is the page's own style on
+  top (``report.css`` for the reports, ``view.css`` added by the side-by-side page, the rating
+  page's ``rate.css``).
 * ``macros.html``: tables, pictures, tiles and notes, imported by the pages.
 * Scripts and style sheets (``*.js``, ``*.css``) are inlined with ``asset(name)`` (reports open from
   disk, with nothing loaded from elsewhere) or served as files by the rating app (:func:`asset_text`).

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,19 +88,27 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plot(fig: Any, alt: str = "") -> Picture:
-    """A matplotlib figure as an inline PNG picture; the figure is closed."""
+def plot(fig: Any, alt: str = "", natural: bool = False) -> Picture:
+    """A matplotlib figure as an inline PNG picture; the figure is closed. ``natural``: shown at its own
+    size in pixels, never shrunk to the page's width (for figures of images; the page scrolls)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return Picture("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), alt=alt)
+    src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    if not natural:
+        return Picture(src, alt=alt)
+    width, height = Image.open(buf).size
+    return Picture(src, alt=alt, width=width, height=height, pixelated=True)
 
 
 def display_scale(size: tuple[int, int], box: tuple[int, int] = TILE_BOX) -> float:
-    """CSS px per image pixel that fits an image of ``size`` (width, height) into ``box``."""
-    return min(box[0] / size[0], box[1] / size[1])
+    """CSS px per image pixel that fits an image of ``size`` (width, height) into ``box``: a whole
+    number when the image fits (every pixel a square of one size), else the shrinking factor (below 1;
+    :func:`thumbnail` then stores the image at the size shown, so the browser drops no pixel)."""
+    fit = min(box[0] / size[0], box[1] / size[1])
+    return float(math.floor(fit)) if fit >= 1 else fit
 
 
 def thumbnail(
@@ -111,14 +120,20 @@ def thumbnail(
     alt: str = "",
     shown_size: tuple[int, int] | None = None,
 ) -> Picture:
-    """An image as an inline lossless PNG, shown ``scale`` CSS px per pixel of ``shown_size`` (default:
-    the image's own size; scale 1), upscaled by nearest neighbour. Pixels beyond ``max_side`` are
-    downscaled (LANCZOS) for storage; the shown size still follows the original's."""
+    """An image as an inline lossless PNG, shown about ``scale`` CSS px per pixel of ``shown_size``
+    (default: the image's own size; scale 1). Pixels beyond ``max_side`` are downscaled (LANCZOS) for
+    storage. The browser never resamples by a fraction: a picture shown larger than stored is a whole
+    multiple of it (rounded down, upscaled by nearest neighbour), one shown smaller is stored at the
+    size shown (LANCZOS), one CSS px per stored pixel."""
     stored = image.convert("RGB")
     width, height = shown_size or stored.size
     stored.thumbnail((max_side, max_side), Image.LANCZOS)
     if scale is not None:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    if width < stored.width or height < stored.height:
+        stored = stored.resize((width, height), Image.LANCZOS)
+    factor = max(1, min(width // stored.width, height // stored.height))
+    width, height = stored.width * factor, stored.height * factor
     return Picture(png_data_url(stored), alt=alt, caption=caption, width=width, height=height, pixelated=True, own=own)
 
 

@@ -142,7 +142,7 @@ def _sample_grid(out: Path, settings: DemoSettings) -> Picture:
                     labelpad=6,
                 )
     fig.tight_layout(pad=0.3)
-    return plot(fig, "sample grid")
+    return plot(fig, "sample grid", natural=True)  # pixels as they are: not shrunk to the page's width
 
 
 def _sft_plot(base_dir: Path) -> Picture:

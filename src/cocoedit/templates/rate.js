@@ -4,9 +4,11 @@
 // Every answer meant: a held key's repeats are ignored; after an answer, input is locked for a moment
 // (ANSWER_LOCK_MS after the answer and SHOWN_LOCK_MS after the next task appears), so a double press
 // does not answer the next task; a save that fails stays on screen until it is retried or resolved.
+// A post refused for its token (a page older than the server's token) fetches the page's current
+// token and is sent once more.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="rating-token"]').content;
+let TOKEN = document.querySelector('meta[name="rating-token"]').content;
 const ANSWER_LOCK_MS = 700;
 const SHOWN_LOCK_MS = 400;
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -22,17 +24,14 @@ function say(text) {
 }
 
 class RequestError extends Error {
-  constructor(message, status) {
+  constructor(message, status, refused) {
     super(message);
     this.status = status;  // 0 when the server could not be reached
+    this.refused = refused;  // "token": the page's token is not the server's
   }
 }
 
-async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", body: JSON.stringify(body),
-    headers: {"Content-Type": "application/json", "X-Rating-Token": TOKEN},
-  };
+async function request(path, options) {
   let response;
   try {
     response = await fetch(path, options);
@@ -40,8 +39,36 @@ async function api(path, body) {
     throw new RequestError("the server cannot be reached", 0);
   }
   const answer = await response.json().catch(() => ({error: `HTTP ${response.status}`}));
-  if (!response.ok) throw new RequestError(answer.error || `HTTP ${response.status}`, response.status);
+  if (!response.ok) throw new RequestError(answer.error || `HTTP ${response.status}`, response.status, answer.refused);
   return answer;
+}
+
+// The token of the rating page as the server serves it now (the same page, fetched again).
+async function freshToken() {
+  let html;
+  try {
+    html = await (await fetch("/", {cache: "no-store"})).text();
+  } catch (e) {
+    throw new RequestError("the server cannot be reached", 0);
+  }
+  const meta = new DOMParser().parseFromString(html, "text/html").querySelector('meta[name="rating-token"]');
+  if (!meta) throw new RequestError("the rating page could not be loaded again", 0);
+  TOKEN = meta.content;
+}
+
+async function api(path, body) {
+  if (body === undefined) return request(path, {});
+  const post = () => request(path, {
+    method: "POST", body: JSON.stringify(body),
+    headers: {"Content-Type": "application/json", "X-Rating-Token": TOKEN},
+  });
+  try {
+    return await post();
+  } catch (e) {
+    if (e.refused !== "token") throw e;
+    await freshToken();
+    return post();
+  }
 }
 
 // -- the lock ---------------------------------------------------------------------------------
@@ -122,8 +149,11 @@ function renderTask(task) {
     img.src = url;
     img.dataset.src = url;
     img.alt = `result ${LETTERS[i]}`;
+    img.className = "px";
     const cap = document.createElement("figcaption");
-    cap.textContent = task.mode === "ranked" ? `Result ${LETTERS[i]} [${i + 1}]` : `Result ${LETTERS[i]}`;
+    // Keys 1-9 place the first nine results; a tenth and beyond are placed by clicking.
+    const key = task.mode === "ranked" && i < 9 ? ` [${i + 1}]` : "";
+    cap.textContent = `Result ${LETTERS[i]}${key}`;
     fig.append(img, cap);
     if (task.mode === "ranked") fig.addEventListener("click", () => pick(i));
     candidates.append(fig);
@@ -152,6 +182,8 @@ function renderTask(task) {
 }
 
 // -- one scale for the source and every result, upscaled by nearest neighbour ---------------------
+// Fit: the largest whole multiple that fits the window, at least 1 (never shrunk: pixels would be
+// dropped; the row scrolls sideways instead).
 function layout() {
   const source = $("source");
   if (!source.naturalWidth) return;
@@ -163,7 +195,7 @@ function layout() {
   } else {
     const width = ($("images").clientWidth - 24 * count) / count;
     const fit = Math.min(width / w, (window.innerHeight * 0.6) / h);
-    scale = (fit >= 1 ? Math.floor(fit) : fit) * ZOOMS[state.zoom];
+    scale = Math.max(1, Math.floor(fit)) * ZOOMS[state.zoom];
   }
   for (const img of document.querySelectorAll("#images img")) {
     img.style.width = `${Math.max(1, Math.round(w * scale))}px`;
@@ -203,12 +235,18 @@ async function save(task, kind, ranking) {
       block(`Task ${task.id} was already answered (in another tab or window?): this answer was not recorded.`,
             "Continue", () => load(true));
     } else if (e.status === 0 || e.status >= 500) {
-      block(`Could not save the answer: ${e.message}. Nothing was recorded; it is kept here to send again.`,
-            "Retry", () => save(task, kind, ranking));
+      block(`Could not save the answer (${describe(kind, ranking)}): ${e.message}. Nothing was recorded; ` +
+            "it is kept here to send again.", "Retry", () => save(task, kind, ranking));
     } else {
       block(`The answer was refused: ${e.message}`, "Reload the task", () => load(false));
     }
   }
+}
+
+function describe(kind, ranking) {
+  if (kind === "skip") return "skip";
+  if (kind === "both_bad") return "both bad";
+  return ranking.map((g) => g.map((p) => LETTERS[p]).join(" = ")).join(" > ");
 }
 
 async function undo() {

@@ -140,14 +140,14 @@ function selected() {
   return {rows, c};
 }
 
-// CSS px per stored pixel for a sample: fit the source into FIT_BOX (whole multiples when enlarging, so
-// every pixel is a square of one size), or one device pixel per stored pixel; times the zoom.
+// CSS px per stored pixel for a sample: the largest whole multiple that fits the source into FIT_BOX,
+// at least 1 (a source larger than the box is shown as it is and its row scrolls sideways), so every
+// pixel is a square of one size and none is dropped; or one device pixel per stored pixel; times the zoom.
 function scaleOf(sample) {
   const zoom = Number(document.getElementById("zoom").value) || 1;
   if (document.getElementById("size").value === "actual") return zoom / (window.devicePixelRatio || 1);
   const [w, h] = sample.size;
-  const fit = Math.min(FIT_BOX[0] / w, FIT_BOX[1] / h);
-  return (fit >= 1 ? Math.floor(fit) : fit) * zoom;
+  return Math.max(1, Math.floor(Math.min(FIT_BOX[0] / w, FIT_BOX[1] / h))) * zoom;
 }
 
 function picture(src, size, caption, cls, scale) {

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:
-    """Run an aiohttp app on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+def serving(app, port: int = 0) -> Iterator[str]:
+    """Run an aiohttp app on 127.0.0.1 (``port``, 0 = a free one) in a thread; yields its base URL."""
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
@@ -21,7 +21,7 @@ def serving(app) -> Iterator[str]:
     def run():
         asyncio.set_event_loop(loop)
         loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         loop.run_until_complete(site.start())
         box["port"] = site._server.sockets[0].getsockname()[1]
         ready.set()

@@ -29,6 +29,14 @@ not independent) with replacement, refits, and takes the percentile interval. Wi
 resample in which some folder won or lost every comparison has no finite fit: such **degenerate**
 resamples are counted and left out, and the interval is over the others (a large share says the
 answers cannot bound θ without a prior); when every resample is degenerate the interval is NaN.
+
+Unbounded folders
+-----------------
+With ``prior = 0``, a folder that won every comparison it had has its maximum at θ = +∞ (one that
+lost every one at −∞). :func:`fit_standings` does not fail on them: :func:`unbounded_directions`
+peels them off (repeatedly: among the folders left, one may now have won everything), they are
+reported with θ = ±∞ and ``unbounded = "above"`` / ``"below"``, and the others are fitted among
+themselves (θ NaN when they have no finite fit either).
 """
 
 from __future__ import annotations
@@ -172,6 +180,42 @@ def bootstrap_intervals(
     return result.low, result.high
 
 
+def unbounded_directions(w: np.ndarray) -> np.ndarray:
+    """Per folder of the win matrix ``w [N, N]`` (no prior): +1 if its θ is unbounded above (it won
+    every comparison against the folders still in play), −1 below (it lost every one), 0 otherwise.
+    Folders are peeled off in rounds, so the remaining ones are those with a chance of a finite fit."""
+    w = np.asarray(w, dtype=float)
+    direction = np.zeros(w.shape[0], dtype=int)
+    while True:
+        active = direction == 0
+        sub = w[np.ix_(active, active)]
+        wins, losses = sub.sum(axis=1), sub.sum(axis=0)
+        above = (losses == 0) & (wins > 0)
+        below = (wins == 0) & (losses > 0)
+        if not (above.any() or below.any()):
+            return direction
+        idx = np.flatnonzero(active)
+        direction[idx[above]] = 1
+        direction[idx[below]] = -1
+
+
+def _theta_without_prior(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """θ ``[N]`` and :func:`unbounded_directions` for ``prior = 0``: ±∞ for unbounded folders, the
+    maximum likelihood of the others among themselves (NaN when that has no finite fit)."""
+    direction = unbounded_directions(w)
+    theta = np.where(direction > 0, np.inf, np.where(direction < 0, -np.inf, np.nan))
+    played = (w + w.T).sum(axis=1) > 0  # a folder without comparisons has no θ at all (NaN)
+    rest = np.flatnonzero((direction == 0) & played)
+    if len(rest) > 1:
+        try:
+            theta[rest] = bradley_terry(w[np.ix_(rest, rest)], prior=0.0)
+        except AggregationError:
+            pass  # e.g. folders without comparisons: left NaN
+    elif len(rest) == 1:
+        theta[rest] = 0.0
+    return theta, direction
+
+
 @dataclass(frozen=True)
 class FolderStanding:
     label: str
@@ -183,6 +227,7 @@ class FolderStanding:
     theta: float
     theta_low: float
     theta_high: float
+    unbounded: str | None = None  # "above" / "below": θ is ±∞ (prior 0 and the folder won / lost everything)
 
     @property
     def elo(self) -> float:
@@ -191,7 +236,8 @@ class FolderStanding:
     def as_dict(self) -> dict:
         d = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
         d.update(elo=self.elo, elo_low=float(elo(self.theta_low)), elo_high=float(elo(self.theta_high)))
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+        # JSON has no infinity: an unbounded θ is null, with ``unbounded`` saying which way
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def standings(
@@ -216,7 +262,8 @@ def fit_standings(
 ) -> tuple[list[FolderStanding], BootstrapResult]:
     """:func:`standings` and the bootstrap behind its intervals (how many resamples were degenerate).
 
-    Raises AggregationError when ``prior = 0`` and the answers themselves have no finite fit."""
+    With ``prior = 0``, folders whose θ is unbounded (they won or lost everything) are reported as
+    such (θ ±∞, ``unbounded``), not as an error; the others are fitted among themselves."""
     wins = np.zeros(len(labels))
     ties = np.zeros(len(labels))
     games = np.zeros(len(labels))
@@ -229,7 +276,13 @@ def fit_standings(
                 ties[[ia, ib]] += 1
             else:
                 wins[ia] += 1
-    theta = bradley_terry(comparison_matrix(judgements, labels), prior=prior) if judgements else np.zeros(len(labels))
+    direction = np.zeros(len(labels), dtype=int)
+    if not judgements:
+        theta = np.zeros(len(labels))
+    elif prior == 0:
+        theta, direction = _theta_without_prior(comparison_matrix(judgements, labels))
+    else:
+        theta = bradley_terry(comparison_matrix(judgements, labels), prior=prior)
     boot = bootstrap(judgements, labels, prior, resamples, level, seed)
     low, high = boot.low, boot.high
     out = [
@@ -243,7 +296,8 @@ def fit_standings(
             float(theta[i]),
             float(low[i]),
             float(high[i]),
+            {1: "above", -1: "below"}.get(int(direction[i])),
         )
         for i, label in enumerate(labels)
     ]
-    return sorted(out, key=lambda s: -s.theta), boot
+    return sorted(out, key=lambda s: (math.isnan(s.theta), -s.theta)), boot

@@ -6,6 +6,11 @@ What counts: a ``rank`` answer is a judgement; ``both_bad`` is a tie between the
 preference) and is also counted apart; a ``skip`` is no judgement. With ``min_agreement``, raters
 whose agreement with the others (Cohen's κ) is below it are left out of the standings; raters whose
 agreement cannot be measured (no item shared with another rater) stay in and are listed.
+
+Nothing about the answers stops an export: with ``prior = 0`` a folder that won (or lost) every
+comparison has an unbounded score, reported as such (``unbounded``, Elo null) with a warning, and a
+share of degenerate bootstrap resamples above :data:`DEGENERATE_WARNING` is a warning too (the
+interval leaves them out, so it is biased).
 """
 
 from __future__ import annotations
@@ -18,13 +23,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cocoedit.core.formatting import format_number
 from cocoedit.viewer.aggregate import fit_standings
 from cocoedit.viewer.quality import rater_quality
 from cocoedit.viewer.ratings import RatingError, RatingStore
 
 CSV_FILE = "ratings.csv"
 SUMMARY_FILE = "ratings_summary.json"
+DEGENERATE_WARNING = 0.05  # share of degenerate resamples above which the interval is called biased
 CSV_COLUMNS = ("task", "rater", "sample_key", "category", "shown", "answer", "ranking", "winner", "created")
+
+
+def elo_text(standing: dict[str, Any]) -> str:
+    """A standing's Bradley–Terry score on the Elo scale as text: ``1085``, ``+∞ (unbounded)``, ``–``."""
+    if standing.get("unbounded"):
+        return f"{'+' if standing['unbounded'] == 'above' else '−'}∞ (unbounded)"
+    return format_number(standing.get("elo"), "int")
 
 
 def ranking_text(groups: list[list[str]]) -> str:
@@ -61,6 +75,19 @@ def ratings_summary(
     counted = [j for j in answers if j["kind"] != "skip" and j["rater"] not in dropped]
     table, boot = fit_standings([j["ranking"] for j in counted], labels, prior=prior, resamples=bootstrap, seed=seed)
     both_bad = Counter(label for j in counted if j["kind"] == "both_bad" for label in j["shown"])
+    warnings = [
+        f"{s.label} {'won' if s.unbounded == 'above' else 'lost'} every comparison it had: with --prior 0 its "
+        f"Bradley–Terry score is unbounded ({'+' if s.unbounded == 'above' else '-'}infinity, written as null "
+        "with unbounded = " + s.unbounded + "); use a prior > 0 for a finite score"
+        for s in table
+        if s.unbounded
+    ]
+    if boot.resamples and boot.degenerate / boot.resamples > DEGENERATE_WARNING:
+        warnings.append(
+            f"{boot.degenerate} of {boot.resamples} bootstrap resamples ({boot.degenerate / boot.resamples:.0%}) had "
+            f"no finite fit and were left out (over {DEGENERATE_WARNING:.0%}): the intervals are biased; "
+            "use a prior > 0"
+        )
     per_sample: dict[str, list[dict[str, Any]]] = {}
     for j in answers:
         per_sample.setdefault(j["sample_key"], []).append(
@@ -86,6 +113,7 @@ def ratings_summary(
         "raters_unmeasured": sorted(r for r, q in quality["raters"].items() if q["agreement_kappa"] is None),
         "standings": [{**s.as_dict(), "both_bad": both_bad.get(s.label, 0)} for s in table],
         "per_sample": per_sample,
+        "warnings": warnings,
     }
 
 

@@ -45,7 +45,7 @@ from cocoedit.eval.benchmarks import (
     result_path,
 )
 from cocoedit.eval.consistency import SampleResult, is_exact_copy, results_labels, score_sample
-from cocoedit.viewer.export import SUMMARY_FILE, ratings_summary
+from cocoedit.viewer.export import SUMMARY_FILE, elo_text, ratings_summary
 from cocoedit.viewer.ratings import RatingStore
 
 THUMB_SIDE = 384
@@ -236,7 +236,7 @@ def _folder_summary(
             s = standings.get(label, {})
             row += [
                 s.get("win_rate"),
-                s.get("elo"),
+                elo_text(s) if s else None,
                 "–"
                 if s.get("elo_low") is None
                 else f"{format_number(s['elo_low'], 'int')} to {format_number(s['elo_high'], 'int')}",

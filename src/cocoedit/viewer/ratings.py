@@ -21,9 +21,12 @@ standings, kept apart in the export) or ``skip`` (the rater cannot tell; no rank
 the standings). A task is answered at most once: a second answer is refused. The rater's last answer
 can be withdrawn (:meth:`RatingStore.undo`); it moves to ``withdrawn`` and the task comes back.
 
-Tables: ``meta`` (the study: bench, bench_dir, mode, folders, seed; the secret), ``tasks`` (id, rater, unit,
-sample key, category, shown labels in display order), ``votes`` (task id, rater, kind, ranking,
-time), ``withdrawn`` (undone answers, with the time they were withdrawn).
+The file also keeps the **page token** the rating page sends with every answer (drawn on first use),
+so a page left open across a restart of the server still saves.
+
+Tables: ``meta`` (the study: bench, bench_dir, mode, folders, seed; the secret, the page token),
+``tasks`` (id, rater, unit, sample key, category, shown labels in display order), ``votes`` (task
+id, rater, kind, ranking, time), ``withdrawn`` (undone answers, with the time they were withdrawn).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ MODES = ("pairwise", "ranked")
 AnswerKind = Literal["rank", "both_bad", "skip"]
 ANSWER_KINDS = ("rank", "both_bad", "skip")
 RATER_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+PRIVATE_KEYS = ("secret", "page_token")  # in ``meta`` but not part of the study
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,30 +161,54 @@ class RatingStore:
 
     # -- the study --------------------------------------------------------------------------
     def study(self) -> dict[str, Any]:
-        """The study as recorded (bench, bench_dir, mode, folders, seed), without its secret."""
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta") if k != "secret"}
+        """The study as recorded (bench, bench_dir, mode, folders, seed), without its secret or token."""
+        rows = self._db.execute("SELECT key, value FROM meta")
+        return {k: json.loads(v) for k, v in rows if k not in PRIVATE_KEYS}
 
     def secret(self) -> str:
         """The study's shuffling secret ("" for a study recorded before studies had one)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
         return "" if row is None else json.loads(row[0])
 
-    def configure(self, study: dict[str, Any], secret: str | None = None) -> None:
+    def page_token(self) -> str:
+        """The token the rating page sends with its answers: the study's, drawn on first use and kept
+        in the file, so that a page opened before a restart of the server still saves."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'page_token'").fetchone()
+        if row is not None:
+            return json.loads(row[0])
+        token = secrets.token_urlsafe(18)
+        with self._db:
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('page_token', ?)", (json.dumps(token),))
+        return token
+
+    def configure(self, study: dict[str, Any], secret: str | None = None) -> list[str]:
         """Record the study and its secret (drawn when None) on first use; afterwards it must match
-        (a clear error names the field)."""
+        (a clear error names the field). A study recorded before studies had a secret gets one now
+        (tasks already handed out keep their sides). Returns notices for the console."""
         stored = self.study()
         if not stored:
             secret = secrets.token_hex(16) if secret is None else secret
             rows = [(k, json.dumps(v)) for k, v in study.items()] + [("secret", json.dumps(secret))]
             with self._db:
                 self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows)
-            return
+            return []
         for key, value in study.items():
             if stored.get(key) != value:
                 raise RatingError(
                     f"{self.path} holds a study with {key} = {stored.get(key)!r}, not {value!r}; "
                     "use another --db for a new study"
                 )
+        if self.secret():
+            return []
+        with self._db:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('secret', ?)",
+                (json.dumps(secrets.token_hex(16) if secret is None else secret),),
+            )
+        return [
+            f"{self.path}: the study had no secret (recorded by an older cocoedit), so its sides could be worked "
+            "out from the seed; drew one now for the tasks still to hand out"
+        ]
 
     # -- tasks and votes --------------------------------------------------------------------
     def next_task(self, rater: str, units: Sequence[Unit], seed: int) -> Task | None:
@@ -196,7 +224,7 @@ class RatingStore:
             return Task(pending[0], rater, pending[1], pending[2], tuple(json.loads(pending[3])))
         issued = {row[0] for row in self._db.execute("SELECT unit FROM tasks WHERE rater = ?", (rater,))}
         order = list(units)
-        key = f"{self.secret()}:{seed}" if self.secret() else str(seed)
+        key = f"{self.secret()}:{seed}"
         random.Random(f"{key}:{rater}").shuffle(order)
         for unit in order:
             if unit.ident in issued:

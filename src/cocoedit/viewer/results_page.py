@@ -8,6 +8,7 @@ from typing import Any
 from cocoedit.core.formatting import format_number
 from cocoedit.core.pages import render
 from cocoedit.core.reporting import Table, table
+from cocoedit.viewer.export import elo_text
 
 
 def standings_table(summary: dict[str, Any]) -> Table:
@@ -28,7 +29,7 @@ def standings_table(summary: dict[str, Any]) -> Table:
                 s["losses"],
                 s.get("both_bad", 0),
                 s["win_rate"],
-                s["elo"],
+                elo_text(s),
                 interval,
             ]
         )

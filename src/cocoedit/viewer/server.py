@@ -17,16 +17,27 @@ Routes (everything is served by this process; the page loads nothing from elsewh
   the admin token is printed at start-up; nothing on the rater's pages links there.
 
 Blind by construction: folder names appear only behind the admin token; every response carries the
-same neutral caching headers (no ETag, no Last-Modified, ``no-store``); anything else is a 404.
+same neutral caching headers (no ETag, no Last-Modified, ``no-store``), errors included; anything
+else is a 404, and an unexpected failure a 500 that says nothing (its traceback goes to the log).
+
+Only the host names the server was started for are answered (``Host`` and ``Origin``; anything
+else is a 421): a web page whose own name is re-pointed at this machine (DNS rebinding) is refused.
+
+The page token is the study's (kept in its SQLite file), so a page left open across a restart of the
+server can still save its answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -47,6 +58,9 @@ NEUTRAL_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",  # no other site may frame the answer buttons
 }
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,28 +74,85 @@ class RatingSession:
     seed: int = 0
     bootstrap: int = 1000
     units: list[Unit] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the console (e.g. a secret drawn on resume)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
-    page_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    page_token: str = ""  # "" = the study's own, kept in its file across restarts
 
     def __post_init__(self) -> None:
         self.units = study_units(list(self.samples.values()), list(self.folders), self.mode)
+        self.page_token = self.page_token or self.store.page_token()
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, **extra: str) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
 
 
-@web.middleware
-async def neutral_headers(request: web.Request, handler) -> web.StreamResponse:
-    """Every response, errors included, with the same caching and safety headers and nothing from files."""
+def allowed_host_names(host: str) -> frozenset[str]:
+    """The names a request may give in ``Host`` / ``Origin`` for a server listening on ``host``: that
+    name, the loopback names when it is a loopback address (or ``localhost``), and this machine's
+    names when it listens on every address (any IP address is then accepted too, see
+    :func:`host_allowed`)."""
+    name = host.strip("[]").lower()
+    names = {name}
+    if name in WILDCARD_HOSTS:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()} | LOOPBACK_NAMES
+    elif name == "localhost" or _is_loopback(name):
+        names |= LOOPBACK_NAMES
+    return frozenset(names)
+
+
+def _is_loopback(name: str) -> bool:
     try:
-        response = await handler(request)
-    except web.HTTPException as e:
-        response = _error(e.status, e.reason)
-    for name in ("ETag", "Last-Modified"):
-        response.headers.pop(name, None)
-    response.headers.update(NEUTRAL_HEADERS)
-    return response
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(value: str | None, names: frozenset[str]) -> bool:
+    """Whether a ``Host`` value (``name[:port]``) names this server. On every address (``0.0.0.0``)
+    an IP address is accepted as well: a page can only be re-pointed at this machine through a name."""
+    try:
+        name = urlsplit(f"//{value}").hostname if value else None
+    except ValueError:
+        return False
+    if name is None:
+        return False
+    if name in names:
+        return True
+    if names & WILDCARD_HOSTS:
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
+def guard(host_names: frozenset[str]):
+    """The middleware: only this server's host names are answered (421 otherwise); every response,
+    errors included, carries the same caching and safety headers and nothing from files; an
+    unexpected failure is a 500 that reveals nothing (its traceback goes to the log)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        if not host_allowed(request.headers.get("Host"), host_names):
+            response: web.StreamResponse = _error(
+                421, "this server does not answer to that host name; open the address printed at its start"
+            )
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as e:
+                response = _error(e.status, e.reason)
+            except Exception:
+                log.exception("rating app: %s %s failed", request.method, request.path)
+                response = _error(500, "internal error (the server's console has the details)")
+        for name in ("ETag", "Last-Modified"):
+            response.headers.pop(name, None)
+        response.headers.update(NEUTRAL_HEADERS)
+        return response
+
+    return middleware
 
 
 def _task_json(session: RatingSession, task: Task) -> dict[str, Any]:
@@ -120,12 +191,14 @@ async def _prepare_images(session: RatingSession, images: BlindImages, task: Tas
 
 
 def _check_post(session: RatingSession, request: web.Request) -> web.Response | None:
-    """Refuse a post that is not JSON, lacks the page token, or comes from another origin."""
+    """Refuse a post that is not JSON, lacks the page token, or comes from another origin (one
+    that is not this server's address, by a name the server answers to)."""
     if request.content_type != "application/json":
         return _error(415, "answers must be sent as JSON (Content-Type: application/json)")
     if not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), session.page_token):
-        return _error(403, "this request does not carry the rating page's token; reload the page")
+        return _error(403, "this request does not carry the rating page's token; reload the page", refused="token")
     origin = request.headers.get("Origin")
+    # Host is one of this server's names (checked for every request), so this is the same list.
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return _error(403, f"requests from {origin} are refused")
     return None
@@ -144,9 +217,11 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def create_app(session: RatingSession) -> web.Application:
-    """The aiohttp application of one rating study."""
-    app = web.Application(middlewares=[neutral_headers])
+def create_app(session: RatingSession, host: str = "127.0.0.1") -> web.Application:
+    """The aiohttp application of one rating study, answering to the names of ``host`` (the
+    address it listens on, :func:`allowed_host_names`)."""
+    host_names = allowed_host_names(host)
+    app = web.Application(middlewares=[guard(host_names)])
     page = render("rate.html", title="cocoedit: rate edits", token=session.page_token, mode=session.mode)
     total = len(session.units)
     images = BlindImages()
@@ -192,7 +267,8 @@ def create_app(session: RatingSession) -> web.Application:
         if served is None:
             await _prepare_images(session, images, current)
             served = images.get(current.id, which)
-        assert served is not None
+        if served is None:
+            raise web.HTTPNotFound()
         if served.png is None:
             return _error(served.status, served.error)
         return web.Response(body=served.png, content_type="image/png")
@@ -240,7 +316,8 @@ def create_app(session: RatingSession) -> web.Application:
             web.get("/", index),
             web.get(r"/static/{name:rate\.js|rate\.css}", static),
             web.get("/api/task", task),
-            web.get(r"/img/{task:[0-9]{1,9}}/{which:source|[0-9]{1,2}}", image),
+            # canonical numbers only (no leading zero): one address per image
+            web.get(r"/img/{task:[1-9][0-9]{0,8}}/{which:source|[0-9]|[1-9][0-9]}", image),
             web.post("/api/vote", vote),
             web.post("/api/undo", undo),
             web.get("/api/results", results_json),
@@ -253,7 +330,7 @@ def create_app(session: RatingSession) -> web.Application:
 
 def run_server(session: RatingSession, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve until interrupted (Ctrl-C)."""
-    web.run_app(create_app(session), host=host, port=port, print=None)
+    web.run_app(create_app(session, host), host=host, port=port, print=None)
 
 
 def open_study(
@@ -286,7 +363,7 @@ def open_study(
         raise BenchmarkError("no sample has a result in every results folder")
     store = RatingStore(db)
     try:
-        store.configure(
+        notices = store.configure(
             {
                 "bench": bench,
                 "bench_dir": str(Path(bench_dir).resolve()),
@@ -296,7 +373,7 @@ def open_study(
             },
             secret,
         )
-        session = RatingSession(complete, folders, store, mode, seed, bootstrap)
+        session = RatingSession(complete, folders, store, mode, seed, bootstrap, notices=notices)
     except RatingError:
         store.close()
         raise
