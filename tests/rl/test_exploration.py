@@ -16,14 +16,14 @@ def test_localized_noise_by_hand_and_its_statistics():
     own, shared = torch.randn(2, 20000, generator=gen), torch.randn(2, 20000, generator=gen)
     edit = torch.zeros(1, 20000)
     edit[:, :10000] = 1
-    out = localized_noise(own, shared, edit, 0.6)
+    out = localized_noise(own, shared, edit, scale=0.6)
     assert torch.equal(out[:, 10000:], shared[:, 10000:])  # keep region: the group's noise
     assert torch.allclose(out[:, :10000], 0.8 * shared[:, :10000] + 0.6 * own[:, :10000])
     assert out[:, :10000].std().item() == pytest.approx(1.0, abs=0.02)  # still standard normal
-    assert torch.equal(localized_noise(own, shared, edit, 0.0), shared)
-    assert torch.equal(localized_noise(own, shared, edit, 1.0)[:, :10000], own[:, :10000])
+    assert torch.equal(localized_noise(own, shared, edit, scale=0.0), shared)
+    assert torch.equal(localized_noise(own, shared, edit, scale=1.0)[:, :10000], own[:, :10000])
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
-        localized_noise(own, shared, edit, 1.5)
+        localized_noise(own, shared, edit, scale=1.5)
 
 
 def _rollout_noise(make_backbone, make_config, train_samples, **sampling):

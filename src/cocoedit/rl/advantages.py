@@ -263,7 +263,7 @@ def assign_credit(
     )
 
 
-def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) -> torch.Tensor:
+def region_share(edit_mask: torch.Tensor, *, ring_radius: int, ring_weight: float) -> torch.Tensor:
     """``[B, 1, h, w]``: how much of each latent pixel's credit is the edit region's: 1 in the
     edit region eroded by ``ring_radius``, 0 in the keep region eroded likewise, ``ring_weight`` in
     the ring between them (``edit_mask``: 1 = edit, binarised at 0.5)."""
@@ -273,7 +273,7 @@ def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) 
     return edit_core + ring_weight * ring
 
 
-def credit_maps(share: torch.Tensor, credit: Credit, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def credit_maps(share: torch.Tensor, credit: Credit, *, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Per element ``(r, weight)``, shaped like ``share`` ``[B, ...]``, from each sample's region credit.
 
     With ``a_e = share`` and ``a_k = 1 - share`` (``equal``: each rescaled per sample so that it
