@@ -43,7 +43,7 @@ def measure(backbone, rows, size, steps, sampler, noise, scale, group_size, seed
             shared = backbone.initial_noise(1, size, size, torch.Generator().manual_seed(seed + 7 * k)).expand_as(own)
             grid = latent_grid_mask(row.edit_mask[None], backbone.latent_grid(size, size))
             edit = backbone.pack(grid.expand(-1, backbone.latent_channels, -1, -1))
-            x = INITIAL_NOISE[noise](own, shared, edit, scale)
+            x = INITIAL_NOISE[noise](own, shared, edit, scale=scale)
             out = sample(sampler, lambda z, s: backbone.predict_velocity(z, s, cond), x, sigmas, generator=gens)
             images = backbone.decode(out.sample, size, size).float()
             scores = edit_success(

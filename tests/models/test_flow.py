@@ -1,10 +1,20 @@
 """The flow convention on hand-checkable numbers: noising, the velocity target and the three
 conversions, with one t for the batch or one per sample."""
 
+import math
+
 import pytest
 import torch
 
-from cocoedit.models.flow import eps_from_velocity, noisy, velocity_from_x0, velocity_target, x0_from_velocity
+from cocoedit.models.flow import (
+    alpha,
+    eps_from_velocity,
+    log_snr,
+    noisy,
+    velocity_from_x0,
+    velocity_target,
+    x0_from_velocity,
+)
 
 
 def test_noising_and_conversions_by_hand():
@@ -35,3 +45,10 @@ def test_velocity_from_x0_clamps_small_t():
     x_t, x0 = torch.ones(2, 1), torch.zeros(2, 1)
     assert velocity_from_x0(x_t, torch.tensor([0.0, 0.5]), x0, min_t=0.01).flatten().tolist() == [100.0, 2.0]
     assert velocity_from_x0(x_t, 0.0, x0, min_t=0.5).flatten().tolist() == [2.0, 2.0]
+
+
+def test_alpha_and_log_snr_by_hand():
+    assert alpha(0.25) == 0.75 and torch.equal(alpha(torch.tensor([0.0, 1.0])), torch.tensor([1.0, 0.0]))
+    assert log_snr(0.5) == 0.0
+    assert log_snr(0.2) == pytest.approx(math.log(4.0))
+    assert log_snr(1.0) == -math.inf

@@ -6,6 +6,7 @@ import torch
 
 from cocoedit.rl.advantages import Credit, assign_credit, credit_maps, optimality_probability, region_share
 from cocoedit.rl.config import AdvantageConfig, ConfigError, CreditConfig, load_config
+from cocoedit.rl.diagnostics import signal_metrics
 
 # One group of three samples: the judge prefers sample 0, the pixel reward sample 2.
 JUDGE = (torch.tensor([0.9, 0.5, 0.1]), torch.ones(3, dtype=torch.bool))
@@ -119,3 +120,24 @@ def test_equal_region_weights_balance_a_small_edit_region():
     assert weight[0, 0, 0].tolist() == pytest.approx([2, 2, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3])
     assert weight[..., :2].sum().item() == pytest.approx(weight[..., 2:].sum().item())  # each region half
     assert r[0, 0, 0].tolist() == pytest.approx([0.9] * 2 + [0.2] * 6)
+
+
+def test_thresholds_read_the_weighted_mean_whatever_the_weights_sum_to():
+    # Group 0: combined std 0.015 (under the 0.02 threshold); group 1: std 0.03; group 2: mean 0.6
+    # and std 0.1. Weights summing to 2 must select the same groups as weights summing to 1 (a raw
+    # sum would double group 0's std past the threshold and group 2's mean past 0.9).
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    judge = torch.tensor([0.485, 0.515, 0.47, 0.53, 0.5, 0.7])
+    ok = torch.ones(6, dtype=torch.bool)
+    comps = {"judge": (judge, ok), "pixel": (judge.clone(), ok)}
+    advantage = AdvantageConfig(std_threshold=0.02, mean_threshold=0.9)
+    one = assign_credit(comps, {"judge": 0.5, "pixel": 0.5}, groups, advantage=advantage, credit=CreditConfig())
+    two = assign_credit(comps, {"judge": 1.0, "pixel": 1.0}, groups, advantage=advantage, credit=CreditConfig())
+    assert one.credit.valid.tolist() == [False, False, True, True, True, True]
+    assert two.credit.valid.tolist() == one.credit.valid.tolist()
+    assert two.combined.group_std.tolist() == pytest.approx(one.combined.group_std.tolist())
+    assert two.combined.group_mean.tolist() == pytest.approx([0.5, 0.5, 0.6])
+    assert two.credit.r_edit.tolist() == pytest.approx(one.credit.r_edit.tolist(), abs=1e-3)
+    # The diagnostics and the no-signal stop read the same statistics.
+    assert signal_metrics(two, 0.02) == pytest.approx(signal_metrics(one, 0.02))
+    assert signal_metrics(two, 0.02)["signal/uninformative_groups"] == pytest.approx(1 / 3)

@@ -61,6 +61,8 @@ def test_warns_once_when_most_groups_are_quiet_and_stops_when_all_are(caplog):
     assert line is not None and "\n" not in line
     assert "step 3: most groups (75%) have carried no learning signal for 3 steps" in line
     assert "median 0.01" in line and "advantage.std_threshold 0.02" in line and "sampling.initial_noise" in line
+    # Saturated groups (mean at or above the threshold) count as quiet too: the line says so.
+    assert "advantage.mean_threshold 0.9" in line and "saturated" in line
     assert [r.getMessage() for r in caplog.records] == [line]
     silent = {**quiet, "signal/unused_groups": 1.0, "train/valid_fraction": 0.0}
     monitor.observe(5, silent)

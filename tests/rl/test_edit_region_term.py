@@ -95,7 +95,7 @@ def test_hinges_by_hand():
         ("off", "squared"): (0.0, 0.09),
     }
     for (form, distance), (hinge_arg, d) in cases.items():
-        term, dist = edit_region_term(x0_pos, x0_neg, x_src, w, form, distance, tau=0.05)
+        term, dist = edit_region_term(x0_pos, x0_neg, x_src, w, form=form, distance=distance, tau=0.05)
         assert dist.item() == pytest.approx(d, rel=1e-5), (form, distance)
         assert term.item() == pytest.approx(max(hinge_arg, 0.0), abs=1e-7), (form, distance)
 
@@ -104,6 +104,6 @@ def test_unknown_forms_are_refused():
     x = torch.zeros(1, 2, 4, 4)
     w = torch.ones(1, 1, 4, 4)
     with pytest.raises(ValueError, match="edit term must be one of"):
-        edit_region_term(x, x, x, w, "push")
+        edit_region_term(x, x, x, w, form="push")
     with pytest.raises(ValueError, match="distance must be one of"):
         weighted_latent_distance(x, x, w, "l2")

@@ -16,14 +16,14 @@ def test_localized_noise_by_hand_and_its_statistics():
     own, shared = torch.randn(2, 20000, generator=gen), torch.randn(2, 20000, generator=gen)
     edit = torch.zeros(1, 20000)
     edit[:, :10000] = 1
-    out = localized_noise(own, shared, edit, 0.6)
+    out = localized_noise(own, shared, edit, scale=0.6)
     assert torch.equal(out[:, 10000:], shared[:, 10000:])  # keep region: the group's noise
     assert torch.allclose(out[:, :10000], 0.8 * shared[:, :10000] + 0.6 * own[:, :10000])
     assert out[:, :10000].std().item() == pytest.approx(1.0, abs=0.02)  # still standard normal
-    assert torch.equal(localized_noise(own, shared, edit, 0.0), shared)
-    assert torch.equal(localized_noise(own, shared, edit, 1.0)[:, :10000], own[:, :10000])
+    assert torch.equal(localized_noise(own, shared, edit, scale=0.0), shared)
+    assert torch.equal(localized_noise(own, shared, edit, scale=1.0)[:, :10000], own[:, :10000])
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
-        localized_noise(own, shared, edit, 1.5)
+        localized_noise(own, shared, edit, scale=1.5)
 
 
 def _rollout_noise(make_backbone, make_config, train_samples, **sampling):
@@ -49,3 +49,16 @@ def test_rollouts_share_the_keep_noise_within_a_group(make_backbone, make_config
     assert torch.equal(backbone.unpack(edit[None].float(), 64, 64)[0, 0], grid[0, 0])
     independent, *_ = _rollout_noise(make_backbone, make_config, train_samples)
     assert not torch.allclose(independent[0][keep], independent[1][keep])
+
+
+def test_edit_noise_scale_sets_the_groups_spread_on_the_edit_region(make_backbone, make_config, train_samples):
+    runs = {
+        s: _rollout_noise(make_backbone, make_config, train_samples, initial_noise="localized", edit_noise_scale=s)
+        for s in (0.0, 0.6, 1.0)
+    }
+    zero, edit = runs[0.0][0], runs[0.0][1]
+    # Scale 0: the group's samples start from the very same noise, on the edit region too.
+    assert torch.equal(zero[0], zero[1]) and torch.equal(zero[0], zero[2])
+    # Otherwise two samples differ on the edit region by s (own_a - own_b): the spread scales with s.
+    full, part = runs[1.0][0], runs[0.6][0]
+    assert torch.allclose(part[0][edit] - part[1][edit], 0.6 * (full[0][edit] - full[1][edit]), atol=1e-5)

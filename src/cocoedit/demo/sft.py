@@ -89,6 +89,23 @@ def partial_edit(
     return target + edit_mask * (a - 1) * (target - source)
 
 
+def training_targets(
+    target: torch.Tensor, source: torch.Tensor, edit_mask: torch.Tensor, config: SFTConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """A batch's training targets ``[B, 3, H, W]``: a share ``drift_probability`` with the keep
+    region drifted (:func:`drift_keep_region`), then a share ``partial_edit_probability`` with the
+    edit done in part (:func:`partial_edit`); each image drawn on its own from ``generator``."""
+    drift = torch.rand(len(target), generator=generator) < config.drift_probability
+    if drift.any():
+        drifted = drift_keep_region(target, edit_mask, config.drift_strength, generator)
+        target = torch.where(drift[:, None, None, None], drifted, target)
+    if config.partial_edit_probability > 0:
+        partial = torch.rand(len(target), generator=generator) < config.partial_edit_probability
+        weaker = partial_edit(target, source, edit_mask, config.partial_edit_min, generator)
+        target = torch.where(partial[:, None, None, None], weaker, target)
+    return target
+
+
 def pixel_loss_weights(edit_mask: torch.Tensor, edit_weight: float, pack) -> torch.Tensor:
     """Per-element weights of the packed pixel latents: ``edit_weight`` on the edit region's pixels,
     1 elsewhere. ``edit_mask [B, 1, H, W]``; ``pack`` is the backbone's pixel -> packed rearrangement."""
@@ -140,16 +157,7 @@ def train_pixel_editor(
     losses = []
     for step in range(config.steps):
         idx = torch.randint(len(rows), (min(config.batch_size, len(rows)),), generator=gen)
-        target = targets[idx]
-        drift = torch.rand(len(idx), generator=gen) < config.drift_probability
-        if drift.any():
-            target = torch.where(
-                drift[:, None, None, None], drift_keep_region(target, masks[idx], config.drift_strength, gen), target
-            )
-        if config.partial_edit_probability > 0:
-            partial = torch.rand(len(idx), generator=gen) < config.partial_edit_probability
-            weaker = partial_edit(target, sources[idx], masks[idx], config.partial_edit_min, gen)
-            target = torch.where(partial[:, None, None, None], weaker, target)
+        target = training_targets(targets[idx], sources[idx], masks[idx], config, gen)
         cond = backbone.encode_condition([instructions[i] for i in idx], sources[idx], config.size, config.size)
         x0 = backbone.encode_source(target, config.size, config.size)  # lossless (8-bit) pixels
         eps = torch.randn(x0.shape, generator=gen)

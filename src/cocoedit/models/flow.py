@@ -1,9 +1,11 @@
 """The flow convention, written once: every editor cocoedit trains is a rectified flow.
 
 ``x_t = (1 - t) x0 + t eps`` for ``t`` in [0, 1] (``t = 1`` is pure noise), and the model predicts
-the velocity ``v = eps - x0``. From any prediction ``v`` at ``x_t`` follow the clean image
-``x0_hat = x_t - t v`` and the noise ``eps_hat = x_t + (1 - t) v``; a model that predicts the
-clean image gives back ``v = (x_t - x0_hat) / t``.
+the velocity ``v = eps - x0``. The signal coefficient is ``alpha(t) = 1 - t`` and the log
+signal-to-noise ratio ``log(alpha / t)`` (:func:`alpha`, :func:`log_snr`). From any prediction
+``v`` at ``x_t`` follow the clean image ``x0_hat = x_t - t v`` and the noise
+``eps_hat = x_t + (1 - t) v``; a model that predicts the clean image gives back
+``v = (x_t - x0_hat) / t``.
 
 The sampler (:mod:`cocoedit.models.samplers`), the supervised training of the demo editor, the
 RL step and the NFT loss all use these functions. ``t`` is a Python float (one value for the
@@ -12,6 +14,8 @@ batch) or a tensor ``[B]`` (one per sample), broadcast over every other dimensio
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -24,10 +28,20 @@ def _per_sample(t: Time, like: torch.Tensor) -> Time:
     return t
 
 
+def alpha(t: Time) -> Time:
+    """The signal coefficient ``alpha(t) = 1 - t`` of ``x_t = alpha(t) x0 + t eps``."""
+    return 1 - t
+
+
+def log_snr(t: float) -> float:
+    """``lambda(t) = log(alpha(t) / t)``; -inf at ``t = 1`` (pure noise)."""
+    return -math.inf if t >= 1.0 else math.log(alpha(t) / t)
+
+
 def noisy(x0: torch.Tensor, eps: torch.Tensor, t: Time) -> torch.Tensor:
     """``x_t = (1 - t) x0 + t eps``."""
     t = _per_sample(t, x0)
-    return (1 - t) * x0 + t * eps
+    return alpha(t) * x0 + t * eps
 
 
 def velocity_target(x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -42,7 +56,7 @@ def x0_from_velocity(x_t: torch.Tensor, t: Time, v: torch.Tensor) -> torch.Tenso
 
 def eps_from_velocity(x_t: torch.Tensor, t: Time, v: torch.Tensor) -> torch.Tensor:
     """``eps_hat = x_t + (1 - t) v``."""
-    return x_t + (1 - _per_sample(t, x_t)) * v
+    return x_t + alpha(_per_sample(t, x_t)) * v
 
 
 def velocity_from_x0(x_t: torch.Tensor, t: Time, x0: torch.Tensor, min_t: float = 1e-3) -> torch.Tensor:

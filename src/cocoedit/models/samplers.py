@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cocoedit.models.flow import eps_from_velocity, x0_from_velocity
+from cocoedit.models.flow import alpha, eps_from_velocity, log_snr, x0_from_velocity
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 SAMPLER_NAMES: tuple[str, ...] = ("euler", "dpm2", "sde")
@@ -66,11 +66,6 @@ def euler_sample(
     return SamplerOutput(x, traj)
 
 
-def _log_snr(sigma: float) -> float:
-    """``λ(σ) = log((1 − σ)/σ)``; −inf at σ = 1."""
-    return -math.inf if sigma >= 1.0 else math.log((1.0 - sigma) / sigma)
-
-
 def dpm_solver_2m_step(
     x: torch.Tensor, x0_pred: torch.Tensor, x0_prev: torch.Tensor, sigma_prev: float, sigma: float, sigma_next: float
 ) -> torch.Tensor:
@@ -80,11 +75,11 @@ def dpm_solver_2m_step(
     ``x_next = (σ_next/σ) x − α_next (e^{−h} − 1) (D0 + D1/2)``. When ``σ_prev = 1``,
     ``λ_prev = −∞`` so ``r0 = ∞`` and ``D1 = 0``: the step falls back to first order.
     """
-    lam, lam_next, lam_prev = _log_snr(sigma), _log_snr(sigma_next), _log_snr(sigma_prev)
+    lam, lam_next, lam_prev = log_snr(sigma), log_snr(sigma_next), log_snr(sigma_prev)
     h = lam_next - lam
     r0 = (lam - lam_prev) / h
     phi = math.expm1(-h)  # e^{-h} - 1
-    alpha_next = 1.0 - sigma_next
+    alpha_next = alpha(sigma_next)
     d1 = (x0_pred - x0_prev) * (0.0 if math.isinf(r0) else 1.0 / r0)
     return (sigma_next / sigma) * x - (alpha_next * phi) * (x0_pred + 0.5 * d1)
 
@@ -130,7 +125,7 @@ def flow_grpo_sde_step(
     score correction ``−g²/2 · ∇log p`` with ``∇log p = −ε̂/σ``); ``std = g·sqrt(−dt)``.
     """
     dt = sigma_next - sigma
-    denom = 1.0 - (sigma_for_one if sigma >= 1.0 else sigma)
+    denom = alpha(sigma_for_one if sigma >= 1.0 else sigma)
     g = noise_level * math.sqrt(sigma / denom)
     mean = x + (v + (g * g / (2.0 * sigma)) * eps_from_velocity(x, sigma, v)) * dt
     std = g * math.sqrt(-dt)

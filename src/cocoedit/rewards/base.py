@@ -109,7 +109,8 @@ def as_reward_batch(value: Any, size: int, name: str) -> RewardBatch:
 
 
 def mix_rewards(components: Mapping[str, RewardBatch], weights: Mapping[str, float]) -> RewardBatch:
-    """``R = sum_k w_k s_k`` over the named components (no renormalisation, as the reference).
+    """``R = sum_k w_k s_k`` over the named components (no renormalisation, as the reference; the
+    credit assignment compares groups on ``R / sum_k w_k``, :func:`cocoedit.rl.advantages.assign_credit`).
 
     Every weighted component must be present and every component must have a weight (a typo in a
     config is an error). A sample is valid only if every component with a non-zero weight is.

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import torch
 
 from cocoedit.core.masks import erode
+from cocoedit.rewards.base import RewardBatch, mix_rewards
 
 Normaliser = Literal["global", "group"]
 
@@ -159,7 +160,7 @@ class Credit:
 @dataclass(frozen=True)
 class CreditResult:
     """What a credit assignment made of an epoch's rewards: the :class:`Credit` of every sample,
-    the statistics of the combined reward (logging, the ban list) and, for region credit, of each
+    the statistics of the combined reward's weighted mean (logging, the ban list) and, for region credit, of each
     region's reward (``regions``: ``{"edit": ..., "keep": ...}``); ``group_ids [N]`` as given."""
 
     credit: Credit
@@ -198,7 +199,8 @@ def _probabilities(rewards: torch.Tensor, group_ids: torch.Tensor, scored: torch
 def single_credit(
     combined: torch.Tensor, scored: torch.Tensor, group_ids: torch.Tensor, *, components, weights, advantage, credit
 ) -> CreditResult:
-    """The paper: one ``r`` per sample from the combined reward ``R = sum_k w_k s_k``."""
+    """The paper: one ``r`` per sample from the combined reward (``combined``: its weighted mean,
+    :func:`assign_credit`)."""
     adv = _probabilities(combined, group_ids, scored, advantage)
     return CreditResult(Credit.single(adv.r, adv.valid), adv, {}, group_ids)
 
@@ -240,22 +242,28 @@ def assign_credit(
 ) -> CreditResult:
     """Rewards -> the :class:`Credit` of every sample of the epoch (pure).
 
-    ``components``: name -> ``(scores [N], scored [N] bool)``; ``weights``: name -> weight (the
-    combined reward is ``sum_k w_k s_k``, as the reference, no renormalisation); ``advantage``: the
-    ``advantage`` settings (:class:`cocoedit.rl.config.AdvantageConfig`); ``credit``: the
-    ``credit`` settings (:class:`cocoedit.rl.config.CreditConfig`).
+    ``components``: name -> ``(scores [N], scored [N] bool)``, one entry per weight; ``weights``:
+    name -> weight; ``advantage``: the ``advantage`` settings
+    (:class:`cocoedit.rl.config.AdvantageConfig`); ``credit``: the ``credit`` settings
+    (:class:`cocoedit.rl.config.CreditConfig`).
+
+    The groups' statistics are those of the combined reward ``R = sum_k w_k s_k``
+    (:func:`~cocoedit.rewards.base.mix_rewards`) divided by ``sum_k w_k``: the weighted mean of the
+    components, in their own scale, so that ``std_threshold`` and ``mean_threshold`` mean the same
+    whatever the weights sum to (as for each region's reward with region credit). With weights
+    summing to 1 (every preset) this is ``R`` itself; otherwise the advantages differ from the
+    reference's only through ``std_eps``.
     """
-    active = [k for k, w in weights.items() if w > 0]
-    scored = torch.stack([components[k][1].bool() for k in active]).all(dim=0)
-    combined = sum(weights[k] * torch.where(components[k][1].bool(), components[k][0].float(), 0.0) for k in active)
-    combined = torch.where(scored, combined, torch.full_like(combined, float("nan")))
+    mixed = mix_rewards({k: RewardBatch(s, ok) for k, (s, ok) in components.items()}, weights)
+    total = sum(w for w in weights.values() if w > 0)
+    combined = mixed.scores / total
     assign = CREDIT_ASSIGNMENTS[credit.assignment]
     return assign(
-        combined, scored, group_ids, components=components, weights=weights, advantage=advantage, credit=credit
+        combined, mixed.valid, group_ids, components=components, weights=weights, advantage=advantage, credit=credit
     )
 
 
-def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) -> torch.Tensor:
+def region_share(edit_mask: torch.Tensor, *, ring_radius: int, ring_weight: float) -> torch.Tensor:
     """``[B, 1, h, w]``: how much of each latent pixel's credit is the edit region's: 1 in the
     edit region eroded by ``ring_radius``, 0 in the keep region eroded likewise, ``ring_weight`` in
     the ring between them (``edit_mask``: 1 = edit, binarised at 0.5)."""
@@ -265,7 +273,7 @@ def region_share(edit_mask: torch.Tensor, ring_radius: int, ring_weight: float) 
     return edit_core + ring_weight * ring
 
 
-def credit_maps(share: torch.Tensor, credit: Credit, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def credit_maps(share: torch.Tensor, credit: Credit, *, equal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Per element ``(r, weight)``, shaped like ``share`` ``[B, ...]``, from each sample's region credit.
 
     With ``a_e = share`` and ``a_k = 1 - share`` (``equal``: each rescaled per sample so that it

@@ -150,10 +150,13 @@ class AdvantageConfig(_Section):
     std_threshold: float = Field(
         0.02,
         ge=0,
-        description="Groups whose reward std is at or below are excluded from the loss. In reward units: the "
-        "combined reward's (rewards in [0, 1]; region credit: each region's weighted mean).",
+        description="Groups whose reward std is at or below are excluded from the loss. In the components' units "
+        "(rewards in [0, 1]): the std of their weighted mean sum_k w_k s_k / sum_k w_k (region credit: each "
+        "region's weighted mean).",
     )
-    mean_threshold: float = Field(0.9, description="Groups with mean at or above are excluded from the loss.")
+    mean_threshold: float = Field(
+        0.9, description="Groups with mean at or above are excluded from the loss (the same weighted mean)."
+    )
     ban_saturated: bool = Field(
         True, description="Never sample again a group with std below and mean above the thresholds."
     )

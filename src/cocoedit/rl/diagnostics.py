@@ -5,10 +5,11 @@ Group-relative RL learns only from differences inside a group: a group whose sam
 (reward std at or below ``advantage.std_threshold``) adds nothing to the loss. Logged every step
 (``metrics.jsonl``, TensorBoard, drawn by ``cocoedit report``):
 
-* ``signal/uninformative_groups``: share of the epoch's groups whose combined reward std is at or
-  below the threshold (with region credit also ``signal/edit/...`` and ``signal/keep/...`` for
-  each region's reward); ``signal/unused_groups``: share of groups that enter the loss in no
-  region (the threshold, a saturated mean, or no scored sample);
+* ``signal/uninformative_groups``: share of the epoch's groups whose reward std is at or below the
+  threshold (the std of the components' weighted mean, the scale the credit assignment compares;
+  with region credit also ``signal/edit/...`` and ``signal/keep/...`` for each region's reward);
+  ``signal/unused_groups``: share of groups that enter the loss in no region (the threshold, a
+  saturated mean, or no scored sample);
 * ``signal/group_std_p10``, ``_p50``, ``_p90``, ``_max``: the distribution of within-group reward
   stds;
 * ``signal/spread_edit``, ``signal/spread_keep``: the mean pairwise RMS distance (pixels in
@@ -149,7 +150,9 @@ class SignalMonitor:
             self.warned = True
             message = (
                 f"step {step}: most groups ({unused:.0%}) have carried no learning signal for {self.mostly_quiet} "
-                f"steps: {measured}; to raise the diversity inside a group: {DIVERSITY_SETTINGS}"
+                f"steps: {measured} (groups with a mean reward at or above advantage.mean_threshold "
+                f"{self.mean_threshold:g} are excluded too: saturated, raise the threshold or use harder rows); "
+                f"to raise the diversity inside a group: {DIVERSITY_SETTINGS}"
             )
             logger.warning(message)
             return message

@@ -18,17 +18,17 @@ A new variant is one function of :data:`INITIAL_NOISE`'s signature and one name 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
 
-def independent_noise(own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor, scale: float) -> torch.Tensor:
+def independent_noise(own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor, *, scale: float) -> torch.Tensor:
     """Every sample its own noise (``shared``, ``edit`` and ``scale`` unused)."""
     return own
 
 
-def localized_noise(own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor, scale: float) -> torch.Tensor:
+def localized_noise(own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor, *, scale: float) -> torch.Tensor:
     """``(1 - m) shared + m (sqrt(1 - s^2) shared + s own)``, all shaped alike (``m`` = ``edit``
     in {0, 1}, broadcastable; ``s`` = ``scale`` in [0, 1])."""
     if not 0.0 <= scale <= 1.0:
@@ -37,8 +37,13 @@ def localized_noise(own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor,
     return torch.where(edit.bool(), edit_noise, shared)
 
 
-#: ``sampling.initial_noise`` -> ``f(own, shared, edit_mask, scale) -> noise`` (packed latents).
-INITIAL_NOISE: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
-    "independent": independent_noise,
-    "localized": localized_noise,
-}
+class InitialNoise(Protocol):
+    """``f(own, shared, edit_mask, *, scale) -> noise``, all packed latents shaped alike."""
+
+    def __call__(
+        self, own: torch.Tensor, shared: torch.Tensor, edit: torch.Tensor, *, scale: float
+    ) -> torch.Tensor: ...
+
+
+#: ``sampling.initial_noise`` -> the function (:class:`InitialNoise`).
+INITIAL_NOISE: dict[str, InitialNoise] = {"independent": independent_noise, "localized": localized_noise}

@@ -75,6 +75,7 @@ def nft_policy_loss(
     x0: torch.Tensor,
     t: torch.Tensor,
     valid: torch.Tensor,
+    *,
     beta: float = 1.0,
     adv_clip_max: float = 5.0,
     weight: torch.Tensor | None = None,

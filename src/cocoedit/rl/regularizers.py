@@ -116,6 +116,7 @@ def edit_region_term(
     x0_negative: torch.Tensor,
     x_source: torch.Tensor,
     w_edit: torch.Tensor,
+    *,
     form: EditTerm = "reference",
     distance: EditDistance = "squared",
     tau: float = 3e-2,
@@ -166,7 +167,9 @@ def region_regularizers(
     target = x_source if g.positive_target == "source" else x0_sample
     d_keep = weighted_latent_distance(x0_positive, target.detach(), w_keep)
     keep_term = torch.relu(d_keep - g.tau_pos)
-    edit, d_edit = edit_region_term(x0_positive, x0_negative, x_source, w_edit, g.edit_term, g.edit_distance, g.tau_neg)
+    edit, d_edit = edit_region_term(
+        x0_positive, x0_negative, x_source, w_edit, form=g.edit_term, distance=g.edit_distance, tau=g.tau_neg
+    )
 
     def weight(r: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:  # NaN r of samples that do not count
         return torch.where(valid, r, torch.zeros_like(r)).to(keep_term.dtype), valid.to(keep_term.dtype)

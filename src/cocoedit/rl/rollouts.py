@@ -118,7 +118,7 @@ class Rollouts:
             shared = self.backbone.initial_noise(
                 len(rows), self.height, self.width, [sample_generator(seed, epoch, r) for r in rows]
             )
-            noise = INITIAL_NOISE[s.initial_noise](noise, shared, self.packed_edit_mask(rows), s.edit_noise_scale)
+            noise = INITIAL_NOISE[s.initial_noise](noise, shared, self.packed_edit_mask(rows), scale=s.edit_noise_scale)
         with torch.no_grad():
             out = run_sampler(
                 s.sampler,

@@ -213,7 +213,7 @@ def accumulate_gradients(
             r, weight = credit.r_edit, None
         else:
             g = s.credit or CreditConfig()
-            share = region_share(edit_masks, g.ring_radius, g.ring_weight)
+            share = region_share(edit_masks, ring_radius=g.ring_radius, ring_weight=g.ring_weight)
             r, weight = credit_maps(share, credit, equal=g.region_weights == "equal")
             channels = x_src.shape[1]
             r, weight = pack(r.expand(-1, channels, -1, -1)), pack(weight.expand(-1, channels, -1, -1))
@@ -237,8 +237,8 @@ def accumulate_gradients(
                     x0.float(),
                     t.float(),
                     valid,
-                    s.beta,
-                    s.adv_clip_max,
+                    beta=s.beta,
+                    adv_clip_max=s.adv_clip_max,
                     weight=weight,
                 )
                 loss = policy.loss
