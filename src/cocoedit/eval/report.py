@@ -22,6 +22,7 @@ from cocoedit.core.formatting import format_number
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import (
     THUMBNAIL_SIDE,
     Cell,
@@ -308,5 +309,5 @@ def write_consistency_report(out_dir: str | Path) -> Path:
         consistency=consistency_context(out_dir),
     )
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

@@ -37,6 +37,7 @@ import torch
 from cocoedit.core.errors import ServiceUnavailableError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.data.manifest import EditSample
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, full_lora_state_dict, save_lora
@@ -366,4 +367,4 @@ class CocoEditTrainer:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
+    write_text_atomic(path, json.dumps(data))

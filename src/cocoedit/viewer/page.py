@@ -35,6 +35,7 @@ from cocoedit.core.formatting import format_number
 from cocoedit.core.images import ImageFileError, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Table, mask_overlay, table
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
@@ -348,5 +349,5 @@ def build_view(
         data=data,
     )
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path
