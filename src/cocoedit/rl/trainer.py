@@ -69,7 +69,10 @@ _VALIDATION_INDEX = 10**9
 
 
 class CocoEditTrainer:
-    """Owns one training run in ``run_dir``. Build (or :meth:`from_config`), then :meth:`train`."""
+    """Owns one training run in ``run_dir``. Build (or :meth:`from_config`), then :meth:`train`.
+
+    ``progress`` (main process) gets each step's stats (``step`` and the logged figures), and once
+    on a resume ``{"resumed_at": step}``, the step restored from the checkpoint."""
 
     def __init__(
         self,
@@ -289,6 +292,8 @@ class CocoEditTrainer:
             folder = ckpt.latest_checkpoint(checkpoints)
             if folder is not None:
                 self._restore(folder)
+                if self.progress is not None and self.dist.main:
+                    self.progress({"resumed_at": self.step})
             if self.dist.main:
                 ckpt.remove_partial_checkpoints(checkpoints)
                 repair_metrics(self.run_dir, self.step)
