@@ -586,7 +586,7 @@ def _train_set_syntax(folder, base):
     return [*train(folder, train_config(folder, base)), "--set", "optim.lr"]
 
 
-@case("train: --set an unknown key", names=["optim.speed"])
+@case("train: --set an unknown key", names=["--set optim.speed=3: unknown key"])
 def _train_set_unknown(folder, base):
     return [*train(folder, train_config(folder, base)), "--set", "optim.speed=3"]
 
