@@ -60,6 +60,7 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
     from cocoedit.rl.trainer import CocoEditTrainer
     from cocoedit.testing.judge_server import ScriptedJudgeServer, ScriptedReply
     from cocoedit.testing.tiny import build_tiny_pipeline
+    from cocoedit.testing.trainer import tiny_training_config
 
     reply = ScriptedReply(text="Editing effect: 4\nVisual quality: 3", delay_s=latency)
     with ScriptedJudgeServer(reply, validate_requests=False) as server:
@@ -70,30 +71,28 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
         cfg = load_config(
             None,
             [],
-            base={
-                "model": {"path": "tiny", "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4},
-                "data": {"manifest": "tiny"},
-                "sampling": {
+            base=tiny_training_config(
+                "tiny",
+                "tiny",
+                sampling={
                     "prompts_per_epoch": args.prompts,
                     "group_size": args.group,
                     "batch_size": args.batch,
                     "steps": args.steps,
                 },
-                "reward": {
+                reward={
                     "components": [{"name": "judge", "options": judge}],
                     **({"workers": args.workers} if args.workers else {}),
                 },
-                "advantage": {"std_threshold": 0.0},
-                "nft": {"timestep_fraction": args.train_fraction},
-                "optim": {"train_batch_size": args.batch},
-                "train": {
+                nft={"timestep_fraction": args.train_fraction},
+                optim={"train_batch_size": args.batch},
+                train={
                     "epochs": args.epochs,
                     "checkpoint_every": 1000,
                     "validate_every": 1000,
                     "sample_grid_every": 1000,
-                    "report_to": [],
                 },
-            },
+            ),
         )
         pipe = build_tiny_pipeline("kontext")
         pipe.set_progress_bar_config(disable=True)

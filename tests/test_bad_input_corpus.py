@@ -91,6 +91,7 @@ class Case:
     exit_codes: tuple[int, ...] = (1, 2)
     writes: tuple[str, ...] = ("out/",)
     patch: Callable[[pytest.MonkeyPatch], None] | None = None  # e.g. a disk that fills up
+    replaces: tuple[str, ...] = ()  # links (relative to ``folder``) the command replaces by files
 
 
 @dataclass
@@ -106,9 +107,9 @@ class Base:
 CASES: list[Case] = []
 
 
-def case(name: str, names=(), exit_codes=(1, 2), writes=("out/",), patch=None):
+def case(name: str, names=(), exit_codes=(1, 2), writes=("out/",), patch=None, replaces=()):
     def register(build):
-        CASES.append(Case(name, build, list(names), tuple(exit_codes), tuple(writes), patch))
+        CASES.append(Case(name, build, list(names), tuple(exit_codes), tuple(writes), patch, tuple(replaces)))
         return build
 
     return register
@@ -585,7 +586,7 @@ def _train_set_syntax(folder, base):
     return [*train(folder, train_config(folder, base)), "--set", "optim.lr"]
 
 
-@case("train: --set an unknown key", names=["optim.speed"])
+@case("train: --set an unknown key", names=["--set optim.speed=3: unknown key"])
 def _train_set_unknown(folder, base):
     return [*train(folder, train_config(folder, base)), "--set", "optim.speed=3"]
 
@@ -1334,6 +1335,57 @@ def _edit_through_linked_folder(folder, base):
     return edit(base, "--bench", "gedit", "--bench-dir", str(bench), "--out", str(folder / "out"))
 
 
+def plant_link(folder: Path, link: str) -> None:
+    """A link at ``folder/link`` (an output file) to ``folder/outside.txt``, a file outside the output."""
+    (folder / "outside.txt").write_text("not the command's to change\n")
+    (folder / link).parent.mkdir(parents=True, exist_ok=True)
+    (folder / link).symlink_to(folder / "outside.txt")
+
+
+# A link planted where a command writes an output is replaced by the output, never written through.
+@case("eval consistency: report.html in --out is a link out of it", exit_codes=(0,), replaces=("out/report.html",))
+def _consistency_through_link(folder, base):
+    bench, careful = bench_copy(folder, base)
+    plant_link(folder, "out/report.html")
+    return consistency(bench, careful, folder)
+
+
+@case("view: index.html in --out is a link out of it", exit_codes=(0,), replaces=("out/index.html",))
+def _view_through_link(folder, base):
+    bench, careful = bench_copy(folder, base)
+    plant_link(folder, "out/index.html")
+    return [
+        "view",
+        "--bench",
+        "gedit",
+        "--bench-dir",
+        str(bench),
+        "--results",
+        str(careful),
+        "--out",
+        str(folder / "out"),
+    ]
+
+
+@case(
+    "stats: stats.json beside the manifest is a link out of the dataset",
+    exit_codes=(0,),
+    writes=("ds/stats",),
+    replaces=("ds/stats.json",),
+)
+def _stats_through_link(folder, base):
+    manifest = dataset(folder, base)
+    plant_link(folder, "ds/stats.json")
+    return ["data", "stats", str(manifest)]
+
+
+@case("report: --out is a link out of its folder", exit_codes=(0,), replaces=("out/report.html",))
+def _report_through_link(folder, base):
+    run = run_folder(folder, [METRIC % 1, METRIC % 2])
+    plant_link(folder, "out/report.html")
+    return ["report", str(run), "--out", str(folder / "out" / "report.html")]
+
+
 def _manifest_with_source(make: Callable[[Path, Path], None]):
     def build(folder: Path, base: Base) -> list[str]:
         manifest = replace_file(folder, base, "source", make)
@@ -1430,6 +1482,10 @@ def test_each_broken_input_gets_a_named_error_and_changes_nothing(case, base, tm
         assert any(n in output for n in name.split("|")), f"{case.name}: {name!r} not named in\n{result.output}"
 
     after = snapshot(tmp_path)
+    for link in case.replaces:  # written as a regular file in its place, the file it led to untouched
+        path = folder / link
+        assert path.is_file() and not path.is_symlink(), f"{case.name}: {link} is not a regular file now"
+        before.pop(f"case/{link}")
     changed = [p for p, digest in before.items() if after.get(p) != digest]
     assert not changed, f"{case.name}: input files changed or vanished: {changed}"
     allowed = tuple(f"case/{w}" for w in case.writes)

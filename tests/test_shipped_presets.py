@@ -89,3 +89,22 @@ def test_every_reader_resolves_a_name_for_its_own_command_only(command, tmp_path
     other = shipped["train" if command != "train" else "demo"]
     with pytest.raises(Exception, match=rf"^{other}: a preset for `cocoedit .*`, not `cocoedit {command}`"):
         read(other)
+
+
+def test_first_run_describes_the_smoke_runs_as_the_presets_set_them():
+    text = " ".join((ROOT / "docs" / "first-run.md").read_text(encoding="utf-8").split())
+    said = re.search(
+        r"a short run \((\d+) steps of (\d+) samples, (.*?), at (\d+)², a checkpoint and a validation at step (\d+)\)",
+        text,
+    )
+    assert said, "first-run.md: the sentence on the smoke presets' short run"
+    steps, samples, exceptions, side, every = said.groups()
+    other = {name: int(n) for n, name in re.findall(r"(\d+) for `(\w[\w.]*)`", exceptions)}
+    smoke = [p.name for p in list_presets("train") if p.name.endswith("_smoke")]
+    assert len(smoke) >= 6 and set(other) <= set(smoke)
+    for name in smoke:
+        c = load_config(name)
+        assert c.train.epochs == int(steps), name
+        assert c.sampling.prompts_per_epoch * c.sampling.group_size == other.get(name, int(samples)), name
+        assert c.model.height == c.model.width == int(side), name
+        assert c.train.checkpoint_every == c.train.validate_every == int(every), name

@@ -277,14 +277,24 @@ def run_batch(
     jobs: Iterable[EditJob],
     settings: EditSettings,
     on_progress: Callable[[EditJob], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> BatchReport:
-    """Edit every job, skipping outputs that exist and are readable; failures are recorded per key."""
+    """Edit every job, skipping outputs that exist and are readable; failures are recorded per key.
+
+    ``on_start(todo, done)`` is called once before the first edit with the counts of jobs to edit
+    and of outputs already done (skipped); ``on_progress(job)`` after each job edited or failed."""
     report = BatchReport()
+    todo = []
     for job in jobs:
+        if _already_done(job.output):
+            report.skipped.append(job.key)
+        else:
+            todo.append(job)
+    if on_start is not None:
+        on_start(len(todo), len(report.skipped))
+    for job in todo:
         try:
-            if _already_done(job.output):
-                report.skipped.append(job.key)
-            elif not job.instruction:
+            if not job.instruction:
                 report.failed[job.key] = f"{job.source}: no instruction for this sample"
             else:
                 save_image(edit_one(backbone, job.source, job.instruction, settings, job.source_root), job.output)

@@ -58,7 +58,7 @@ def test_every_row_is_counted_in_the_last_line(clock, capsys):
             clock.now += 0.5
             task.advance()
     lines = logged(capsys)
-    assert lines[0] == "importing t.jsonl: 1 rows"
+    assert lines[0] == "importing t.jsonl: 1 row"
     assert lines[-1] == "importing t.jsonl: 8 rows 2.00 rows/s done in 0:04"
     assert len(lines) == 2
 
@@ -76,4 +76,18 @@ def test_a_failed_command_ends_with_its_error_not_a_count(clock, capsys):
         task.advance()
         task.advance()
         raise RuntimeError("disk gone")
-    assert logged(capsys) == ["importing: 1 rows"]
+    assert logged(capsys) == ["importing: 1 row"]
+
+
+def test_items_done_before_the_start_count_but_are_no_rate(clock, capsys):
+    with progress("editing", 16, "images", log_interval_s=0) as task:
+        task.already_done(14, "skipped, already done")
+        clock.now += 30  # the first edit waits for the model
+        task.advance()
+        clock.now += 2
+        task.advance()
+    assert logged(capsys) == [
+        "editing: 14/16 images (88%) (14 skipped, already done)",
+        "editing: 15/16 images (94%) (14 skipped, already done)",
+        "editing: 16/16 images (100%) 0.50 images/s done in 0:32 (14 skipped, already done)",
+    ]

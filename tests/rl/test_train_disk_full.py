@@ -15,22 +15,14 @@ from cocoedit.cli import app
 from cocoedit.rl.checkpoint import list_checkpoints
 from cocoedit.testing.sample_data import make_sample_manifest
 from cocoedit.testing.tiny import save_tiny_pipeline
+from cocoedit.testing.trainer import tiny_training_config
 
 
 @pytest.fixture
 def config_file(tmp_path):
     model = save_tiny_pipeline("kontext", tmp_path / "model")
     manifest = make_sample_manifest(tmp_path / "ds", samples=4, size=(64, 64))
-    config = {
-        "model": {"path": str(model), "height": 64, "width": 64, "lora_rank": 4, "lora_alpha": 4},
-        "data": {"manifest": str(manifest)},
-        "sampling": {"prompts_per_epoch": 2, "group_size": 2, "batch_size": 2, "steps": 2},
-        "reward": {"components": [{"name": "pixel"}]},
-        "advantage": {"std_threshold": 0.0},
-        "optim": {"train_batch_size": 2},
-        "train": {"epochs": 4, "checkpoint_every": 2, "report_to": []},
-    }
-    config["model"]["backbone_options"] = {"max_sequence_length": 48}
+    config = tiny_training_config(model, manifest, train={"epochs": 4, "checkpoint_every": 2})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -23,9 +23,12 @@ def demo(
         Optional[Path], typer.Option(help="Where trained base editors are kept (default ~/.cache/cocoedit/demo).")
     ] = None,
 ) -> None:
-    """The built-in default job: train a tiny editor on a synthetic task, then compare judge-only
-    RL, judge + pixel reward, CoCoEdit and region-aware credit over several seeds, with paired t
-    intervals. CPU only, no download; writes an HTML report."""
+    """The built-in default job: RL arms compared on a tiny synthetic editing task (CPU, no download).
+
+    Trains a tiny base editor, then runs the default arms judge (judge-only RL), cocoedit (CoCoEdit),
+    region (CoCoEdit with region-aware credit) and region_explore (region credit with localized
+    initial noise) over several seeds, with paired t intervals; judge_pixel and cocoedit_corrected
+    run when the settings' arms name them (docs/demo.md). Writes an HTML report."""
     from cocoedit.demo.runner import run_demo
     from cocoedit.demo.settings import load_demo_settings
 

@@ -148,7 +148,13 @@ def edit(
         typer.echo(f"wrote {output}")
         return
     with progress("editing", len(jobs), "images") as task:
-        report = run_batch(editor, jobs, settings, on_progress=lambda job: task.advance())
+        report = run_batch(
+            editor,
+            jobs,
+            settings,
+            on_progress=lambda job: task.advance(),
+            on_start=lambda todo, done: task.already_done(done, "skipped, already done"),
+        )
     typer.echo(
         f"{len(report.written)} written, {len(report.skipped)} skipped (already done), "
         f"{len(report.failed)} failed -> {out}"

@@ -5,8 +5,10 @@ log, ``> file``) each task writes one line through the ``cocoedit`` logger at mo
 ``log_interval_s`` seconds, and a last line with the final count when the display closes (a task
 without a known total, such as ``data import``, included): done/total, rate, ETA and a status text.
 Rates and ETAs are measured from the first item done, not from the start: the first item often
-carries the start-up (a model loading), and one item in a few microseconds is no rate. Only rank 0
-of a distributed launch shows anything.
+carries the start-up (a model loading), and one item in a few microseconds is no rate. Items found
+done before the work starts (a re-run's finished outputs, a resumed run's steps) are counted with
+:meth:`ProgressTask.already_done`: in the count, not in the rate, and named on every line. Only
+rank 0 of a distributed launch shows anything.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ProgressTask:
     def __init__(self, display: ProgressDisplay, description: str, total: int | None, unit: str, log_interval_s: float):
         self.display, self.description, self.total, self.unit = display, description, total, unit
         self.completed = 0
+        self.skipped, self.skipped_why = 0, ""
         self.status = ""
         self.log_interval_s = log_interval_s
         self._start = time.monotonic()
@@ -42,13 +45,23 @@ class ProgressTask:
         self._logged: int | None = None  # the count of the last line written
         self._bar_id = display._add_bar(description, total)
 
+    def already_done(self, n: int, why: str = "already done") -> None:
+        """Count ``n`` items that were done before this command started (``why`` says how): they
+        are in the count, never in the rate or the ETA, and every line names them."""
+        if n <= 0:
+            return
+        self.completed += n
+        self.skipped += n
+        self.skipped_why = why
+        self.display._restart(self)
+
     def advance(self, n: int = 1, status: str | None = None) -> None:
         self.update(completed=self.completed + n, status=status)
 
     def update(self, completed: int | None = None, total: int | None = None, status: str | None = None) -> None:
         if completed is not None:
             self.completed = completed
-            if self._first is None and completed > 0:
+            if self._first is None and completed > self.skipped:
                 self._first = (time.monotonic(), completed)
         if total is not None:
             self.total = total
@@ -71,10 +84,11 @@ class ProgressTask:
         last line, ``done in`` the whole time."""
         elapsed = time.monotonic() - self._start
         rate = self.rate()
-        parts = [f"{self.description}: {self.completed}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
+        per_item = self.unit[:-1] if self.unit.endswith("s") else self.unit
+        unit = per_item if self.completed == 1 and not self.total else self.unit  # "1 row", "1/4 steps"
+        parts = [f"{self.description}: {self.completed}" + (f"/{self.total}" if self.total else "") + f" {unit}"]
         if self.total:
             parts.append(f"({100 * self.completed / self.total:.0f}%)")
-        per_item = self.unit[:-1] if self.unit.endswith("s") else self.unit
         if rate is not None:
             parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {per_item}")
         finished = final or (self.total is not None and self.completed >= self.total)
@@ -82,6 +96,8 @@ class ProgressTask:
             parts.append(f"done in {_duration(elapsed)}")
         elif self.total and rate is not None:
             parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
+        if self.skipped:
+            parts.append(f"({self.skipped} {self.skipped_why})")
         line = " ".join(p for p in parts if p)
         return f"{line} | {self.status}" if self.status else line
 
@@ -123,6 +139,13 @@ class ProgressDisplay:
 
     def _add_bar(self, description: str, total: int | None):
         return self._bars.add_task(description, total=total, status="") if self._bars is not None else None
+
+    def _restart(self, task: ProgressTask) -> None:
+        """A task's count set before its work starts: the bar's rate starts afresh from it."""
+        if self.enabled and self._bars is not None:
+            self._bars.reset(task._bar_id, total=task.total, completed=task.completed, status=task.status)
+        else:
+            self._refresh(task)
 
     def _refresh(self, task: ProgressTask) -> None:
         if not self.enabled:

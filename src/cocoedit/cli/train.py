@@ -58,6 +58,9 @@ def train(
     with progress("train", cfg.train.epochs, "steps", log_interval_s=0) as task:
 
         def on_step(stats: dict) -> None:
+            if "resumed_at" in stats:  # the steps a resumed run had done before
+                task.already_done(stats["resumed_at"], "done before --resume")
+                return
             figures = "  ".join(
                 f"{k.split('/')[-1]} {stats[k]:.3f}" for k in FIGURES if isinstance(stats.get(k), float)
             )

@@ -134,15 +134,21 @@ def link_or_copy(src: str | Path, dest: str | Path) -> None:
         shutil.copyfile(src, dest)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write UTF-8 ``text`` to a temporary file beside ``path``, then rename it over ``path``: a
-    crash or a full disk leaves the old file or the new one, never half of one, and a symbolic
-    link at ``path`` is replaced, never written through."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash or a
+    full disk leaves the old file or the new one, never half of one, and a symbolic link at ``path``
+    is replaced by a regular file, never written through (so a link planted in an output folder
+    cannot make a command overwrite a file outside it)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` as UTF-8, line ends as given, with :func:`write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from cocoedit.core.formatting import format_number, kind_for
-from cocoedit.core.masks import MaskPolarity
 
 #: Longest side of an inline thumbnail's stored pixels (larger images are downscaled, LANCZOS).
 THUMBNAIL_SIDE = 400
@@ -137,11 +137,18 @@ def thumbnail(
     return Picture(png_data_url(stored), alt=alt, caption=caption, width=width, height=height, pixelated=True, own=own)
 
 
-def mask_overlay(source: Image.Image, mask_file: Image.Image, polarity: MaskPolarity) -> Image.Image:
-    """The source with its edit region tinted red and the keep region left as is."""
+def mask_overlay(source: Image.Image, edit_mask: torch.Tensor) -> Image.Image:
+    """The source with its edit region tinted red and the keep region left as is.
+
+    ``edit_mask`` is a binary edit mask ``[1, H, W]`` or ``[H, W]`` (1 = edit), as the project's mask
+    readers return it (:func:`cocoedit.core.images.load_edit_mask` converts a file's polarity and
+    reads 0/1 files); one of another size is resampled to the source's by nearest neighbour."""
     src = np.asarray(source.convert("RGB"), dtype=np.float32)
-    values = np.asarray(mask_file.convert("L").resize(source.size, Image.NEAREST), dtype=np.float32) / 255
-    edit = values >= 0.5 if polarity == "white_is_edit" else values < 0.5
+    values = edit_mask.detach().float().reshape(edit_mask.shape[-2:]).cpu().numpy()
+    if values.shape != src.shape[:2]:
+        picture = Image.fromarray((values >= 0.5).astype(np.uint8) * 255)
+        values = np.asarray(picture.resize(source.size, Image.NEAREST), dtype=np.float32) / 255
+    edit = values >= 0.5
     tint = src * 0.45 + np.array([255.0, 40.0, 40.0]) * 0.55
     return Image.fromarray(np.where(edit[..., None], tint, src).astype(np.uint8))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,9 @@ def _at_indices(pattern: str, loc: tuple[Any, ...]) -> str:
     return pattern
 
 
-def explain_problems(e: ValidationError, model: type[BaseModel]) -> str:
-    """Each problem of ``e`` on one line joined by ``; ``: ``key: problem``, and unknown keys with
-    the nearest valid key suggested (in a list of sections, at the same index)."""
+def _problems(e: ValidationError, model: type[BaseModel]) -> list[tuple[tuple[Any, ...], str]]:
+    """``(loc, "key: problem")`` of each problem of ``e``; unknown keys with the nearest valid key
+    suggested (in a list of sections, at the same index)."""
     known = valid_keys(model)
     problems = []
     for err in e.errors():
@@ -122,16 +123,30 @@ def explain_problems(e: ValidationError, model: type[BaseModel]) -> str:
         if err["type"] == "extra_forbidden":
             near = difflib.get_close_matches(_as_pattern(err["loc"]), known, n=1, cutoff=0.6)
             hint = f" (did you mean {_at_indices(near[0], err['loc'])!r}?)" if near else ""
-            problems.append(f"unknown key {key!r}{hint}")
+            problems.append((err["loc"], f"unknown key {key!r}{hint}"))
         else:
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}: {message}" if key else message)
-    return "; ".join(problems)
+            problems.append((err["loc"], f"{key}: {message}" if key else message))
+    return problems
 
 
-def explain_validation_error(e: ValidationError, model: type[BaseModel], source: str) -> str:
-    """``source: problem; problem``, unknown keys with the nearest valid key suggested."""
-    return f"{source}: {explain_problems(e, model)}"
+def explain_problems(e: ValidationError, model: type[BaseModel]) -> str:
+    """Each problem of ``e`` on one line joined by ``; ``: ``key: problem``, and unknown keys with
+    the nearest valid key suggested (in a list of sections, at the same index)."""
+    return "; ".join(problem for _, problem in _problems(e, model))
+
+
+def explain_validation_error(
+    e: ValidationError, model: type[BaseModel], source: str, overrides: Sequence[tuple[tuple[Any, ...], str]] = ()
+) -> str:
+    """``source: problem; problem``, unknown keys with the nearest valid key suggested. A problem
+    at a key an override set (``overrides``: ``(path, item)`` as :func:`apply_overrides` records
+    them) names that override (``--set optim.lr=abc: optim.lr: ...``), not ``source``."""
+    by_origin: dict[str, list[str]] = {}
+    for loc, problem in _problems(e, model):
+        setters = [item for path, item in overrides if path[: len(loc)] == loc[: len(path)]]
+        by_origin.setdefault(f"--set {setters[-1]}" if setters else source, []).append(problem)
+    return "; ".join(f"{origin}: {'; '.join(problems)}" for origin, problems in by_origin.items())
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -161,20 +176,31 @@ def _entry(items: list, part: str, item: str, error: type[Exception]) -> dict:
     raise error(f"override {item!r}: no entry {part!r} in the list (its entries: {', '.join(names) or 'none'})")
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], error: type[Exception] = ValueError) -> dict[str, Any]:
+def apply_overrides(
+    data: dict[str, Any],
+    overrides: list[str],
+    error: type[Exception] = ValueError,
+    paths: list[tuple[tuple[Any, ...], str]] | None = None,
+) -> dict[str, Any]:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place. In a
     list of sections an entry is named by its ``name`` or its index
-    (``reward.components.pixel.weight=0.5``). A bad override raises ``error`` naming it."""
+    (``reward.components.pixel.weight=0.5``). A bad override raises ``error`` naming it. ``paths``
+    receives ``(path, item)`` per override, list entries as indices (``("reward", "components", 1,
+    "weight")``), for :func:`explain_validation_error`."""
     for item in overrides:
         if "=" not in item:
             raise error(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
         node: Any = data
+        path: list[Any] = []
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                node = _entry(node, part, item, error)
+                entry = _entry(node, part, item, error)
+                path.append(next(j for j, e in enumerate(node) if e is entry))
+                node = entry
                 continue
+            path.append(part)
             child = node.setdefault(part, {})
             if isinstance(child, list):
                 if i == len(parts) - 2:
@@ -188,4 +214,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], error: type[Exce
                 raise error(f"override {item!r}: {part!r} is not a section")
             node = child
         node[parts[-1]] = _parse_value(value, item, error)
+        if paths is not None:
+            paths.append(((*path, parts[-1]), item))
     return data

@@ -45,14 +45,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cocoedit.core.images import (
-    ImageFileError,
-    load_edit_mask,
-    open_rgb_image,
-    pil_to_tensor,
-    save_edit_mask,
-    tensor_to_pil,
-)
+from cocoedit.core.images import ImageFileError, load_edit_mask, open_rgb_image, pil_to_tensor, save_edit_mask
 from cocoedit.core.paths import link_or_copy, output_paths_for_ids, safe_file_name
 from cocoedit.curation.annotate import boxes_from_reply, difference_mask, parse_box_reply, union_of_boxes
 from cocoedit.curation.augment import augment_mask
@@ -97,7 +90,7 @@ def overlay(source: Image.Image, edit_mask: torch.Tensor) -> Image.Image:
     """The source with the edit region (``[1, 1, H, W]``, 1 = edit) tinted red, for the filter."""
     from cocoedit.core.reporting import mask_overlay
 
-    return mask_overlay(source, tensor_to_pil(edit_mask[0]), "white_is_edit")
+    return mask_overlay(source, edit_mask[0])
 
 
 # ---- the per-sample pipeline ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 from cocoedit.core.errors import CocoEditError
 from cocoedit.core.images import ImageFileError, load_edit_mask, open_image
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Picture, display_scale, plot, pyplot, table, thumbnail
 from cocoedit.curation.build_journal import RECORDS
 from cocoedit.curation.prompts import FILTER_KEYS
@@ -287,7 +288,7 @@ def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
         rows, kind, folder = rows_from_manifest(manifest), "manifest", manifest.parent
     stats = summarize(rows)
     public = {k: v for k, v in stats.items() if not k.startswith("_")}
-    (folder / "stats.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(folder / "stats.json", json.dumps(public, indent=2) + "\n")
 
     c = stats["counts"]
     m, w, o = stats["mask_area"], stats["instruction_words"], stats["original_instruction_words"]
@@ -322,5 +323,5 @@ def write_stats(path: str | Path) -> tuple[Path, dict[str, Any]]:
         length_histogram=_length_histogram(stats),
     )
     out = folder / "stats.html"
-    out.write_text(page, encoding="utf-8")
+    write_text_atomic(out, page)
     return out, public

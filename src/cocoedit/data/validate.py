@@ -32,8 +32,9 @@ from cocoedit.data.manifest import EditSample, ManifestError, ManifestLayout, it
 # margin tolerates 8-bit rounding but not JPEG ringing or anti-aliased edges.
 GREY_MARGIN = 4.0 / 255.0
 
-#: The largest share of grey pixels a mask may have. Soft edges, resizing and JPEG make a few
-#: percent (a 64 x 64 mask blurred with a 2-pixel Gaussian: 30 %); a photo is 85-99 % grey.
+#: The largest share of grey pixels a mask may have. Soft edges, resizing and JPEG stay well below
+#: (64 x 64 masks: JPEG q30 4-12 %, a radius-2 Gaussian blur 20-29 %; docs/data.md); a photo is
+#: 87-100 % grey.
 MAX_GREY_SHARE = 0.5
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Picture, Table, plot, pyplot, table
 from cocoedit.demo.evaluation import held_out_rows, load_scores
 from cocoedit.demo.settings import DemoSettings, arms
@@ -192,5 +193,5 @@ def write_demo_report(out: Path, summary: dict[str, Any]) -> Path:
         settings_json=json.dumps(summary["settings"], indent=1),
     )
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

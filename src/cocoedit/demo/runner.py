@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.demo.evaluation import evaluate_editor, held_out_rows, save_scores
 from cocoedit.demo.settings import Arm, DemoSettings, arms
 
@@ -280,8 +281,8 @@ def run_demo(
 
     t0 = time.perf_counter()
     summary = build_summary(out, settings, base_dir, reused, timings, environment)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (out / "results.md").write_text(markdown_summary(summary), encoding="utf-8")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "results.md", markdown_summary(summary))
     write_demo_report(out, summary)
     if stage_done:  # the report's own seconds are printed, not in the report
         stage_done("report", time.perf_counter() - t0)

@@ -38,6 +38,7 @@ from PIL import Image
 from cocoedit.core.images import ImageFileError, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.metrics import SSIMMode, keep_region_metrics, region_mae
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
     BenchName,
@@ -215,12 +216,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_per_sample_csv(rows: list[SampleResult], path: Path, perceptual: tuple[str, ...] = ()) -> None:
     """One row per (sample, results folder); perceptual columns only for the metrics computed."""
     columns = [f.name for f in fields(SampleResult) if f.name not in PERCEPTUAL_METRICS or f.name in perceptual]
@@ -299,7 +294,7 @@ def evaluate_consistency(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_per_sample_csv(rows, out_dir / "per_sample.csv", extra)
-    _write_atomic(out_dir / "summary.json", json.dumps(_json_safe(summary), indent=2))
+    write_text_atomic(out_dir / "summary.json", json.dumps(_json_safe(summary), indent=2))
     from cocoedit.eval.report import write_consistency_report
 
     write_consistency_report(out_dir)

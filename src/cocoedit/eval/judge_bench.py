@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import math
 from collections import Counter
@@ -39,6 +40,7 @@ from typing import Any
 from PIL import Image
 
 from cocoedit.core.images import ImageFileError, open_rgb_image
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, open_bench_source, result_path
 from cocoedit.eval.consistency import results_labels
 from cocoedit.judge.evaluate import Judge
@@ -289,14 +291,15 @@ def write_judge_outputs(
             for label, d in zip(labels, results_dirs, strict=True)
         },
     }
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    with open(out_dir / PER_SAMPLE_FILE, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for r in rows:
-            rec = asdict(r)
-            scores = rec.pop("scores")
-            writer.writerow({**rec, **{k: scores.get(k, "") for k in SCORE_COLUMNS}})
+    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=1))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        rec = asdict(r)
+        scores = rec.pop("scores")
+        writer.writerow({**rec, **{k: scores.get(k, "") for k in SCORE_COLUMNS}})
+    write_text_atomic(out_dir / PER_SAMPLE_FILE, table.getvalue())
     return summary
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Cell, Picture, Table, plot, pyplot, table
 from cocoedit.eval.judge_bench import GEDIT_SUBSCORES, PER_SAMPLE_FILE
 from cocoedit.eval.report import consistency_context
@@ -195,5 +196,5 @@ def write_judge_report(out_dir: str | Path, summary: dict[str, Any], consistency
         context["figure1"] = _figure1(summary, consistency)
         context["consistency"] = consistency_context(consistency_dir)
     path = out_dir / "report.html"
-    path.write_text(render("judge_report.html", **context), encoding="utf-8")
+    write_text_atomic(path, render("judge_report.html", **context))
     return path

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from cocoedit.core.error_map import ERROR_MAP_MAX, colour_scale_image, heatmap_image, keep_error_map, pooled_error_map
 from cocoedit.core.formatting import format_number
-from cocoedit.core.images import ImageFileError, open_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, load_edit_mask, open_image, pil_to_tensor
+from cocoedit.core.masks import resize_mask
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import (
     THUMBNAIL_SIDE,
     Cell,
@@ -112,11 +115,10 @@ def _category_bars(rows: list[dict[str, str]], labels: Sequence[str]) -> Picture
     return plot(fig, "per-category keep_psnr")
 
 
-def _error_tile(source: Image.Image, result: Image.Image, mask_file: Image.Image) -> Image.Image:
+def _error_tile(source: Image.Image, result: Image.Image, edit: torch.Tensor) -> Image.Image:
+    """Keep-region error map of ``result`` against ``source``; ``edit`` ``[1, H, W]`` at the source's size."""
     src = pil_to_tensor(source.convert("RGB"))
     res = pil_to_tensor(result.convert("RGB").resize(source.size, Image.BICUBIC))
-    keep = np.asarray(mask_file.convert("L").resize(source.size, Image.NEAREST)) >= 128
-    edit = 1.0 - pil_to_tensor(Image.fromarray((keep * 255).astype(np.uint8)))[:1]
     return heatmap_image(pooled_error_map(keep_error_map(res, src, edit), THUMBNAIL_SIDE))
 
 
@@ -153,7 +155,9 @@ def sample_comparison(
     view = SampleComparison(key, first["category"], first.get("instruction", "") or "")
     try:
         source = open_image(first["source_path"])
-        mask_file = open_image(first["mask_path"])
+        edit_mask = load_edit_mask(first["mask_path"], "white_is_keep")
+        if tuple(edit_mask.shape[-2:]) != (source.height, source.width):
+            edit_mask = resize_mask(edit_mask[None], (source.height, source.width))[0]
     except ImageFileError as e:
         view.problem = f"{key}: {e}"
         return view
@@ -163,7 +167,7 @@ def sample_comparison(
         TileColumn(
             [
                 thumbnail(source, "source", scale=scale),
-                thumbnail(mask_overlay(source, mask_file, "white_is_keep"), "edit region (red)", scale=scale),
+                thumbnail(mask_overlay(source, edit_mask), "edit region (red)", scale=scale),
             ]
         )
     )
@@ -183,7 +187,7 @@ def sample_comparison(
                 [
                     thumbnail(result, f"{label}: keep PSNR {psnr_caption(row)}", scale=scale, own=mine_own),
                     thumbnail(
-                        _error_tile(source, result, mask_file),
+                        _error_tile(source, result, edit_mask),
                         f"{label}: keep-region error",
                         scale=scale,
                         own=mine_own,
@@ -305,5 +309,5 @@ def write_consistency_report(out_dir: str | Path) -> Path:
         consistency=consistency_context(out_dir),
     )
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

@@ -386,8 +386,9 @@ def load_config(
         path = resolve_config(path, "train", ConfigError)
         source = str(path)
         data.update(read_yaml_mapping(path, ConfigError))
-    apply_overrides(data, overrides or [], ConfigError)
+    set_paths: list[tuple[tuple[Any, ...], str]] = []
+    apply_overrides(data, overrides or [], ConfigError, set_paths)
     try:
         return CocoEditConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(explain_validation_error(e, CocoEditConfig, source)) from None
+        raise ConfigError(explain_validation_error(e, CocoEditConfig, source, set_paths)) from None

@@ -26,6 +26,7 @@ from typing import Any
 from cocoedit.core.formatting import format_metric
 from cocoedit.core.images import ImageFileError, open_image
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Cell, Picture, Table, plot, pyplot, table, thumbnail
 from cocoedit.rl.logging import read_metrics
 
@@ -273,5 +274,5 @@ def write_training_report(
     )
     path = Path(out) if out is not None else dirs[0] / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

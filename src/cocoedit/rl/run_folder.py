@@ -10,7 +10,6 @@ the user accepts that change by name (``--accept-changed data`` / ``model``).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 import cocoedit
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.settings import read_yaml_mapping
 from cocoedit.rewards.registry import BUILTIN_REWARDS, RewardComponent
 from cocoedit.rl.checkpoint import RunError, latest_checkpoint
@@ -33,12 +33,6 @@ CONFIG = "config.yaml"
 RUN_INFO = "run_info.json"
 FINGERPRINT = "fingerprint.json"
 CHANGE_KINDS = ("data", "model")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def absolute_config(config: CocoEditConfig) -> dict[str, Any]:
@@ -126,9 +120,9 @@ def start_run(run_dir: Path, config: CocoEditConfig, world_size: int, backbone_k
         "world_size": world_size,
         "backbone": backbone_kind,
     }
-    _write_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
-    _write_atomic(run_dir / FINGERPRINT, json.dumps(_fingerprint(config), indent=1))
-    _write_atomic(run_dir / CONFIG, yaml.safe_dump(absolute_config(config), sort_keys=False))
+    write_text_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
+    write_text_atomic(run_dir / FINGERPRINT, json.dumps(_fingerprint(config), indent=1))
+    write_text_atomic(run_dir / CONFIG, yaml.safe_dump(absolute_config(config), sort_keys=False))
 
 
 def check_resume(run_dir: Path, config: CocoEditConfig, accept_changed: Iterable[str] = (), write: bool = True) -> None:
@@ -160,5 +154,5 @@ def check_resume(run_dir: Path, config: CocoEditConfig, accept_changed: Iterable
             hints = " ".join(f"{v} (pass --accept-changed {k} to resume anyway)." for k, v in refused.items())
             raise RunError(f"{run_dir}: {hints}")
     if write:
-        _write_atomic(fingerprint_path, json.dumps(now, indent=1))
-        _write_atomic(path, yaml.safe_dump(current, sort_keys=False))
+        write_text_atomic(fingerprint_path, json.dumps(now, indent=1))
+        write_text_atomic(path, yaml.safe_dump(current, sort_keys=False))

@@ -37,6 +37,7 @@ import torch
 from cocoedit.core.errors import ServiceUnavailableError
 from cocoedit.core.images import save_image
 from cocoedit.core.masks import latent_grid_mask
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.data.manifest import EditSample
 from cocoedit.models.backbone import EditBackbone
 from cocoedit.models.lora import adapter_parameters, add_lora, copy_adapter, full_lora_state_dict, save_lora
@@ -68,7 +69,10 @@ _VALIDATION_INDEX = 10**9
 
 
 class CocoEditTrainer:
-    """Owns one training run in ``run_dir``. Build (or :meth:`from_config`), then :meth:`train`."""
+    """Owns one training run in ``run_dir``. Build (or :meth:`from_config`), then :meth:`train`.
+
+    ``progress`` (main process) gets each step's stats (``step`` and the logged figures), and once
+    on a resume ``{"resumed_at": step}``, the step restored from the checkpoint."""
 
     def __init__(
         self,
@@ -288,6 +292,8 @@ class CocoEditTrainer:
             folder = ckpt.latest_checkpoint(checkpoints)
             if folder is not None:
                 self._restore(folder)
+                if self.progress is not None and self.dist.main:
+                    self.progress({"resumed_at": self.step})
             if self.dist.main:
                 ckpt.remove_partial_checkpoints(checkpoints)
                 repair_metrics(self.run_dir, self.step)
@@ -366,4 +372,4 @@ class CocoEditTrainer:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
+    write_text_atomic(path, json.dumps(data))

@@ -32,9 +32,10 @@ from PIL import Image
 
 from cocoedit.core.error_map import ERROR_MAP_MAX, colour_scale_image, heatmap_image, keep_error_map, pooled_error_map
 from cocoedit.core.formatting import format_number
-from cocoedit.core.images import ImageFileError, open_image, open_rgb_image, pil_to_tensor
+from cocoedit.core.images import ImageFileError, open_rgb_image, pil_to_tensor
 from cocoedit.core.masks import resize_mask
 from cocoedit.core.pages import render
+from cocoedit.core.paths import write_text_atomic
 from cocoedit.core.reporting import Table, mask_overlay, table
 from cocoedit.eval.benchmarks import (
     BenchmarkError,
@@ -173,7 +174,7 @@ def _sample_entry(
     entry["original_size"] = list(source_img.size)
     stored = _save_png(source_img, out / folder / "source.png", factor, out)
     entry["source"], entry["size"] = stored["src"], stored["size"]
-    overlay = mask_overlay(source_img, open_image(sample.mask, root=sample.root), "white_is_keep")
+    overlay = mask_overlay(source_img, edit_mask)
     entry["mask"] = _save_png(overlay, out / folder / "edit-region.png", factor, out)["src"]
     for i, (label, results_dir) in enumerate(zip(labels, folders, strict=True)):
         cell: dict[str, Any] = {"judge": judge.get((label, sample.key))}
@@ -348,5 +349,5 @@ def build_view(
         data=data,
     )
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path
