@@ -141,6 +141,7 @@ def estimate(kind: str, preset: dict, shards: int, c: float, d: float) -> dict:
 
 PRESETS = {
     "kontext.yaml": "kontext",
+    "qwen_image_edit_2509.yaml": "qwen-image-edit-plus",
     "qwen_image_edit_2511.yaml": "qwen-image-edit-plus",
     "flux2_klein.yaml": "flux2-klein",
     "flux2_dev.yaml": "flux2",
