@@ -6,7 +6,9 @@ transformer and its adapters, not the text encoder):
 
 * transformer weights in bf16: its parameter count (from its real config) x 2 bytes;
 * text encoder in bf16: the published parameter count x 2 bytes (it stays on the GPU: conditions
-  are encoded once per prompt and cached, but the encoder is not moved off the device);
+  are encoded once per prompt and cached, but the encoder is not moved off the device), or nothing
+  where the preset keeps it on the CPU (FLUX.2's ``backbone_options.text_encoder_on_cpu``; it then
+  takes as much host memory per process);
 * the VAE in float32 (< 1 GB; 0.5 GB counted);
 * the two LoRA adapters (current, old) in float32 with the current one's gradient and AdamW moments:
   20 bytes per adapter parameter;
@@ -103,6 +105,10 @@ def true_cfg_in_training(kind: str, preset: dict) -> bool:
     return kind in ("flux2-klein", "qwen-image-2.1", "qwen-image-edit-plus") and guidance > 1
 
 
+def text_encoder_on_cpu(preset: dict) -> bool:
+    return bool((preset["model"].get("backbone_options") or {}).get("text_encoder_on_cpu", False))
+
+
 def activation_constants() -> tuple[float, float]:
     """``(c, d)``: bytes per (token x hidden x block x sample) and fixed bytes, from the measured
     Kontext run after its weights and adapters are subtracted."""
@@ -131,7 +137,7 @@ def estimate(kind: str, preset: dict, shards: int, c: float, d: float) -> dict:
     micro = int(preset["optim"]["train_batch_size"]) * (2 if true_cfg_in_training(kind, preset) else 1)
     parts = {
         "transformer": params * 2 / shards,
-        "text encoder": TEXT_ENCODERS[kind][1] * 2,
+        "text encoder": 0.0 if text_encoder_on_cpu(preset) else TEXT_ENCODERS[kind][1] * 2,
         "VAE": VAE_BYTES,
         "adapters": 20 * lora / shards,
         "activations": c * tokens * hidden * blocks * micro + d,
@@ -141,6 +147,7 @@ def estimate(kind: str, preset: dict, shards: int, c: float, d: float) -> dict:
 
 PRESETS = {
     "kontext.yaml": "kontext",
+    "qwen_image_edit_2509.yaml": "qwen-image-edit-plus",
     "qwen_image_edit_2511.yaml": "qwen-image-edit-plus",
     "flux2_klein.yaml": "flux2-klein",
     "flux2_dev.yaml": "flux2",
@@ -181,7 +188,8 @@ def main() -> None:
         p = {k: v / GIB for k, v in e["parts"].items()}
         print(
             f"{name} | {e['params'] / 1e9:.2f} B | {e['lora'] / 1e6:.1f} M | {e['tokens']} | {p['transformer']:.1f} | "
-            f"{p['text encoder']:.1f} ({TEXT_ENCODERS[kind][0]}) | {p['adapters']:.2f} | {p['activations']:.1f} | "
+            f"{p['text encoder']:.1f} ({TEXT_ENCODERS[kind][0]}{', on the CPU' if text_encoder_on_cpu(preset) else ''})"
+            f" | {p['adapters']:.2f} | {p['activations']:.1f} | "
             f"{e['total'] / GIB:.1f}"
         )
 

@@ -45,3 +45,15 @@ def test_documented_estimates_follow_the_presets(estimator, preset, heading):
     doc, row = documented((ROOT / "docs" / "backbones.md").read_text(), heading)
     assert doc == round(total), (preset, total, row)
     assert "estimate" in row
+
+
+@pytest.mark.parametrize(
+    "preset", sorted(p.name for p in PRESETS_FOLDER.glob("*.yaml") if "GiB in all" in p.read_text())
+)
+def test_presets_comments_give_the_estimate(estimator, preset):
+    """A preset's "about N GiB in all" is the estimate, to its last digit (an integer to ±0.5)."""
+    c, d = estimator.activation_constants()
+    text = (PRESETS_FOLDER / preset).read_text()
+    total = estimator.estimate(estimator.PRESETS[preset], yaml.safe_load(text), 1, c, d)["total"] / estimator.GIB
+    for said in re.findall(r"about ([\d.]+) GiB in all", text):
+        assert abs(float(said) - total) <= (0.05 if "." in said else 0.5), (preset, said, round(total, 1))

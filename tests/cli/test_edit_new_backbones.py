@@ -69,7 +69,7 @@ def test_benchmarks_are_edited_with_the_new_kinds(kind, benches, tmp_path):
     assert load_image(tmp_path / "i" / "0001.png").shape == (3, SIZE, SIZE)
 
 
-@pytest.mark.parametrize(("kind", "multiple"), [("flux2-klein", 16), ("qwen-image-2.1", 32)])
+@pytest.mark.parametrize(("kind", "multiple"), [("flux2-klein", 16), ("flux2", 16), ("qwen-image-2.1", 32)])
 def test_a_bad_size_is_refused_before_the_model_loads(kind, multiple, tmp_path):
     from cocoedit.testing.tiny import save_tiny_pipeline
 

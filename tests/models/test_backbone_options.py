@@ -16,8 +16,8 @@ from cocoedit.models.registry import backbone_class, check_working_size, load_ba
         ("kontext", "max_sequence_length"),
         ("qwen-image-edit-plus", "condition_area"),
         ("qwen-image-edit", "none"),
-        ("flux2-klein", "max_sequence_length"),
-        ("flux2", "max_sequence_length"),
+        ("flux2-klein", "max_sequence_length, text_encoder_on_cpu"),
+        ("flux2", "max_sequence_length, text_encoder_on_cpu"),
         ("qwen-image-2.1", "none"),
     ],
 )
@@ -29,6 +29,9 @@ def test_unknown_option_names_the_key_and_the_accepted_ones(kind, accepted):
 def test_known_options_pass():
     backbone_class("kontext").check_options({"max_sequence_length": 48})
     backbone_class("qwen-image-edit-plus").check_options({"condition_area": 4096})
+    backbone_class("flux2").check_options({"text_encoder_on_cpu": True})
+    with pytest.raises(BackboneError, match="'text_encoder_on_cpu' must be true or false"):
+        backbone_class("flux2").check_options({"text_encoder_on_cpu": "yes"})
 
 
 def test_loading_refuses_the_option_before_reading_weights(tmp_path):

@@ -1,8 +1,9 @@
 """Run by test_trainer_distributed.py, under torchrun (2 processes, gloo) or alone: ``python
-distributed_worker.py MODEL_DIR MANIFEST OUT_DIR MODE`` with MODE ``ddp``, ``fsdp2``,
+distributed_worker.py MODEL_DIR MANIFEST OUT_DIR MODE [KIND]`` with MODE ``ddp``, ``fsdp2``,
 ``fsdp2-resume`` or ``<parallel>+region`` (region-aware credit: the edit region's r from the
 brightness reward, the keep region's from the pixel reward). Builds the trainer the way ``cocoedit
-train`` does (``from_config`` on a tiny Kontext saved to MODEL_DIR; nothing seeds torch by hand),
+train`` does (``from_config`` on the tiny KIND model, default ``kontext``, saved to MODEL_DIR, with
+that kind's tiny backbone options; nothing seeds torch by hand),
 validates every step, trains 2 epochs (``fsdp2-resume``: 1 epoch, then a new trainer resumes to 2)
 and writes this process's initial and final adapters, gathered whole, to OUT_DIR/rank<r>.pt."""
 
@@ -25,6 +26,7 @@ def whole(t):
 
 def main() -> None:
     model, manifest, out, mode = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+    kind = sys.argv[5] if len(sys.argv) > 5 else "kontext"
     mode, _, credit = mode.partition("+")
     init_distributed()
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -36,6 +38,7 @@ def main() -> None:
             base=tiny_training_config(
                 model,
                 manifest,
+                kind,
                 data={"validation_manifest": manifest, "validation_samples": 3},
                 sampling={"group_size": 4, "steps": 3},
                 reward={
@@ -77,6 +80,8 @@ def main() -> None:
             "current": [whole(p) for p in final.current],
             "old": [whole(p) for p in final.old],
             "world": int(os.environ.get("WORLD_SIZE", 1)),
+            "kind": final.backbone.kind,
+            "sharded": final.sharded,
         },
         out / f"rank{rank}.pt",
     )

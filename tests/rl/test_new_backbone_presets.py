@@ -114,7 +114,7 @@ def flatten(data, prefix=""):
 CARRIED_OVER = {
     "flux2_klein.yaml": ("kontext.yaml", {"model.guidance", "model.backbone_options"}),
     "flux2_dev.yaml": ("kontext.yaml", {"model.guidance", "model.backbone_options", "train.parallel"}),
-    "qwen_image_2.1.yaml": ("qwen_image_edit_2509.yaml", set()),
+    "qwen_image_2.1.yaml": ("qwen_image_edit_2509.yaml", {"regularizer.erode_radius"}),
     "qwen_image_edit_2511.yaml": ("qwen_image_edit_2509.yaml", {"model.backbone_options"}),
 }
 
@@ -127,6 +127,18 @@ def test_preset_carries_over_its_reference_runs_settings(preset):
     model_identity = {"model.path", "model.backbone"}
     differs = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)} - model_identity
     assert differs == differing, differs ^ differing
+
+
+# Pixels per latent cell of the published VAEs (the regularizers erode on the latent grid).
+VAE_FACTOR = {"kontext": 8, "qwen-image-edit-plus": 8, "flux2-klein": 8, "flux2": 8, "qwen-image-2.1": 16}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_erodes_as_many_pixels_as_its_reference_run(preset):
+    reference = load_config(PRESETS_FOLDER / CARRIED_OVER[preset][0])
+    ours = load_config(PRESETS_FOLDER / preset)
+    theirs = reference.regularizer.erode_radius * VAE_FACTOR[reference.model.backbone]
+    assert ours.regularizer.erode_radius * VAE_FACTOR[ours.model.backbone] == theirs == 16
 
 
 @pytest.mark.slow

@@ -37,7 +37,8 @@ CPU_SIZED = {
     "qwen-image-edit-plus": ["model.backbone_options.condition_area=3136"],
 }
 # What a smoke preset may set otherwise than its full preset: the run's length and batches, a
-# validation on the training file, and the 7B judge's endpoint.
+# validation on the training file, the 7B judge's endpoint, and where the text encoder lives (FLUX.2
+# [dev]'s on the CPU, so that the smoke run fits one 80 GB GPU).
 RUN_LENGTH = {
     "data.validation_manifest",
     "data.validation_samples",
@@ -51,6 +52,7 @@ RUN_LENGTH = {
     "train.validate_every",
     "train.sample_grid_every",
     "reward.components.judge.options.endpoint",
+    "model.backbone_options.text_encoder_on_cpu",
 }
 
 
@@ -74,7 +76,7 @@ def flatten(data: dict, prefix: str = "") -> dict:
     for key, value in data.items():
         if key == "components":
             value = {c["name"]: c for c in value}
-        if isinstance(value, dict) and key not in ("backbone_options", "endpoint"):
+        if isinstance(value, dict) and key != "endpoint":
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

@@ -1,8 +1,8 @@
 """Two CPU processes (gloo) built the way ``cocoedit train`` builds them (a tiny Kontext saved to disk,
 ``from_config``, nothing seeded by hand), replicated (ddp) or sharded (fsdp2, also across a resume,
-and sharded with region-aware credit), validating every step: identical initial and final adapters
-on both ranks, equal to one process with the same global batch, and the same logged curves (losses,
-rewards, validation)."""
+and sharded with region-aware credit; and a tiny FLUX.2 [dev] sharded, as its presets default to
+fsdp2), validating every step: identical initial and final adapters on both ranks, equal to one
+process with the same global batch, and the same logged curves (losses, rewards, validation)."""
 
 import json
 import os
@@ -40,15 +40,29 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def single_runs(tmp_path_factory, inputs):
-    """The 1-process runs the distributed runs are compared with, one per credit assignment."""
+def models(tmp_path_factory, inputs):
+    """The tiny model of a kind, saved once (Kontext's is the one ``inputs`` holds)."""
+    saved = {"kontext": inputs[0]}
+
+    def model(kind: str) -> Path:
+        if kind not in saved:
+            saved[kind] = save_tiny_pipeline(kind, tmp_path_factory.mktemp(kind))
+        return saved[kind]
+
+    return model
+
+
+@pytest.fixture(scope="module")
+def single_runs(tmp_path_factory, inputs, models):
+    """The 1-process runs the distributed runs are compared with, one per credit assignment and kind."""
     runs = {}
 
-    def single(credit: str) -> Path:
-        if credit not in runs:
-            runs[credit] = tmp_path_factory.mktemp("one")
-            run([sys.executable, str(WORKER), *map(str, inputs), str(runs[credit]), "ddp" + credit])
-        return runs[credit]
+    def single(credit: str, kind: str = "kontext") -> Path:
+        if (credit, kind) not in runs:
+            runs[credit, kind] = tmp_path_factory.mktemp("one")
+            args = [str(models(kind)), str(inputs[1]), str(runs[credit, kind]), "ddp" + credit, kind]
+            run([sys.executable, str(WORKER), *args])
+        return runs[credit, kind]
 
     return single
 
@@ -59,10 +73,12 @@ def single(single_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2-resume", "fsdp2+region"])
-def test_two_processes_equal_one(tmp_path, inputs, single_runs, mode):
-    model, manifest = map(str, inputs)
-    single = single_runs(mode.partition("+")[1] + mode.partition("+")[2])
+@pytest.mark.parametrize("case", ["ddp", "fsdp2", "fsdp2-resume", "fsdp2+region", "fsdp2:flux2"])
+def test_two_processes_equal_one(tmp_path, inputs, models, single_runs, case):
+    mode, _, kind = case.partition(":")
+    kind = kind or "kontext"
+    model, manifest = str(models(kind)), str(inputs[1])
+    single = single_runs(mode.partition("+")[1] + mode.partition("+")[2], kind)
     run(
         [
             sys.executable,
@@ -79,11 +95,13 @@ def test_two_processes_equal_one(tmp_path, inputs, single_runs, mode):
             manifest,
             str(tmp_path / "two"),
             mode,
+            kind,
         ]
     )
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in (0, 1))
     one_run, single = single / "run", torch.load(single / "rank0.pt")
     assert r0["world"] == 2 and single["world"] == 1
+    assert r0["kind"] == single["kind"] == kind and r0["sharded"] == mode.startswith("fsdp2")
     # Every rank starts from the adapters train.seed gives, and so does a single process.
     assert all(torch.equal(a, b) for a, b in zip(r0["initial"], r1["initial"], strict=True))
     assert all(torch.equal(a, b) for a, b in zip(r0["initial"], single["initial"], strict=True))

@@ -36,10 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from cocoedit.core.images import tensor_to_pil
-from cocoedit.models.condition import BackboneError, EditCondition, pack_latents, unpack_latents
+from cocoedit.models.condition import BackboneError, EditCondition, ImageInput, pack_latents, unpack_latents
+from cocoedit.models.condition import as_pil_list as as_pil_list  # re-exported for the backbones
 
 #: LoRA targets of both reference training scripts (method.md §e.5): the joint-attention
 #: projections of the image and text streams.
@@ -58,28 +57,6 @@ DEFAULT_LORA_TARGETS: tuple[str, ...] = (
 #: Largest working height or width: 4096² is 16.8 M pixels, 16x FLUX's native 1024², and 65,536
 #: latent tokens for Kontext; beyond it one sample alone outgrows the biggest GPUs' memory.
 MAX_WORKING_SIDE = 4096
-
-ImageInput = torch.Tensor | Image.Image | Sequence[Image.Image] | Sequence[torch.Tensor]
-
-
-def as_pil_list(images: ImageInput) -> list[Image.Image]:
-    """PIL image(s) or float tensor(s) in [0, 1] (``[3, H, W]`` or ``[B, 3, H, W]``) -> PIL list.
-
-    Tensors are quantised to 8 bits, which is exact for images read from 8-bit files; the stock
-    pipelines resize PIL images with Lanczos, and going through PIL keeps our resizing identical.
-    """
-    if isinstance(images, Image.Image):
-        return [images.convert("RGB")]
-    if isinstance(images, torch.Tensor):
-        if images.ndim == 3:
-            images = images[None]
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise BackboneError(f"expected images [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
-        return [tensor_to_pil(im) for im in images]
-    out = []
-    for im in images:
-        out.extend(as_pil_list(im))
-    return out
 
 
 def check_working_side(kind: str, height: int, width: int, multiple: int | None = None) -> None:
@@ -118,6 +95,9 @@ class EditBackbone(ABC):
     def __init__(self, pipeline: Any):
         self.pipeline = pipeline
         self.lora_target_modules: tuple[str, ...] = self.default_lora_targets
+        #: Pipeline components that :meth:`to` leaves on the CPU (a backbone option may keep a large
+        #: text encoder there); the backbone moves what they compute to :attr:`device` itself.
+        self.cpu_components: tuple[str, ...] = ()
         self._placement: tuple[torch.device, torch.dtype] | None = None
 
     # -- construction -------------------------------------------------------------------------
@@ -220,9 +200,10 @@ class EditBackbone(ABC):
             module = getattr(pipe, name, None)
             if module is not None:
                 module.eval()
-        if device is not None:
-            pipe.to(device)
-        return cls(pipe, **options)
+        backbone = cls(pipe, **options)
+        if device is not None:  # after the options are known: a component they keep on the CPU never moves
+            backbone.to(device)
+        return backbone
 
     # -- common helpers -----------------------------------------------------------------------
     @property
@@ -233,7 +214,10 @@ class EditBackbone(ABC):
         # diffusers finds these by walking every module (milliseconds per call, more than a tiny
         # model's forward), so they are looked up once; see refresh_placement.
         if self._placement is None:
-            self._placement = (self.pipeline._execution_device, self.transformer.dtype)
+            # diffusers' execution device is any component not on the CPU, or else the first by name
+            # (a text encoder kept on the CPU): with such components it is the transformer's.
+            device = self.transformer.device if self.cpu_components else self.pipeline._execution_device
+            self._placement = (device, self.transformer.dtype)
         return self._placement
 
     def set_vae_dtype(self, dtype: torch.dtype) -> None:
@@ -242,6 +226,17 @@ class EditBackbone(ABC):
         vae = getattr(self.pipeline, "vae", None)
         if vae is not None and vae.dtype != dtype:  # a no-op cast still makes diffusers warn
             vae.to(dtype=dtype)
+
+    def to(self, device: str | torch.device) -> EditBackbone:
+        """Move the pipeline to ``device``, all but :attr:`cpu_components`, which stay on the CPU."""
+        if not self.cpu_components:
+            self.pipeline.to(device)
+        else:
+            for name, component in self.pipeline.components.items():
+                if isinstance(component, torch.nn.Module):
+                    component.to("cpu" if name in self.cpu_components else device)
+        self.refresh_placement()
+        return self
 
     def refresh_placement(self) -> None:
         """Forget the cached device and dtype: call after moving the pipeline, changing its

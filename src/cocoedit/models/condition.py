@@ -4,6 +4,7 @@
   ``[B, (h/2)(w/2), 4C]`` (2x2 patches), as in the diffusers Flux and Qwen-Image pipelines.
 * :class:`EditCondition`: everything besides the noisy latents that a velocity prediction needs
   (text embeddings, optional negative embeddings, packed source latents), batched.
+* :func:`as_pil_list`: the source images a backbone conditions on, as PIL images.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from PIL import Image
 
 from cocoedit.core.errors import CocoEditError
+from cocoedit.core.images import tensor_to_pil
 
 
 class BackboneError(CocoEditError):
@@ -128,3 +131,26 @@ class EditCondition:
         return replace(
             first, text=text, negative_text=neg, source_latents=torch.cat([c.source_latents for c in conditions], dim=0)
         )
+
+
+ImageInput = torch.Tensor | Image.Image | Sequence[Image.Image] | Sequence[torch.Tensor]
+
+
+def as_pil_list(images: ImageInput) -> list[Image.Image]:
+    """PIL image(s) or float tensor(s) in [0, 1] (``[3, H, W]`` or ``[B, 3, H, W]``) -> PIL list.
+
+    Tensors are quantised to 8 bits, which is exact for images read from 8-bit files; the stock
+    pipelines resize PIL images with Lanczos, and going through PIL keeps our resizing identical.
+    """
+    if isinstance(images, Image.Image):
+        return [images.convert("RGB")]
+    if isinstance(images, torch.Tensor):
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise BackboneError(f"expected images [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
+        return [tensor_to_pil(im) for im in images]
+    out = []
+    for im in images:
+        out.extend(as_pil_list(im))
+    return out
