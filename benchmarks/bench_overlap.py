@@ -4,13 +4,23 @@ The trainer hands each sampled batch to reward threads and samples the next batc
 works (docs/training.md, "One epoch"). This script runs real epochs of :class:`CocoEditTrainer` on
 the tiny Kontext model with the judge reward served by a scripted server that answers every
 request after ``L`` seconds, for L = 0.5, 1 and 3 s (a 7-72B judge takes 1-3 s), and compares the
-rollout phase of an epoch (sampling + waiting for rewards, as the trainer logs them) with
+rollout phase of an epoch (sampling + waiting for rewards, as the trainer logs them) with two
+baselines measured in the same run:
 
-    max(sampling, judging)
+* ``max(sampling, judging)``: *sampling* is the epoch's logged sampling time, *judging* the time
+  the same judge takes to score the epoch's samples when they are all handed to it at once (same
+  server, same ``endpoint.concurrency``). No pipeline can reach it when the two are close: the
+  last batch exists only when sampling ends and its judging takes a request's time after that,
+  and the judge's slots stand idle while the first batches are sampled.
+* the **ideal pipeline**: every batch handed to the judge the moment it is sampled (the batch end
+  times of this epoch, recorded), its requests served in arrival order on ``endpoint.concurrency``
+  slots, each taking exactly the server's latency L and nothing else (no thread hand-off, no image
+  encoding, no HTTP). For requests of equal duration, first come first served on the earliest
+  free slot gives the shortest possible finish: no pipeline, however written, finishes earlier.
 
-where *sampling* is the epoch's logged sampling time and *judging* is the time the same judge
-takes to score the epoch's samples when they are all handed to it at once (measured in the same
-run, same server, same ``endpoint.concurrency``). Target: at most 1.15 at L >= 1 s.
+Target: the rollout phase at most 1.15 x the ideal pipeline at L >= 1 s: what the trainer adds to
+the time the judge itself needs, given when the samples exist. The ratio to max(sampling,
+judging) is printed too, beside its floor (ideal / max): the share no pipeline can remove.
 
 Sampling speed. A tiny model samples a batch in a fraction of a second; on a GPU a batch of the
 reference (3 samples, 512^2, 10 steps) takes seconds: about 10 x 3 x 0.116 s = 3.5 s on one H100
@@ -27,6 +37,7 @@ bottleneck.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import statistics
 import sys
@@ -39,17 +50,42 @@ import torch
 TARGET = 1.15
 
 
-def stretch(rollouts, seconds: float) -> None:
-    """Make every sampling batch of ``rollouts`` take at least ``seconds`` (GPU-like speed)."""
-    real = rollouts.rollout
+def ideal_rollout(releases: list[tuple[float, int]], slots: int, request_s: float) -> float:
+    """When a perfect pipeline has every reward: ``releases`` are ``(seconds after sampling
+    started, requests)`` per sampling batch; each request starts on the earliest free of ``slots``
+    slots, not before its batch exists, in arrival order, and takes ``request_s``.
+    ``([(0.5, 3), (1.0, 3)], 4, 1.0)`` -> 2.5 (the second batch's last two wait for slots)."""
+    free = [0.0] * slots
+    end = 0.0
+    for released, requests in sorted(releases):
+        for _ in range(requests):
+            start = max(released, heapq.heappop(free))
+            heapq.heappush(free, start + request_s)
+            end = max(end, start + request_s)
+    return end
 
-    def rollout(*args, **kwargs):
+
+def record_batches(rollouts, seconds: float) -> dict[int, tuple[float, list[tuple[float, int]]]]:
+    """Per epoch: when sampling started and each training batch's ``(end, samples)`` relative to
+    it; every sampling batch of ``rollouts`` made to take at least ``seconds`` (GPU-like speed)."""
+    epochs: dict[int, tuple[float, list[tuple[float, int]]]] = {}
+    real_rollout, real_epoch = rollouts.rollout, rollouts.sample_epoch
+
+    def sample_epoch(plan, *args, **kwargs):
+        epochs[plan.epoch] = (time.perf_counter(), [])
+        return real_epoch(plan, *args, **kwargs)
+
+    def rollout(rows, indices, epoch, predict, pool="train"):
         start = time.perf_counter()
-        out = real(*args, **kwargs)
+        out = real_rollout(rows, indices, epoch, predict, pool)
         time.sleep(max(0.0, seconds - (time.perf_counter() - start)))
+        if pool == "train":
+            began, batches = epochs[epoch]
+            batches.append((time.perf_counter() - began, len(rows)))
         return out
 
-    rollouts.rollout = rollout
+    rollouts.rollout, rollouts.sample_epoch = rollout, sample_epoch
+    return epochs
 
 
 def run_latency(latency: float, args, tmp: Path, samples) -> dict:
@@ -99,8 +135,7 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
         reward = JudgeReward(MLLMReward(MLLMRewardConfig.model_validate(cfg.reward.component("judge").options)))
         run_dir = tmp / f"run-{latency:g}"
         trainer = CocoEditTrainer(cfg, run_dir, wrap_pipeline(pipe, max_sequence_length=48), samples, {"judge": reward})
-        if args.batch_seconds:
-            stretch(trainer.rollouts, args.batch_seconds)
+        batches = record_batches(trainer.rollouts, args.batch_seconds)
         trainer.train()
         rows = read_metrics(run_dir)[1:]  # the first epoch warms up (imports, caches)
         sampling = statistics.median(r["time/sampling"] for r in rows)
@@ -119,6 +154,10 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
         finally:
             scorer.close()
         assert bool(out.valid.all()), "the scripted judge failed: the benchmark is void"
+    # Per epoch (the warm-up left out): the logged rollout phase against the ideal pipeline's.
+    ideal = {r["step"]: ideal_rollout(batches[r["step"] - 1][1], args.concurrency, latency) for r in rows}
+    to_ideal = statistics.median((r["time/sampling"] + r["time/waiting_for_rewards"]) / ideal[r["step"]] for r in rows)
+    ideal_s = statistics.median(ideal.values())
     rollout = sampling + waiting
     return {
         "latency_s": latency,
@@ -129,7 +168,10 @@ def run_latency(latency: float, args, tmp: Path, samples) -> dict:
         "judging_alone_s": round(judging, 3),
         "epoch_s": round(epoch, 3),
         "sampling_per_batch_s": round(sampling / (n / args.batch), 3),
+        "ideal_pipeline_s": round(ideal_s, 3),
+        "ratio_to_ideal": round(to_ideal, 3),
         "ratio": round(rollout / max(sampling, judging), 3),
+        "floor_of_ratio": round(ideal_s / max(sampling, judging), 3),
     }
 
 
@@ -164,17 +206,16 @@ def main() -> None:
                 f"judge latency {latency:4.1f} s: sampling {r['sampling_s']:6.2f} s "
                 f"({r['sampling_per_batch_s']:.2f} s per batch) + waiting "
                 f"{r['waiting_for_rewards_s']:6.2f} s = {r['rollout_phase_s']:6.2f} s; judging alone "
-                f"{r['judging_alone_s']:6.2f} s; ratio to max(sampling, judging) {r['ratio']:.2f}",
+                f"{r['judging_alone_s']:6.2f} s; ideal pipeline {r['ideal_pipeline_s']:6.2f} s; ratio to the "
+                f"ideal {r['ratio_to_ideal']:.2f}, to max(sampling, judging) {r['ratio']:.2f} "
+                f"(no pipeline below {r['floor_of_ratio']:.2f})",
                 flush=True,
             )
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
-    worst = (
-        max(r["ratio"] for r in results if r["latency_s"] >= 1.0)
-        if any(r["latency_s"] >= 1.0 for r in results)
-        else max(r["ratio"] for r in results)
-    )
-    print(f"worst ratio at a realistic latency (>= 1 s): {worst:.2f} (target <= {TARGET})")
+    realistic = [r for r in results if r["latency_s"] >= 1.0] or results
+    worst = max(r["ratio_to_ideal"] for r in realistic)
+    print(f"worst ratio to the ideal pipeline at a realistic latency (>= 1 s): {worst:.2f} (target <= {TARGET})")
     if worst > TARGET:
         sys.exit(1)
 

@@ -166,6 +166,7 @@ def test_a_build_whose_samples_all_failed_exits_1_with_the_counts(candidates, tm
         assert result.exit_code == 1, result.output
         message = " ".join(result.output.split())
         assert "failed" in message and "more than --allow-failures 0 allows" in message and "unparsable" in message
+        assert "One unparsable reply: pair-000: grounding: " in message and "reply: 'no boxes here'" in message
         result = runner.invoke(
             app, [*args, "--model", server.model, "--base-url", server.base_url, "--allow-failures", "1"]
         )

@@ -1,16 +1,18 @@
 """The journal and outputs of ``cocoedit data build``: one decision record per sample, appended and
 fsync'ed as each sample finishes (a torn last line is cut off on reading), the settings record that
-a resumed run must match, and the manifest and summary rewritten from the journal."""
+a resumed run must match, and the manifest and summary rewritten from the journal. A stop on too
+many failures names their counts, the last explanation a server gave and one unparsable reply."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cocoedit.core.errors import CocoEditError
+from cocoedit.core.errors import UNPARSABLE, CocoEditError, explain_failures
 from cocoedit.curation.config import BuildConfig
 from cocoedit.data.manifest import EditSample, write_manifest
 
@@ -71,6 +73,8 @@ class BuildSummary:
     reasons: dict[str, int]
     manifest: Path
     failed_reasons: dict[str, int]
+    #: ``". Last explanation: ...; one unparsable reply: ..."`` (each part only when there is one).
+    failure_explanation: str = ""
 
     def failures_beyond(self, allowed_fraction: float) -> str | None:
         """A sentence naming the failures when more than ``allowed_fraction`` of the input failed."""
@@ -80,7 +84,7 @@ class BuildSummary:
         counted = ", ".join(f"{reason} x{n}" for reason, n in self.failed_reasons.items())
         return (
             f"{failed} of {self.total} samples failed ({counted}), more than --allow-failures "
-            f"{allowed_fraction:g} allows; rerun with --retry-failed once the cause is fixed"
+            f"{allowed_fraction:g} allows; rerun with --retry-failed once the cause is fixed" + self.failure_explanation
         )
 
 
@@ -101,6 +105,21 @@ def check_config_record(out: Path, config: BuildConfig, in_manifest: Path, write
     elif write:
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+
+
+def _said(failed: list[dict]) -> Iterator[tuple[str, str]]:
+    """``(reason, detail)`` of failed records, in order, for :func:`explain_failures`: the error
+    (and the reply, when it did not parse) under the sample's id; a reply that did not parse before
+    another failure (an HTTP 500 on the re-ask) is given as an unparsable reply of its own."""
+    for r in failed:
+        raw = r["stages"].get("failure", {}).get("raw")
+        reply = f"; reply: {raw!r}" if raw else ""
+        if r["reason"].endswith(UNPARSABLE):
+            yield r["reason"], f"{r['id']}: {r['error']}{reply}"
+            continue
+        yield r["reason"], f"{r['id']}: {r['error']}"
+        if raw:
+            yield UNPARSABLE, f"{r['id']}: {raw!r}, before {r['reason']}"
 
 
 def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
@@ -126,7 +145,8 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
     manifest = write_manifest(samples, out / MANIFEST)
     counts = Counter(r["status"] for r in records.values())
     reasons = Counter(r["reason"] for r in records.values() if r["status"] != "kept")
-    failed = Counter(r["reason"] for r in records.values() if r["status"] == "failed")
+    failed_records = sorted((r for r in records.values() if r["status"] == "failed"), key=lambda r: r["index"])
+    failed = Counter(r["reason"] for r in failed_records)
     summary = BuildSummary(
         total,
         len(records),
@@ -134,12 +154,10 @@ def finalize(out: Path, records: dict[str, dict], total: int) -> BuildSummary:
         dict(sorted(reasons.items())),
         manifest,
         dict(failed.most_common()),
+        explain_failures(_said(failed_records)),
     )
-    (out / SUMMARY).write_text(
-        json.dumps(
-            {"total": total, "processed": len(records), "counts": summary.counts, "reasons": summary.reasons}, indent=2
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    written = {"total": total, "processed": len(records), "counts": summary.counts, "reasons": summary.reasons}
+    if summary.failure_explanation:
+        written["failure_explanation"] = summary.failure_explanation.removeprefix(". ")
+    (out / SUMMARY).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cocoedit.core.errors import UNPARSABLE
 from cocoedit.judge.cache import JudgeCache, cache_key
 from cocoedit.judge.client import JudgeBackend, JudgeCallError, JudgeReply, JudgeUnavailableError, OpenAIJudgeBackend
 from cocoedit.judge.config import JudgeConfig, SamplingConfig
@@ -104,7 +105,7 @@ class Judge:
             try:
                 outcome = self._success(template, reply, attempt, False)
             except ReplyParseError as e:
-                reason, error = "unparsable", str(e)
+                reason, error = UNPARSABLE, str(e)
                 self._record(key, template, hashes, instruction, sampling, reply, f"unparsable: {e}")
                 continue
             self._record(key, template, hashes, instruction, sampling, reply, None)

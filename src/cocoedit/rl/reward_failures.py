@@ -11,11 +11,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from cocoedit.core.errors import CocoEditError
+from cocoedit.core.errors import CocoEditError, explain_failures
 from cocoedit.rewards.base import UNSCORED, RewardBatch
 
 FAILURES_FILE = "reward_failures.jsonl"
-_UNPARSABLE = "unparsable"
 
 
 class RewardFailureError(CocoEditError):
@@ -29,11 +28,6 @@ def _failures(batch: RewardBatch) -> list[tuple[int, str, str | None]]:
     return [(i, reasons[i] or UNSCORED, details[i]) for i, ok in enumerate(batch.valid.tolist()) if not ok]
 
 
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def unscored_stats(name: str, batch: RewardBatch) -> dict[str, float]:
     """``reward_unscored/<name>`` and ``reward_unscored/<name>/<reason>`` counts."""
     reasons = Counter(reason for _, reason, _ in _failures(batch))
@@ -44,15 +38,8 @@ def unscored_stats(name: str, batch: RewardBatch) -> dict[str, float]:
 
 def explanations(batch: RewardBatch) -> str:
     """``. Last explanation: ...; one unparsable reply: ...`` from the failures' details (each part
-    only when there is one)."""
-    failures = [(reason, detail) for _, reason, detail in _failures(batch) if detail]
-    said = [detail for reason, detail in failures if reason != _UNPARSABLE]
-    unparsable = [detail for reason, detail in failures if reason == _UNPARSABLE]
-    parts = ([f"last explanation: {_short(said[-1])}"] if said else []) + (
-        [f"one unparsable reply: {_short(unparsable[0])}"] if unparsable else []
-    )
-    text = "; ".join(parts)
-    return ". " + text[:1].upper() + text[1:] if parts else ""
+    only when there is one: :func:`~cocoedit.core.errors.explain_failures`)."""
+    return explain_failures((reason, detail) for _, reason, detail in _failures(batch))
 
 
 def check_unscored(epoch: int, name: str, batch: RewardBatch, weight: float, max_fraction: float) -> None:
