@@ -79,5 +79,5 @@ def test_a_stop_on_failures_names_the_servers_explanation_and_an_unparsable_repl
         res = _judge(made, tmp_path / "out", [server.base_url], "--max-retries", "0", "--parse-retries", "0")
     message = " ".join(res.output.split())
     assert res.exit_code == 1, res.output
-    assert "Last server explanation: HTTP 500: scripted HTTP 500" in message
-    assert "One unparsable reply:" in message and "'I would rather not'" in message
+    assert "Last explanation: HTTP 500: scripted HTTP 500" in message
+    assert "one unparsable reply:" in message and "'I would rather not'" in message

@@ -39,6 +39,7 @@ from typing import Any
 
 from PIL import Image
 
+from cocoedit.core.errors import UNPARSABLE, explain_failures
 from cocoedit.core.images import ImageFileError, open_rgb_image
 from cocoedit.core.paths import write_text_atomic
 from cocoedit.eval.benchmarks import BenchmarkError, BenchName, BenchSample, open_bench_source, result_path
@@ -335,9 +336,14 @@ def unjudged_beyond(summary: dict[str, Any], allowed_fraction: float, examples: 
 
 def _explanations(unjudged: Sequence[dict[str, Any]]) -> str:
     """The last failure the server explained (an HTTP error, a timeout...) and one unparsable
-    reply, in full up to 300 characters: what the first three examples may not show."""
-    failed = [u for u in unjudged if u["status"] == "failed" and u["error"]]
-    server = [u for u in failed if any(not r.endswith("unparsable") for r in u["reason"].split("+"))]
-    unparsable = [u for u in failed if "unparsable" in u["reason"]]
-    text = f". Last server explanation: {_short(server[-1]['error'], 300)}" if server else ""
-    return text + (f". One unparsable reply: {_short(unparsable[0]['error'], 300)}" if unparsable else "")
+    reply (:func:`~cocoedit.core.errors.explain_failures`): what the first three examples may not
+    show. A sample's reasons are ``+``-joined, one per failed criterion."""
+    pairs = []
+    for u in unjudged:
+        if u["status"] == "failed" and u["error"]:
+            reasons = u["reason"].split("+")
+            if any(not r.endswith(UNPARSABLE) for r in reasons):
+                pairs.append(("server", u["error"]))
+            if any(r.endswith(UNPARSABLE) for r in reasons):
+                pairs.append((UNPARSABLE, u["error"]))
+    return explain_failures(pairs)
